@@ -1,0 +1,1 @@
+"""The four Prospectflow services: intake, rating, messaging, reminder."""

@@ -1,0 +1,1 @@
+"""Intake: validates inquiries from job boards, merges duplicates, registers prospects."""

@@ -1,0 +1,59 @@
+"""Intake's use case: load, decide, store, publish."""
+
+from __future__ import annotations
+
+from shared import ids, topics
+from shared.contract import ProspectRegistered, new_event
+from shared.kafka import Outgoing, Publisher, Received
+
+from services.intake import domain
+from services.intake.store import IntakeStore
+
+SOURCE = "prospectflow/intake"
+
+
+class RegisterInquiries:
+    """`inquiry.received` → `prospect.registered` or `prospect.inquired_again`."""
+
+    def __init__(self, store: IntakeStore, publisher: Publisher) -> None:
+        self.store = store
+        self.publisher = publisher
+
+    async def __call__(self, batch: list[Received]) -> None:
+        inquiries = domain.unique_by_event_id(
+            domain.inquiry_from_event(r.event.id, r.data, r.time) for r in batch  # type: ignore[arg-type]
+        )
+        to_emit = await self.store.claim(inquiries)
+        if not to_emit:
+            return
+        known = await self.store.inquiries_of(i.prospect_id for i in to_emit)
+        first_new: dict[str, domain.Inquiry] = {}
+        for inquiry in to_emit:
+            first_new.setdefault(inquiry.prospect_id, inquiry)
+        registered_by = await self.store.save_prospects(first_new, known)
+        await self.publisher.publish([
+            self._event(inquiry, registered_by[inquiry.prospect_id], known[inquiry.prospect_id])
+            for inquiry in to_emit
+        ])
+        await self.store.mark_published(i.event_id for i in to_emit)
+
+    @staticmethod
+    def _event(inquiry: domain.Inquiry, registered_by: str, known: list[domain.Inquiry]) -> Outgoing:
+        kind = domain.event_type(inquiry, registered_by)
+        data = ProspectRegistered.model_validate({
+            "prospect_id": inquiry.prospect_id,
+            "person_id": inquiry.person_id,
+            "job_id": inquiry.job_id,
+            "profile": domain.snapshot_at(inquiry, known),
+            "inquiry": {
+                "board": inquiry.board,
+                "board_inquiry_id": inquiry.board_inquiry_id,
+                "message": inquiry.message,
+                "inquired_at": inquiry.inquired_at,
+            },
+        })
+        event = new_event(
+            event_id=ids.event_id(inquiry.event_id, kind), source=SOURCE, type=kind, data=data,
+            correlationid=inquiry.event_id,
+        )
+        return Outgoing(topics.PROSPECTS, inquiry.prospect_id, event)

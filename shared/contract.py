@@ -1,0 +1,414 @@
+"""The public contract (DESIGN.md section 4) as pydantic models.
+
+One model per event and command. Unknown extra attributes and fields are ignored (forward
+compatibility); missing fields, wrong types and out-of-range values raise ValidationError, which
+the consumer turns into a dead letter.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+)
+
+CLOUDEVENTS_CONTENT_TYPE = "application/cloudevents+json"
+
+# --- field types -------------------------------------------------------------------------------
+
+Identifier = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,128}$"),
+    Field(description="1-128 characters of A-Z a-z 0-9 . _ : -"),
+]
+
+# No control characters at all (C0, DEL, C1).
+_SINGLE_LINE = r"^[^\x00-\x1f\x7f-\x9f]*$"
+# Newlines allowed (LF, CR), other control characters not; tabs are harmless in free text.
+_MULTI_LINE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
+
+
+def _text(max_length: int, *, multiline: bool = False) -> Any:
+    return Annotated[
+        str,
+        StringConstraints(
+            strip_whitespace=True,
+            max_length=max_length,
+            pattern=_MULTI_LINE if multiline else _SINGLE_LINE,
+        ),
+    ]
+
+
+Name = Annotated[_text(200), StringConstraints(min_length=1)]
+ShortText = _text(500)
+Message = _text(10_000, multiline=True)
+Note = _text(2_000, multiline=True)
+Url = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=2_000, pattern=r"^https?://[^\s\x00-\x1f\x7f]+$"),
+    Field(description="an absolute http(s) URL"),
+]
+
+
+def normalise_email(value: str) -> str:
+    """Trimmed and lower-cased: the form every id and comparison uses."""
+    return value.strip().lower()
+
+
+Email = Annotated[
+    EmailStr,
+    BeforeValidator(lambda v: v.strip() if isinstance(v, str) else v),
+    AfterValidator(normalise_email),
+    Field(max_length=254),
+]
+
+
+def _check_timezone(value: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown IANA time zone {value!r}") from exc
+    return value
+
+
+TimeZoneName = Annotated[str, StringConstraints(max_length=64), AfterValidator(_check_timezone)]
+
+
+class _Data(BaseModel):
+    """Base of every event's `data`: unknown fields are accepted and ignored."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+# --- envelope ----------------------------------------------------------------------------------
+
+
+class CloudEvent(BaseModel):
+    """CloudEvents 1.0, structured JSON mode. Extension attributes are kept but not interpreted."""
+
+    model_config = ConfigDict(extra="allow")
+
+    specversion: Literal["1.0"]
+    id: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    source: Annotated[str, StringConstraints(min_length=1, max_length=1_000)]
+    type: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    time: AwareDatetime | None = None
+    datacontenttype: str | None = None
+    correlationid: str | None = None
+    data: dict[str, Any]
+
+
+# --- jobs --------------------------------------------------------------------------------------
+
+
+class Recruiter(_Data):
+    recruiter_id: Identifier
+    name: Name
+    email: Email
+    timezone: TimeZoneName = "UTC"
+    reminder_hour: int = Field(default=8, ge=0, le=23)
+
+
+class JobOpened(_Data):
+    """`job.opened` and `job.updated`: the whole job; an update replaces it."""
+
+    job_id: Identifier
+    title: Name
+    company: Name
+    location: ShortText | None = None
+    apply_url: Url | None = None
+    interview_url: Url | None = None
+    recruiter: Recruiter
+
+
+class JobUpdated(JobOpened):
+    pass
+
+
+class JobClosed(_Data):
+    job_id: Identifier
+
+
+# --- inquiries and opt-outs --------------------------------------------------------------------
+
+
+class ProspectProfile(_Data):
+    name: Name
+    email: Email
+    phone: _text(50) | None = None
+    location: ShortText | None = None
+    headline: ShortText | None = None
+    profile_url: Url | None = None
+    skills: Annotated[list[_text(100)], Field(max_length=100)] = []
+
+
+class InquiryReceived(_Data):
+    job_id: Identifier
+    board: Identifier
+    board_inquiry_id: Identifier | None = None
+    prospect: ProspectProfile
+    message: Message | None = None
+    inquired_at: AwareDatetime | None = Field(
+        default=None, description="defaults to the event's `time`"
+    )
+
+
+class ProspectOptedOut(_Data):
+    email: Email
+    reason: ShortText | None = None
+
+
+# --- prospects (intake) ------------------------------------------------------------------------
+
+
+class Inquiry(_Data):
+    board: Identifier
+    board_inquiry_id: Identifier | None = None
+    message: Message | None = None
+    inquired_at: AwareDatetime
+
+
+class ProspectRegistered(_Data):
+    """`prospect.registered` and `prospect.inquired_again` carry the same data."""
+
+    prospect_id: Identifier
+    person_id: Identifier
+    job_id: Identifier
+    profile: ProspectProfile
+    inquiry: Inquiry
+
+
+class ProspectInquiredAgain(ProspectRegistered):
+    pass
+
+
+# --- recruiter commands ------------------------------------------------------------------------
+
+
+class Rating(StrEnum):
+    SHORTLIST = "shortlist"
+    NOT_A_FIT = "not_a_fit"
+    UNRATED = "unrated"
+
+
+class Template(StrEnum):
+    ASK_TO_APPLY = "ask_to_apply"
+    ARRANGE_INTERVIEW = "arrange_interview"
+    NOT_A_MATCH = "not_a_match"
+
+
+ProspectIds = Annotated[list[Identifier], Field(min_length=1, max_length=1_000)]
+
+
+class RateProspects(_Data):
+    """Command `prospects.rate`."""
+
+    recruiter_id: Identifier
+    prospect_ids: ProspectIds
+    rating: Rating
+
+
+class FlagFollowUp(_Data):
+    """Command `prospects.flag_follow_up`."""
+
+    recruiter_id: Identifier
+    prospect_ids: ProspectIds
+    flagged: bool
+
+
+class SendMessages(_Data):
+    """Command `messages.send`."""
+
+    recruiter_id: Identifier
+    template: Template
+    prospect_ids: ProspectIds
+    note: Note | None = None
+
+
+class RunReminders(_Data):
+    """Command `reminders.run`: evaluate the schedule as of `as_of`."""
+
+    as_of: AwareDatetime
+    recruiter_id: Identifier | None = None
+
+
+class RejectionReason(StrEnum):
+    UNKNOWN_PROSPECT = "unknown_prospect"
+    FORBIDDEN = "forbidden"
+    JOB_CLOSED = "job_closed"
+    OPTED_OUT = "opted_out"
+    MISSING_LINK = "missing_link"
+
+
+class Rejection(_Data):
+    prospect_id: Identifier
+    reason: RejectionReason
+
+
+class CommandCompleted(_Data):
+    command_id: str
+    command_type: str
+    recruiter_id: Identifier
+    accepted: list[Identifier]
+    rejected: list[Rejection]
+
+
+# --- rating's events ---------------------------------------------------------------------------
+
+
+class FollowUpCause(StrEnum):
+    RECRUITER = "recruiter"
+    MESSAGE_SENT = "message_sent"
+    NEW_INQUIRY = "new_inquiry"
+
+
+class ProspectRated(_Data):
+    prospect_id: Identifier
+    job_id: Identifier
+    recruiter_id: Identifier
+    rating: Rating
+    previous_rating: Rating
+    command_id: str
+
+
+class FollowUpFlagChanged(_Data):
+    prospect_id: Identifier
+    job_id: Identifier
+    recruiter_id: Identifier
+    flagged: bool
+    cause: FollowUpCause
+    command_id: str | None = None
+
+
+# --- messaging's events ------------------------------------------------------------------------
+
+
+class MessageSent(_Data):
+    message_id: Identifier
+    command_id: str
+    prospect_id: Identifier
+    job_id: Identifier
+    recruiter_id: Identifier
+    template: str
+    to: str
+    subject: str
+    sent_at: AwareDatetime
+
+
+class MessageFailed(_Data):
+    message_id: Identifier
+    command_id: str
+    prospect_id: Identifier
+    job_id: Identifier
+    recruiter_id: Identifier
+    template: str
+    reason: str
+    attempts: int
+    permanent: bool
+
+
+# --- reminders ---------------------------------------------------------------------------------
+
+
+class ReminderJob(_Data):
+    job_id: Identifier
+    title: str
+    pending: int
+
+
+class ReminderProspect(_Data):
+    prospect_id: Identifier
+    job_id: Identifier
+    name: str
+    rating: Rating
+    waiting_since: AwareDatetime
+
+
+class ReminderDue(_Data):
+    reminder_id: Identifier
+    recruiter_id: Identifier
+    date: str
+    timezone: str
+    pending_total: int
+    counts: dict[str, int]
+    oldest_pending_since: AwareDatetime | None
+    jobs: list[ReminderJob]
+    prospects: list[ReminderProspect] = Field(max_length=50)
+
+
+# --- event types -------------------------------------------------------------------------------
+
+EVENT_TYPES: dict[str, type[_Data]] = {
+    "job.opened": JobOpened,
+    "job.updated": JobUpdated,
+    "job.closed": JobClosed,
+    "inquiry.received": InquiryReceived,
+    "prospect.opted_out": ProspectOptedOut,
+    "prospect.registered": ProspectRegistered,
+    "prospect.inquired_again": ProspectInquiredAgain,
+    "prospects.rate": RateProspects,
+    "prospects.flag_follow_up": FlagFollowUp,
+    "messages.send": SendMessages,
+    "reminders.run": RunReminders,
+    "command.completed": CommandCompleted,
+    "prospect.rated": ProspectRated,
+    "prospect.follow_up_flag_changed": FollowUpFlagChanged,
+    "message.sent": MessageSent,
+    "message.failed": MessageFailed,
+    "follow_up.reminder_due": ReminderDue,
+}
+"""Every type of the contract and the model of its `data`."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def new_event(
+    *, event_id: str, source: str, type: str, data: _Data, correlationid: str | None = None,
+    time: datetime | None = None,
+) -> dict[str, Any]:
+    """A CloudEvent as the JSON-ready dict we publish."""
+    if type not in EVENT_TYPES:
+        raise ValueError(f"not a contract event type: {type}")
+    event: dict[str, Any] = {
+        "specversion": "1.0",
+        "id": event_id,
+        "source": source,
+        "type": type,
+        "time": (time or utcnow()).isoformat().replace("+00:00", "Z"),
+        "datacontenttype": "application/json",
+        "data": data.model_dump(mode="json", exclude_none=True),
+    }
+    if correlationid is not None:
+        event["correlationid"] = correlationid
+    return event
+
+
+def documented_envelope(event_type: str) -> type[BaseModel]:
+    """The CloudEvent of `event_type` with its typed `data`: the payload schema that the
+    AsyncAPI documents show. Validation itself goes envelope first, then data, so that each
+    failure gets its own dead-letter reason."""
+    from pydantic import create_model
+
+    data_model = EVENT_TYPES[event_type]
+    name = "".join(part.title() for part in event_type.replace("_", ".").split(".")) + "Event"
+    return create_model(
+        name,
+        __base__=CloudEvent,
+        __doc__=f"`{event_type}`: {(data_model.__doc__ or '').strip()}",
+        type=(Literal[event_type], Field(description="the event type")),  # type: ignore[valid-type]
+        data=(data_model, ...),
+    )

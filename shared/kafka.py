@@ -1,0 +1,351 @@
+"""Kafka wiring: the broker factory, publishing, dead letters and the batch consumer.
+
+Every consumer of ours takes messages in batches (one bulk database write per batch, not one
+round trip per message) and commits offsets only after the batch's writes and publishes are
+done: at least once in. Output events carry ids derived from their cause, so a replay after a
+crash re-sends the same ids: effectively once out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import ssl
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka.admin import AIOKafkaAdminClient
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
+from pydantic import BaseModel, ValidationError
+
+from shared import topics as topic_names
+from shared.contract import CLOUDEVENTS_CONTENT_TYPE, EVENT_TYPES, CloudEvent
+from shared.logs import get_logger
+from shared.retry import retry_forever
+from shared.settings import KafkaSettings, ServiceSettings
+
+log = get_logger("prospectflow.kafka")
+
+CLOUDEVENTS_HEADERS = {"content-type": CLOUDEVENTS_CONTENT_TYPE}
+
+
+# --- connection --------------------------------------------------------------------------------
+
+
+def _ssl_context(settings: KafkaSettings) -> ssl.SSLContext | None:
+    if settings.security_protocol not in ("SSL", "SASL_SSL"):
+        return None
+    context = ssl.create_default_context(cafile=settings.ssl_cafile)
+    if settings.ssl_certfile:
+        context.load_cert_chain(settings.ssl_certfile, settings.ssl_keyfile)
+    return context
+
+
+def security(settings: KafkaSettings) -> BaseSecurity | None:
+    """TLS and SASL as FastStream wants them, from KAFKA_SECURITY_PROTOCOL and friends."""
+    context = _ssl_context(settings)
+    if settings.security_protocol.startswith("SASL"):
+        if not settings.sasl_username or settings.sasl_password is None:
+            raise ValueError("KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD are required for SASL")
+        cls = {"PLAIN": SASLPlaintext, "SCRAM-SHA-256": SASLScram256, "SCRAM-SHA-512": SASLScram512}[
+            settings.sasl_mechanism
+        ]
+        return cls(settings.sasl_username, settings.sasl_password.get_secret_value(),
+                   ssl_context=context, use_ssl=context is not None)
+    if context is not None:
+        return BaseSecurity(ssl_context=context)
+    return None
+
+
+def client_kwargs(settings: KafkaSettings) -> dict[str, Any]:
+    """Keyword arguments for plain aiokafka clients (admin, tools, tests)."""
+    kwargs: dict[str, Any] = {
+        "bootstrap_servers": settings.bootstrap_servers,
+        "security_protocol": settings.security_protocol,
+    }
+    context = _ssl_context(settings)
+    if context is not None:
+        kwargs["ssl_context"] = context
+    if settings.security_protocol.startswith("SASL"):
+        kwargs["sasl_mechanism"] = settings.sasl_mechanism
+        kwargs["sasl_plain_username"] = settings.sasl_username
+        kwargs["sasl_plain_password"] = settings.sasl_password.get_secret_value() if settings.sasl_password else None
+    return kwargs
+
+
+def broker_factory(settings: KafkaSettings, *, client_id: str, description: str = "") -> KafkaBroker:
+    """A FastStream Kafka broker whose producer waits for all in-sync replicas and is
+    idempotent, so a retried send never duplicates or reorders within a partition."""
+    return KafkaBroker(
+        settings.bootstrap_servers,
+        client_id=client_id,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        security=security(settings),
+        description=description,
+        # We validate ourselves (dead letters need the original bytes), so FastStream
+        # must not cast or reject bodies; the annotations only document the payloads.
+        apply_types=False,
+        logger=get_logger(f"prospectflow.{client_id}"),
+        log_level=logging.DEBUG,  # one line per message is too much at INFO
+    )
+
+
+async def ensure_topics(settings: KafkaSettings, names: Iterable[str]) -> list[str]:
+    """Create the given contract topics (prefixed) and their dead-letter topics if missing."""
+    admin = AIOKafkaAdminClient(**client_kwargs(settings))
+    await admin.start()
+    try:
+        return await topic_names.ensure_topics(
+            admin,
+            topic_names.with_dead_letters(settings.topic(n) for n in names),
+            partitions=settings.partitions,
+            replication_factor=settings.replication_factor,
+        )
+    finally:
+        await admin.close()
+
+
+def raw_producer(broker: KafkaBroker) -> AIOKafkaProducer:
+    """The broker's aiokafka producer. Dead letters go through it because they must keep the
+    original headers byte for byte, which FastStream's str-valued headers cannot promise."""
+    return broker.config.broker_config.producer._producer.producer  # type: ignore[attr-defined]
+
+
+# --- publishing --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    topic: str  # the contract name, without prefix
+    key: str
+    event: dict[str, Any]  # a CloudEvent, as made by shared.contract.new_event
+
+
+def encode_event(event: dict[str, Any]) -> bytes:
+    return json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+class Publisher:
+    """Publishes a batch of events and returns once the broker has acknowledged all of them."""
+
+    def __init__(self, broker: KafkaBroker, settings: KafkaSettings) -> None:
+        self._broker = broker
+        self._settings = settings
+
+    async def publish(self, messages: Sequence[Outgoing]) -> None:
+        if not messages:
+            return
+
+        async def send_all() -> None:
+            pending = [
+                await self._broker.publish(
+                    encode_event(m.event),
+                    self._settings.topic(m.topic),
+                    key=m.key.encode(),
+                    headers=CLOUDEVENTS_HEADERS,
+                    correlation_id=m.event["id"],
+                    no_confirm=True,
+                )
+                for m in messages
+            ]
+            await asyncio.gather(*pending)
+
+        await retry_forever(send_all, what="publish events")
+
+
+# --- consuming ---------------------------------------------------------------------------------
+
+
+class BadMessage(Exception):
+    """A message that cannot be parsed or fails validation: it goes to the dead-letter topic."""
+
+    def __init__(self, reason: str, error: str) -> None:
+        super().__init__(f"{reason}: {error}")
+        self.reason = reason
+        self.error = error
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """A valid message: its record, its envelope and its typed `data`."""
+
+    record: ConsumerRecord
+    topic: str  # the contract name, without prefix
+    event: CloudEvent
+    data: BaseModel
+
+    @property
+    def time(self) -> datetime:
+        """The event's `time`, else the record's timestamp: stable across redeliveries."""
+        if self.event.time is not None:
+            return self.event.time
+        return datetime.fromtimestamp(self.record.timestamp / 1000, timezone.utc)
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """Where and what, without echoing the input (it may be personal data)."""
+    parts = []
+    for error in exc.errors(include_input=False, include_url=False):
+        location = ".".join(str(p) for p in error["loc"]) or "(message)"
+        parts.append(f"{location}: {error['msg']}")
+    return "; ".join(parts)[:2_000]
+
+
+def parse_record(record: ConsumerRecord, *, topic_prefix: str) -> Received:
+    topic = topic_names.strip_prefix(record.topic, topic_prefix)
+    if record.value is None:
+        raise BadMessage("not_json", "the message has no value")
+    try:
+        raw = json.loads(record.value)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadMessage("not_json", f"the value is not JSON: {type(exc).__name__}") from None
+    if not isinstance(raw, dict):
+        raise BadMessage("not_cloudevent", "the value is not a JSON object")
+    try:
+        event = CloudEvent.model_validate(raw)
+    except ValidationError as exc:
+        raise BadMessage("not_cloudevent", describe_validation_error(exc)) from None
+    allowed = topic_names.TYPES_BY_TOPIC.get(topic, frozenset())
+    if event.type not in allowed:
+        raise BadMessage("unknown_type", f"type {event.type!r} is not carried on {topic!r}")
+    try:
+        data = EVENT_TYPES[event.type].model_validate(event.data)
+    except ValidationError as exc:
+        raise BadMessage("invalid_data", describe_validation_error(exc)) from None
+    return Received(record=record, topic=topic, event=event, data=data)
+
+
+class DeadLetters:
+    """Republishes a bad message to `<topic>.dlq` unchanged, with the reason in headers."""
+
+    def __init__(self, broker: KafkaBroker, service: str) -> None:
+        self._broker = broker
+        self._service = service
+
+    async def send(self, bad: Sequence[tuple[ConsumerRecord, BadMessage]]) -> None:
+        if not bad:
+            return
+
+        async def send_all() -> None:
+            producer = raw_producer(self._broker)
+            failed_at = datetime.now(timezone.utc).isoformat().encode()
+            pending = []
+            for record, problem in bad:
+                headers = list(record.headers or ()) + [
+                    ("x-dlq-reason", problem.reason.encode()),
+                    ("x-dlq-error", problem.error.encode()),
+                    ("x-dlq-service", self._service.encode()),
+                    ("x-dlq-original-topic", record.topic.encode()),
+                    ("x-dlq-original-partition", str(record.partition).encode()),
+                    ("x-dlq-original-offset", str(record.offset).encode()),
+                    ("x-dlq-failed-at", failed_at),
+                ]
+                pending.append(await producer.send(
+                    topic_names.dlq(record.topic), value=record.value, key=record.key, headers=headers
+                ))
+            await asyncio.gather(*pending)
+
+        await retry_forever(send_all, what="dead-letter")
+        for record, problem in bad:
+            log.warning(
+                "dead-lettered a message",
+                extra={"topic": record.topic, "partition": record.partition, "offset": record.offset,
+                       "reason": problem.reason, "error": problem.error},
+            )
+
+
+Apply = Callable[[list[Received]], Awaitable[None]]
+
+
+class BatchConsumer:
+    """Parses a batch, dead-letters what is bad, applies the rest.
+
+    `apply` must be idempotent: it is retried on infrastructure faults (forever, with capped
+    backoff: an outage stalls, it never skips). If it fails for any other reason the batch is
+    split and retried message by message; a message that still fails alone is dead-lettered
+    with reason `processing_failed`, so one poison message cannot stop a partition.
+    """
+
+    def __init__(self, *, apply: Apply, dead_letters: DeadLetters, settings: ServiceSettings) -> None:
+        self._apply = apply
+        self._dead_letters = dead_letters
+        self._prefix = settings.kafka.topic_prefix
+        self._max_backoff_s = settings.retry_max_backoff_s
+
+    async def __call__(self, records: Sequence[ConsumerRecord]) -> None:
+        good: list[Received] = []
+        bad: list[tuple[ConsumerRecord, BadMessage]] = []
+        for record in records:
+            try:
+                good.append(parse_record(record, topic_prefix=self._prefix))
+            except BadMessage as problem:
+                bad.append((record, problem))
+        await self._dead_letters.send(bad)
+        if good:
+            await self._apply_or_split(good)
+
+    async def _apply_or_split(self, batch: list[Received]) -> None:
+        try:
+            await retry_forever(lambda: self._apply(batch), what="apply batch",
+                                max_backoff_s=self._max_backoff_s)
+        except Exception as exc:
+            if len(batch) > 1:
+                log.warning("batch failed; retrying message by message",
+                            extra={"size": len(batch), "fault": repr(exc)[:300]})
+                for received in batch:
+                    await self._apply_or_split([received])
+                return
+            received = batch[0]
+            log.exception("message failed; dead-lettering it",
+                          extra={"topic": received.record.topic, "event_id": received.event.id})
+            await self._dead_letters.send(
+                [(received.record, BadMessage("processing_failed", f"{type(exc).__name__}: {exc}"[:2_000]))]
+            )
+
+
+def subscribe_batches(
+    broker: KafkaBroker,
+    settings: ServiceSettings,
+    topics: Sequence[str],
+    consumer: Callable[[Sequence[ConsumerRecord]], Awaitable[None]],
+    *,
+    title: str,
+    description: str,
+    payload: Any = None,
+) -> None:
+    """Consume `topics` (contract names) in batches in the service's group; commit after the
+    batch is done (NACK_ON_ERROR: an unexpected exception rewinds instead of committing)."""
+
+    async def handle(body: Any) -> None:
+        # `body` is the batch's raw records (see _raw_records).
+        await consumer(body if isinstance(body, tuple) else (body,))
+
+    # The annotation only documents the payload (AsyncAPI); apply_types is off.
+    handle.__annotations__ = {"body": payload or list[dict[str, Any]], "return": None}
+    handle.__doc__ = description
+    broker.subscriber(
+        *(settings.kafka.topic(t) for t in topics),
+        group_id=settings.group_id,
+        batch=True,
+        max_records=settings.batch_max_records,
+        batch_timeout_ms=settings.batch_timeout_ms,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        max_poll_interval_ms=30 * 60 * 1000,  # an outage may stall a batch for long
+        decoder=_raw_records,
+        title=title,
+        description=description,
+    )(handle)
+
+
+async def _raw_records(message: Any) -> Any:
+    # Records are parsed by parse_record so that a bad one is dead-lettered unchanged.
+    return message.raw_message

@@ -1,0 +1,57 @@
+"""The one retry helper: infrastructure faults stall processing, they never drop it."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from aiokafka.errors import KafkaError
+from pymongo.errors import ConnectionFailure, PyMongoError, WaitQueueTimeoutError
+
+from shared.logs import get_logger
+
+T = TypeVar("T")
+log = get_logger("prospectflow.retry")
+
+
+class InfrastructureError(Exception):
+    """A dependency (Kafka, MongoDB, SMTP) is unavailable; the same work will succeed later."""
+
+
+def is_infrastructure_error(exc: BaseException) -> bool:
+    if isinstance(exc, (InfrastructureError, KafkaError, ConnectionFailure, WaitQueueTimeoutError,
+                        ConnectionError, TimeoutError, asyncio.TimeoutError)):
+        return True
+    if isinstance(exc, PyMongoError):
+        return exc.has_error_label("RetryableWriteError") or exc.has_error_label("TransientTransactionError")
+    return isinstance(exc, OSError)
+
+
+async def retry_forever(
+    operation: Callable[[], Awaitable[T]],
+    *,
+    what: str,
+    max_backoff_s: float = 5.0,
+    initial_backoff_s: float = 0.1,
+) -> T:
+    """Run `operation` until it succeeds, sleeping with capped, jittered exponential backoff
+    after each infrastructure fault. Any other exception propagates at once."""
+    backoff = initial_backoff_s
+    attempt = 0
+    while True:
+        try:
+            return await operation()
+        except Exception as exc:
+            if not is_infrastructure_error(exc):
+                raise
+            attempt += 1
+            delay = min(max_backoff_s, backoff) * random.uniform(0.5, 1.0)
+            log.warning(
+                "infrastructure fault, retrying",
+                extra={"operation": what, "attempt": attempt, "delay_s": round(delay, 2),
+                       "fault": f"{type(exc).__name__}: {exc}"[:300]},
+            )
+            await asyncio.sleep(delay)
+            backoff = min(max_backoff_s, backoff * 2)

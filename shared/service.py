@@ -1,0 +1,53 @@
+"""What every service's factory does the same way: specification, start-up, shutdown."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from faststream import FastStream
+from faststream.kafka import KafkaBroker
+from faststream.specification import AsyncAPI
+from pymongo import AsyncMongoClient
+
+from shared.kafka import ensure_topics
+from shared.logs import get_logger
+from shared.retry import retry_forever
+from shared.settings import ServiceSettings
+
+VERSION = "0.1.0"
+
+
+def service_app(
+    *,
+    broker: KafkaBroker,
+    client: AsyncMongoClient[dict[str, Any]],
+    settings: ServiceSettings,
+    topics: Iterable[str],
+    title: str,
+    description: str,
+    prepare_database: Callable[[], Awaitable[None]],
+) -> FastStream:
+    """A FastStream app that, before consuming, creates missing topics (when allowed) and the
+    database's indexes, retrying while Kafka or MongoDB is not reachable yet, and closes the
+    database client after the broker has stopped."""
+    log = get_logger(f"prospectflow.{settings.service_name}")
+    topics = list(topics)
+    app = FastStream(
+        broker,
+        specification=AsyncAPI(broker, title=title, version=VERSION, description=description),
+        logger=log,
+    )
+
+    @app.on_startup
+    async def prepare() -> None:
+        if settings.kafka.create_topics:
+            await retry_forever(lambda: ensure_topics(settings.kafka, topics), what="create topics")
+        await retry_forever(prepare_database, what="create indexes")
+        log.info("ready", extra={"group_id": settings.group_id, "database": settings.database})
+
+    @app.after_shutdown
+    async def close() -> None:
+        await client.close()
+
+    return app

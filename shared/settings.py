@@ -1,0 +1,74 @@
+"""Configuration from the environment (pydantic-settings).
+
+Infrastructure is shared by every service and read from unprefixed variables
+(`KAFKA_*`, `MONGODB_*`, `SMTP_*`); each service's own settings carry its prefix
+(`INTAKE_*`, `RATING_*`, ...). Factories take these objects; tests build their own.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class KafkaSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KAFKA_", extra="ignore")
+
+    bootstrap_servers: str = Field("127.0.0.1:9092", description="comma-separated host:port list")
+    topic_prefix: str = Field("", description="prepended to every topic name of the contract")
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+    create_topics: bool = Field(True, description="create missing topics at start")
+    partitions: int = Field(6, ge=1, description="partitions of topics this service creates")
+    replication_factor: int = Field(1, ge=1)
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
+
+
+class MongoSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MONGODB_", extra="ignore")
+
+    uri: SecretStr = Field(SecretStr("mongodb://127.0.0.1:27017/"), description="full MongoDB URI")
+    server_selection_timeout_ms: int = 5_000
+
+
+class SmtpSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SMTP_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 1025
+    username: str | None = None
+    password: SecretStr | None = None
+    security: Literal["none", "starttls", "tls"] = "none"
+    sender: str = Field("prospectflow@localhost", description="the From address of every mail")
+    timeout_s: float = 10.0
+
+
+class ServiceSettings(BaseSettings):
+    """What every service has; each service subclasses it with its own env prefix."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+    service_name: str = "service"
+
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    mongodb: MongoSettings = Field(default_factory=MongoSettings)
+    database: str = Field("", description="the service's MongoDB database; default its name")
+    group_id: str = Field("", description="Kafka consumer group; default prospectflow-<service>")
+    batch_max_records: int = Field(500, ge=1, description="most records handled in one batch")
+    batch_timeout_ms: int = Field(100, ge=0, description="longest wait to fill a batch")
+    retry_max_backoff_s: float = Field(5.0, gt=0, description="cap of the backoff on outages")
+    log_level: str = "INFO"
+
+    def model_post_init(self, __context: object) -> None:
+        if not self.database:
+            self.database = self.service_name
+        if not self.group_id:
+            self.group_id = f"prospectflow-{self.service_name}"

@@ -1,0 +1,78 @@
+"""Topic names of the contract (DESIGN.md section 4), and creating them.
+
+A deployment may prefix every name (KAFKA_TOPIC_PREFIX); `.dlq` topics follow their original.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+JOBS = "jobs"
+INQUIRIES = "inquiries"
+OPT_OUTS = "opt-outs"
+PROSPECTS = "prospects"
+RATING_COMMANDS = "rating-commands"
+ASSESSMENTS = "assessments"
+MESSAGING_COMMANDS = "messaging-commands"
+MESSAGES = "messages"
+REMINDER_COMMANDS = "reminder-commands"
+REMINDERS = "reminders"
+COMMAND_RESULTS = "command-results"
+
+ALL = (
+    JOBS, INQUIRIES, OPT_OUTS, PROSPECTS, RATING_COMMANDS, ASSESSMENTS, MESSAGING_COMMANDS,
+    MESSAGES, REMINDER_COMMANDS, REMINDERS, COMMAND_RESULTS,
+)
+"""Every topic of the contract, without prefix."""
+
+TYPES_BY_TOPIC: dict[str, frozenset[str]] = {
+    JOBS: frozenset({"job.opened", "job.updated", "job.closed"}),
+    INQUIRIES: frozenset({"inquiry.received"}),
+    OPT_OUTS: frozenset({"prospect.opted_out"}),
+    PROSPECTS: frozenset({"prospect.registered", "prospect.inquired_again"}),
+    RATING_COMMANDS: frozenset({"prospects.rate", "prospects.flag_follow_up"}),
+    ASSESSMENTS: frozenset({"prospect.rated", "prospect.follow_up_flag_changed"}),
+    MESSAGING_COMMANDS: frozenset({"messages.send"}),
+    MESSAGES: frozenset({"message.sent", "message.failed"}),
+    REMINDER_COMMANDS: frozenset({"reminders.run"}),
+    REMINDERS: frozenset({"follow_up.reminder_due"}),
+    COMMAND_RESULTS: frozenset({"command.completed"}),
+}
+"""The event types each topic carries; anything else on it is dead-lettered."""
+
+
+def dlq(topic: str) -> str:
+    """The dead-letter topic of `topic` (already prefixed)."""
+    return f"{topic}.dlq"
+
+
+def strip_prefix(topic: str, prefix: str) -> str:
+    return topic[len(prefix):] if prefix and topic.startswith(prefix) else topic
+
+
+def with_dead_letters(names: Iterable[str]) -> list[str]:
+    names = list(names)
+    return names + [dlq(n) for n in names]
+
+
+async def ensure_topics(
+    admin: AIOKafkaAdminClient, names: Iterable[str], *, partitions: int, replication_factor: int
+) -> list[str]:
+    """Create the topics that do not exist yet; return the names created."""
+    wanted = sorted(set(names))
+    existing = set(await admin.list_topics())
+    missing = [n for n in wanted if n not in existing]
+    if not missing:
+        return []
+    try:
+        await admin.create_topics(
+            [NewTopic(n, num_partitions=partitions, replication_factor=replication_factor) for n in missing]
+        )
+    except TopicAlreadyExistsError:
+        pass  # another replica created them first
+    logging.getLogger("prospectflow").info("created topics", extra={"topics": missing})
+    return missing
