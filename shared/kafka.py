@@ -9,6 +9,7 @@ crash re-sends the same ids: effectively once out.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import ssl
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
@@ -281,6 +282,11 @@ class BatchConsumer:
         self._max_backoff_s = settings.retry_max_backoff_s
 
     async def __call__(self, records: Sequence[ConsumerRecord]) -> None:
+        if log.isEnabledFor(logging.DEBUG):
+            spans: dict[tuple[str, int], list[int]] = {}
+            for record in records:
+                spans.setdefault((record.topic, record.partition), []).append(record.offset)
+            log.debug("batch", extra={"spans": {f"{t}/{p}": f"{min(o)}-{max(o)}" for (t, p), o in spans.items()}})
         good: list[Received] = []
         bad: list[tuple[ConsumerRecord, BadMessage]] = []
         for record in records:
@@ -311,6 +317,22 @@ class BatchConsumer:
             )
 
 
+class _BatchHandover(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Partitions are given up only between batches: a revoke waits for the batch in hand to
+    finish and commit, so a routine rebalance (a replica joining or leaving) re-delivers
+    nothing."""
+
+    def __init__(self, in_flight: asyncio.Lock) -> None:
+        self._in_flight = in_flight
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        async with self._in_flight:
+            pass
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        pass
+
+
 def subscribe_batches(
     broker: KafkaBroker,
     settings: ServiceSettings,
@@ -321,29 +343,86 @@ def subscribe_batches(
     description: str,
     payload: Any = None,
 ) -> None:
-    """Consume `topics` (contract names) in batches in the service's group; commit after the
-    batch is done (NACK_ON_ERROR: an unexpected exception rewinds instead of committing)."""
+    """Consume `topics` (contract names) in batches in the service's group. After a batch is
+    done, commit exactly its offsets; if it raises, rewind to its first offsets so nothing is
+    skipped. Commits are ours (AckPolicy.MANUAL), never automatic."""
+    in_flight = asyncio.Lock()
 
     async def handle(body: Any) -> None:
         # `body` is the batch's raw records (see _raw_records).
-        await consumer(body if isinstance(body, tuple) else (body,))
+        records: tuple[ConsumerRecord, ...] = body if isinstance(body, tuple) else (body,)
+        if not records:
+            return
+        kafka_consumer = subscriber.consumer
+        async with in_flight:
+            try:
+                await consumer(records)
+            except BaseException:
+                for partition, offset in _first_offsets(records).items():
+                    kafka_consumer.seek(partition, offset)
+                raise
+            await kafka_consumer.commit(
+                {partition: offset + 1 for partition, offset in _last_offsets(records).items()}
+            )
 
     # The annotation only documents the payload (AsyncAPI); apply_types is off.
     handle.__annotations__ = {"body": payload or list[dict[str, Any]], "return": None}
     handle.__doc__ = description
-    broker.subscriber(
+    subscriber = broker.subscriber(
         *(settings.kafka.topic(t) for t in topics),
         group_id=settings.group_id,
         batch=True,
         max_records=settings.batch_max_records,
         batch_timeout_ms=settings.batch_timeout_ms,
         auto_offset_reset="earliest",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
+        ack_policy=AckPolicy.MANUAL,
+        listener=_BatchHandover(in_flight),
         max_poll_interval_ms=30 * 60 * 1000,  # an outage may stall a batch for long
+        parser=_tolerant_parser,
         decoder=_raw_records,
         title=title,
         description=description,
-    )(handle)
+    )
+    subscriber(handle)
+
+
+def _first_offsets(records: Sequence[ConsumerRecord]) -> dict[TopicPartition, int]:
+    first: dict[TopicPartition, int] = {}
+    for record in records:
+        partition = TopicPartition(record.topic, record.partition)
+        first[partition] = min(record.offset, first.get(partition, record.offset))
+    return first
+
+
+def _last_offsets(records: Sequence[ConsumerRecord]) -> dict[TopicPartition, int]:
+    last: dict[TopicPartition, int] = {}
+    for record in records:
+        partition = TopicPartition(record.topic, record.partition)
+        last[partition] = max(record.offset, last.get(partition, record.offset))
+    return last
+
+
+def _utf8(value: bytes | None) -> bool:
+    try:
+        (value or b"").decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+async def _tolerant_parser(records: Any, original: Callable[[Any], Awaitable[Any]]) -> Any:
+    """FastStream decodes every header as UTF-8 and fails the whole batch on one that is not;
+    give it a copy without such values, and keep the original records for dead letters."""
+    batch = records if isinstance(records, tuple) else (records,)
+    if all(_utf8(v) for record in batch for _, v in record.headers or ()):
+        return await original(records)
+    safe = tuple(
+        dataclasses.replace(record, headers=tuple((k, v if _utf8(v) else b"") for k, v in record.headers))
+        for record in batch
+    )
+    message = await original(safe if isinstance(records, tuple) else safe[0])
+    message.raw_message = records
+    return message
 
 
 async def _raw_records(message: Any) -> Any:

@@ -28,6 +28,7 @@ class Inquiry:
     profile: dict[str, Any]  # as validated; e-mail normalised
     message: str | None
     inquired_at: datetime
+    arrival: tuple[int, int, int] = (0, 0, 0)  # (record timestamp ms, partition, offset)
 
     @property
     def board_key(self) -> str:
@@ -38,11 +39,14 @@ class Inquiry:
         return f"event\x1f{self.event_id}"
 
     @property
-    def order(self) -> tuple[datetime, str]:
-        return (self.inquired_at, self.event_id)
+    def order(self) -> tuple[datetime, tuple[int, int, int], str]:
+        """Oldest first; inquiries of the same instant in the order they reached us."""
+        return (self.inquired_at, self.arrival, self.event_id)
 
 
-def inquiry_from_event(event_id: str, data: InquiryReceived, event_time: datetime) -> Inquiry:
+def inquiry_from_event(
+    event_id: str, data: InquiryReceived, event_time: datetime, arrival: tuple[int, int, int] = (0, 0, 0)
+) -> Inquiry:
     email = data.prospect.email  # already trimmed and lower-cased by the contract
     return Inquiry(
         event_id=event_id,
@@ -54,6 +58,7 @@ def inquiry_from_event(event_id: str, data: InquiryReceived, event_time: datetim
         profile=data.prospect.model_dump(mode="json", exclude_none=True),
         message=data.message,
         inquired_at=data.inquired_at or event_time,
+        arrival=arrival,
     )
 
 

@@ -21,7 +21,11 @@ class RegisterInquiries:
 
     async def __call__(self, batch: list[Received]) -> None:
         inquiries = domain.unique_by_event_id(
-            domain.inquiry_from_event(r.event.id, r.data, r.time) for r in batch  # type: ignore[arg-type]
+            domain.inquiry_from_event(
+                r.event.id, r.data, r.time,  # type: ignore[arg-type]
+                (r.record.timestamp, r.record.partition, r.record.offset),
+            )
+            for r in batch
         )
         to_emit = await self.store.claim(inquiries)
         if not to_emit:

@@ -33,6 +33,7 @@ def _to_document(inquiry: Inquiry) -> dict[str, Any]:
         "profile": inquiry.profile,
         "message": inquiry.message,
         "inquired_at": inquiry.inquired_at,
+        "arrival": list(inquiry.arrival),
         "published": False,
     }
 
@@ -48,6 +49,7 @@ def _from_document(doc: dict[str, Any]) -> Inquiry:
         profile=doc["profile"],
         message=doc.get("message"),
         inquired_at=doc["inquired_at"].astimezone(timezone.utc),
+        arrival=tuple(doc.get("arrival") or (0, 0, 0)),  # type: ignore[arg-type]
     )
 
 
@@ -137,7 +139,9 @@ class IntakeStore:
                 # race; running the (idempotent) writes again turns it into an update.
                 if attempt or not only_duplicate_keys(exc):
                     raise
-        registered_by = {order[index]: first_new[order[index]].event_id for index in result.upserted_ids}
+        # By the upserted _id, not the op index: FerretDB 1.24 numbers `upserted` entries
+        # among the upserts only, so its indexes do not point at our operations.
+        registered_by = {pid: first_new[pid].event_id for pid in result.upserted_ids.values()}
         rest = [p for p in order if p not in registered_by]
         if rest:
             async for doc in self.prospects.find({"_id": {"$in": rest}}, {"registered_by": 1}):

@@ -1,0 +1,154 @@
+"""`python -m devstack up | down | status | logs | env | run`: the local stack.
+
+up      install what is missing (cached), start Kafka, FerretDB and the SMTP sink, create topics
+down    stop exactly what `up` started
+status  what runs where
+logs    the end of each part's log (or one part's: logs kafka)
+env     the environment variables that point a service at the stack (eval "$(... env)")
+run     up, then every service as its own process with one readable log; Ctrl-C stops them all
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from devstack.stack import ROOT, StackConfig, StackError, down, status, up
+
+SERVICES = ("intake", "rating", "messaging", "reminder")
+
+
+def available_services() -> list[str]:
+    return [s for s in SERVICES if (ROOT / "services" / s / "__main__.py").exists()]
+
+
+def _readable(service: str, line: str) -> str:
+    """A service's JSON log line as one short human line."""
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        return f"{service:<9} | {line}"
+    when = str(entry.pop("time", ""))[11:23]
+    level = entry.pop("level", "")
+    msg = entry.pop("msg", "")
+    error = entry.pop("error", None)
+    for noise in ("service", "logger", "message_id", "group_id"):
+        entry.pop(noise, None)
+    extra = " ".join(f"{k}={v}" for k, v in entry.items() if v not in ("", None))
+    text = f"{when} {service:<9} {level:<7} {msg}" + (f"  {extra}" if extra else "")
+    if error:
+        text += "\n" + error
+    return text
+
+
+def run_services(config: StackConfig) -> int:
+    started = up(config)
+    env = {**os.environ, **config.addresses(), "PYTHONUNBUFFERED": "1"}
+    processes: dict[str, subprocess.Popen[str]] = {}
+    lock = threading.Lock()
+
+    def pump(name: str, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            with lock:
+                print(_readable(name, line.rstrip("\n")), flush=True)
+
+    for name in available_services():
+        process = subprocess.Popen(
+            [sys.executable, "-m", f"services.{name}"], cwd=ROOT, env=env, text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        processes[name] = process
+        threading.Thread(target=pump, args=(name, process), daemon=True).start()
+    print(f"devstack: running {', '.join(processes)}; Ctrl-C stops everything this command started", flush=True)
+
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    exit_code = 0
+    while not stopping:
+        for name, process in processes.items():
+            if process.poll() is not None:
+                print(f"devstack: {name} exited with code {process.returncode}; stopping", flush=True)
+                exit_code = 1
+                stopping = True
+        time.sleep(0.2)
+    for process in processes.values():
+        if process.poll() is None:
+            process.terminate()
+    for process in processes.values():
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    if started:
+        print(f"devstack: stopping {', '.join(started)}", flush=True)
+        down(config, started)
+    return exit_code
+
+
+def show_logs(config: StackConfig, name: str | None, lines: int) -> None:
+    paths = sorted(config.logs.glob("*.log")) if name is None else [config.logs / f"{name}.log"]
+    for path in paths:
+        if not path.exists():
+            print(f"no log at {path}")
+            continue
+        print(f"==> {path} <==")
+        print("\n".join(path.read_text(errors="replace").splitlines()[-lines:]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("up", help="start the stack")
+    commands.add_parser("down", help="stop what up started")
+    commands.add_parser("status", help="what runs where")
+    logs = commands.add_parser("logs", help="show the end of the logs")
+    logs.add_argument("part", nargs="?", choices=["kafka", "ferretdb", "smtp"])
+    logs.add_argument("-n", "--lines", type=int, default=40)
+    commands.add_parser("env", help="print export lines for the stack's addresses")
+    commands.add_parser("run", help="the stack and every service, in the foreground")
+    args = parser.parse_args(argv)
+
+    config = StackConfig()
+    try:
+        if args.command == "up":
+            started_at = time.monotonic()
+            up(config)
+            print(f"devstack: up in {time.monotonic() - started_at:.1f} s; logs in {config.logs}")
+            for key, value in config.addresses().items():
+                print(f"  {key}={value}")
+        elif args.command == "down":
+            stopped = down(config)
+            print(f"devstack: stopped {', '.join(stopped) or 'nothing (nothing was running)'}")
+        elif args.command == "status":
+            for name, text in status(config):
+                print(f"{name:<9} {text}")
+        elif args.command == "logs":
+            show_logs(config, args.part, args.lines)
+        elif args.command == "env":
+            for key, value in config.addresses().items():
+                print(f"export {key}={value}")
+        elif args.command == "run":
+            return run_services(config)
+    except StackError as exc:
+        print(f"devstack: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,417 @@
+"""Install, start, check and stop the local stack.
+
+Downloads and builds are cached in DEVSTACK_CACHE (default ~/.cache/prospectflow); data, logs
+and the pids of what `up` started live in DEVSTACK_DIR (default .devstack/ in the project).
+A part whose address is given by the environment (KAFKA_BOOTSTRAP_SERVERS, MONGODB_URI,
+SMTP_HOST) is not started: the stack uses it as it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import shutil
+import signal
+import smtplib
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+KAFKA_VERSION = "4.1.1"
+FERRETDB_VERSION = "v1.24.2"
+
+
+class StackError(Exception):
+    """Something a person has to act on; the message says what."""
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise StackError(f"{name}={value!r} is not a number") from None
+
+
+@dataclass
+class StackConfig:
+    state_dir: Path = field(default_factory=lambda: Path(os.environ.get("DEVSTACK_DIR", ROOT / ".devstack")))
+    cache_dir: Path = field(default_factory=lambda: Path(
+        os.environ.get("DEVSTACK_CACHE", Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "prospectflow")
+    ))
+    kafka_port: int = field(default_factory=lambda: _env_int("DEVSTACK_KAFKA_PORT", 9092))
+    controller_port: int = field(default_factory=lambda: _env_int("DEVSTACK_KAFKA_CONTROLLER_PORT", 9093))
+    mongo_port: int = field(default_factory=lambda: _env_int("DEVSTACK_MONGO_PORT", 27017))
+    smtp_port: int = field(default_factory=lambda: _env_int("DEVSTACK_SMTP_PORT", 1025))
+    partitions: int = field(default_factory=lambda: _env_int("KAFKA_PARTITIONS", 6))
+    kafka_heap_mb: int = field(default_factory=lambda: _env_int("DEVSTACK_KAFKA_HEAP_MB", 512))
+    external_kafka: str | None = field(default_factory=lambda: os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None)
+    external_mongo: str | None = field(default_factory=lambda: os.environ.get("MONGODB_URI") or None)
+    external_smtp: str | None = field(default_factory=lambda: os.environ.get("SMTP_HOST") or None)
+
+    @property
+    def logs(self) -> Path:
+        return self.state_dir / "logs"
+
+    @property
+    def maildir(self) -> Path:
+        return self.state_dir / "smtp" / "maildir"
+
+    def addresses(self) -> dict[str, str]:
+        """The environment a service needs to reach this stack."""
+        env = {
+            "KAFKA_BOOTSTRAP_SERVERS": self.external_kafka or f"127.0.0.1:{self.kafka_port}",
+            "MONGODB_URI": self.external_mongo or f"mongodb://127.0.0.1:{self.mongo_port}/",
+            "SMTP_HOST": self.external_smtp or "127.0.0.1",
+            "SMTP_PORT": os.environ.get("SMTP_PORT", "") if self.external_smtp else str(self.smtp_port),
+        }
+        return {k: v for k, v in env.items() if v}
+
+
+# --- processes ---------------------------------------------------------------------------------
+
+
+def _state_file(config: StackConfig) -> Path:
+    return config.state_dir / "state.json"
+
+
+def load_state(config: StackConfig) -> dict[str, dict]:
+    try:
+        return json.loads(_state_file(config).read_text())
+    except FileNotFoundError:
+        return {}
+
+
+def _save_state(config: StackConfig, state: dict[str, dict]) -> None:
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    _state_file(config).write_text(json.dumps(state, indent=2))
+
+
+def _alive(pid: int, marker: str) -> bool:
+    """True when `pid` runs and its command line holds `marker` (a recycled pid does not)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return False
+    return marker in cmdline
+
+
+def _spawn(cmd: list[str], log_path: Path, cwd: Path | None = None) -> subprocess.Popen[bytes]:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            cwd=cwd, start_new_session=True,  # Ctrl-C in the terminal does not reach it
+        )
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _wait(check, *, what: str, timeout_s: float, running, log_path: Path) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not running():
+            tail = log_path.read_text(errors="replace")[-2_000:] if log_path.exists() else ""
+            raise StackError(f"{what} exited during start-up; the end of {log_path}:\n{tail}")
+        if check():
+            return
+        time.sleep(0.2)
+    raise StackError(f"{what} did not become ready within {timeout_s:.0f} s; see {log_path}")
+
+
+def _require(tool: str, hint: str) -> str:
+    path = shutil.which(tool)
+    if not path:
+        raise StackError(f"`{tool}` was not found on PATH. {hint}")
+    return path
+
+
+# --- readiness checks --------------------------------------------------------------------------
+
+
+def kafka_ready(bootstrap: str) -> bool:
+    import logging
+
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # refusals are expected while it starts
+
+    async def check() -> bool:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3_000)
+        try:
+            await asyncio.wait_for(admin.start(), 5)
+            await asyncio.wait_for(admin.list_topics(), 5)
+            return True
+        except Exception:
+            return False
+        finally:
+            try:
+                await admin.close()
+            except Exception:
+                pass
+
+    return asyncio.run(check())
+
+
+def mongo_ready(uri: str) -> bool:
+    from pymongo import MongoClient
+    from pymongo.errors import PyMongoError
+
+    client = MongoClient(uri, serverSelectionTimeoutMS=1_000, connectTimeoutMS=1_000)
+    try:
+        client.admin.command("ping")
+        return True
+    except PyMongoError:
+        return False
+    finally:
+        client.close()
+
+
+def smtp_ready(host: str, port: int) -> bool:
+    try:
+        with smtplib.SMTP(host, port, timeout=2) as smtp:
+            return smtp.ehlo()[0] == 250
+    except (OSError, smtplib.SMTPException):
+        return False
+
+
+# --- the parts ---------------------------------------------------------------------------------
+
+
+def install_kafka(config: StackConfig) -> Path:
+    """The broker's jars from Maven Central, cached; returns the folder of jars."""
+    libs = config.cache_dir / f"kafka-{KAFKA_VERSION}" / "libs"
+    stamp = libs / ".complete"
+    if stamp.exists():
+        return libs
+    _require("java", "Install a JDK 17 or newer (Debian: apt-get install openjdk-17-jre-headless).")
+    mvn = _require("mvn", "Install Apache Maven (Debian: apt-get install maven).")
+    print(f"devstack: fetching Apache Kafka {KAFKA_VERSION} from Maven Central (once)...", flush=True)
+    shutil.rmtree(libs, ignore_errors=True)
+    result = subprocess.run(
+        [mvn, "-q", "-B", "-f", str(ROOT / "devstack" / "kafka" / "pom.xml"),
+         "dependency:copy-dependencies", "-DincludeScope=runtime",
+         f"-Dkafka.version={KAFKA_VERSION}", f"-DoutputDirectory={libs}"],
+        capture_output=True, text=True,
+    )
+    if result.returncode != 0:
+        raise StackError(f"Maven could not fetch Kafka {KAFKA_VERSION}:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
+    stamp.touch()
+    return libs
+
+
+def install_ferretdb(config: StackConfig) -> Path:
+    """FerretDB built with Go from the module proxy, cached; returns the binary."""
+    binary = config.cache_dir / f"ferretdb-{FERRETDB_VERSION}"
+    if binary.exists():
+        return binary
+    go = _require("go", "Install Go 1.22 or newer (https://go.dev/doc/install or Debian's golang-go).")
+    print(f"devstack: building FerretDB {FERRETDB_VERSION} with Go (once)...", flush=True)
+    config.cache_dir.mkdir(parents=True, exist_ok=True)
+    partial = binary.with_suffix(".partial")
+    result = subprocess.run(
+        [go, "build", "-trimpath", "-o", str(partial), "."],
+        cwd=ROOT / "devstack" / "ferretdb", capture_output=True, text=True,
+    )
+    if result.returncode != 0:
+        raise StackError(f"Go could not build FerretDB {FERRETDB_VERSION}:\n{result.stderr[-3000:]}")
+    partial.rename(binary)
+    return binary
+
+
+def _kafka_properties(config: StackConfig, data_dir: Path) -> str:
+    return "\n".join([
+        "process.roles=broker,controller",
+        "node.id=1",
+        f"controller.quorum.bootstrap.servers=127.0.0.1:{config.controller_port}",
+        f"listeners=PLAINTEXT://127.0.0.1:{config.kafka_port},CONTROLLER://127.0.0.1:{config.controller_port}",
+        f"advertised.listeners=PLAINTEXT://127.0.0.1:{config.kafka_port}",
+        "controller.listener.names=CONTROLLER",
+        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "inter.broker.listener.name=PLAINTEXT",
+        f"log.dirs={data_dir}",
+        f"num.partitions={config.partitions}",
+        "offsets.topic.replication.factor=1",
+        "offsets.topic.num.partitions=6",
+        "transaction.state.log.replication.factor=1",
+        "transaction.state.log.min.isr=1",
+        "share.coordinator.state.topic.replication.factor=1",
+        "share.coordinator.state.topic.min.isr=1",
+        "group.initial.rebalance.delay.ms=0",
+        # Topics are created deliberately, with the contract's partition count.
+        "auto.create.topics.enable=false",
+        "",
+    ])
+
+
+def _kafka_cluster_id() -> str:
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+def start_kafka(config: StackConfig) -> subprocess.Popen[bytes]:
+    libs = install_kafka(config)
+    home = config.state_dir / "kafka"
+    data = home / "data"
+    props = home / "server.properties"
+    home.mkdir(parents=True, exist_ok=True)
+    props.write_text(_kafka_properties(config, data))
+    classpath = f"{libs}/*"
+    java = _require("java", "Install a JDK 17 or newer (Debian: apt-get install openjdk-17-jre-headless).")
+    if not (data / "meta.properties").exists():
+        result = subprocess.run(
+            [java, "-cp", classpath, "kafka.tools.StorageTool", "format", "-t", _kafka_cluster_id(),
+             "-c", str(props), "--standalone"],
+            capture_output=True, text=True,
+        )
+        if result.returncode != 0:
+            raise StackError(f"formatting Kafka's storage failed:\n{result.stdout}{result.stderr}")
+    return _spawn(
+        [java, f"-Xms{config.kafka_heap_mb}m", f"-Xmx{config.kafka_heap_mb}m", "-XX:+UseG1GC",
+         "-Djava.awt.headless=true",
+         f"-Dlog4j2.configurationFile={ROOT / 'devstack' / 'kafka' / 'log4j2.properties'}",
+         "-cp", classpath, "kafka.Kafka", str(props)],
+        config.logs / "kafka.log",
+    )
+
+
+def start_ferretdb(config: StackConfig) -> subprocess.Popen[bytes]:
+    binary = install_ferretdb(config)
+    data = config.state_dir / "ferretdb" / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    return _spawn(
+        [str(binary), f"--listen-addr=127.0.0.1:{config.mongo_port}", f"--sqlite-url=file:{data}/"],
+        config.logs / "ferretdb.log",
+    )
+
+
+def start_smtp(config: StackConfig) -> subprocess.Popen[bytes]:
+    return _spawn(
+        [sys.executable, "-m", "devstack.smtp_sink", "--port", str(config.smtp_port), "--maildir", str(config.maildir)],
+        config.logs / "smtp.log", cwd=ROOT,
+    )
+
+
+@dataclass(frozen=True)
+class Part:
+    name: str
+    marker: str  # a piece of its command line, to recognise our process
+    port: int
+    start: object
+    ready: object
+    timeout_s: float
+
+
+def parts(config: StackConfig) -> list[Part]:
+    """The parts this configuration starts (those not given by the environment)."""
+    found = []
+    if not config.external_kafka:
+        bootstrap = f"127.0.0.1:{config.kafka_port}"
+        found.append(Part("kafka", "kafka.Kafka", config.kafka_port, start_kafka,
+                          lambda: kafka_ready(bootstrap), 90))
+    if not config.external_mongo:
+        uri = f"mongodb://127.0.0.1:{config.mongo_port}/"
+        found.append(Part("ferretdb", "ferretdb", config.mongo_port, start_ferretdb, lambda: mongo_ready(uri), 30))
+    if not config.external_smtp:
+        found.append(Part("smtp", "devstack.smtp_sink", config.smtp_port, start_smtp,
+                          lambda: smtp_ready("127.0.0.1", config.smtp_port), 30))
+    return found
+
+
+def up(config: StackConfig, *, quiet: bool = False) -> list[str]:
+    """Start what is not running; reuse what is. Returns the names of the parts started."""
+    say = (lambda *_: None) if quiet else (lambda msg: print(f"devstack: {msg}", flush=True))
+    state = load_state(config)
+    started = []
+    for part in parts(config):
+        known = state.get(part.name)
+        log_path = config.logs / f"{part.name}.log"
+        if known and _alive(known["pid"], part.marker):
+            pid = known["pid"]
+            _wait(part.ready, what=part.name, timeout_s=part.timeout_s,
+                  running=lambda: _alive(pid, part.marker), log_path=log_path)
+            say(f"{part.name} already running (pid {known['pid']}, port {part.port})")
+            continue
+        if not _port_free(part.port):
+            raise StackError(
+                f"port {part.port} for {part.name} is taken by another program. Stop it, choose another "
+                f"port (DEVSTACK_*_PORT), or point the stack at it with the environment "
+                f"(KAFKA_BOOTSTRAP_SERVERS, MONGODB_URI, SMTP_HOST/SMTP_PORT)."
+            )
+        begun = time.monotonic()
+        process = part.start(config)
+        state[part.name] = {"pid": process.pid, "port": part.port}
+        _save_state(config, state)
+        _wait(part.ready, what=part.name, timeout_s=part.timeout_s,
+              running=lambda: process.poll() is None, log_path=log_path)
+        say(f"{part.name} ready on 127.0.0.1:{part.port} (pid {process.pid}, {time.monotonic() - begun:.1f} s)")
+        started.append(part.name)
+    for name, value in (("Kafka", config.external_kafka), ("MongoDB", config.external_mongo), ("SMTP", config.external_smtp)):
+        if value:
+            say(f"{name}: using {value} from the environment")
+    create_topics(config)
+    return started
+
+
+def create_topics(config: StackConfig) -> None:
+    from shared import topics
+    from shared.kafka import ensure_topics
+    from shared.settings import KafkaSettings
+
+    settings = KafkaSettings(bootstrap_servers=config.addresses()["KAFKA_BOOTSTRAP_SERVERS"],
+                             partitions=config.partitions)
+    asyncio.run(ensure_topics(settings, topics.ALL))
+
+
+def down(config: StackConfig, names: list[str] | None = None) -> list[str]:
+    """Stop what `up` started (all of it, or the parts named), and nothing else."""
+    state = load_state(config)
+    markers = {p.name: p.marker for p in parts(StackConfig(external_kafka=None, external_mongo=None, external_smtp=None))}
+    stopped = []
+    for name in list(state):
+        if names and name not in names:
+            continue
+        pid = state[name]["pid"]
+        if _alive(pid, markers.get(name, "")):
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 30
+            while _alive(pid, markers.get(name, "")) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            if _alive(pid, markers.get(name, "")):
+                os.kill(pid, signal.SIGKILL)
+            stopped.append(name)
+        del state[name]
+    _save_state(config, state)
+    return stopped
+
+
+def status(config: StackConfig) -> list[tuple[str, str]]:
+    state = load_state(config)
+    rows = []
+    for part in parts(config):
+        known = state.get(part.name)
+        if known and _alive(known["pid"], part.marker):
+            health = "ready" if part.ready() else "starting or unhealthy"
+            rows.append((part.name, f"running, {health} (pid {known['pid']}, 127.0.0.1:{part.port})"))
+        else:
+            rows.append((part.name, "stopped"))
+    for name, value in (("kafka", config.external_kafka), ("mongodb", config.external_mongo), ("smtp", config.external_smtp)):
+        if value:
+            rows.append((name, f"external: {value}"))
+    return rows

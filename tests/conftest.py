@@ -1,0 +1,120 @@
+"""One fixture, three sources of real infrastructure:
+
+1. the environment's addresses when given (KAFKA_BOOTSTRAP_SERVERS and MONGODB_URI);
+2. otherwise testcontainers' Kafka and MongoDB when a Docker engine answers;
+3. otherwise the project's local stack (devstack), started if needed and stopped afterwards
+   if this session started it.
+
+Mail always goes to our own SMTP sink, because tests read what it received.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack
+
+import pytest
+
+from devstack.stack import StackConfig, down, up
+from tests.support import Kafka, Namespace, Stack
+
+
+def _docker_answers() -> bool:
+    if os.environ.get("PROSPECTFLOW_TEST_DOCKER", "auto") == "off":
+        return False
+    try:
+        import docker
+
+        client = docker.from_env(timeout=3)
+        client.ping()
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Stack]:
+    with ExitStack() as cleanup:
+        kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+        mongodb = os.environ.get("MONGODB_URI")
+        source = "environment"
+        if not (kafka and mongodb) and _docker_answers():
+            from testcontainers.community.kafka import KafkaContainer
+            from testcontainers.community.mongodb import MongoDbContainer
+
+            kafka_container = cleanup.enter_context(KafkaContainer("confluentinc/cp-kafka:7.6.0").with_kraft())
+            mongo_container = cleanup.enter_context(MongoDbContainer("mongo:7"))
+            kafka, mongodb, source = kafka_container.get_bootstrap_server(), mongo_container.get_connection_url(), "testcontainers"
+        config = StackConfig(external_kafka=kafka, external_mongo=mongodb, external_smtp=None)
+        if not (kafka and mongodb):
+            source = "devstack"
+        started = up(config, quiet=True)
+        if started:
+            cleanup.callback(down, config, started)
+        addresses = config.addresses()
+        yield Stack(
+            kafka=addresses["KAFKA_BOOTSTRAP_SERVERS"], mongodb_uri=addresses["MONGODB_URI"],
+            smtp_host="127.0.0.1", smtp_port=config.smtp_port, maildir=config.maildir, source=source,
+        )
+
+
+@pytest.fixture
+def ns(stack: Stack) -> Iterator[Namespace]:
+    namespace = Namespace(stack)
+    yield namespace
+    namespace.stop_all()
+
+
+@pytest.fixture
+async def kafka(stack: Stack) -> AsyncIterator[Kafka]:
+    client = Kafka(stack.kafka)
+    yield client
+    await client.close()
+
+
+class PrivateFerretDB:
+    """A FerretDB of this test's own, which it may stop and start (an outage) without
+    disturbing anyone else."""
+
+    def __init__(self, tmp_path) -> None:
+        import socket
+
+        from devstack.stack import StackConfig, install_ferretdb
+
+        self.binary = install_ferretdb(StackConfig())
+        self.data = tmp_path / "ferretdb"
+        self.data.mkdir()
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.uri = f"mongodb://127.0.0.1:{self.port}/"
+        self.process = None
+
+    def start(self) -> None:
+        import subprocess
+        import time
+
+        from devstack.stack import mongo_ready
+
+        self.process = subprocess.Popen(
+            [str(self.binary), f"--listen-addr=127.0.0.1:{self.port}", f"--sqlite-url=file:{self.data}/"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while not mongo_ready(self.uri):
+            assert time.monotonic() < deadline, "private FerretDB did not start"
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+@pytest.fixture
+def private_ferretdb(tmp_path):
+    db = PrivateFerretDB(tmp_path)
+    db.start()
+    yield db
+    db.stop()

@@ -1,0 +1,262 @@
+"""Test helpers that talk to the real stack: raw Kafka producers and readers, service
+processes, and the test's own namespace (topic prefix and database names)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from pymongo import AsyncMongoClient
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Stack:
+    """Where the real infrastructure of this test session is."""
+
+    kafka: str
+    mongodb_uri: str
+    smtp_host: str
+    smtp_port: int
+    maildir: Path
+    source: str  # "environment", "testcontainers" or "devstack"
+
+
+@dataclass
+class Namespace:
+    """One test's own topics (by prefix) and databases, so tests never see each other."""
+
+    stack: Stack
+    name: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:10]}")
+    processes: list[ServiceProcess] = field(default_factory=list)
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.name}-"
+
+    def topic(self, name: str) -> str:
+        return f"{self.prefix}{name}"
+
+    def database(self, service: str) -> str:
+        return f"{self.name}_{service}"
+
+    def env(self, service: str, **extra: str) -> dict[str, str]:
+        upper = service.upper()
+        return {
+            "KAFKA_BOOTSTRAP_SERVERS": self.stack.kafka,
+            "KAFKA_TOPIC_PREFIX": self.prefix,
+            "MONGODB_URI": self.stack.mongodb_uri,
+            "SMTP_HOST": self.stack.smtp_host,
+            "SMTP_PORT": str(self.stack.smtp_port),
+            f"{upper}_DATABASE": self.database(service),
+            f"{upper}_GROUP_ID": f"{self.name}-{service}",
+            f"{upper}_BATCH_TIMEOUT_MS": "20",
+            **extra,
+        }
+
+    def start(self, service: str, **extra: str) -> ServiceProcess:
+        same = sum(1 for p in self.processes if p.service == service)
+        process = ServiceProcess(service, self.env(service, **extra), log_dir=ROOT / ".devstack" / "test-logs" / self.name,
+                                 label=f"{service}{same + 1}")
+        process.start()
+        self.processes.append(process)
+        return process
+
+    def stop_all(self) -> None:
+        for process in self.processes:
+            process.stop()
+
+
+class ServiceProcess:
+    """A service run as a real process (`python -m services.<name>`), as operators run it."""
+
+    def __init__(self, service: str, env: dict[str, str], log_dir: Path, label: str) -> None:
+        self.service = service
+        self.label = label
+        self.env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+        self.log_dir = log_dir
+        self.popen: subprocess.Popen[bytes] | None = None
+        self.runs = 0
+
+    @property
+    def log_path(self) -> Path:
+        return self.log_dir / f"{self.label}-run{self.runs}.log"
+
+    def start(self) -> None:
+        self.runs += 1
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "wb") as log:
+            self.popen = subprocess.Popen(
+                [sys.executable, "-m", f"services.{self.service}"], cwd=ROOT, env=self.env,
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def wait_for_log(self, text: str, timeout_s: float = 60) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if text in self.log():
+                return
+            if self.popen and self.popen.poll() is not None:
+                raise AssertionError(f"{self.service} exited ({self.popen.returncode}):\n{self.log()[-3000:]}")
+            time.sleep(0.1)
+        raise AssertionError(f"{self.service} never logged {text!r}:\n{self.log()[-3000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no final commit; what a crash looks like."""
+        if self.popen and self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGKILL)
+            self.popen.wait()
+
+    def stop(self) -> None:
+        if self.popen and self.popen.poll() is None:
+            self.popen.terminate()
+            try:
+                self.popen.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+
+
+# --- Kafka ---------------------------------------------------------------------------------------
+
+
+def cloud_event(type: str, data: dict[str, Any], *, id: str | None = None, time: str | None = "2026-11-25T09:30:00Z",
+                source: str = "tests/board", **extra: Any) -> dict[str, Any]:
+    event = {"specversion": "1.0", "id": id or str(uuid.uuid4()), "source": source, "type": type,
+             "datacontenttype": "application/json", "data": data, **extra}
+    if time is not None:
+        event["time"] = time
+    return event
+
+
+class Kafka:
+    """Plain aiokafka clients, as an outside producer or consumer would use them."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self.bootstrap = bootstrap
+        self._producer: AIOKafkaProducer | None = None
+
+    async def producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=True)
+            await self._producer.start()
+        return self._producer
+
+    async def close(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+
+    async def send_raw(self, topic: str, value: bytes | None, key: str | bytes | None = None,
+                       headers: list[tuple[str, bytes]] | None = None) -> None:
+        producer = await self.producer()
+        key_bytes = key.encode() if isinstance(key, str) else key
+        await producer.send_and_wait(topic, value, key=key_bytes, headers=headers or [])
+
+    async def send_event(self, topic: str, event: dict[str, Any], key: str | None = None) -> None:
+        await self.send_raw(topic, json.dumps(event).encode(), key,
+                            headers=[("content-type", b"application/cloudevents+json")])
+
+    async def send_many(self, topic: str, items: list[tuple[str | None, dict[str, Any]]]) -> None:
+        producer = await self.producer()
+        pending = [
+            await producer.send(topic, json.dumps(event).encode(), key=key.encode() if key else None)
+            for key, event in items
+        ]
+        await asyncio.gather(*pending)
+
+    async def read(self, topic: str, *, count: int | None = None, until: Callable[[list[ConsumerRecord]], bool] | None = None,
+                   timeout_s: float = 30, settle_s: float = 0) -> list[ConsumerRecord]:
+        """Everything on `topic` from the beginning, until `count` records (or `until` holds),
+        or the timeout. With `settle_s`, keep reading that long after the goal to catch extras."""
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, auto_offset_reset="earliest")
+        await consumer.start()
+        try:
+            partitions = None
+            deadline = time.monotonic() + timeout_s
+            while not partitions and time.monotonic() < deadline:
+                partitions = consumer.partitions_for_topic(topic)
+                if not partitions:
+                    await consumer._client.force_metadata_update()  # noqa: SLF001
+                    await asyncio.sleep(0.1)
+            if not partitions:
+                return []
+            consumer.assign([TopicPartition(topic, p) for p in partitions])
+            await consumer.seek_to_beginning()
+            records: list[ConsumerRecord] = []
+            goal_met_at: float | None = None
+            while time.monotonic() < deadline:
+                batch = await consumer.getmany(timeout_ms=200)
+                for recs in batch.values():
+                    records.extend(recs)
+                done = (count is not None and len(records) >= count) or (until is not None and until(records))
+                if done:
+                    goal_met_at = goal_met_at or time.monotonic()
+                    if time.monotonic() - goal_met_at >= settle_s:
+                        break
+            return records
+        finally:
+            await consumer.stop()
+
+    async def group_members(self, group_id: str) -> int:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        await admin.start()
+        try:
+            described = await admin.describe_consumer_groups([group_id])
+            return _count_members(described)
+        finally:
+            await admin.close()
+
+
+def _count_members(described: Any) -> int:
+    total = 0
+    for response in described:
+        for group in response.groups:
+            # (error_code, group_id, state, protocol_type, protocol, members, ...)
+            total += len(group[5])
+    return total
+
+
+def events(records: list[ConsumerRecord]) -> list[dict[str, Any]]:
+    return [json.loads(r.value) for r in records]
+
+
+def headers(record: ConsumerRecord) -> dict[str, str]:
+    return {k: v.decode(errors="replace") for k, v in record.headers}
+
+
+async def mongo_count(stack: Stack, database: str, collection: str, query: dict[str, Any] | None = None) -> int:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack.mongodb_uri)
+    try:
+        return await client[database][collection].count_documents(query or {})
+    finally:
+        await client.close()
+
+
+async def eventually(check: Callable[[], Any], *, timeout_s: float = 30, interval_s: float = 0.2) -> Any:
+    """Poll an async or sync check until it returns something truthy."""
+    deadline = time.monotonic() + timeout_s
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if asyncio.iscoroutine(last):
+            last = await last
+        if last:
+            return last
+        await asyncio.sleep(interval_s)
+    return last
