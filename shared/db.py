@@ -20,6 +20,7 @@ def mongo_client(settings: MongoSettings, *, appname: str) -> AsyncMongoClient[d
         appname=appname,
         tz_aware=True,
         serverSelectionTimeoutMS=settings.server_selection_timeout_ms,
+        timeoutMS=settings.operation_timeout_ms,
     )
 
 

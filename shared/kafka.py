@@ -20,6 +20,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
@@ -317,17 +318,36 @@ class BatchConsumer:
             )
 
 
-class _BatchHandover(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Partitions are given up only between batches: a revoke waits for the batch in hand to
-    finish and commit, so a routine rebalance (a replica joining or leaving) re-delivers
-    nothing."""
+class _Offsets(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Commits a batch's offsets once it is done, and hands partitions over only between
+    batches: a revoke waits for the batch in hand, then commits it itself (aiokafka's commit
+    outside the callback would wait for the very rebalance that waits for us). So a routine
+    rebalance, a replica joining or leaving, re-delivers nothing."""
 
-    def __init__(self, in_flight: asyncio.Lock) -> None:
-        self._in_flight = in_flight
+    def __init__(self) -> None:
+        self.in_flight = asyncio.Lock()
+        self.consumer: Any = None
+        self._pending: dict[TopicPartition, int] = {}
+
+    def done(self, records: Sequence[ConsumerRecord]) -> None:
+        for partition, offset in _last_offsets(records).items():
+            self._pending[partition] = offset + 1
+
+    async def commit(self) -> None:
+        pending, self._pending = self._pending, {}
+        if not pending:
+            return
+        try:
+            await self.consumer.commit(pending)
+        except KafkaError as exc:
+            # The batch's effects are stored and published; it will be re-delivered and
+            # change nothing. Keep going rather than stall on a commit.
+            log.warning("offset commit failed; the batch may be re-delivered",
+                        extra={"fault": f"{type(exc).__name__}: {exc}"[:300]})
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
-        async with self._in_flight:
-            pass
+        async with self.in_flight:
+            await self.commit()
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         pass
@@ -346,24 +366,23 @@ def subscribe_batches(
     """Consume `topics` (contract names) in batches in the service's group. After a batch is
     done, commit exactly its offsets; if it raises, rewind to its first offsets so nothing is
     skipped. Commits are ours (AckPolicy.MANUAL), never automatic."""
-    in_flight = asyncio.Lock()
+    offsets = _Offsets()
 
     async def handle(body: Any) -> None:
         # `body` is the batch's raw records (see _raw_records).
         records: tuple[ConsumerRecord, ...] = body if isinstance(body, tuple) else (body,)
         if not records:
             return
-        kafka_consumer = subscriber.consumer
-        async with in_flight:
+        offsets.consumer = subscriber.consumer
+        async with offsets.in_flight:
             try:
                 await consumer(records)
             except BaseException:
                 for partition, offset in _first_offsets(records).items():
-                    kafka_consumer.seek(partition, offset)
+                    subscriber.consumer.seek(partition, offset)
                 raise
-            await kafka_consumer.commit(
-                {partition: offset + 1 for partition, offset in _last_offsets(records).items()}
-            )
+            offsets.done(records)
+        await offsets.commit()
 
     # The annotation only documents the payload (AsyncAPI); apply_types is off.
     handle.__annotations__ = {"body": payload or list[dict[str, Any]], "return": None}
@@ -376,7 +395,7 @@ def subscribe_batches(
         batch_timeout_ms=settings.batch_timeout_ms,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.MANUAL,
-        listener=_BatchHandover(in_flight),
+        listener=offsets,
         max_poll_interval_ms=30 * 60 * 1000,  # an outage may stall a batch for long
         parser=_tolerant_parser,
         decoder=_raw_records,

@@ -25,7 +25,12 @@ def is_infrastructure_error(exc: BaseException) -> bool:
                         ConnectionError, TimeoutError, asyncio.TimeoutError)):
         return True
     if isinstance(exc, PyMongoError):
-        return exc.has_error_label("RetryableWriteError") or exc.has_error_label("TransientTransactionError")
+        if getattr(exc, "timeout", False):  # the operation outlived MONGODB_OPERATION_TIMEOUT_MS
+            return True
+        if exc.has_error_label("RetryableWriteError") or exc.has_error_label("TransientTransactionError"):
+            return True
+        # FerretDB on SQLite: another writer held the database longer than its busy timeout.
+        return "SQLITE_BUSY" in str(exc) or "database is locked" in str(exc)
     return isinstance(exc, OSError)
 
 

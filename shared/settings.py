@@ -38,6 +38,7 @@ class MongoSettings(BaseSettings):
 
     uri: SecretStr = Field(SecretStr("mongodb://127.0.0.1:27017/"), description="full MongoDB URI")
     server_selection_timeout_ms: int = 5_000
+    operation_timeout_ms: int = Field(30_000, description="an operation taking longer is retried")
 
 
 class SmtpSettings(BaseSettings):

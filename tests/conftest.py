@@ -95,10 +95,10 @@ class PrivateFerretDB:
         import subprocess
         import time
 
-        from devstack.stack import mongo_ready
+        from devstack.stack import ferretdb_sqlite_url, mongo_ready
 
         self.process = subprocess.Popen(
-            [str(self.binary), f"--listen-addr=127.0.0.1:{self.port}", f"--sqlite-url=file:{self.data}/"],
+            [str(self.binary), f"--listen-addr=127.0.0.1:{self.port}", f"--sqlite-url={ferretdb_sqlite_url(self.data)}"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 30

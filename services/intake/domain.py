@@ -28,7 +28,6 @@ class Inquiry:
     profile: dict[str, Any]  # as validated; e-mail normalised
     message: str | None
     inquired_at: datetime
-    arrival: tuple[int, int, int] = (0, 0, 0)  # (record timestamp ms, partition, offset)
 
     @property
     def board_key(self) -> str:
@@ -38,15 +37,8 @@ class Inquiry:
             return f"board\x1f{self.board}\x1f{self.board_inquiry_id}"
         return f"event\x1f{self.event_id}"
 
-    @property
-    def order(self) -> tuple[datetime, tuple[int, int, int], str]:
-        """Oldest first; inquiries of the same instant in the order they reached us."""
-        return (self.inquired_at, self.arrival, self.event_id)
 
-
-def inquiry_from_event(
-    event_id: str, data: InquiryReceived, event_time: datetime, arrival: tuple[int, int, int] = (0, 0, 0)
-) -> Inquiry:
+def inquiry_from_event(event_id: str, data: InquiryReceived, event_time: datetime) -> Inquiry:
     email = data.prospect.email  # already trimmed and lower-cased by the contract
     return Inquiry(
         event_id=event_id,
@@ -55,29 +47,19 @@ def inquiry_from_event(
         job_id=data.job_id,
         board=data.board,
         board_inquiry_id=data.board_inquiry_id,
-        profile=data.prospect.model_dump(mode="json", exclude_none=True),
+        profile=merge_profile({}, data.prospect.model_dump(mode="json", exclude_none=True)),
         message=data.message,
         inquired_at=data.inquired_at or event_time,
-        arrival=arrival,
     )
 
 
-def merge_profiles(profiles_oldest_first: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """The current profile: each field as the latest inquiry that gave it says; a field a later
-    inquiry left out keeps what an earlier one said."""
-    snapshot: dict[str, Any] = {}
-    for profile in profiles_oldest_first:
-        for field, value in profile.items():
-            if value not in (None, "", []):
-                snapshot[field] = value
-    return snapshot
-
-
-def snapshot_at(inquiry: Inquiry, known: Iterable[Inquiry]) -> dict[str, Any]:
-    """The profile as of `inquiry`: every known inquiry of the prospect up to and including it.
-    Deterministic, so a replay describes the prospect as the first delivery did."""
-    upto = sorted((i for i in known if i.order <= inquiry.order), key=lambda i: i.order)
-    return merge_profiles(i.profile for i in upto)
+def merge_profile(current: dict[str, Any], incoming: dict[str, Any]) -> dict[str, Any]:
+    """The profile after another inquiry: each field as the latest inquiry that gave it says;
+    a field the new inquiry leaves out keeps what was known. Merging the same inquiry twice
+    changes nothing, so a replay is harmless."""
+    merged = dict(current)
+    merged.update({field: value for field, value in incoming.items() if value not in (None, "", [])})
+    return merged
 
 
 def event_type(inquiry: Inquiry, registered_by: str) -> str:
@@ -92,3 +74,22 @@ def unique_by_event_id(inquiries: Iterable[Inquiry]) -> list[Inquiry]:
     for inquiry in inquiries:
         seen.setdefault(inquiry.event_id, inquiry)
     return list(seen.values())
+
+
+@dataclass(frozen=True, slots=True)
+class Known:
+    """What the registry holds of a prospect before this batch."""
+
+    registered_by: str
+    profile: dict[str, Any]
+
+
+def snapshots(to_emit: list[Inquiry], known: dict[str, Known]) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """The profile each event describes (by event id), folding the batch's inquiries in order
+    onto what was known; and the resulting profile of each prospect."""
+    current = {pid: k.profile for pid, k in known.items()}
+    per_event: dict[str, dict[str, Any]] = {}
+    for inquiry in to_emit:
+        current[inquiry.prospect_id] = merge_profile(current.get(inquiry.prospect_id, {}), inquiry.profile)
+        per_event[inquiry.event_id] = current[inquiry.prospect_id]
+    return per_event, current

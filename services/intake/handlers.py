@@ -21,34 +21,34 @@ class RegisterInquiries:
 
     async def __call__(self, batch: list[Received]) -> None:
         inquiries = domain.unique_by_event_id(
-            domain.inquiry_from_event(
-                r.event.id, r.data, r.time,  # type: ignore[arg-type]
-                (r.record.timestamp, r.record.partition, r.record.offset),
-            )
-            for r in batch
+            domain.inquiry_from_event(r.event.id, r.data, r.time) for r in batch  # type: ignore[arg-type]
         )
         to_emit = await self.store.claim(inquiries)
         if not to_emit:
             return
-        known = await self.store.inquiries_of(i.prospect_id for i in to_emit)
         first_new: dict[str, domain.Inquiry] = {}
         for inquiry in to_emit:
             first_new.setdefault(inquiry.prospect_id, inquiry)
-        registered_by = await self.store.save_prospects(first_new, known)
+        known, stored = await self.store.register(first_new)
+        per_event, profiles = domain.snapshots(to_emit, known)
+        changed = {pid: profile for pid, profile in profiles.items() if profile != stored[pid]}
+        if changed:  # only prospects that inquired again: updates are dear on FerretDB
+            last_inquired_at = {i.prospect_id: i.inquired_at for i in to_emit if i.prospect_id in changed}
+            await self.store.save_profiles(changed, last_inquired_at)
         await self.publisher.publish([
-            self._event(inquiry, registered_by[inquiry.prospect_id], known[inquiry.prospect_id])
+            self._event(inquiry, known[inquiry.prospect_id].registered_by, per_event[inquiry.event_id])
             for inquiry in to_emit
         ])
         await self.store.mark_published(i.event_id for i in to_emit)
 
     @staticmethod
-    def _event(inquiry: domain.Inquiry, registered_by: str, known: list[domain.Inquiry]) -> Outgoing:
+    def _event(inquiry: domain.Inquiry, registered_by: str, profile: dict) -> Outgoing:
         kind = domain.event_type(inquiry, registered_by)
         data = ProspectRegistered.model_validate({
             "prospect_id": inquiry.prospect_id,
             "person_id": inquiry.person_id,
             "job_id": inquiry.job_id,
-            "profile": domain.snapshot_at(inquiry, known),
+            "profile": profile,
             "inquiry": {
                 "board": inquiry.board,
                 "board_inquiry_id": inquiry.board_inquiry_id,

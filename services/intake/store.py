@@ -1,62 +1,49 @@
 """Intake's MongoDB: the prospect registry.
 
-`inquiries` holds every accepted inquiry once (`_id` = its event id; `board_key` unique), with a
-`published` flag set after its event is acknowledged by Kafka. `prospects` holds one record per
-job and person, derived from its inquiries. No transactions: each write is idempotent and the
-order of writes (claim, derive, publish, mark) makes a crash at any point safe to replay.
+`inquiries` holds every accepted inquiry once (`_id` = its event id; `board_key` unique).
+`prospects` holds one record per job and person (`_id` = prospect id), created by the first
+inquiry that inserts it (`registered_by`). `published` holds the event id of every inquiry whose
+event Kafka acknowledged. No transactions: each write is idempotent, and the order (claim,
+register, publish, mark) makes a crash at any point safe to replay.
+
+The hot path is inserts only (one `insert_many` per collection and batch): on FerretDB's
+SQLite backend an insert batch is one transaction, while every update and every query other
+than by `_id` costs a scan. Updates happen only for prospects that inquire again.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
 from pymongo import ASCENDING, UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
-from services.intake.domain import Inquiry, merge_profiles
+from services.intake.domain import Inquiry, Known
 from shared.db import only_duplicate_keys
 
 
-def _to_document(inquiry: Inquiry) -> dict[str, Any]:
-    return {
-        "_id": inquiry.event_id,
-        "board_key": inquiry.board_key,
-        "prospect_id": inquiry.prospect_id,
-        "person_id": inquiry.person_id,
-        "job_id": inquiry.job_id,
-        "board": inquiry.board,
-        "board_inquiry_id": inquiry.board_inquiry_id,
-        "profile": inquiry.profile,
-        "message": inquiry.message,
-        "inquired_at": inquiry.inquired_at,
-        "arrival": list(inquiry.arrival),
-        "published": False,
-    }
-
-
-def _from_document(doc: dict[str, Any]) -> Inquiry:
-    return Inquiry(
-        event_id=doc["_id"],
-        prospect_id=doc["prospect_id"],
-        person_id=doc["person_id"],
-        job_id=doc["job_id"],
-        board=doc["board"],
-        board_inquiry_id=doc.get("board_inquiry_id"),
-        profile=doc["profile"],
-        message=doc.get("message"),
-        inquired_at=doc["inquired_at"].astimezone(timezone.utc),
-        arrival=tuple(doc.get("arrival") or (0, 0, 0)),  # type: ignore[arg-type]
-    )
+async def insert_new(collection: AsyncCollection[dict[str, Any]], documents: Sequence[dict[str, Any]]) -> set[int]:
+    """Insert what is not there yet; return the positions that clashed on a unique key."""
+    if not documents:
+        return set()
+    try:
+        await collection.insert_many(documents, ordered=False)
+    except BulkWriteError as exc:
+        if not only_duplicate_keys(exc):
+            raise
+        return {e["index"] for e in exc.details["writeErrors"]}
+    return set()
 
 
 class IntakeStore:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.inquiries = db["inquiries"]
         self.prospects = db["prospects"]
+        self.published = db["published"]
 
     async def ensure_indexes(self) -> None:
         await self.inquiries.create_index([("board_key", ASCENDING)], unique=True, name="board_key_unique")
@@ -66,87 +53,52 @@ class IntakeStore:
 
     async def claim(self, inquiries: Sequence[Inquiry]) -> list[Inquiry]:
         """Record new inquiries; return those whose event still has to be published: the new
-        ones and redelivered ones whose publish was not confirmed (a crash in between). A
+        ones, and redelivered ones whose publish was never confirmed (a crash in between). A
         redelivery already published, or the same board inquiry under another event id, is
         left out: it emits nothing."""
-        if not inquiries:
-            return []
-        failed: set[int] = set()
-        try:
-            await self.inquiries.insert_many([_to_document(i) for i in inquiries], ordered=False)
-        except BulkWriteError as exc:
-            if not only_duplicate_keys(exc):
-                raise
-            failed = {e["index"] for e in exc.details["writeErrors"]}
-        if not failed:
+        now = datetime.now(timezone.utc)
+        clashed = await insert_new(self.inquiries, [
+            {"_id": i.event_id, "board_key": i.board_key, "prospect_id": i.prospect_id, "person_id": i.person_id,
+             "job_id": i.job_id, "board": i.board, "board_inquiry_id": i.board_inquiry_id, "profile": i.profile,
+             "message": i.message, "inquired_at": i.inquired_at, "received_at": now}
+            for i in inquiries
+        ])
+        if not clashed:
             return list(inquiries)
-        clashing = [inquiries[i] for i in sorted(failed)]
-        stored = {
-            doc["_id"]: doc
-            async for doc in self.inquiries.find(
-                {"_id": {"$in": [i.event_id for i in clashing]}}, {"published": 1}
-            )
-        }
-        unpublished = {i.event_id for i in clashing if i.event_id in stored and not stored[i.event_id]["published"]}
-        return [i for n, i in enumerate(inquiries) if n not in failed or i.event_id in unpublished]
+        clashing = [inquiries[n].event_id for n in clashed]
+        redelivered = {d["_id"] async for d in self.inquiries.find({"_id": {"$in": clashing}}, {"_id": 1})}
+        done = {d["_id"] async for d in self.published.find({"_id": {"$in": list(redelivered)}})} if redelivered else set()
+        return [i for n, i in enumerate(inquiries) if n not in clashed or (i.event_id in redelivered and i.event_id not in done)]
 
-    async def inquiries_of(self, prospect_ids: Iterable[str]) -> dict[str, list[Inquiry]]:
-        """Every recorded inquiry of these prospects, oldest first."""
-        found: dict[str, list[Inquiry]] = defaultdict(list)
-        async for doc in self.inquiries.find({"prospect_id": {"$in": sorted(set(prospect_ids))}}):
-            inquiry = _from_document(doc)
-            found[inquiry.prospect_id].append(inquiry)
-        for known in found.values():
-            known.sort(key=lambda i: i.order)
-        return found
-
-    async def save_prospects(
-        self, first_new: dict[str, Inquiry], known: dict[str, list[Inquiry]]
-    ) -> dict[str, str]:
-        """Create or refresh each prospect from its inquiries. `first_new` is, per prospect,
-        the first inquiry of this batch: it registers the prospect if nobody did before.
-        Returns, per prospect, the event id that registered it."""
+    async def register(self, first_new: dict[str, Inquiry]) -> tuple[dict[str, Known], dict[str, dict[str, Any]]]:
+        """Create the prospects not registered yet, each by its first inquiry of this batch.
+        Returns what was known before this batch of each prospect (nothing, for those just
+        created), and the profile each prospect's record now holds."""
         now = datetime.now(timezone.utc)
         order = list(first_new)
-        operations = []
-        for prospect_id in order:
-            inquiry, history = first_new[prospect_id], known[prospect_id]
-            operations.append(UpdateOne(
-                {"_id": prospect_id},
-                {
-                    "$setOnInsert": {
-                        "registered_by": inquiry.event_id,
-                        "person_id": inquiry.person_id,
-                        "job_id": inquiry.job_id,
-                        "created_at": now,
-                    },
-                    "$set": {
-                        "profile": merge_profiles(i.profile for i in history),
-                        "first_inquired_at": history[0].inquired_at,
-                        "last_inquired_at": history[-1].inquired_at,
-                        "inquiry_count": len(history),
-                        "updated_at": now,
-                    },
-                },
-                upsert=True,
-            ))
-        for attempt in range(2):
-            try:
-                result = await self.prospects.bulk_write(operations, ordered=False)
-                break
-            except BulkWriteError as exc:
-                # Two replicas upserting the same new prospect at once: one insert loses the
-                # race; running the (idempotent) writes again turns it into an update.
-                if attempt or not only_duplicate_keys(exc):
-                    raise
-        # By the upserted _id, not the op index: FerretDB 1.24 numbers `upserted` entries
-        # among the upserts only, so its indexes do not point at our operations.
-        registered_by = {pid: first_new[pid].event_id for pid in result.upserted_ids.values()}
-        rest = [p for p in order if p not in registered_by]
-        if rest:
-            async for doc in self.prospects.find({"_id": {"$in": rest}}, {"registered_by": 1}):
-                registered_by[doc["_id"]] = doc["registered_by"]
-        return registered_by
+        clashed = await insert_new(self.prospects, [
+            {"_id": pid, "registered_by": i.event_id, "person_id": i.person_id, "job_id": i.job_id,
+             "profile": i.profile, "first_inquired_at": i.inquired_at, "last_inquired_at": i.inquired_at, "created_at": now}
+            for pid, i in first_new.items()
+        ])
+        known = {pid: Known(registered_by=first_new[pid].event_id, profile={}) for pid in order}
+        stored = {pid: first_new[pid].profile for pid in order}
+        if clashed:
+            existing = [order[n] for n in clashed]
+            async for doc in self.prospects.find({"_id": {"$in": existing}}, {"registered_by": 1, "profile": 1}):
+                known[doc["_id"]] = Known(registered_by=doc["registered_by"], profile=doc.get("profile") or {})
+                stored[doc["_id"]] = known[doc["_id"]].profile
+        return known, stored
+
+    async def save_profiles(self, profiles: dict[str, dict[str, Any]], last_inquired_at: dict[str, datetime]) -> None:
+        if not profiles:
+            return
+        now = datetime.now(timezone.utc)
+        await self.prospects.bulk_write([
+            UpdateOne({"_id": pid}, {"$set": {"profile": profile, "updated_at": now},
+                                     "$max": {"last_inquired_at": last_inquired_at[pid]}})
+            for pid, profile in profiles.items()
+        ], ordered=False)
 
     async def mark_published(self, event_ids: Iterable[str]) -> None:
-        await self.inquiries.update_many({"_id": {"$in": list(event_ids)}}, {"$set": {"published": True}})
+        await insert_new(self.published, [{"_id": event_id} for event_id in event_ids])

@@ -44,24 +44,22 @@ def test_first_inquiry_registers_later_ones_inquire_again():
     assert domain.event_type(later, registered_by="e1") == domain.INQUIRED_AGAIN
 
 
-def test_profile_snapshot_takes_latest_values_and_keeps_earlier_ones():
-    first = make("e1", at=T0, phone="+49 1", headline="Go engineer")
-    second = make("e2", at=T0 + timedelta(hours=1), headline="Python engineer")
-    assert domain.snapshot_at(first, [first, second]) == {
-        "name": "Lee Park", "email": "lee.park@example.com", "phone": "+49 1", "headline": "Go engineer"}
-    assert domain.snapshot_at(second, [second, first])["headline"] == "Python engineer"
-    assert domain.snapshot_at(second, [first, second])["phone"] == "+49 1"
+def test_profile_takes_latest_values_and_keeps_earlier_ones():
+    merged = domain.merge_profile({"name": "Lee", "phone": "+49 1", "headline": "Go"}, {"name": "Lee Park", "headline": "Python", "skills": []})
+    assert merged == {"name": "Lee Park", "phone": "+49 1", "headline": "Python"}
+    assert domain.merge_profile(merged, {"headline": "Python"}) == merged  # a replay changes nothing
+
+
+def test_snapshots_fold_a_batch_onto_what_was_known():
+    first = make("e1", phone="+49 1")
+    second = make("e2", headline="Python engineer")
+    known = {first.prospect_id: domain.Known(registered_by="e0", profile={"name": "Lee", "location": "Berlin"})}
+    per_event, profiles = domain.snapshots([first, second], known)
+    assert per_event["e1"]["phone"] == "+49 1" and "headline" not in per_event["e1"]
+    assert per_event["e2"] == profiles[first.prospect_id]
+    assert profiles[first.prospect_id]["location"] == "Berlin" and profiles[first.prospect_id]["headline"] == "Python engineer"
 
 
 def test_duplicate_events_in_a_batch_collapse():
     a, again = make("e1"), make("e1")
     assert domain.unique_by_event_id([a, again, make("e2")]) == [a, make("e2")]
-
-
-def test_inquiries_of_the_same_instant_keep_their_arrival_order():
-    data = InquiryReceived.model_validate({"job_id": "j", "board": "b", "prospect": {"name": "N", "email": "n@example.com", "phone": "1"}})
-    later_data = InquiryReceived.model_validate({"job_id": "j", "board": "b", "prospect": {"name": "N", "email": "n@example.com", "phone": "2"}})
-    first = domain.inquiry_from_event("zzz", data, T0, (1000, 0, 5))
-    second = domain.inquiry_from_event("aaa", later_data, T0, (1001, 0, 6))
-    assert domain.snapshot_at(second, [second, first])["phone"] == "2"
-    assert domain.snapshot_at(first, [second, first])["phone"] == "1"

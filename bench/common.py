@@ -1,0 +1,114 @@
+"""What the benchmarks share: the stack, namespaces, timing and the report."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from devstack.stack import ROOT, StackConfig, up
+from shared import topics
+from shared.kafka import ensure_topics
+from shared.settings import KafkaSettings
+
+
+def stack_addresses() -> dict[str, str]:
+    config = StackConfig()
+    up(config, quiet=True)
+    return config.addresses()
+
+
+@dataclass
+class BenchNamespace:
+    addresses: dict[str, str]
+    name: str = field(default_factory=lambda: f"b{uuid.uuid4().hex[:10]}")
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.name}-"
+
+    def topic(self, name: str) -> str:
+        return f"{self.prefix}{name}"
+
+    def database(self, service: str) -> str:
+        return f"{self.name}_{service}"
+
+    async def create_topics(self, names=topics.ALL) -> None:
+        settings = KafkaSettings(bootstrap_servers=self.addresses["KAFKA_BOOTSTRAP_SERVERS"], topic_prefix=self.prefix)
+        await ensure_topics(settings, names)
+
+    def service_env(self, service: str, **extra: str) -> dict[str, str]:
+        upper = service.upper()
+        return {**os.environ, **self.addresses, "KAFKA_TOPIC_PREFIX": self.prefix,
+                f"{upper}_DATABASE": self.database(service), f"{upper}_GROUP_ID": f"{self.name}-{service}",
+                "PYTHONUNBUFFERED": "1", **extra}
+
+    def start_service(self, service: str, log: Path, **extra: str) -> subprocess.Popen[bytes]:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "wb") as out:
+            return subprocess.Popen([sys.executable, "-m", f"services.{service}"], cwd=ROOT,
+                                    env=self.service_env(service, **extra), stdout=out, stderr=subprocess.STDOUT)
+
+
+async def produce(bootstrap: str, topic: str, items: list[tuple[str, dict]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5,
+                                max_batch_size=256 * 1024)
+    await producer.start()
+    try:
+        pending = [await producer.send(topic, json.dumps(v).encode(), key=k.encode()) for k, v in items]
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+
+
+async def wait_for_records(bootstrap: str, topic: str, count: int, timeout_s: float = 600) -> float:
+    """Poll the topic's end offsets until they add up to `count`; return when that happened."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        deadline = time.monotonic() + timeout_s
+        partitions = None
+        while not partitions:
+            partitions = consumer.partitions_for_topic(topic)
+            if not partitions:
+                await consumer._client.force_metadata_update()  # noqa: SLF001
+        tps = [TopicPartition(topic, p) for p in partitions]
+        while time.monotonic() < deadline:
+            ends = await consumer.end_offsets(tps)
+            if sum(ends.values()) >= count:
+                return time.monotonic()
+            await asyncio.sleep(0.05)
+        raise TimeoutError(f"{topic} did not reach {count} records in {timeout_s} s")
+    finally:
+        await consumer.stop()
+
+
+def wait_for_log(log: Path, text: str, timeout_s: float = 60) -> float:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if log.exists() and text in log.read_text(errors="replace"):
+            return time.monotonic()
+        time.sleep(0.02)
+    raise TimeoutError(f"{log} never said {text!r}")
+
+
+def summary(values: list[float]) -> str:
+    return f"median {statistics.median(values):,.0f} (min {min(values):,.0f}, max {max(values):,.0f})"
+
+
+def machine() -> str:
+    from importlib.metadata import version
+
+    return (f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+            f"FastStream {version('faststream')}, aiokafka {version('aiokafka')}, PyMongo {version('pymongo')}, "
+            f"Kafka 4.1.1 (KRaft, 1 node), FerretDB 1.24.2 (SQLite)")
