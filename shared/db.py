@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
@@ -35,3 +37,19 @@ def only_duplicate_keys(exc: BulkWriteError) -> bool:
     return bool(errors) and not details.get("writeConcernErrors") and all(
         e.get("code") == DUPLICATE_KEY for e in errors
     )
+
+
+async def insert_new(collection: AsyncCollection[dict[str, Any]], documents: Sequence[dict[str, Any]]) -> set[int]:
+    """Insert what is not there yet; return the positions that clashed on a unique key.
+
+    The idempotency primitive of every store here: a unique key (an event id, a derived id)
+    decides who was first, with one batched insert and no transaction."""
+    if not documents:
+        return set()
+    try:
+        await collection.insert_many(documents, ordered=False)
+    except BulkWriteError as exc:
+        if not only_duplicate_keys(exc):
+            raise
+        return {e["index"] for e in exc.details["writeErrors"]}
+    return set()

@@ -18,25 +18,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 from pymongo import ASCENDING, UpdateOne
-from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError
 
 from services.intake.domain import Inquiry, Known
-from shared.db import only_duplicate_keys
-
-
-async def insert_new(collection: AsyncCollection[dict[str, Any]], documents: Sequence[dict[str, Any]]) -> set[int]:
-    """Insert what is not there yet; return the positions that clashed on a unique key."""
-    if not documents:
-        return set()
-    try:
-        await collection.insert_many(documents, ordered=False)
-    except BulkWriteError as exc:
-        if not only_duplicate_keys(exc):
-            raise
-        return {e["index"] for e in exc.details["writeErrors"]}
-    return set()
+from shared.db import insert_new
 
 
 class IntakeStore:
