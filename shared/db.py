@@ -53,3 +53,13 @@ async def insert_new(collection: AsyncCollection[dict[str, Any]], documents: Seq
             raise
         return {e["index"] for e in exc.details["writeErrors"]}
     return set()
+
+
+# FerretDB 1.24 never answers an update command of 100 or more statements (99 pass); MongoDB
+# takes any number. Bulk writes go in chunks below that, in order.
+BULK_CHUNK = 50
+
+
+async def bulk_write(collection: AsyncCollection[dict[str, Any]], operations: Sequence[Any], *, ordered: bool = True) -> None:
+    for start in range(0, len(operations), BULK_CHUNK):
+        await collection.bulk_write(list(operations[start:start + BULK_CHUNK]), ordered=ordered)

@@ -21,7 +21,7 @@ from pymongo import ASCENDING, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.intake.domain import Inquiry, Known
-from shared.db import insert_new
+from shared.db import bulk_write, insert_new
 
 
 class IntakeStore:
@@ -79,7 +79,7 @@ class IntakeStore:
         if not profiles:
             return
         now = datetime.now(timezone.utc)
-        await self.prospects.bulk_write([
+        await bulk_write(self.prospects, [
             UpdateOne({"_id": pid}, {"$set": {"profile": profile, "updated_at": now},
                                      "$max": {"last_inquired_at": last_inquired_at[pid]}})
             for pid, profile in profiles.items()

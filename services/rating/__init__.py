@@ -1,0 +1,1 @@
+"""Rating: the recruiter's prospect board: ratings, follow-up flags, and the views."""

@@ -1,0 +1,56 @@
+"""Rating's factory: `create_app(settings)` wires broker, database and handler."""
+
+from __future__ import annotations
+
+from typing import Union
+
+from faststream import FastStream
+
+from shared import topics
+from shared.contract import documented_envelope
+from shared.db import mongo_client
+from shared.kafka import BatchConsumer, DeadLetters, Publisher, broker_factory, subscribe_batches
+from shared.service import service_app
+
+from services.rating.handlers import RatingProjection
+from services.rating.settings import RatingSettings
+from services.rating.store import RatingStore
+
+DESCRIPTION = (
+    "The recruiter's prospect board: rates prospects (shortlist, not a fit), keeps the follow-up "
+    "flag, joins prospects with their jobs, and answers every command with one `command.completed`."
+)
+
+CONSUMES = (topics.RATING_COMMANDS, topics.PROSPECTS, topics.MESSAGES, topics.JOBS)
+PRODUCES = {topics.ASSESSMENTS: ("prospect.rated", "prospect.follow_up_flag_changed"),
+            topics.COMMAND_RESULTS: ("command.completed",)}
+
+
+def create_app(settings: RatingSettings | None = None) -> FastStream:
+    settings = settings or RatingSettings()
+    broker = broker_factory(settings.kafka, client_id=settings.service_name, description=DESCRIPTION)
+    client = mongo_client(settings.mongodb, appname=f"prospectflow-{settings.service_name}")
+    store = RatingStore(client[settings.database])
+    consumer = BatchConsumer(
+        apply=RatingProjection(store, Publisher(broker, settings.kafka),
+                               flag_on_message_sent=settings.flag_on_message_sent),
+        dead_letters=DeadLetters(broker, settings.service_name),
+        settings=settings,
+    )
+    payloads = [documented_envelope(t) for topic in CONSUMES for t in sorted(topics.TYPES_BY_TOPIC[topic])]
+    subscribe_batches(
+        broker, settings, list(CONSUMES), consumer,
+        title="rating-inputs",
+        description="Recruiter commands, prospects, messages and jobs.",
+        payload=list[Union[tuple(payloads)]],  # type: ignore[misc,valid-type]
+    )
+    for topic, types in PRODUCES.items():
+        for event_type in types:
+            broker.publisher(settings.kafka.topic(topic), title=f"{topic}:{event_type}",
+                             schema=documented_envelope(event_type))
+    return service_app(
+        broker=broker, client=client, settings=settings,
+        topics=[*CONSUMES, *PRODUCES],
+        title="Prospectflow rating", description=DESCRIPTION,
+        prepare_database=store.ensure_indexes,
+    )

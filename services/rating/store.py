@@ -1,0 +1,89 @@
+"""Rating's MongoDB: the prospect board, the jobs it has seen, and its outbox.
+
+Every input event is decided once: its outcome (the fields it sets and the events it emits) is
+recorded in `outbox` under the input's id before anything else is written, then applied, then
+published, then marked in `published`. A crash anywhere replays from the recorded outcome, so
+the state and the events come out the same, with the same ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import timezone
+from typing import Any
+
+from pymongo import ASCENDING, UpdateMany, UpdateOne
+from pymongo.asynchronous.database import AsyncDatabase
+
+from services.rating.domain import Entry
+from shared.contract import Rating
+from shared.db import bulk_write, insert_new
+
+
+def _utc(value: Any) -> Any:
+    return value.astimezone(timezone.utc) if value is not None else None
+
+
+def entry_from_document(doc: dict[str, Any]) -> Entry:
+    return Entry(
+        prospect_id=doc["_id"], job_id=doc["job_id"], rating=Rating(doc.get("rating", "unrated")),
+        flagged=doc.get("flagged", False), waiting_since=_utc(doc.get("waiting_since")),
+        recruiter_id=doc.get("recruiter_id"), job_open=doc.get("job_open"), profile=doc.get("profile") or {},
+    )
+
+
+class RatingStore:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+        self.board = db["board"]
+        self.jobs = db["jobs"]
+        self.outbox = db["outbox"]
+        self.published = db["published"]
+
+    async def ensure_indexes(self) -> None:
+        # The views: a recruiter's prospects by flag and rating, oldest waiting first.
+        await self.board.create_index(
+            [("recruiter_id", ASCENDING), ("job_open", ASCENDING), ("flagged", ASCENDING),
+             ("waiting_since", ASCENDING), ("_id", ASCENDING)], name="view_needs_follow_up")
+        await self.board.create_index(
+            [("recruiter_id", ASCENDING), ("rating", ASCENDING), ("waiting_since", ASCENDING), ("_id", ASCENDING)],
+            name="view_by_rating")
+        await self.board.create_index([("job_id", ASCENDING)], name="by_job")
+
+    async def outcomes(self, event_ids: list[str]) -> tuple[set[str], dict[str, dict[str, Any]]]:
+        """Of these input events: those fully done, and the recorded outcomes of those that
+        were decided but not confirmed published (a crash in between)."""
+        recorded = {d["_id"]: d async for d in self.outbox.find({"_id": {"$in": event_ids}})}
+        if not recorded:
+            return set(), {}
+        done = {d["_id"] async for d in self.published.find({"_id": {"$in": list(recorded)}})}
+        return done, {k: v for k, v in recorded.items() if k not in done}
+
+    async def entries(self, prospect_ids: Iterable[str]) -> dict[str, Entry]:
+        ids = sorted(set(prospect_ids))
+        if not ids:
+            return {}
+        return {d["_id"]: entry_from_document(d) async for d in self.board.find({"_id": {"$in": ids}})}
+
+    async def job_docs(self, job_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        ids = sorted(set(job_ids))
+        if not ids:
+            return {}
+        return {d["_id"]: d async for d in self.jobs.find({"_id": {"$in": ids}})}
+
+    async def record(self, outcomes: list[dict[str, Any]]) -> None:
+        await insert_new(self.outbox, outcomes)
+
+    async def apply(self, outcomes: list[dict[str, Any]]) -> None:
+        """Write the recorded outcomes in order (field by field: `$set` of what each changed)."""
+        jobs, board = [], []
+        for outcome in outcomes:
+            jobs += [UpdateOne({"_id": w["id"]}, {"$set": w["set"]}, upsert=True) for w in outcome["jobs"]]
+            board += [UpdateMany({"job_id": w["id"]}, {"$set": w["set"]}) for w in outcome["joins"]]
+            board += [UpdateOne({"_id": w["id"]}, {"$set": w["set"]}, upsert=True) for w in outcome["board"]]
+        if jobs:
+            await bulk_write(self.jobs, jobs)
+        if board:
+            await bulk_write(self.board, board)
+
+    async def mark_published(self, event_ids: Iterable[str]) -> None:
+        await insert_new(self.published, [{"_id": i} for i in event_ids])
