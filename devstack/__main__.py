@@ -29,6 +29,19 @@ def available_services() -> list[str]:
     return [s for s in SERVICES if (ROOT / "services" / s / "__main__.py").exists()]
 
 
+def jwt_secret(config: StackConfig) -> str:
+    """The local stack's own secret for the rating API's tokens: made once, kept in DEVSTACK_DIR
+    (never in the code), so tools can mint tokens for the running services."""
+    import secrets
+
+    path = config.state_dir / "jwt-secret"
+    if not path.exists():
+        config.state_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
 def _readable(service: str, line: str) -> str:
     """A service's JSON log line as one short human line."""
     try:
@@ -51,6 +64,7 @@ def _readable(service: str, line: str) -> str:
 def run_services(config: StackConfig) -> int:
     started = up(config)
     env = {**os.environ, **config.addresses(), "PYTHONUNBUFFERED": "1"}
+    env.setdefault("RATING_JWT_SECRET", jwt_secret(config))
     processes: dict[str, subprocess.Popen[str]] = {}
     lock = threading.Lock()
 

@@ -67,7 +67,13 @@ class Namespace:
             **extra,
         }
 
+    @property
+    def jwt_secret(self) -> str:
+        return f"test-secret-{self.name}-long-enough-for-hs256"
+
     def start(self, service: str, **extra: str) -> ServiceProcess:
+        if service == "rating":
+            extra = {"RATING_JWT_SECRET": self.jwt_secret, "RATING_HTTP_PORT": str(free_port()), **extra}
         same = sum(1 for p in self.processes if p.service == service)
         process = ServiceProcess(service, self.env(service, **extra), log_dir=ROOT / ".devstack" / "test-logs" / self.name,
                                  label=f"{service}{same + 1}")
@@ -78,6 +84,14 @@ class Namespace:
     def stop_all(self) -> None:
         for process in self.processes:
             process.stop()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 class ServiceProcess:
@@ -116,6 +130,10 @@ class ServiceProcess:
                 raise AssertionError(f"{self.service} exited ({self.popen.returncode}):\n{self.log()[-3000:]}")
             time.sleep(0.1)
         raise AssertionError(f"{self.service} never logged {text!r}:\n{self.log()[-3000:]}")
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.env['RATING_HTTP_PORT']}"
 
     def kill(self) -> None:
         """SIGKILL: no shutdown, no final commit; what a crash looks like."""
@@ -260,3 +278,22 @@ async def eventually(check: Callable[[], Any], *, timeout_s: float = 30, interva
             return last
         await asyncio.sleep(interval_s)
     return last
+
+
+def http_get(url: str, token: str | None = None) -> tuple[int, Any]:
+    """GET with an optional bearer token; (status, parsed JSON body)."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+def token(secret: str, recruiter_id: str) -> str:
+    import jwt
+
+    return jwt.encode({"sub": recruiter_id, "exp": int(time.time()) + 3600}, secret, algorithm="HS256")

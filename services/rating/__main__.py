@@ -1,8 +1,8 @@
-"""`python -m services.rating`: run the rating service until SIGINT or SIGTERM."""
+"""`python -m services.rating`: the rating service (Kafka side and read API) until SIGINT or SIGTERM."""
 
-import asyncio
+import uvicorn
 
-from services.rating.app import create_app
+from services.rating.app import create_service
 from services.rating.settings import RatingSettings
 from shared.logs import setup_logging
 
@@ -10,7 +10,8 @@ from shared.logs import setup_logging
 def main() -> None:
     settings = RatingSettings()
     setup_logging(settings.service_name, settings.log_level)
-    asyncio.run(create_app(settings).run())
+    api = create_service(settings)
+    uvicorn.run(api, host=settings.http_host, port=settings.http_port, log_config=None, access_log=True)
 
 
 if __name__ == "__main__":

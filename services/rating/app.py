@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Union
+from typing import Any, Union
 
+from fastapi import FastAPI
 from faststream import FastStream
+from pymongo import AsyncMongoClient
+from pymongo.errors import PyMongoError
 
 from shared import topics
 from shared.contract import documented_envelope
@@ -14,7 +17,8 @@ from shared.service import service_app
 
 from services.rating.handlers import RatingProjection
 from services.rating.settings import RatingSettings
-from services.rating.store import RatingStore
+from services.rating.api import create_api
+from services.rating.store import BoardViews, RatingStore
 
 DESCRIPTION = (
     "The recruiter's prospect board: rates prospects (shortlist, not a fit), keeps the follow-up "
@@ -26,10 +30,11 @@ PRODUCES = {topics.ASSESSMENTS: ("prospect.rated", "prospect.follow_up_flag_chan
             topics.COMMAND_RESULTS: ("command.completed",)}
 
 
-def create_app(settings: RatingSettings | None = None) -> FastStream:
+def create_app(settings: RatingSettings | None = None, client: AsyncMongoClient[dict[str, Any]] | None = None) -> FastStream:
+    """The Kafka side: consumes commands and events, keeps the board."""
     settings = settings or RatingSettings()
     broker = broker_factory(settings.kafka, client_id=settings.service_name, description=DESCRIPTION)
-    client = mongo_client(settings.mongodb, appname=f"prospectflow-{settings.service_name}")
+    client = client or mongo_client(settings.mongodb, appname=f"prospectflow-{settings.service_name}")
     store = RatingStore(client[settings.database])
     consumer = BatchConsumer(
         apply=RatingProjection(store, Publisher(broker, settings.kafka),
@@ -53,4 +58,23 @@ def create_app(settings: RatingSettings | None = None) -> FastStream:
         topics=[*CONSUMES, *PRODUCES],
         title="Prospectflow rating", description=DESCRIPTION,
         prepare_database=store.ensure_indexes,
+    )
+
+
+def create_service(settings: RatingSettings) -> FastAPI:
+    """The whole service: the read API, running the Kafka side for its lifetime."""
+    if settings.jwt_secret is None or not settings.jwt_secret.get_secret_value():
+        raise SystemExit("rating: RATING_JWT_SECRET is not set; it signs the recruiters' API tokens (HS256).")
+    client = mongo_client(settings.mongodb, appname=f"prospectflow-{settings.service_name}")
+
+    async def ready() -> bool:
+        try:
+            await client.admin.command("ping")
+        except PyMongoError:
+            return False
+        return True
+
+    return create_api(
+        BoardViews(RatingStore(client[settings.database])), jwt_secret=settings.jwt_secret.get_secret_value(),
+        stream=create_app(settings, client), ready=ready,
     )

@@ -1,4 +1,4 @@
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -10,3 +10,6 @@ class RatingSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="RATING_", extra="ignore")
     service_name: str = "rating"
     flag_on_message_sent: bool = Field(True, description="a sent message sets the follow-up flag")
+    http_host: str = Field("127.0.0.1", description="where the read API listens")
+    http_port: int = Field(8080, description="the read API's port")
+    jwt_secret: SecretStr | None = Field(None, description="HS256 secret of the recruiters' bearer tokens")

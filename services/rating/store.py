@@ -87,3 +87,61 @@ class RatingStore:
 
     async def mark_published(self, event_ids: Iterable[str]) -> None:
         await insert_new(self.published, [{"_id": i} for i in event_ids])
+
+
+VIEWS = ("needs_follow_up", "shortlist", "not_a_fit", "all")
+
+
+def view_filter(recruiter_id: str, view: str, job_id: str | None) -> dict[str, Any]:
+    """A recruiter's prospects in a view. The follow-up views show open jobs only; `all` shows
+    everything the recruiter owns, closed jobs included."""
+    query: dict[str, Any] = {"recruiter_id": recruiter_id}
+    if view != "all":
+        query["job_open"] = True
+    if view == "needs_follow_up":
+        query["flagged"] = False
+    elif view in ("shortlist", "not_a_fit"):
+        query["rating"] = view
+    if job_id is not None:
+        query["job_id"] = job_id
+    return query
+
+
+class BoardViews:
+    """The read side: pages of a view, oldest waiting first, and the counts."""
+
+    def __init__(self, store: RatingStore) -> None:
+        self.store = store
+
+    async def job_owner(self, job_id: str) -> str | None:
+        doc = await self.store.jobs.find_one({"_id": job_id}, {"recruiter_id": 1})
+        return doc.get("recruiter_id") if doc else None
+
+    async def page(self, recruiter_id: str, view: str, job_id: str | None, limit: int,
+                   after: tuple[Any, str] | None) -> list[dict[str, Any]]:
+        query = view_filter(recruiter_id, view, job_id)
+        if after is not None:
+            waiting_since, last_id = after
+            query = {"$and": [query, {"$or": [{"waiting_since": {"$gt": waiting_since}},
+                                              {"waiting_since": waiting_since, "_id": {"$gt": last_id}}]}]}
+        cursor = self.store.board.find(query).sort([("waiting_since", ASCENDING), ("_id", ASCENDING)]).limit(limit)
+        return [doc async for doc in cursor]
+
+    async def summary(self, recruiter_id: str) -> dict[str, Any]:
+        totals = {view: 0 for view in VIEWS}
+        jobs: dict[str, dict[str, Any]] = {}
+        async for doc in self.store.board.find(
+            {"recruiter_id": recruiter_id}, {"job_id": 1, "job_title": 1, "job_open": 1, "flagged": 1, "rating": 1}
+        ):
+            counts = jobs.setdefault(doc["job_id"], {"job_id": doc["job_id"], "title": doc.get("job_title"),
+                                                     "open": doc.get("job_open") is True, **{v: 0 for v in VIEWS}})
+            in_views = ["all"]
+            if doc.get("job_open") is True:
+                if not doc.get("flagged"):
+                    in_views.append("needs_follow_up")
+                if doc.get("rating") in ("shortlist", "not_a_fit"):
+                    in_views.append(doc["rating"])
+            for view in in_views:
+                totals[view] += 1
+                counts[view] += 1
+        return {"recruiter_id": recruiter_id, "views": totals, "jobs": sorted(jobs.values(), key=lambda j: j["job_id"])}

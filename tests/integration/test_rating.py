@@ -174,3 +174,47 @@ async def test_malformed_commands_are_dead_lettered(ns: Namespace, kafka: Kafka)
     assert sorted(headers(r)["x-dlq-reason"] for r in dead) == ["invalid_data", "invalid_data", "not_json"]
     assert (await results_for(kafka, ns, {good["id"]}))[good["id"]]["data"]["rejected"] == [
         {"prospect_id": "unknown-one", "reason": "unknown_prospect"}]
+
+
+async def test_views_over_http(ns: Namespace, kafka: Kafka):
+    from tests.support import http_get, token
+
+    rating = ns.start("rating")
+    await kafka.send_event(ns.topic("jobs"), job_opened(), key="job-42")
+    await kafka.send_event(ns.topic("jobs"), job_opened("job-99", recruiter="rec-other"), key="job-99")
+    prospects = [prospect_event(f"v{n}@example.com", inquired_at=f"2026-11-2{n}T09:00:00Z") for n in range(5)]
+    foreign = prospect_event("f@example.com", job_id="job-99")
+    await kafka.send_many(ns.topic("prospects"), [(e["data"]["prospect_id"], e) for e in [*prospects, foreign]])
+    await on_board(ns, 6, {"job_open": True})
+    pids = [e["data"]["prospect_id"] for e in prospects]  # oldest first
+    for command in (rate(pids[:2], "shortlist"), rate(pids[2:3], "not_a_fit"), flag(pids[:1], True)):
+        await kafka.send_event(ns.topic("rating-commands"), command, key=RECRUITER)
+        await results_for(kafka, ns, {command["id"]})
+    rating.wait_for_log("Uvicorn running")
+    mine = token(ns.jwt_secret, RECRUITER)
+
+    def view(name: str, **params) -> list[str]:
+        query = "&".join(f"{k}={v}" for k, v in {"view": name, **params}.items())
+        code, body = http_get(f"{rating.http}/prospects?{query}", mine)
+        assert code == 200, body
+        return [item["prospect_id"] for item in body["items"]]
+
+    assert view("needs_follow_up") == pids[1:]
+    assert view("shortlist") == pids[:2]
+    assert view("not_a_fit") == [pids[2]]
+    assert view("all") == pids
+    code, first = http_get(f"{rating.http}/prospects?view=all&limit=2", mine)
+    code, second = http_get(f"{rating.http}/prospects?view=all&limit=2&cursor={first['next_cursor']}", mine)
+    assert [i["prospect_id"] for i in first["items"] + second["items"]] == pids[:4]
+    assert first["items"][0]["name"] == "v0" and first["items"][0]["rating"] == "shortlist"
+    code, summary = http_get(f"{rating.http}/summary", mine)
+    assert summary["views"] == {"needs_follow_up": 4, "shortlist": 2, "not_a_fit": 1, "all": 5}
+
+    assert http_get(f"{rating.http}/prospects", None)[0] == 401
+    assert http_get(f"{rating.http}/prospects", token("wrong-secret-that-is-long-enough-for-hs256", RECRUITER))[0] == 401
+    assert http_get(f"{rating.http}/prospects?job_id=job-99", mine)[0] == 404
+    code, theirs = http_get(f"{rating.http}/prospects?view=all", token(ns.jwt_secret, "rec-other"))
+    assert [i["prospect_id"] for i in theirs["items"]] == [foreign["data"]["prospect_id"]]
+    assert http_get(f"{rating.http}/health")[0] == 200 and http_get(f"{rating.http}/ready")[0] == 200
+    code, openapi = http_get(f"{rating.http}/openapi.json")
+    assert "/prospects" in openapi["paths"]

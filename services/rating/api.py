@@ -1,0 +1,151 @@
+"""Rating's read API: a recruiter's prospects by view, over HTTP, for recruiter apps.
+
+Every request carries `Authorization: Bearer <JWT>` signed HS256 with RATING_JWT_SECRET; its
+`sub` is the recruiter id, and a recruiter sees only their own prospects. Errors say what went
+wrong without echoing personal data.
+"""
+
+
+import base64
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+import jwt
+from fastapi import Depends, FastAPI, HTTPException, Query, status
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from faststream import FastStream
+from pydantic import BaseModel, Field
+
+from services.rating.store import BoardViews
+
+
+class View(StrEnum):
+    NEEDS_FOLLOW_UP = "needs_follow_up"
+    SHORTLIST = "shortlist"
+    NOT_A_FIT = "not_a_fit"
+    ALL = "all"
+
+
+class LastMessage(BaseModel):
+    template: str
+    sent_at: datetime
+
+
+class Prospect(BaseModel):
+    prospect_id: str
+    job_id: str
+    job_title: str | None = None
+    name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    location: str | None = None
+    headline: str | None = None
+    profile_url: str | None = None
+    skills: list[str] = []
+    rating: str
+    flagged: bool
+    needs_follow_up: bool
+    waiting_since: datetime | None = None
+    last_message: LastMessage | None = None
+
+
+class Page(BaseModel):
+    view: View
+    items: list[Prospect]
+    next_cursor: str | None = Field(None, description="pass as `cursor` for the next page; null at the end")
+
+
+def _cursor(doc: dict[str, Any]) -> str:
+    raw = json.dumps([doc["waiting_since"].isoformat() if doc.get("waiting_since") else None, doc["_id"]])
+    return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+def _after(cursor: str) -> tuple[Any, str]:
+    try:
+        waiting_since, last_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return (datetime.fromisoformat(waiting_since) if waiting_since else None), str(last_id)
+    except (ValueError, TypeError):
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "the cursor is not one this API gave") from None
+
+
+def _prospect(doc: dict[str, Any]) -> Prospect:
+    profile = doc.get("profile") or {}
+    return Prospect(
+        prospect_id=doc["_id"], job_id=doc["job_id"], job_title=doc.get("job_title"),
+        **{k: profile.get(k) for k in ("name", "email", "phone", "location", "headline", "profile_url")},
+        skills=profile.get("skills") or [], rating=doc.get("rating", "unrated"), flagged=doc.get("flagged", False),
+        needs_follow_up=doc.get("job_open") is True and not doc.get("flagged", False),
+        waiting_since=doc.get("waiting_since"), last_message=doc.get("last_message"),
+    )
+
+
+def create_api(views: BoardViews, *, jwt_secret: str, stream: FastStream | None = None,
+               ready: Any = None) -> FastAPI:
+    """The HTTP app. With `stream`, the app also runs the Kafka side for its lifetime."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if stream is not None:
+            await stream.start()
+        try:
+            yield
+        finally:
+            if stream is not None:
+                await stream.stop()
+
+    api = FastAPI(title="Prospectflow rating API", version="0.1.0", lifespan=lifespan,
+                  description="A recruiter's prospects by view: needs follow-up, shortlist, not a fit, all.")
+    bearer = HTTPBearer(auto_error=False)
+
+    def recruiter(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str:
+        if credentials is None:
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a bearer token is required",
+                                headers={"WWW-Authenticate": "Bearer"})
+        try:
+            claims = jwt.decode(credentials.credentials, jwt_secret, algorithms=["HS256"],
+                                options={"require": ["sub"]})
+        except jwt.PyJWTError:
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "the bearer token is invalid or expired",
+                                headers={"WWW-Authenticate": "Bearer"}) from None
+        return str(claims["sub"])
+
+    Recruiter = Annotated[str, Depends(recruiter)]
+
+    @api.get("/health", tags=["operations"])
+    async def health() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @api.get("/ready", tags=["operations"])
+    async def readiness() -> JSONResponse:
+        """Readiness: the database answers (and the consumer runs)."""
+        ok = await ready() if ready is not None else True
+        return JSONResponse({"status": "ready" if ok else "not ready"}, status_code=200 if ok else 503)
+
+    @api.get("/prospects", response_model=Page, tags=["prospects"])
+    async def prospects(
+        recruiter_id: Recruiter,
+        view: View = View.NEEDS_FOLLOW_UP,
+        job_id: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9._:-]{1,128}$")] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        """The recruiter's prospects in a view, oldest waiting first, a page at a time."""
+        if job_id is not None and await views.job_owner(job_id) not in (recruiter_id,):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such job among yours")
+        docs = await views.page(recruiter_id, view.value, job_id, limit + 1, _after(cursor) if cursor else None)
+        more = len(docs) > limit
+        docs = docs[:limit]
+        return Page(view=view, items=[_prospect(d) for d in docs], next_cursor=_cursor(docs[-1]) if more else None)
+
+    @api.get("/summary", tags=["prospects"])
+    async def summary(recruiter_id: Recruiter) -> dict[str, Any]:
+        """How many prospects each view holds, in total and per job."""
+        return await views.summary(recruiter_id)
+
+    return api
