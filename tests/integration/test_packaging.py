@@ -1,18 +1,21 @@
 """The container path, checked as far as this machine allows (no Docker engine here): the
 compose file passes the Compose specification's own loader, and runs every service."""
 
+import os
 import subprocess
 
 from devstack.__main__ import available_services
 from devstack.stack import ROOT, StackConfig, install_composecheck
 
 
-def check(path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(install_composecheck(StackConfig())), str(path)], capture_output=True, text=True)
+def check(path, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if k != "RATING_JWT_SECRET"} | env
+    return subprocess.run([str(install_composecheck(StackConfig())), str(path)], capture_output=True, text=True,
+                          env=environment)
 
 
 def test_compose_file_is_valid_and_runs_every_service():
-    result = check(ROOT / "docker-compose.yml")
+    result = check(ROOT / "docker-compose.yml", RATING_JWT_SECRET="a-secret-from-the-environment")
     assert result.returncode == 0, result.stderr
     services = set(result.stdout.split(":", 1)[1].split())
     assert {"kafka", "mongodb", "mailpit"} <= services
@@ -24,3 +27,8 @@ def test_the_validator_rejects_a_broken_file(tmp_path):
     broken.write_text("services:\n  intake:\n    image: x\n    portz: [1]\n")
     result = check(broken)
     assert result.returncode != 0 and "portz" in result.stderr
+
+
+def test_compose_refuses_to_start_rating_without_its_secret():
+    result = check(ROOT / "docker-compose.yml")
+    assert result.returncode != 0 and "RATING_JWT_SECRET" in result.stderr
