@@ -105,6 +105,14 @@ def _alive(pid: int, marker: str) -> bool:
     return marker in cmdline
 
 
+def _reap(pid: int) -> None:
+    """Collect the exit status if this process started `pid`, so no zombie is left behind."""
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass  # started by another command: its own parent reaps it
+
+
 def _spawn(cmd: list[str], log_path: Path, cwd: Path | None = None) -> subprocess.Popen[bytes]:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
@@ -411,6 +419,7 @@ def down(config: StackConfig, names: list[str] | None = None) -> list[str]:
                 time.sleep(0.2)
             if _alive(pid, markers.get(name, "")):
                 os.kill(pid, signal.SIGKILL)
+            _reap(pid)
             stopped.append(name)
         del state[name]
     _save_state(config, state)
