@@ -11,7 +11,7 @@ from devstack.__main__ import available_services
 def test_asyncapi_document_generates(service):
     module = __import__(f"services.{service}.app", fromlist=["create_app"])
     settings_module = __import__(f"services.{service}.settings", fromlist=["x"])
-    settings_cls = next(v for k, v in vars(settings_module).items() if k.endswith("Settings") and k != "ServiceSettings")
+    settings_cls = getattr(settings_module, f"{service.title()}Settings")
     app = module.create_app(settings_cls())
     document = json.loads(app.schema.to_specification().to_json())
     assert document["asyncapi"].startswith("3.")

@@ -1,0 +1,1 @@
+"""Messaging: templated bulk e-mail to prospects, never twice, never lost."""

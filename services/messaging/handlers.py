@@ -1,0 +1,181 @@
+"""Messaging's use cases: keep contacts, jobs and opt-outs; answer `messages.send`; deliver."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from datetime import datetime, timezone
+from typing import Any
+
+from shared import ids, topics
+from shared.contract import (
+    CommandCompleted, JobClosed, JobOpened, MessageFailed, MessageSent, ProspectOptedOut, ProspectRegistered,
+    SendMessages, Template, new_event,
+)
+from shared.kafka import Outgoing, Publisher, Received
+from shared.logs import get_logger
+
+from services.messaging import domain
+from services.messaging.mail import Mailer, SendFailure, build
+from services.messaging.rendering import Templates
+from services.messaging.store import UNSENT, MessagingStore
+
+SOURCE = "prospectflow/messaging"
+CHUNK = 50  # messages marked `sending` together: the most a crash can send twice
+log = get_logger("prospectflow.messaging")
+
+
+class Messaging:
+    def __init__(self, store: MessagingStore, publisher: Publisher, templates: Templates, mailer: Mailer, *,
+                 sender: str, max_attempts: int, max_backoff_s: float) -> None:
+        self.store = store
+        self.publisher = publisher
+        self.templates = templates
+        self.mailer = mailer
+        self.sender = sender
+        self.max_attempts = max_attempts
+        self.max_backoff_s = max_backoff_s
+
+    async def __call__(self, batch: list[Received]) -> None:
+        await self._keep_state([r for r in batch if r.topic != topics.MESSAGING_COMMANDS])
+        commands: dict[str, Received] = {}
+        for r in batch:
+            if r.topic == topics.MESSAGING_COMMANDS:
+                commands.setdefault(r.event.id, r)
+        if not commands:
+            return
+        done, pending = await self.store.outcomes(list(commands))
+        fresh = [r for i, r in commands.items() if i not in done and i not in pending]
+        outcomes, messages = await self._decide(fresh)
+        await self.store.record(outcomes, messages)
+        replay = [pending[i] for i in commands if i in pending] + outcomes
+        await self.publisher.publish([Outgoing(e["topic"], e["key"], e["event"]) for o in replay for e in o["events"]])
+        await self.store.mark_published(o["_id"] for o in replay)
+        await self.deliver(await self.store.open_messages(commands))
+
+    # --- state ---------------------------------------------------------------------------
+
+    async def _keep_state(self, events: list[Received]) -> None:
+        jobs: dict[str, dict[str, Any]] = {}
+        contacts: dict[str, dict[str, Any]] = {}
+        suppressed: dict[str, dict[str, Any]] = {}
+        for r in events:
+            data: Any = r.data
+            if r.event.type in ("job.opened", "job.updated"):
+                job: JobOpened = data
+                fields = {"recruiter": job.recruiter.model_dump(mode="json"),
+                          **job.model_dump(mode="json", include={"title", "company", "location", "apply_url", "interview_url"})}
+                if r.event.type == "job.opened":
+                    fields["open"] = True
+                jobs.setdefault(job.job_id, {}).update(fields)
+            elif r.event.type == "job.closed":
+                closed: JobClosed = data
+                jobs.setdefault(closed.job_id, {})["open"] = False
+            elif r.event.type in ("prospect.registered", "prospect.inquired_again"):
+                prospect: ProspectRegistered = data
+                contacts[prospect.prospect_id] = {"job_id": prospect.job_id, "name": prospect.profile.name,
+                                                  "email": prospect.profile.email}
+            elif r.event.type == "prospect.opted_out":
+                opt_out: ProspectOptedOut = data
+                suppressed.setdefault(opt_out.email, {"reason": opt_out.reason, "at": r.time})
+        if jobs:
+            await self.store.save_jobs(jobs)
+        if contacts:
+            await self.store.save_contacts(contacts)
+        if suppressed:
+            await self.store.suppress(suppressed)
+
+    # --- commands ------------------------------------------------------------------------
+
+    async def _decide(self, fresh: list[Received]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        if not fresh:
+            return [], []
+        wanted = {pid for r in fresh for pid in r.data.prospect_ids}  # type: ignore[attr-defined]
+        contacts = await self.store.by_ids("contacts", wanted)
+        jobs = await self.store.by_ids("jobs", {c["job_id"] for c in contacts.values()})
+        suppressed = set(await self.store.by_ids("suppressions", {c["email"] for c in contacts.values()}))
+        outcomes, messages = [], []
+        for r in fresh:
+            command: SendMessages = r.data  # type: ignore[assignment]
+            template = Template(command.template)
+            accepted, rejected = [], []
+            for pid in dict.fromkeys(command.prospect_ids):
+                contact = contacts.get(pid)
+                job = jobs.get(contact["job_id"]) if contact else None
+                reason = domain.check(contact, job, command.recruiter_id, template,
+                                      suppressed=bool(contact and contact["email"] in suppressed))
+                if reason is not None:
+                    rejected.append({"prospect_id": pid, "reason": reason})
+                    continue
+                accepted.append(pid)
+                messages.append({
+                    "_id": ids.derive("message", r.event.id, pid), "command_id": r.event.id, "prospect_id": pid,
+                    "job_id": contact["job_id"], "recruiter_id": command.recruiter_id, "template": template.value,
+                    "to": contact["email"], "to_name": contact["name"],
+                    "context": domain.context(contact, job, command.note), "state": "queued", "attempts": 0,
+                })
+            result = CommandCompleted(command_id=r.event.id, command_type=r.event.type,
+                                      recruiter_id=command.recruiter_id, accepted=accepted, rejected=rejected)
+            event = new_event(event_id=ids.event_id(r.event.id, "command.completed"), source=SOURCE,
+                              type="command.completed", data=result, correlationid=r.event.id)
+            outcomes.append({"_id": r.event.id, "events": [
+                {"topic": topics.COMMAND_RESULTS, "key": command.recruiter_id, "event": event}]})
+        return outcomes, messages
+
+    # --- delivery ------------------------------------------------------------------------
+
+    async def deliver(self, messages: list[dict[str, Any]]) -> None:
+        """Send what is unsent, in chunks; report what is sent or failed."""
+        finished = [m for m in messages if m["state"] not in UNSENT]
+        await self._report(finished)
+        unsent = [m for m in messages if m["state"] in UNSENT]
+        for start in range(0, len(unsent), CHUNK):
+            chunk = unsent[start:start + CHUNK]
+            await self.store.set_state({m["_id"]: {"state": "sending", "attempts": m["attempts"] + 1} for m in chunk})
+            results = await asyncio.gather(*(self._send(m) for m in chunk))
+            await self.store.set_state({m["_id"]: fields for m, fields in zip(chunk, results)})
+            await self._report([{**m, **fields} for m, fields in zip(chunk, results)])
+
+    async def _report(self, messages: list[dict[str, Any]]) -> None:
+        if not messages:
+            return
+        await self.publisher.publish([self._event(m) for m in messages])
+        await self.store.set_state({m["_id"]: {"state": "reported"} for m in messages})
+
+    async def _send(self, message: dict[str, Any]) -> dict[str, Any]:
+        rendered = self.templates.render(message["template"], message["context"])
+        recruiter = message["context"]["recruiter"]
+        email = build(rendered, sender=self.sender, recruiter_name=recruiter["name"],
+                      recruiter_email=recruiter["email"], to_name=message["to_name"], to=message["to"],
+                      message_id=message["_id"])
+        attempts = message["attempts"] + 1
+        backoff = 0.2
+        while True:
+            try:
+                await self.mailer.send(email)
+                return {"state": "sent", "subject": rendered.subject, "sent_at": datetime.now(timezone.utc),
+                        "attempts": attempts}
+            except SendFailure as failure:
+                if failure.permanent or (not failure.connection and attempts >= self.max_attempts):
+                    return {"state": "failed", "reason": failure.reason, "permanent": failure.permanent,
+                            "attempts": attempts}
+                log.warning("sending failed, retrying", extra={"message_id": message["_id"], "attempt": attempts,
+                                                             "fault": failure.reason[:200]})
+                if not failure.connection:
+                    attempts += 1  # an outage is not the message's fault: it does not count
+                await asyncio.sleep(min(self.max_backoff_s, backoff) * random.uniform(0.5, 1.0))
+                backoff *= 2
+
+    @staticmethod
+    def _event(m: dict[str, Any]) -> Outgoing:
+        common = {k: m[k] for k in ("command_id", "prospect_id", "job_id", "recruiter_id", "template")}
+        if m["state"] == "sent":
+            data: Any = MessageSent(message_id=m["_id"], to=m["to"], subject=m["subject"], sent_at=m["sent_at"], **common)
+            kind = "message.sent"
+        else:
+            data = MessageFailed(message_id=m["_id"], reason=m["reason"], attempts=m["attempts"],
+                                 permanent=m["permanent"], **common)
+            kind = "message.failed"
+        event = new_event(event_id=ids.event_id(m["_id"], kind), source=SOURCE, type=kind, data=data,
+                          correlationid=m["command_id"])
+        return Outgoing(topics.MESSAGES, m["prospect_id"], event)

@@ -1,0 +1,17 @@
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from shared.settings import ServiceSettings, SmtpSettings
+
+
+class MessagingSettings(ServiceSettings):
+    """Messaging's settings: `MESSAGING_*`, plus the shared `KAFKA_*`, `MONGODB_*`, `SMTP_*`."""
+
+    model_config = SettingsConfigDict(env_prefix="MESSAGING_", extra="ignore")
+    service_name: str = "messaging"
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    templates_dir: Path | None = Field(None, description="a folder whose templates replace the built-in ones")
+    smtp_connections: int = Field(4, ge=1, le=32, description="SMTP connections kept open and reused")
+    smtp_max_attempts: int = Field(5, ge=1, description="tries for a transient failure before backing off longer")
