@@ -118,3 +118,42 @@ def private_ferretdb(tmp_path):
     db.start()
     yield db
     db.stop()
+
+
+class PrivateSmtp:
+    """An SMTP sink of this test's own, which it may stop and start (an outage)."""
+
+    def __init__(self, tmp_path) -> None:
+        from tests.support import free_port
+
+        self.port = free_port()
+        self.maildir = tmp_path / "maildir"
+        self.process = None
+
+    def start(self) -> None:
+        import subprocess
+        import sys
+        import time
+
+        from devstack.stack import ROOT, smtp_ready
+
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "devstack.smtp_sink", "--port", str(self.port), "--maildir", str(self.maildir)],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while not smtp_ready("127.0.0.1", self.port):
+            assert time.monotonic() < deadline, "private SMTP sink did not start"
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+@pytest.fixture
+def private_smtp(tmp_path):
+    sink = PrivateSmtp(tmp_path)
+    sink.start()
+    yield sink
+    sink.stop()

@@ -297,3 +297,16 @@ def token(secret: str, recruiter_id: str) -> str:
     import jwt
 
     return jwt.encode({"sub": recruiter_id, "exp": int(time.time()) + 3600}, secret, algorithm="HS256")
+
+
+def mails(maildir: Path, recipients_containing: str) -> list[Any]:
+    """The mails the sink received whose To holds `recipients_containing`, parsed."""
+    import email
+    import email.policy
+
+    found = []
+    for path in sorted((maildir / "new").glob("*.eml")):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        if recipients_containing in str(message["To"]):
+            found.append(message)
+    return found
