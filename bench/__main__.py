@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from bench import intake, views
+from bench import intake, mail, views
 from bench.common import machine, stack_addresses
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("which", nargs="*", default=["intake", "views"], choices=["intake", "views"])
+    parser.add_argument("which", nargs="*", default=["intake", "views", "mail"], choices=["intake", "views", "mail"])
     parser.add_argument("--count", type=int, default=20_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--processes", type=int, nargs="+", default=[1, 2])
@@ -22,6 +22,9 @@ def main() -> None:
     print(f"machine: {machine()}")
     if "intake" in args.which:
         for line in asyncio.run(intake.main(addresses, args.count, args.runs, args.processes)):
+            print(line, flush=True)
+    if "mail" in args.which:
+        for line in asyncio.run(mail.main()):
             print(line, flush=True)
     if "views" in args.which:
         for line in asyncio.run(views.main(addresses, args.prospects, args.recruiters)):
