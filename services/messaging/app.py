@@ -22,7 +22,7 @@ DESCRIPTION = (
     "Sends templated e-mail to prospects (ask to apply, arrange an interview, not a match), "
     "at most once per command and prospect, and reports each as `message.sent` or `message.failed`."
 )
-CONSUMES = (topics.MESSAGING_COMMANDS, topics.PROSPECTS, topics.JOBS, topics.OPT_OUTS)
+CONSUMES = (topics.MESSAGING_COMMANDS, topics.PROSPECTS, topics.JOBS, topics.OPT_OUTS, topics.REMINDERS)
 PRODUCES = {topics.MESSAGES: ("message.sent", "message.failed"), topics.COMMAND_RESULTS: ("command.completed",)}
 
 
@@ -35,13 +35,14 @@ def create_app(settings: MessagingSettings | None = None) -> FastStream:
     mailer = Mailer(settings.smtp, settings.smtp_connections)
     consumer = BatchConsumer(
         apply=Messaging(store, Publisher(broker, settings.kafka), templates, mailer, sender=settings.smtp.sender,
-                        max_attempts=settings.smtp_max_attempts, max_backoff_s=settings.retry_max_backoff_s),
+                        max_attempts=settings.smtp_max_attempts, max_backoff_s=settings.retry_max_backoff_s,
+                        daily_digest=settings.daily_digest),
         dead_letters=DeadLetters(broker, settings.service_name),
         settings=settings,
     )
     payloads = [documented_envelope(t) for topic in CONSUMES for t in sorted(topics.TYPES_BY_TOPIC[topic])]
     subscribe_batches(broker, settings, list(CONSUMES), consumer, title="messaging-inputs",
-                      description="Send commands, prospects, jobs and opt-outs.",
+                      description="Send commands, prospects, jobs, opt-outs and reminders (the daily digest).",
                       payload=list[Union[tuple(payloads)]])  # type: ignore[misc,valid-type]
     for topic, types in PRODUCES.items():
         for event_type in types:

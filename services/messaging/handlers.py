@@ -17,7 +17,7 @@ from shared.logs import get_logger
 
 from services.messaging import domain
 from services.messaging.mail import Mailer, SendFailure, build
-from services.messaging.rendering import Templates
+from services.messaging.rendering import DIGEST, DIGEST_SAMPLE, Templates
 from services.messaging.store import UNSENT, MessagingStore
 
 SOURCE = "prospectflow/messaging"
@@ -27,7 +27,7 @@ log = get_logger("prospectflow.messaging")
 
 class Messaging:
     def __init__(self, store: MessagingStore, publisher: Publisher, templates: Templates, mailer: Mailer, *,
-                 sender: str, max_attempts: int, max_backoff_s: float) -> None:
+                 sender: str, max_attempts: int, max_backoff_s: float, daily_digest: bool = True) -> None:
         self.store = store
         self.publisher = publisher
         self.templates = templates
@@ -35,9 +35,11 @@ class Messaging:
         self.sender = sender
         self.max_attempts = max_attempts
         self.max_backoff_s = max_backoff_s
+        self.daily_digest = daily_digest
 
     async def __call__(self, batch: list[Received]) -> None:
-        await self._keep_state([r for r in batch if r.topic != topics.MESSAGING_COMMANDS])
+        await self._keep_state([r for r in batch if r.topic not in (topics.MESSAGING_COMMANDS, topics.REMINDERS)])
+        await self._digests([r for r in batch if r.topic == topics.REMINDERS])
         commands: dict[str, Received] = {}
         for r in batch:
             if r.topic == topics.MESSAGING_COMMANDS:
@@ -59,6 +61,7 @@ class Messaging:
         jobs: dict[str, dict[str, Any]] = {}
         contacts: dict[str, dict[str, Any]] = {}
         suppressed: dict[str, dict[str, Any]] = {}
+        recruiters: dict[str, dict[str, Any]] = {}
         for r in events:
             data: Any = r.data
             if r.event.type in ("job.opened", "job.updated"):
@@ -68,6 +71,7 @@ class Messaging:
                 if r.event.type == "job.opened":
                     fields["open"] = True
                 jobs.setdefault(job.job_id, {}).update(fields)
+                recruiters[job.recruiter.recruiter_id] = job.recruiter.model_dump(mode="json")
             elif r.event.type == "job.closed":
                 closed: JobClosed = data
                 jobs.setdefault(closed.job_id, {})["open"] = False
@@ -80,10 +84,37 @@ class Messaging:
                 suppressed.setdefault(opt_out.email, {"reason": opt_out.reason, "at": r.time})
         if jobs:
             await self.store.save_jobs(jobs)
+        if recruiters:
+            await self.store.save_recruiters(recruiters)
         if contacts:
             await self.store.save_contacts(contacts)
         if suppressed:
             await self.store.suppress(suppressed)
+
+    # --- the daily digest ----------------------------------------------------------------
+
+    async def _digests(self, reminders: list[Received]) -> None:
+        """One digest mail per reminder (`message_id` derived from the reminder id), with the
+        same never-twice delivery as any message; it reports no `message.*` event, since it
+        concerns no prospect."""
+        if not reminders or not self.daily_digest:
+            return
+        recruiters = await self.store.by_ids("recruiters", {r.data.recruiter_id for r in reminders})  # type: ignore[attr-defined]
+        messages = []
+        for r in reminders:
+            reminder: Any = r.data
+            recruiter = recruiters.get(reminder.recruiter_id)
+            if recruiter is None:
+                log.warning("no address for a recruiter's digest", extra={"recruiter_id": reminder.recruiter_id})
+                continue
+            messages.append({
+                "_id": ids.derive("digest", reminder.reminder_id), "command_id": reminder.reminder_id, "kind": "digest",
+                "template": DIGEST, "to": recruiter["email"], "to_name": recruiter["name"], "state": "queued", "attempts": 0,
+                "context": {"recruiter": recruiter, "note": None, "job": {**DIGEST_SAMPLE["job"]},
+                            "reminder": reminder.model_dump(mode="json")},
+            })
+        await self.store.record([], messages)
+        await self.deliver(await self.store.open_messages(m["command_id"] for m in messages))
 
     # --- commands ------------------------------------------------------------------------
 
@@ -139,7 +170,7 @@ class Messaging:
     async def _report(self, messages: list[dict[str, Any]]) -> None:
         if not messages:
             return
-        await self.publisher.publish([self._event(m) for m in messages])
+        await self.publisher.publish([self._event(m) for m in messages if m.get("kind") != "digest"])
         await self.store.set_state({m["_id"]: {"state": "reported"} for m in messages})
 
     async def _send(self, message: dict[str, Any]) -> dict[str, Any]:

@@ -28,6 +28,17 @@ SAMPLE = {
 }
 """The variables every template gets (documented in the README), with sample values."""
 
+DIGEST = "daily_digest"
+DIGEST_SAMPLE = {
+    "recruiter": SAMPLE["recruiter"], "note": None,
+    "job": {"job_id": "", "title": "", "company": "Prospectflow", "location": None, "apply_url": None, "interview_url": None},
+    "reminder": {"pending_total": 2, "date": "2026-11-25", "counts": {"unrated": 1, "shortlist": 1, "not_a_fit": 0},
+                 "jobs": [{"job_id": "job-42", "title": "Backend Engineer", "pending": 2}],
+                 "prospects": [{"prospect_id": "p1", "job_id": "job-42", "name": "Lee Park", "rating": "shortlist",
+                                "waiting_since": "2026-11-20T09:29:00Z"}]},
+}
+"""The digest's variables: `recruiter`, and `reminder` (the `follow_up.reminder_due` data)."""
+
 
 class TemplateConfigurationError(Exception):
     """A template is missing or broken; the message names it and says what is wrong."""
@@ -54,17 +65,17 @@ class Templates:
         self.check()
 
     def check(self) -> None:
-        for template in Template:
-            for sample in (SAMPLE, {**SAMPLE, "note": None}):
-                try:
-                    self.render(template, sample)
-                except TemplateError as exc:
-                    raise TemplateConfigurationError(
-                        f"template {template.value!r} cannot be rendered: {type(exc).__name__}: {exc}"
-                    ) from None
+        cases = [(t.value, sample) for t in Template for sample in (SAMPLE, {**SAMPLE, "note": None})]
+        for template, sample in [*cases, (DIGEST, DIGEST_SAMPLE)]:
+            try:
+                self.render(template, sample)
+            except TemplateError as exc:
+                raise TemplateConfigurationError(
+                    f"template {template!r} cannot be rendered: {type(exc).__name__}: {exc}"
+                ) from None
 
     def render(self, template: Template | str, context: dict[str, Any]) -> Rendered:
-        name = Template(template).value
+        name = DIGEST if template == DIGEST else Template(template).value
         subject = self.env.get_template(f"{name}.subject.txt").render(context)
         return Rendered(
             subject=" ".join(subject.split()),  # one line: no CR/LF can reach the header

@@ -15,3 +15,4 @@ class MessagingSettings(ServiceSettings):
     templates_dir: Path | None = Field(None, description="a folder whose templates replace the built-in ones")
     smtp_connections: int = Field(4, ge=1, le=32, description="SMTP connections kept open and reused")
     smtp_max_attempts: int = Field(5, ge=1, description="tries for a transient failure before backing off longer")
+    daily_digest: bool = Field(True, description="mail each recruiter a digest of each follow-up reminder")

@@ -25,6 +25,7 @@ class MessagingStore:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.contacts = db["contacts"]
         self.jobs = db["jobs"]
+        self.recruiters = db["recruiters"]
         self.suppressions = db["suppressions"]
         self.outbox = db["outbox"]
         self.published = db["published"]
@@ -36,6 +37,9 @@ class MessagingStore:
 
     async def save_jobs(self, jobs: dict[str, dict[str, Any]]) -> None:
         await bulk_write(self.jobs, [UpdateOne({"_id": k}, {"$set": v}, upsert=True) for k, v in jobs.items()])
+
+    async def save_recruiters(self, recruiters: dict[str, dict[str, Any]]) -> None:
+        await bulk_write(self.recruiters, [UpdateOne({"_id": k}, {"$set": v}, upsert=True) for k, v in recruiters.items()])
 
     async def save_contacts(self, contacts: dict[str, dict[str, Any]]) -> None:
         await bulk_write(self.contacts, [UpdateOne({"_id": k}, {"$set": v}, upsert=True) for k, v in contacts.items()])
@@ -57,7 +61,8 @@ class MessagingStore:
     async def record(self, outcomes: list[dict[str, Any]], messages: list[dict[str, Any]]) -> None:
         """Messages first: an outbox record means its messages are queued."""
         await insert_new(self.messages, messages)
-        await insert_new(self.outbox, outcomes)
+        if outcomes:
+            await insert_new(self.outbox, outcomes)
 
     async def mark_published(self, ids: Iterable[str]) -> None:
         await insert_new(self.published, [{"_id": i} for i in ids])

@@ -1,0 +1,68 @@
+"""Reminder's factory: `create_app(settings)` wires broker, database, handler and the ticker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import datetime, timezone
+from typing import Union
+
+from faststream import FastStream
+
+from shared import topics
+from shared.contract import documented_envelope
+from shared.db import mongo_client
+from shared.kafka import BatchConsumer, DeadLetters, Publisher, broker_factory, subscribe_batches
+from shared.logs import get_logger
+from shared.retry import retry_forever
+from shared.service import service_app
+
+from services.reminder.handlers import Reminders
+from services.reminder.settings import ReminderSettings
+from services.reminder.store import ReminderStore
+
+DESCRIPTION = (
+    "Reminds each recruiter once per local day, at their reminder hour, of every prospect still "
+    "waiting for follow-up (`follow_up.reminder_due`)."
+)
+CONSUMES = (topics.PROSPECTS, topics.ASSESSMENTS, topics.JOBS, topics.REMINDER_COMMANDS)
+log = get_logger("prospectflow.reminder")
+
+
+def create_app(settings: ReminderSettings | None = None) -> FastStream:
+    settings = settings or ReminderSettings()
+    broker = broker_factory(settings.kafka, client_id=settings.service_name, description=DESCRIPTION)
+    client = mongo_client(settings.mongodb, appname=f"prospectflow-{settings.service_name}")
+    store = ReminderStore(client[settings.database])
+    reminders = Reminders(store, Publisher(broker, settings.kafka))
+    consumer = BatchConsumer(apply=reminders, dead_letters=DeadLetters(broker, settings.service_name), settings=settings)
+    payloads = [documented_envelope(t) for topic in CONSUMES for t in sorted(topics.TYPES_BY_TOPIC[topic])]
+    subscribe_batches(broker, settings, list(CONSUMES), consumer, title="reminder-inputs",
+                      description="Prospects, assessments, jobs and reminders.run.",
+                      payload=list[Union[tuple(payloads)]])  # type: ignore[misc,valid-type]
+    broker.publisher(settings.kafka.topic(topics.REMINDERS), title="reminders:follow_up.reminder_due",
+                     schema=documented_envelope("follow_up.reminder_due"))
+    app = service_app(broker=broker, client=client, settings=settings, topics=[*CONSUMES, topics.REMINDERS],
+                      title="Prospectflow reminder", description=DESCRIPTION, prepare_database=store.ensure_indexes)
+    ticker: list[asyncio.Task[None]] = []
+
+    async def tick_forever() -> None:
+        # Every replica ticks; the reminder's unique id lets only one of them send it.
+        while True:
+            await retry_forever(lambda: reminders.evaluate(datetime.now(timezone.utc)), what="evaluate schedule",
+                                max_backoff_s=settings.retry_max_backoff_s)
+            await asyncio.sleep(settings.tick_s)
+
+    @app.after_startup
+    async def start_ticker() -> None:
+        if settings.tick_s > 0:
+            ticker.append(asyncio.create_task(tick_forever()))
+
+    @app.on_shutdown
+    async def stop_ticker() -> None:
+        for task in ticker:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    return app

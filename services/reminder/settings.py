@@ -1,0 +1,12 @@
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from shared.settings import ServiceSettings
+
+
+class ReminderSettings(ServiceSettings):
+    """Reminder's settings: `REMINDER_*` variables, plus the shared `KAFKA_*` and `MONGODB_*`."""
+
+    model_config = SettingsConfigDict(env_prefix="REMINDER_", extra="ignore")
+    service_name: str = "reminder"
+    tick_s: float = Field(60.0, ge=0, description="how often the schedule is evaluated on its own; 0: only on reminders.run")

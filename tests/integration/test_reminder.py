@@ -1,0 +1,144 @@
+"""Reminder on the real stack, driven only through topics; `reminders.run` stands in for the
+clock, so no test waits for a real morning."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from shared import ids
+from tests.support import Kafka, Namespace, cloud_event, eventually, events, mongo_count
+
+RECRUITER = "rec-7"
+
+
+def job(job_id: str = "job-42", recruiter: str = RECRUITER, tz: str = "Europe/Berlin", hour: int = 8) -> dict:
+    return cloud_event("job.opened", {"job_id": job_id, "title": f"Title of {job_id}", "company": "Acme",
+                                      "recruiter": {"recruiter_id": recruiter, "name": "Dana", "email": "dana@acme.example",
+                                                    "timezone": tz, "reminder_hour": hour}}, source="tests/ats")
+
+
+def registered(email: str, job_id: str = "job-42", at: str = "2026-11-20T09:00:00Z") -> dict:
+    return cloud_event("prospect.registered", {
+        "prospect_id": ids.prospect_id(job_id, email), "person_id": ids.person_id(email), "job_id": job_id,
+        "profile": {"name": email.split("@")[0], "email": email}, "inquiry": {"board": "b", "inquired_at": at}},
+        source="prospectflow/intake")
+
+
+def rated(pid: str, rating: str, job_id: str = "job-42") -> dict:
+    return cloud_event("prospect.rated", {"prospect_id": pid, "job_id": job_id, "recruiter_id": RECRUITER,
+                                          "rating": rating, "previous_rating": "unrated", "command_id": "c"},
+                       source="prospectflow/rating")
+
+
+def flagged(pid: str, on: bool = True, job_id: str = "job-42") -> dict:
+    return cloud_event("prospect.follow_up_flag_changed", {"prospect_id": pid, "job_id": job_id, "recruiter_id": RECRUITER,
+                                                           "flagged": on, "cause": "recruiter", "command_id": "c"},
+                       source="prospectflow/rating")
+
+
+def run(as_of: str, recruiter: str | None = None) -> dict:
+    return cloud_event("reminders.run", {"as_of": as_of, **({"recruiter_id": recruiter} if recruiter else {})},
+                       source="tests/operator")
+
+
+async def settle(ns: Namespace, prospects: int) -> None:
+    async def ready() -> bool:
+        return await mongo_count(ns.stack, ns.database("reminder"), "prospects", {"job_open": {"$exists": True}}) >= prospects
+    assert await eventually(ready, timeout_s=60)
+    await asyncio.sleep(1)  # the assessments of the same batch land too
+
+
+async def feed(ns: Namespace, kafka: Kafka) -> dict[str, str]:
+    await kafka.send_event(ns.topic("jobs"), job(), key="job-42")
+    await kafka.send_event(ns.topic("jobs"), job("job-closed"), key="job-closed")
+    people = {name: registered(f"{name}@example.com") for name in ("unrated", "short", "nofit", "done")}
+    people["closed"] = registered("closed@example.com", job_id="job-closed")
+    for event in people.values():
+        await kafka.send_event(ns.topic("prospects"), event, key=event["data"]["prospect_id"])
+    pid = {name: e["data"]["prospect_id"] for name, e in people.items()}
+    await kafka.send_event(ns.topic("assessments"), rated(pid["short"], "shortlist"), key=pid["short"])
+    await kafka.send_event(ns.topic("assessments"), rated(pid["nofit"], "not_a_fit"), key=pid["nofit"])
+    await kafka.send_event(ns.topic("assessments"), flagged(pid["done"]), key=pid["done"])
+    await kafka.send_event(ns.topic("jobs"), cloud_event("job.closed", {"job_id": "job-closed"}), key="job-closed")
+    await settle(ns, 5)
+    return pid
+
+
+async def reminders(kafka: Kafka, ns: Namespace, count: int = 1, settle_s: float = 3, timeout_s: float = 30) -> list[dict]:
+    return events(await kafka.read(ns.topic("reminders"), count=count, timeout_s=timeout_s, settle_s=settle_s))
+
+
+async def test_one_reminder_with_the_right_counts_then_none(ns: Namespace, kafka: Kafka):
+    ns.start("reminder", REMINDER_TICK_S="0")
+    await kafka.send_event(ns.topic("reminder-commands"), run("2026-11-25T07:00:00Z"), key="")
+    await kafka.send_event(ns.topic("jobs"), job(), key="job-42")
+    await asyncio.sleep(3)
+    assert await kafka.read(ns.topic("reminders"), timeout_s=1) == []  # nobody waiting yet
+
+    pid = await feed(ns, kafka)
+    await kafka.send_event(ns.topic("reminder-commands"), run("2026-11-25T06:30:00Z"), key="")  # 07:30 Berlin
+    await kafka.send_event(ns.topic("reminder-commands"), run("2026-11-25T07:05:00Z"), key="")  # 08:05 Berlin
+    await kafka.send_event(ns.topic("reminder-commands"), run("2026-11-25T15:00:00Z"), key="")  # later, same day
+    [reminder] = await reminders(kafka, ns)
+    data = reminder["data"]
+    assert (data["recruiter_id"], data["date"], data["timezone"]) == (RECRUITER, "2026-11-25", "Europe/Berlin")
+    assert data["pending_total"] == 3
+    assert data["counts"] == {"unrated": 1, "shortlist": 1, "not_a_fit": 1}
+    assert data["jobs"] == [{"job_id": "job-42", "title": "Title of job-42", "pending": 3}]
+    assert {p["prospect_id"] for p in data["prospects"]} == {pid["unrated"], pid["short"], pid["nofit"]}
+    assert data["oldest_pending_since"] == "2026-11-20T09:00:00Z"
+
+    for name in ("unrated", "short", "nofit"):
+        await kafka.send_event(ns.topic("assessments"), flagged(pid[name]), key=pid[name])
+    await asyncio.sleep(3)
+    await kafka.send_event(ns.topic("reminder-commands"), run("2026-11-26T09:00:00Z"), key="")
+    assert len(await reminders(kafka, ns, settle_s=4)) == 1  # nobody waits the next day: no new one
+
+
+async def test_two_processes_send_one_reminder(ns: Namespace, kafka: Kafka):
+    first, second = ns.start("reminder", REMINDER_TICK_S="0"), ns.start("reminder", REMINDER_TICK_S="0")
+    await feed(ns, kafka)
+    command = run("2026-11-25T08:00:00Z")
+    await kafka.send_event(ns.topic("reminder-commands"), command, key="")
+    await kafka.send_event(ns.topic("reminder-commands"), command, key="")  # delivered twice
+    await kafka.send_event(ns.topic("reminder-commands"), run("2026-11-25T09:00:00Z"), key="")
+    found = await reminders(kafka, ns, settle_s=4)
+    assert len(found) == 1 and found[0]["data"]["date"] == "2026-11-25"
+
+
+async def test_killed_then_restarted_after_the_hour_the_reminder_still_comes_once(ns: Namespace, kafka: Kafka):
+    reminder = ns.start("reminder", REMINDER_TICK_S="0")
+    await kafka.send_event(ns.topic("jobs"), job(tz="UTC", hour=0), key="job-42")  # always past the hour today
+    event = registered("late@example.com")
+    await kafka.send_event(ns.topic("prospects"), event, key=event["data"]["prospect_id"])
+    await settle(ns, 1)
+    reminder.kill()  # down when the hour came
+    reminder.env["REMINDER_TICK_S"] = "1"
+    reminder.start()  # back the same day: the clock alone brings the missed reminder
+    found = await reminders(kafka, ns, settle_s=5, timeout_s=60)
+    assert len(found) == 1
+    assert found[0]["data"]["pending_total"] == 1 and found[0]["data"]["timezone"] == "UTC"
+
+
+async def test_the_daily_digest_mail_arrives_once(ns: Namespace, kafka: Kafka):
+    from tests.support import mails
+
+    ns.start("reminder", REMINDER_TICK_S="0")
+    ns.start("messaging")
+    opened = job()
+    opened["data"]["recruiter"]["email"] = f"{ns.name}-dana@acme.example"
+    await kafka.send_event(ns.topic("jobs"), opened, key="job-42")
+    for name in ("ann", "bob"):
+        event = registered(f"{name}@example.com")
+        await kafka.send_event(ns.topic("prospects"), event, key=event["data"]["prospect_id"])
+    await settle(ns, 2)
+    await kafka.send_event(ns.topic("reminder-commands"), run("2026-11-25T08:00:00Z"), key="")
+    [reminder] = await reminders(kafka, ns)
+    await kafka.send_raw(ns.topic("reminders"), json.dumps(reminder).encode(), key=RECRUITER)  # delivered again
+    assert await eventually(lambda: mails(ns.stack.maildir, ns.name), timeout_s=60)
+    await asyncio.sleep(4)
+    [digest] = mails(ns.stack.maildir, ns.name)
+    assert digest["Subject"] == "2 prospects are waiting for your follow-up"
+    text = digest.get_body(("plain",)).get_content()
+    assert "Good morning Dana" in text and "ann (unrated)" in text and "Title of job-42: 2" in text
