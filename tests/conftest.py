@@ -73,37 +73,24 @@ async def kafka(stack: Stack) -> AsyncIterator[Kafka]:
     await client.close()
 
 
-class PrivateFerretDB:
-    """A FerretDB of this test's own, which it may stop and start (an outage) without
-    disturbing anyone else."""
+class PrivateServer:
+    """A server of this test's own, which it may stop (SIGKILL: an outage) and start again on
+    the same port and data, without disturbing anyone else."""
 
-    def __init__(self, tmp_path) -> None:
-        import socket
-
-        from devstack.stack import StackConfig, install_ferretdb
-
-        self.binary = install_ferretdb(StackConfig())
-        self.data = tmp_path / "ferretdb"
-        self.data.mkdir()
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.uri = f"mongodb://127.0.0.1:{self.port}/"
+    def __init__(self, command, ready, what: str) -> None:
+        self.command, self.ready, self.what = command, ready, what
         self.process = None
 
     def start(self) -> None:
         import subprocess
         import time
 
-        from devstack.stack import ferretdb_sqlite_url, mongo_ready
+        from devstack.stack import ROOT
 
-        self.process = subprocess.Popen(
-            [str(self.binary), f"--listen-addr=127.0.0.1:{self.port}", f"--sqlite-url={ferretdb_sqlite_url(self.data)}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
+        self.process = subprocess.Popen(self.command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 30
-        while not mongo_ready(self.uri):
-            assert time.monotonic() < deadline, "private FerretDB did not start"
+        while not self.ready():
+            assert time.monotonic() < deadline, f"private {self.what} did not start"
             time.sleep(0.1)
 
     def stop(self) -> None:
@@ -114,46 +101,32 @@ class PrivateFerretDB:
 
 @pytest.fixture
 def private_ferretdb(tmp_path):
-    db = PrivateFerretDB(tmp_path)
+    from devstack.stack import StackConfig, ferretdb_sqlite_url, install_ferretdb, mongo_ready
+    from tests.support import free_port
+
+    data = tmp_path / "ferretdb"
+    data.mkdir()
+    port = free_port()
+    db = PrivateServer([str(install_ferretdb(StackConfig())), f"--listen-addr=127.0.0.1:{port}",
+                        f"--sqlite-url={ferretdb_sqlite_url(data)}"],
+                       lambda: mongo_ready(f"mongodb://127.0.0.1:{port}/"), "FerretDB")
+    db.uri = f"mongodb://127.0.0.1:{port}/"
     db.start()
     yield db
     db.stop()
 
 
-class PrivateSmtp:
-    """An SMTP sink of this test's own, which it may stop and start (an outage)."""
-
-    def __init__(self, tmp_path) -> None:
-        from tests.support import free_port
-
-        self.port = free_port()
-        self.maildir = tmp_path / "maildir"
-        self.process = None
-
-    def start(self) -> None:
-        import subprocess
-        import sys
-        import time
-
-        from devstack.stack import ROOT, smtp_ready
-
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "devstack.smtp_sink", "--port", str(self.port), "--maildir", str(self.maildir)],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30
-        while not smtp_ready("127.0.0.1", self.port):
-            assert time.monotonic() < deadline, "private SMTP sink did not start"
-            time.sleep(0.1)
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-
-
 @pytest.fixture
 def private_smtp(tmp_path):
-    sink = PrivateSmtp(tmp_path)
+    import sys
+
+    from devstack.stack import smtp_ready
+    from tests.support import free_port
+
+    port = free_port()
+    sink = PrivateServer([sys.executable, "-m", "devstack.smtp_sink", "--port", str(port), "--maildir", str(tmp_path / "maildir")],
+                         lambda: smtp_ready("127.0.0.1", port), "SMTP sink")
+    sink.port, sink.maildir = port, tmp_path / "maildir"
     sink.start()
     yield sink
     sink.stop()
