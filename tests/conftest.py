@@ -60,10 +60,11 @@ def stack() -> Iterator[Stack]:
 
 
 @pytest.fixture
-def ns(stack: Stack) -> Iterator[Namespace]:
+async def ns(stack: Stack) -> AsyncIterator[Namespace]:
     namespace = Namespace(stack)
     yield namespace
     namespace.stop_all()
+    await namespace.clean_up()  # a long-lived local stack does not fill up with test topics
 
 
 @pytest.fixture

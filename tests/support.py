@@ -85,6 +85,24 @@ class Namespace:
         for process in self.processes:
             process.stop()
 
+    async def clean_up(self) -> None:
+        """Delete this test's topics and databases."""
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.stack.kafka)
+        await admin.start()
+        try:
+            mine = [t for t in await admin.list_topics() if t.startswith(self.prefix)]
+            if mine:
+                await admin.delete_topics(mine)
+        finally:
+            await admin.close()
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(self.stack.mongodb_uri)
+        try:
+            for name in await client.list_database_names():
+                if name.startswith(f"{self.name}_"):
+                    await client.drop_database(name)
+        finally:
+            await client.close()
+
 
 def free_port() -> int:
     import socket
