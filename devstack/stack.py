@@ -294,8 +294,9 @@ def start_kafka(config: StackConfig) -> subprocess.Popen[bytes]:
     java = _require("java", "Install a JDK 17 or newer (Debian: apt-get install openjdk-17-jre-headless).")
     if not (data / "meta.properties").exists():
         result = subprocess.run(
-            [java, "-cp", classpath, "kafka.tools.StorageTool", "format", "-t", _kafka_cluster_id(),
-             "-c", str(props), "--standalone"],
+            # `=`: a random id may begin with "-", which would read as an option
+            [java, "-cp", classpath, "kafka.tools.StorageTool", "format", f"--cluster-id={_kafka_cluster_id()}",
+             f"--config={props}", "--standalone"],
             capture_output=True, text=True,
         )
         if result.returncode != 0:
