@@ -46,13 +46,13 @@ class Messaging:
                 commands.setdefault(r.event.id, r)
         if not commands:
             return
-        done, pending = await self.store.outcomes(list(commands))
+        done, pending = await self.store.outbox.state(list(commands))
         fresh = [r for i, r in commands.items() if i not in done and i not in pending]
         outcomes, messages = await self._decide(fresh)
         await self.store.record(outcomes, messages)
         replay = [pending[i] for i in commands if i in pending] + outcomes
         await self.publisher.publish([Outgoing(e["topic"], e["key"], e["event"]) for o in replay for e in o["events"]])
-        await self.store.mark_published(o["_id"] for o in replay)
+        await self.store.outbox.mark_published(o["_id"] for o in replay)
         await self.deliver(await self.store.open_messages(commands))
 
     # --- state ---------------------------------------------------------------------------

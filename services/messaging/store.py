@@ -17,6 +17,7 @@ from pymongo import ASCENDING, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.db import bulk_write, insert_new
+from shared.outbox import Outbox
 
 UNSENT = ("queued", "sending")
 
@@ -27,8 +28,7 @@ class MessagingStore:
         self.jobs = db["jobs"]
         self.recruiters = db["recruiters"]
         self.suppressions = db["suppressions"]
-        self.outbox = db["outbox"]
-        self.published = db["published"]
+        self.outbox = Outbox(db)
         self.messages = db["messages"]
 
     async def ensure_indexes(self) -> None:
@@ -53,19 +53,10 @@ class MessagingStore:
             return {}
         return {d["_id"]: d async for d in getattr(self, collection).find({"_id": {"$in": wanted}})}
 
-    async def outcomes(self, command_ids: list[str]) -> tuple[set[str], dict[str, dict[str, Any]]]:
-        recorded = await self.by_ids("outbox", command_ids)
-        done = set(await self.by_ids("published", recorded)) if recorded else set()
-        return done, {k: v for k, v in recorded.items() if k not in done}
-
     async def record(self, outcomes: list[dict[str, Any]], messages: list[dict[str, Any]]) -> None:
         """Messages first: an outbox record means its messages are queued."""
         await insert_new(self.messages, messages)
-        if outcomes:
-            await insert_new(self.outbox, outcomes)
-
-    async def mark_published(self, ids: Iterable[str]) -> None:
-        await insert_new(self.published, [{"_id": i} for i in ids])
+        await self.outbox.record(outcomes)
 
     async def open_messages(self, command_ids: Iterable[str]) -> list[dict[str, Any]]:
         """The messages of these commands that are not finished, oldest command first."""

@@ -57,7 +57,7 @@ class RatingProjection:
         unique: dict[str, Received] = {}
         for received in batch:
             unique.setdefault(received.event.id, received)
-        done, pending = await self.store.outcomes(list(unique))
+        done, pending = await self.store.outbox.state(list(unique))
         fresh = [r for i, r in unique.items() if i not in done and i not in pending]
 
         prospect_ids, job_ids = set(), set()
@@ -72,11 +72,11 @@ class RatingProjection:
         self.jobs = await self.store.job_docs(job_ids)
 
         outcomes = [self.decide(r).document() for r in fresh]
-        await self.store.record(outcomes)
+        await self.store.outbox.record(outcomes)
         replay = [pending[i] for i in unique if i in pending] + outcomes
         await self.store.apply(replay)
         await self.publisher.publish([e for doc in replay for e in _outgoing(doc)])
-        await self.store.mark_published(doc["_id"] for doc in replay)
+        await self.store.outbox.mark_published(doc["_id"] for doc in replay)
 
     # --- decisions -------------------------------------------------------------------------
 

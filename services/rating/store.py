@@ -17,7 +17,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.rating.domain import Entry
 from shared.contract import Rating
-from shared.db import bulk_write, insert_new
+from shared.db import bulk_write
+from shared.outbox import Outbox
 
 
 def _utc(value: Any) -> Any:
@@ -36,8 +37,7 @@ class RatingStore:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.board = db["board"]
         self.jobs = db["jobs"]
-        self.outbox = db["outbox"]
-        self.published = db["published"]
+        self.outbox = Outbox(db)
 
     async def ensure_indexes(self) -> None:
         # The views: a recruiter's prospects by flag and rating, oldest waiting first.
@@ -48,15 +48,6 @@ class RatingStore:
             [("recruiter_id", ASCENDING), ("rating", ASCENDING), ("waiting_since", ASCENDING), ("_id", ASCENDING)],
             name="view_by_rating")
         await self.board.create_index([("job_id", ASCENDING)], name="by_job")
-
-    async def outcomes(self, event_ids: list[str]) -> tuple[set[str], dict[str, dict[str, Any]]]:
-        """Of these input events: those fully done, and the recorded outcomes of those that
-        were decided but not confirmed published (a crash in between)."""
-        recorded = {d["_id"]: d async for d in self.outbox.find({"_id": {"$in": event_ids}})}
-        if not recorded:
-            return set(), {}
-        done = {d["_id"] async for d in self.published.find({"_id": {"$in": list(recorded)}})}
-        return done, {k: v for k, v in recorded.items() if k not in done}
 
     async def entries(self, prospect_ids: Iterable[str]) -> dict[str, Entry]:
         ids = sorted(set(prospect_ids))
@@ -70,9 +61,6 @@ class RatingStore:
             return {}
         return {d["_id"]: d async for d in self.jobs.find({"_id": {"$in": ids}})}
 
-    async def record(self, outcomes: list[dict[str, Any]]) -> None:
-        await insert_new(self.outbox, outcomes)
-
     async def apply(self, outcomes: list[dict[str, Any]]) -> None:
         """Write the recorded outcomes in order (field by field: `$set` of what each changed)."""
         jobs, board = [], []
@@ -85,8 +73,6 @@ class RatingStore:
         if board:
             await bulk_write(self.board, board)
 
-    async def mark_published(self, event_ids: Iterable[str]) -> None:
-        await insert_new(self.published, [{"_id": i} for i in event_ids])
 
 
 VIEWS = ("needs_follow_up", "shortlist", "not_a_fit", "all")

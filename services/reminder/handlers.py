@@ -35,6 +35,7 @@ class Reminders:
     async def _keep_state(self, events: list[Received]) -> None:
         jobs_ops, recruiter_ops, prospect_ops = [], [], []
         new_prospects = []
+        batch_jobs: dict[str, dict[str, Any]] = {}  # jobs of this batch, not written yet
         for r in events:
             data: Any = r.data
             kind = r.event.type
@@ -43,6 +44,7 @@ class Reminders:
                     "recruiter_id": data.recruiter.recruiter_id, "title": data.title}
                 if kind == "job.opened":
                     fields["open"] = True
+                batch_jobs.setdefault(data.job_id, {}).update(fields)
                 job_op, join = job_writes(data.job_id, fields)
                 jobs_ops.append(job_op)
                 prospect_ops.append(join)
@@ -67,6 +69,8 @@ class Reminders:
                 prospect_ops.append(UpdateOne({"_id": data.prospect_id}, {"$set": fields}, upsert=True))
         if new_prospects:  # join what is known of their jobs
             jobs = await self.store.job_docs(p.job_id for p in new_prospects)
+            for job_id, fields in batch_jobs.items():
+                jobs[job_id] = {**jobs.get(job_id, {}), **fields}
             for p in new_prospects:
                 job = jobs.get(p.job_id)
                 if job:

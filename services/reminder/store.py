@@ -46,7 +46,8 @@ class ReminderStore:
         """Everyone waiting for these recruiters: one query for all of them (indexed on MongoDB).
         For many recruiters the `$in` is left to us: FerretDB tests it per document, which costs
         more than the filtering it saves."""
-        query: dict[str, Any] = {"flagged": False, "job_open": True}
+        # `$ne: True`: a rating or flag event may have created the record before its registration
+        query: dict[str, Any] = {"flagged": {"$ne": True}, "job_open": True}
         if len(recruiter_ids) <= 50:
             query["recruiter_id"] = {"$in": recruiter_ids}
         wanted = set(recruiter_ids)

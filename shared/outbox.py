@@ -1,0 +1,35 @@
+"""The outbox: what an input causes is recorded under the input's id before it is applied and
+published, and marked once Kafka has acknowledged it. A redelivered input that is marked does
+nothing; one recorded but not marked (a crash in between) replays its recorded outcome, so
+the writes and the event ids come out the same."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from shared.db import insert_new
+
+
+class Outbox:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+        self.records = db["outbox"]
+        self.published = db["published"]
+
+    async def state(self, cause_ids: list[str]) -> tuple[set[str], dict[str, dict[str, Any]]]:
+        """Of these inputs: those fully done, and the recorded outcomes of those decided but
+        not confirmed published."""
+        wanted = sorted(set(cause_ids))
+        recorded = {d["_id"]: d async for d in self.records.find({"_id": {"$in": wanted}})} if wanted else {}
+        if not recorded:
+            return set(), {}
+        done = {d["_id"] async for d in self.published.find({"_id": {"$in": list(recorded)}})}
+        return done, {k: v for k, v in recorded.items() if k not in done}
+
+    async def record(self, outcomes: list[dict[str, Any]]) -> None:
+        await insert_new(self.records, outcomes)
+
+    async def mark_published(self, cause_ids: Iterable[str]) -> None:
+        await insert_new(self.published, [{"_id": i} for i in cause_ids])
