@@ -51,3 +51,24 @@ def service_app(
         await client.close()
 
     return app
+
+
+class ConfigurationError(Exception):
+    """The service cannot start as configured; the message says what to change."""
+
+
+def run_service(settings_cls: type[ServiceSettings], create_app: Callable[[Any], FastStream]) -> None:
+    """`python -m services.<name>`: settings from the environment, JSON logs, run until SIGINT
+    or SIGTERM. A configuration error exits non-zero with its message."""
+    import asyncio
+    import sys
+
+    from shared.logs import setup_logging
+
+    settings = settings_cls()
+    setup_logging(settings.service_name, settings.log_level)
+    try:
+        app = create_app(settings)
+    except ConfigurationError as exc:
+        sys.exit(f"{settings.service_name}: {exc}")
+    asyncio.run(app.run())

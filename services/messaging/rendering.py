@@ -16,6 +16,7 @@ from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, select_auto
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from shared.contract import Template
+from shared.service import ConfigurationError
 
 BUILT_IN = Path(__file__).parent / "templates"
 
@@ -40,7 +41,7 @@ DIGEST_SAMPLE = {
 """The digest's variables: `recruiter`, and `reminder` (the `follow_up.reminder_due` data)."""
 
 
-class TemplateConfigurationError(Exception):
+class TemplateConfigurationError(ConfigurationError):
     """A template is missing or broken; the message names it and says what is wrong."""
 
 
