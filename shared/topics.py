@@ -44,6 +44,18 @@ TYPES_BY_TOPIC: dict[str, frozenset[str]] = {
 }
 """The event types each topic carries; anything else on it is dead-lettered."""
 
+CONSUMED_BY: dict[str, tuple[str, ...]] = {
+    "intake": (INQUIRIES,),
+    "rating": (RATING_COMMANDS, PROSPECTS, MESSAGES, JOBS),
+    "messaging": (MESSAGING_COMMANDS, PROSPECTS, JOBS, OPT_OUTS, REMINDERS),
+    "reminder": (PROSPECTS, ASSESSMENTS, JOBS, REMINDER_COMMANDS),
+}
+"""What each service consumes (DESIGN.md section 2), each in its own consumer group."""
+
+DLQ_REPLAYS = "dlq-replays"
+"""Operations' own log of replayed dead letters (compacted; key `<dlq topic>:<partition>:<offset>`),
+so that `prospectflow dlq replay` replays nothing twice by accident. Not part of the contract."""
+
 
 def dlq(topic: str) -> str:
     """The dead-letter topic of `topic` (already prefixed)."""

@@ -32,7 +32,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastStream:
         settings=settings,
     )
     subscribe_batches(
-        broker, settings, [topics.INQUIRIES], consumer,
+        broker, settings, list(topics.CONSUMED_BY["intake"]), consumer,
         title="inquiries",
         description="Inquiries from job boards; key: the prospect's e-mail (recommended).",
         payload=list[documented_envelope("inquiry.received")],  # type: ignore[misc]

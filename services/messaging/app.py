@@ -22,7 +22,7 @@ DESCRIPTION = (
     "Sends templated e-mail to prospects (ask to apply, arrange an interview, not a match), "
     "at most once per command and prospect, and reports each as `message.sent` or `message.failed`."
 )
-CONSUMES = (topics.MESSAGING_COMMANDS, topics.PROSPECTS, topics.JOBS, topics.OPT_OUTS, topics.REMINDERS)
+CONSUMES = topics.CONSUMED_BY["messaging"]
 PRODUCES = {topics.MESSAGES: ("message.sent", "message.failed"), topics.COMMAND_RESULTS: ("command.completed",)}
 
 

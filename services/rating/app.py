@@ -25,7 +25,7 @@ DESCRIPTION = (
     "flag, joins prospects with their jobs, and answers every command with one `command.completed`."
 )
 
-CONSUMES = (topics.RATING_COMMANDS, topics.PROSPECTS, topics.MESSAGES, topics.JOBS)
+CONSUMES = topics.CONSUMED_BY["rating"]
 PRODUCES = {topics.ASSESSMENTS: ("prospect.rated", "prospect.follow_up_flag_changed"),
             topics.COMMAND_RESULTS: ("command.completed",)}
 

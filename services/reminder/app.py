@@ -25,7 +25,7 @@ DESCRIPTION = (
     "Reminds each recruiter once per local day, at their reminder hour, of every prospect still "
     "waiting for follow-up (`follow_up.reminder_due`)."
 )
-CONSUMES = (topics.PROSPECTS, topics.ASSESSMENTS, topics.JOBS, topics.REMINDER_COMMANDS)
+CONSUMES = topics.CONSUMED_BY["reminder"]
 log = get_logger("prospectflow.reminder")
 
 

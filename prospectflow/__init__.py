@@ -1,0 +1,1 @@
+"""The `prospectflow` command-line tool: publish, look, act, operate dead letters, and the demo."""

@@ -1,0 +1,3 @@
+from prospectflow.cli import main
+
+main()
