@@ -328,3 +328,34 @@ def mails(maildir: Path, recipients_containing: str) -> list[Any]:
         if recipients_containing in str(message["To"]):
             found.append(message)
     return found
+
+
+@dataclass
+class Cli:
+    """The `prospectflow` tool run as a user runs it: a process, its output and exit code."""
+
+    env: dict[str, str]
+
+    def __call__(self, *args: str, input: str | None = None, timeout_s: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "prospectflow", *args], cwd=ROOT, env={**os.environ, **self.env},
+                              input=input, capture_output=True, text=True, timeout=timeout_s)
+
+    def json(self, *args: str) -> Any:
+        done = self(*args, "--json")
+        assert done.returncode == 0, f"prospectflow {' '.join(args)} exited {done.returncode}:\n{done.stderr}"
+        return json.loads(done.stdout)
+
+
+def cli(ns: Namespace, rating: ServiceProcess | None = None, **extra: str) -> Cli:
+    """The tool pointed at this test's namespace: its topics, groups, rating API and mail sink."""
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": ns.stack.kafka,
+        "KAFKA_TOPIC_PREFIX": ns.prefix,
+        "RATING_JWT_SECRET": ns.jwt_secret,
+        "PROSPECTFLOW_MAILDIR": str(ns.stack.maildir),
+        "PROSPECTFLOW_TIMEOUT_S": "60",
+        **{f"{s.upper()}_GROUP_ID": f"{ns.name}-{s}" for s in ("intake", "rating", "messaging", "reminder")},
+    }
+    if rating is not None:
+        env["PROSPECTFLOW_API_URL"] = rating.http
+    return Cli({**env, **extra})
