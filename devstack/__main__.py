@@ -82,6 +82,7 @@ def run_services(config: StackConfig) -> int:
         processes[name] = process
         threading.Thread(target=pump, args=(name, process), daemon=True).start()
     print(f"devstack: running {', '.join(processes)}; Ctrl-C stops everything this command started", flush=True)
+    print("devstack: in another terminal, try `.venv/bin/prospectflow demo`", flush=True)
 
     stopping = False
 
