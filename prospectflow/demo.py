@@ -85,10 +85,9 @@ class Demo:
         self.api = RatingApi(self.settings.api_url, self.settings.bearer_token(self.recruiter_id))
         click.echo(click.style("Prospectflow demo", bold=True) + f"  run {self.run_id} · Kafka {kafka.bootstrap_servers}"
                    + (f" (prefix {kafka.topic_prefix})" if kafka.topic_prefix else "") + f" · API {self.settings.api_url}")
-        await self.api.get("/ready")
+        await self.ready()
         async with Bus(kafka) as bus:
             self.bus = bus
-            await bus.require(*topics.ALL)
             prospects_watch = await bus.watch(bus.topic(topics.PROSPECTS))
             try:
                 await self.job_opens()
@@ -107,6 +106,21 @@ class Demo:
         click.echo()
         click.echo(click.style("Done.", bold=True) + " Everything above went through Kafka and the four services. "
                    f"Try: prospectflow prospects --recruiter {self.recruiter_id} --view all")
+
+    async def ready(self) -> None:
+        """Right after `make run` the services may still be starting: wait for them (rating's API
+        answering, every topic created); past the timeout, say what was still missing."""
+        deadline = time.monotonic() + self.settings.timeout_s
+        while True:
+            try:
+                await self.api.get("/ready")
+                async with Bus(self.settings.kafka) as bus:
+                    await bus.require(*topics.ALL)
+                return
+            except CliError:
+                if time.monotonic() > deadline:
+                    raise
+            await asyncio.sleep(0.5)
 
     async def job_opens(self) -> None:
         self.step("A job opens")
