@@ -1,39 +1,79 @@
-"""`python -m bench [intake] [views] [--count N] [--runs R] [--prospects N]`: benchmarks on the local stack."""
+"""`python -m bench [intake latency messaging reminder views mail] [options]`: benchmarks on the
+local stack, each against a baseline measured in the same run. With no names, all of them run
+and the results are written to bench/RESULTS.md (--no-write to only print)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
+import time
+from datetime import datetime, timezone
+from pathlib import Path
 
-from bench import intake, mail, reminder, views
+from bench import intake, latency, mail, messaging, reminder, views
 from bench.common import machine, stack_addresses
+
+ALL = ["intake", "latency", "messaging", "reminder", "views", "mail"]
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("which", nargs="*", default=["intake", "views", "mail", "reminder"], choices=["intake", "views", "mail", "reminder"])
-    parser.add_argument("--count", type=int, default=20_000)
+    parser.add_argument("which", nargs="*", choices=ALL, help="default: all")
+    parser.add_argument("--count", type=int, default=20_000, help="inquiries for the intake benchmark")
+    parser.add_argument("--upsert-count", type=int, default=None,
+                        help="inquiries for intake's bulk-upsert baseline (default --count; it is slow on FerretDB)")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--processes", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--rates", type=int, nargs="+", default=[100, 500], help="inquiries/s for the latency benchmark")
+    parser.add_argument("--seconds", type=float, default=30, help="length of each latency run")
     parser.add_argument("--prospects", type=int, default=100_000, help="board size for the views benchmark")
     parser.add_argument("--recruiters", type=int, default=10)
-    parser.add_argument("--large", action="store_true", help="also 1,000,000 waiting prospects (slow to seed)")
+    parser.add_argument("--large", action="store_true", help="reminder: also 1,000,000 waiting prospects (slow to seed)")
+    parser.add_argument("--no-write", action="store_true", help=f"do not write {RESULTS.name}")
     args = parser.parse_args()
+    which = args.which or ALL
     addresses = stack_addresses()
-    print(f"machine: {machine()}")
-    if "intake" in args.which:
-        for line in asyncio.run(intake.main(addresses, args.count, args.runs, args.processes)):
+    began = time.monotonic()
+    header = f"machine: {machine()}"
+    print(header, flush=True)
+    sections: list[list[str]] = []
+    memory: dict[str, list[float]] = {}
+
+    def report(lines: list[str], mem: dict | None = None) -> None:
+        for line in lines:
             print(line, flush=True)
-    if "reminder" in args.which:
+        sections.append(lines)
+        for key, values in (mem or {}).items():
+            memory.setdefault(key, []).extend(values)
+
+    if "intake" in which:
+        report(*asyncio.run(intake.main(addresses, args.count, args.runs, args.processes, args.upsert_count)))
+    if "latency" in which:
+        report(*asyncio.run(latency.main(addresses, args.rates, args.seconds, args.runs)))
+    if "messaging" in which:
+        report(*asyncio.run(messaging.main(addresses, runs=args.runs)))
+    if "reminder" in which:
         sizes = [(10_000, 100), (100_000, 1_000)] + ([(1_000_000, 10_000)] if args.large else [])
-        for line in asyncio.run(reminder.main(addresses, sizes, runs=args.runs)):
-            print(line, flush=True)
-    if "mail" in args.which:
-        for line in asyncio.run(mail.main()):
-            print(line, flush=True)
-    if "views" in args.which:
-        for line in asyncio.run(views.main(addresses, args.prospects, args.recruiters)):
-            print(line, flush=True)
+        report(*asyncio.run(reminder.main(addresses, sizes, runs=args.runs)))
+    if "views" in which:
+        report(asyncio.run(views.main(addresses, args.prospects, args.recruiters)))
+    if "mail" in which:
+        report(asyncio.run(mail.main()))
+    if memory:
+        lines = ["memory, MB RSS (idle: after start; peak: the process's high-water mark during the benchmark):"]
+        for key, values in memory.items():
+            lines.append(f"  {key}: median {statistics.median(values):.0f} (min {min(values):.0f}, max {max(values):.0f})")
+        report(lines)
+    took = time.monotonic() - began
+    print(f"took {took / 60:.1f} min", flush=True)
+    if not args.no_write and not args.which:
+        when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        body = "\n\n".join("```\n" + "\n".join(lines) + "\n```" for lines in sections)
+        RESULTS.write_text(f"# Benchmark results\n\nOne full run of `python -m bench` ({when}, {took / 60:.0f} min).\n"
+                           f"{header}\n\n{body}\n")
+        print(f"wrote {RESULTS}")
 
 
 if __name__ == "__main__":

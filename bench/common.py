@@ -53,6 +53,27 @@ class BenchNamespace:
                 f"{upper}_DATABASE": self.database(service), f"{upper}_GROUP_ID": f"{self.name}-{service}",
                 "PYTHONUNBUFFERED": "1", **extra}
 
+    async def clean_up(self) -> None:
+        """Drop this run's topics and databases, so the local stack does not grow run after run."""
+        from aiokafka.admin import AIOKafkaAdminClient
+        from pymongo import AsyncMongoClient
+
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.addresses["KAFKA_BOOTSTRAP_SERVERS"])
+        await admin.start()
+        try:
+            mine = [t for t in await admin.list_topics() if t.startswith(self.prefix)]
+            if mine:
+                await admin.delete_topics(mine)
+        finally:
+            await admin.close()
+        client: AsyncMongoClient = AsyncMongoClient(self.addresses["MONGODB_URI"])
+        try:
+            for name in await client.list_database_names():
+                if name.startswith(f"{self.name}_"):
+                    await client.drop_database(name)
+        finally:
+            await client.close()
+
     def start_service(self, service: str, log: Path, **extra: str) -> subprocess.Popen[bytes]:
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "wb") as out:
@@ -100,6 +121,20 @@ def wait_for_log(log: Path, text: str, timeout_s: float = 60) -> float:
             return time.monotonic()
         time.sleep(0.02)
     raise TimeoutError(f"{log} never said {text!r}")
+
+
+def memory_mb(pid: int) -> tuple[float, float]:
+    """(current RSS, peak RSS) of a process in MB, from /proc (Linux)."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            fields[key] = int(value.split()[0]) / 1024
+    return fields["VmRSS"], fields["VmHWM"]
+
+
+def percentile(values: list[float], q: int) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
 
 def summary(values: list[float]) -> str:

@@ -15,7 +15,7 @@ import uuid
 from aiokafka import AIOKafkaConsumer
 from pymongo import AsyncMongoClient, UpdateOne
 
-from bench.common import BenchNamespace, produce, summary, wait_for_log, wait_for_records
+from bench.common import BenchNamespace, memory_mb, produce, summary, wait_for_log, wait_for_records
 from devstack.stack import ROOT
 from shared import ids
 
@@ -34,7 +34,7 @@ def inquiries(count: int) -> list[tuple[str, dict]]:
     return items
 
 
-async def run_intake(addresses: dict[str, str], count: int, processes: int) -> float:
+async def run_intake(addresses: dict[str, str], count: int, processes: int) -> tuple[float, list[float], list[float]]:
     ns = BenchNamespace(addresses)
     await ns.create_topics()
     await produce(addresses["KAFKA_BOOTSTRAP_SERVERS"], ns.topic("inquiries"), inquiries(count))
@@ -42,16 +42,20 @@ async def run_intake(addresses: dict[str, str], count: int, processes: int) -> f
     procs = [ns.start_service("intake", log) for log in logs]
     try:
         started = min(wait_for_log(log, "assigned to partitions") for log in logs)
+        idle = [memory_mb(p.pid)[0] for p in procs]  # at once: a moment into the work
         done = await wait_for_records(addresses["KAFKA_BOOTSTRAP_SERVERS"], ns.topic("prospects"), count)
-        return count / (done - started)
+        return count / (done - started), idle, [memory_mb(p.pid)[1] for p in procs]
     finally:
         for proc in procs:
             proc.send_signal(signal.SIGTERM)
         for proc in procs:
             proc.wait(timeout=30)
+        await ns.clean_up()
 
 
-async def run_baseline(addresses: dict[str, str], count: int) -> float:
+async def run_baseline(addresses: dict[str, str], count: int, insert: bool = False) -> float:
+    """`insert`: insert_many instead of upserts, the fastest plain write (it would fail on a
+    redelivered or repeated inquiry, which intake handles)."""
     ns = BenchNamespace(addresses)
     await ns.create_topics([ "inquiries"])
     await produce(addresses["KAFKA_BOOTSTRAP_SERVERS"], ns.topic("inquiries"), inquiries(count))
@@ -69,27 +73,46 @@ async def run_baseline(addresses: dict[str, str], count: int) -> float:
             if not records:
                 continue
             started = started or time.monotonic()
-            operations = []
+            operations, documents = [], []
             for record in records:
                 data = json.loads(record.value)["data"]
                 email = data["prospect"]["email"].strip().lower()
-                operations.append(UpdateOne({"_id": ids.prospect_id(data["job_id"], email)},
+                pid = ids.prospect_id(data["job_id"], email)
+                documents.append({"_id": pid, "profile": data["prospect"], "job_id": data["job_id"]})
+                operations.append(UpdateOne({"_id": pid},
                                             {"$set": {"profile": data["prospect"], "job_id": data["job_id"]}}, upsert=True))
-            await collection.bulk_write(operations, ordered=False)
+            if insert:
+                await collection.insert_many(documents, ordered=False)
+            else:
+                await collection.bulk_write(operations, ordered=False)
             await consumer.commit()
             seen += len(records)
         return count / (time.monotonic() - started)
     finally:
         await consumer.stop()
         await client.close()
+        await ns.clean_up()
 
 
-async def main(addresses: dict[str, str], count: int, runs: int, process_counts: list[int]) -> list[str]:
-    baseline = [await run_baseline(addresses, count) for _ in range(runs)]
-    lines = [f"intake throughput, {count:,} inquiries, {runs} runs, inquiries/s:",
-             f"  raw aiokafka + bulk upsert baseline: {summary(baseline)}"]
+async def main(addresses: dict[str, str], count: int, runs: int, process_counts: list[int],
+               upsert_count: int | None = None) -> tuple[list[str], dict]:
+    upsert_count = upsert_count or count
+    upsert = [await run_baseline(addresses, upsert_count) for _ in range(runs)]
+    insert = [await run_baseline(addresses, count, insert=True) for _ in range(runs)]
+    lines = [f"intake throughput, {count:,} inquiries pre-loaded on 6 partitions -> all prospects published, "
+             f"{runs} runs, inquiries/s:",
+             f"  baseline A (the issue's): raw aiokafka consumer + bulk upsert by _id, {upsert_count:,} inquiries: "
+             f"{summary(upsert)}",
+             f"  baseline B (fastest plain write): raw aiokafka consumer + insert_many: {summary(insert)}"]
+    memory: dict[str, list[float]] = {}
+    medians = {}
     for processes in process_counts:
-        rates = [await run_intake(addresses, count, processes) for _ in range(runs)]
-        ratio = statistics.median(rates) / statistics.median(baseline)
-        lines.append(f"  intake, {processes} process(es): {summary(rates)}; ratio to baseline {ratio:.2f}")
-    return lines
+        results = [await run_intake(addresses, count, processes) for _ in range(runs)]
+        rates = [r[0] for r in results]
+        medians[processes] = statistics.median(rates)
+        lines.append(f"  intake, {processes} process(es): {summary(rates)}; ratio to A {medians[processes] / statistics.median(upsert):.2f}, "
+                     f"to B {medians[processes] / statistics.median(insert):.2f}")
+        memory[f"intake peak, {count:,} inquiries, {processes} process(es)"] = [m for r in results for m in r[2]]
+    if 1 in medians and 2 in medians:
+        lines.append(f"  2 processes / 1 process: {medians[2] / medians[1]:.2f}")
+    return lines, memory

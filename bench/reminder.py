@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 
 from pymongo import AsyncMongoClient
 
-from bench.common import BenchNamespace, produce, summary, wait_for_log, wait_for_records
+from bench.common import BenchNamespace, memory_mb, produce, summary, wait_for_log, wait_for_records
 from devstack.stack import ROOT
 from services.reminder.store import ReminderStore
 
@@ -55,7 +55,7 @@ async def baseline(uri: str, database: str, recruiters: int) -> float:
     return elapsed
 
 
-async def one(addresses: dict[str, str], waiting: int, recruiters: int) -> tuple[float, float]:
+async def one(addresses: dict[str, str], waiting: int, recruiters: int) -> tuple[float, float, float, float]:
     ns = BenchNamespace(addresses)
     await ns.create_topics()
     database = ns.database("reminder")
@@ -64,23 +64,34 @@ async def one(addresses: dict[str, str], waiting: int, recruiters: int) -> tuple
     process = ns.start_service("reminder", log, REMINDER_TICK_S="0")
     try:
         wait_for_log(log, "assigned to partitions", timeout_s=120)
+        idle = memory_mb(process.pid)[0]
         command = {"specversion": "1.0", "id": str(uuid.uuid4()), "source": "bench", "type": "reminders.run",
                    "data": {"as_of": "2026-11-25T09:00:00Z"}}
         started = time.monotonic()
         await produce(addresses["KAFKA_BOOTSTRAP_SERVERS"], ns.topic("reminder-commands"), [("", command)])
         done = await wait_for_records(addresses["KAFKA_BOOTSTRAP_SERVERS"], ns.topic("reminders"), recruiters)
-        return done - started, await baseline(addresses["MONGODB_URI"], database, recruiters)
+        peak = memory_mb(process.pid)[1]
+        return done - started, await baseline(addresses["MONGODB_URI"], database, recruiters), idle, peak
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
+        await ns.clean_up()
 
 
-async def main(addresses: dict[str, str], sizes: list[tuple[int, int]], runs: int = 3) -> list[str]:
-    lines = ["reminder evaluation (reminders.run to the last reminder published), seconds:"]
+async def main(addresses: dict[str, str], sizes: list[tuple[int, int]], runs: int = 3) -> tuple[list[str], dict]:
+    lines = [f"reminder evaluation (reminders.run published -> the last reminder on the topic), {runs} runs:"]
+    memory: dict[str, list[float]] = {}
+    previous = None
     for waiting, recruiters in sizes:
         results = [await one(addresses, waiting, recruiters) for _ in range(runs)]
         service = [r[0] for r in results]
         base = [r[1] for r in results]
+        growth = "" if previous is None else \
+            f"; time x{statistics.median(service) / previous[0]:.1f} for prospects x{waiting / previous[1]:.0f}"
+        previous = (statistics.median(service), waiting)
         lines.append(f"  {waiting:,} waiting / {recruiters:,} recruiters: {summary([s * 1000 for s in service])} ms; "
-                     f"baseline query {summary([b * 1000 for b in base])} ms; ratio {statistics.median(service) / statistics.median(base):.2f}")
-    return lines
+                     f"baseline query {summary([b * 1000 for b in base])} ms; ratio "
+                     f"{statistics.median(service) / statistics.median(base):.2f}{growth}")
+        memory["reminder idle"] = memory.get("reminder idle", []) + [r[2] for r in results]
+        memory[f"reminder peak, {waiting:,} waiting"] = [r[3] for r in results]
+    return lines, memory

@@ -84,6 +84,7 @@ async def main(addresses: dict[str, str], count: int, recruiters: int, repeats: 
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
+        await ns.clean_up()
     ratio = statistics.median(first) / statistics.median(raw)
     return [
         f"rating views, {count:,} prospects over {recruiters} recruiters (seeded in {seeded:.1f} s), "

@@ -10,7 +10,7 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from shared.db import insert_new
+from shared.db import find_by_ids, insert_new
 
 
 class Outbox:
@@ -21,11 +21,10 @@ class Outbox:
     async def state(self, cause_ids: list[str]) -> tuple[set[str], dict[str, dict[str, Any]]]:
         """Of these inputs: those fully done, and the recorded outcomes of those decided but
         not confirmed published."""
-        wanted = sorted(set(cause_ids))
-        recorded = {d["_id"]: d async for d in self.records.find({"_id": {"$in": wanted}})} if wanted else {}
+        recorded = {d["_id"]: d for d in await find_by_ids(self.records, cause_ids)}
         if not recorded:
             return set(), {}
-        done = {d["_id"] async for d in self.published.find({"_id": {"$in": list(recorded)}})}
+        done = {d["_id"] for d in await find_by_ids(self.published, list(recorded))}
         return done, {k: v for k, v in recorded.items() if k not in done}
 
     async def record(self, outcomes: list[dict[str, Any]]) -> None:

@@ -21,7 +21,7 @@ from pymongo import ASCENDING, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.intake.domain import Inquiry, Known
-from shared.db import bulk_write, insert_new
+from shared.db import bulk_write, find_by_ids, insert_new
 
 
 class IntakeStore:
@@ -51,8 +51,8 @@ class IntakeStore:
         if not clashed:
             return list(inquiries)
         clashing = [inquiries[n].event_id for n in clashed]
-        redelivered = {d["_id"] async for d in self.inquiries.find({"_id": {"$in": clashing}}, {"_id": 1})}
-        done = {d["_id"] async for d in self.published.find({"_id": {"$in": list(redelivered)}})} if redelivered else set()
+        redelivered = {d["_id"] for d in await find_by_ids(self.inquiries, clashing, {"_id": 1})}
+        done = {d["_id"] for d in await find_by_ids(self.published, list(redelivered))}
         return [i for n, i in enumerate(inquiries) if n not in clashed or (i.event_id in redelivered and i.event_id not in done)]
 
     async def register(self, first_new: dict[str, Inquiry]) -> tuple[dict[str, Known], dict[str, dict[str, Any]]]:
@@ -70,7 +70,7 @@ class IntakeStore:
         stored = {pid: first_new[pid].profile for pid in order}
         if clashed:
             existing = [order[n] for n in clashed]
-            async for doc in self.prospects.find({"_id": {"$in": existing}}, {"registered_by": 1, "profile": 1}):
+            for doc in await find_by_ids(self.prospects, existing, {"registered_by": 1, "profile": 1}):
                 known[doc["_id"]] = Known(registered_by=doc["registered_by"], profile=doc.get("profile") or {})
                 stored[doc["_id"]] = known[doc["_id"]].profile
         return known, stored

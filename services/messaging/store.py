@@ -16,7 +16,7 @@ from typing import Any
 from pymongo import ASCENDING, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
-from shared.db import bulk_write, insert_new
+from shared.db import bulk_write, find_by_ids, insert_new
 from shared.outbox import Outbox
 
 UNSENT = ("queued", "sending")
@@ -48,10 +48,7 @@ class MessagingStore:
         await insert_new(self.suppressions, [{"_id": email, **fields} for email, fields in entries.items()])
 
     async def by_ids(self, collection: str, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        wanted = sorted(set(ids))
-        if not wanted:
-            return {}
-        return {d["_id"]: d async for d in getattr(self, collection).find({"_id": {"$in": wanted}})}
+        return {d["_id"]: d for d in await find_by_ids(getattr(self, collection), list(ids))}
 
     async def record(self, outcomes: list[dict[str, Any]], messages: list[dict[str, Any]]) -> None:
         """Messages first: an outbox record means its messages are queued."""

@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import jwt
-from fastapi import Depends, FastAPI, HTTPException, Query, status
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, status
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from faststream import FastStream
@@ -142,6 +142,14 @@ def create_api(views: BoardViews, *, jwt_secret: str, stream: FastStream | None 
         more = len(docs) > limit
         docs = docs[:limit]
         return Page(view=view, items=[_prospect(d) for d in docs], next_cursor=_cursor(docs[-1]) if more else None)
+
+    @api.get("/prospects/{prospect_id}", response_model=Prospect, tags=["prospects"])
+    async def prospect(recruiter_id: Recruiter, prospect_id: Annotated[str, Path(max_length=128)]) -> Prospect:
+        """One of the recruiter's prospects (404 for unknown ids and other recruiters' prospects)."""
+        doc = await views.one(recruiter_id, prospect_id)
+        if doc is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such prospect among yours")
+        return _prospect(doc)
 
     @api.get("/summary", tags=["prospects"])
     async def summary(recruiter_id: Recruiter) -> dict[str, Any]:

@@ -70,11 +70,12 @@ class RatingProjection:
                 job_ids.add(data.job_id)
         self.entries = await self.store.entries(prospect_ids)
         self.jobs = await self.store.job_docs(job_ids)
+        known_prospects, known_jobs = set(self.entries), set(self.jobs)
 
         outcomes = [self.decide(r).document() for r in fresh]
         await self.store.outbox.record(outcomes)
         replay = [pending[i] for i in unique if i in pending] + outcomes
-        await self.store.apply(replay)
+        await self.store.apply(replay, known_prospects=known_prospects, known_jobs=known_jobs)
         await self.publisher.publish([e for doc in replay for e in _outgoing(doc)])
         await self.store.outbox.mark_published(doc["_id"] for doc in replay)
 

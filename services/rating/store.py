@@ -12,12 +12,12 @@ from collections.abc import Iterable
 from datetime import timezone
 from typing import Any
 
-from pymongo import ASCENDING, UpdateMany, UpdateOne
+from pymongo import ASCENDING, UpdateMany
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.rating.domain import Entry
 from shared.contract import Rating
-from shared.db import bulk_write
+from shared.db import bulk_write, find_by_ids, set_by_id
 from shared.outbox import Outbox
 
 
@@ -50,29 +50,22 @@ class RatingStore:
         await self.board.create_index([("job_id", ASCENDING)], name="by_job")
 
     async def entries(self, prospect_ids: Iterable[str]) -> dict[str, Entry]:
-        ids = sorted(set(prospect_ids))
-        if not ids:
-            return {}
-        return {d["_id"]: entry_from_document(d) async for d in self.board.find({"_id": {"$in": ids}})}
+        return {d["_id"]: entry_from_document(d) for d in await find_by_ids(self.board, list(prospect_ids))}
 
     async def job_docs(self, job_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        ids = sorted(set(job_ids))
-        if not ids:
-            return {}
-        return {d["_id"]: d async for d in self.jobs.find({"_id": {"$in": ids}})}
+        return {d["_id"]: d for d in await find_by_ids(self.jobs, list(job_ids))}
 
-    async def apply(self, outcomes: list[dict[str, Any]]) -> None:
-        """Write the recorded outcomes in order (field by field: `$set` of what each changed)."""
-        jobs, board = [], []
-        for outcome in outcomes:
-            jobs += [UpdateOne({"_id": w["id"]}, {"$set": w["set"]}, upsert=True) for w in outcome["jobs"]]
-            board += [UpdateMany({"job_id": w["id"]}, {"$set": w["set"]}) for w in outcome["joins"]]
-            board += [UpdateOne({"_id": w["id"]}, {"$set": w["set"]}, upsert=True) for w in outcome["board"]]
-        if jobs:
-            await bulk_write(self.jobs, jobs)
-        if board:
-            await bulk_write(self.board, board)
-
+    async def apply(self, outcomes: list[dict[str, Any]], *, known_prospects: set[str], known_jobs: set[str]) -> None:
+        """Write the recorded outcomes in order (field by field: `$set` of what each changed).
+        Documents not known to exist are created by insert; the joins of job fields onto the
+        job's prospects go last, so the final job fields are the last join's."""
+        jobs = [(w["id"], w["set"]) for outcome in outcomes for w in outcome["jobs"]]
+        board = [(w["id"], w["set"]) for outcome in outcomes for w in outcome["board"]]
+        joins = [UpdateMany({"job_id": w["id"]}, {"$set": w["set"]}) for outcome in outcomes for w in outcome["joins"]]
+        await set_by_id(self.jobs, jobs, known_jobs)
+        await set_by_id(self.board, board, known_prospects)
+        if joins:
+            await bulk_write(self.board, joins)
 
 
 VIEWS = ("needs_follow_up", "shortlist", "not_a_fit", "all")
@@ -102,6 +95,11 @@ class BoardViews:
     async def job_owner(self, job_id: str) -> str | None:
         doc = await self.store.jobs.find_one({"_id": job_id}, {"recruiter_id": 1})
         return doc.get("recruiter_id") if doc else None
+
+    async def one(self, recruiter_id: str, prospect_id: str) -> dict[str, Any] | None:
+        """A prospect of the recruiter's, by id (an `_id` lookup: fast on any backend)."""
+        doc = await self.store.board.find_one({"_id": prospect_id})
+        return doc if doc is not None and doc.get("recruiter_id") == recruiter_id else None
 
     async def page(self, recruiter_id: str, view: str, job_id: str | None, limit: int,
                    after: tuple[Any, str] | None) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ from typing import Any
 from pymongo import ASCENDING, UpdateMany, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
-from shared.db import bulk_write, insert_new
+from shared.db import bulk_write, find_by_ids, insert_new
 
 
 class ReminderStore:
@@ -35,8 +35,7 @@ class ReminderStore:
         await bulk_write(self.prospects, prospects)
 
     async def job_docs(self, job_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        wanted = sorted(set(job_ids))
-        return {d["_id"]: d async for d in self.jobs.find({"_id": {"$in": wanted}})} if wanted else {}
+        return {d["_id"]: d for d in await find_by_ids(self.jobs, list(job_ids))}
 
     async def schedules(self, recruiter_id: str | None) -> list[dict[str, Any]]:
         query = {"_id": recruiter_id} if recruiter_id else {}
@@ -55,16 +54,14 @@ class ReminderStore:
         return [d async for d in cursor.batch_size(10_000) if d.get("recruiter_id") in wanted]
 
     async def reminders_by_id(self, reminder_ids: list[str]) -> dict[str, dict[str, Any]]:
-        if not reminder_ids:
-            return {}
-        return {d["_id"]: d async for d in self.reminders.find({"_id": {"$in": reminder_ids}})}
+        return {d["_id"]: d for d in await find_by_ids(self.reminders, reminder_ids)}
 
     async def unpublished(self, reminder_ids: list[str], older_than_s: float) -> list[dict[str, Any]]:
         """Reminders recorded but not confirmed published a while ago: a sender died between."""
         found = await self.reminders_by_id(reminder_ids)
         if not found:
             return []
-        done = {d["_id"] async for d in self.published.find({"_id": {"$in": list(found)}})}
+        done = {d["_id"] for d in await find_by_ids(self.published, list(found))}
         cutoff = datetime.now(timezone.utc) - timedelta(seconds=older_than_s)
         return [d for k, d in found.items() if k not in done and d["created_at"].astimezone(timezone.utc) < cutoff]
 

@@ -207,6 +207,10 @@ async def test_views_over_http(ns: Namespace, kafka: Kafka):
     code, second = http_get(f"{rating.http}/prospects?view=all&limit=2&cursor={first['next_cursor']}", mine)
     assert [i["prospect_id"] for i in first["items"] + second["items"]] == pids[:4]
     assert first["items"][0]["name"] == "v0" and first["items"][0]["rating"] == "shortlist"
+    code, one = http_get(f"{rating.http}/prospects/{pids[2]}", mine)
+    assert code == 200 and one["rating"] == "not_a_fit" and one["needs_follow_up"] is True
+    assert http_get(f"{rating.http}/prospects/{foreign['data']['prospect_id']}", mine)[0] == 404  # not theirs
+    assert http_get(f"{rating.http}/prospects/no-such-id", mine)[0] == 404
     code, summary = http_get(f"{rating.http}/summary", mine)
     assert summary["views"] == {"needs_follow_up": 4, "shortlist": 2, "not_a_fit": 1, "all": 5}
 

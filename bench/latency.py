@@ -1,0 +1,144 @@
+"""End-to-end latency: inquiries published at a steady rate for a while; for a sample of them,
+the time from publishing until the prospect is visible through the rating API (polled every
+5 ms at `GET /prospects/{id}`). Intake and rating run as real processes on the local stack."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import signal
+import statistics
+import time
+import uuid
+
+import jwt
+from aiokafka import AIOKafkaProducer
+
+from bench.common import BenchNamespace, memory_mb, percentile, produce, summary, wait_for_log
+from devstack.stack import ROOT
+from shared import ids
+from tests.support import free_port
+
+JOB = "job-latency"
+RECRUITER = "rec-latency"
+POLL_S = 0.01
+
+
+class Http:
+    """A keep-alive HTTP/1.1 connection that only needs GET and the status code."""
+
+    def __init__(self, port: int, token: str) -> None:
+        self.port, self.token = port, token
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def status(self, path: str) -> int:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        assert self.reader is not None
+        self.writer.write(f"GET {path} HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {self.token}\r\n\r\n".encode())
+        status = int((await self.reader.readline()).split()[1])
+        length = 0
+        while (line := await self.reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode().partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+        await self.reader.readexactly(length)
+        return status
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def inquiry(n: int, run: str) -> tuple[str, dict]:
+    email = f"lat{n}-{run}@example.com"
+    return email, {"specversion": "1.0", "id": str(uuid.uuid4()), "source": "bench/board", "type": "inquiry.received",
+                   "data": {"job_id": JOB, "board": "bench", "board_inquiry_id": f"L-{run}-{n}",
+                            "prospect": {"name": f"Prospect {n}", "email": email}}}
+
+
+async def visible_after(http: Http, prospect_id: str, published: float, timeout_s: float = 30) -> float | None:
+    deadline = published + timeout_s
+    while time.perf_counter() < deadline:
+        if await http.status(f"/prospects/{prospect_id}") == 200:
+            return time.perf_counter() - published
+        await asyncio.sleep(POLL_S)
+    return None
+
+
+async def one(addresses: dict[str, str], rate: int, seconds: float, probes_per_s: int = 10) -> dict:
+    ns = BenchNamespace(addresses)
+    await ns.create_topics()
+    secret, port = secrets.token_urlsafe(32), free_port()
+    logs = {s: ROOT / ".devstack" / "bench-logs" / f"{ns.name}-{s}.log" for s in ("intake", "rating")}
+    procs = {"intake": ns.start_service("intake", logs["intake"]),
+             "rating": ns.start_service("rating", logs["rating"], RATING_JWT_SECRET=secret,
+                                        RATING_HTTP_PORT=str(port))}
+    token = jwt.encode({"sub": RECRUITER}, secret, algorithm="HS256")
+    bootstrap = addresses["KAFKA_BOOTSTRAP_SERVERS"]
+    try:
+        for s, log in logs.items():
+            wait_for_log(log, "assigned to partitions", timeout_s=120)
+        wait_for_log(logs["rating"], "Uvicorn running")
+        await produce(bootstrap, ns.topic("jobs"), [(JOB, {
+            "specversion": "1.0", "id": str(uuid.uuid4()), "source": "bench", "type": "job.opened",
+            "data": {"job_id": JOB, "title": "Backend Engineer", "company": "Acme",
+                     "recruiter": {"recruiter_id": RECRUITER, "name": "Dana", "email": "dana@acme.example"}}})])
+        http = Http(port, token)
+        while await http.status(f"/prospects?job_id={JOB}&limit=1") != 200:  # rating knows the job
+            await asyncio.sleep(0.05)
+        await http.close()
+        idle = {s: memory_mb(p.pid)[0] for s, p in procs.items()}
+
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=0)
+        await producer.start()
+        run = uuid.uuid4().hex[:6]
+        every = max(1, rate // probes_per_s)
+        probes: list[asyncio.Task] = []
+        total = int(rate * (seconds + 1))
+        warm_up = rate  # the first second is not measured
+        started = time.perf_counter()
+        try:
+            for n in range(total):
+                target = started + n / rate
+                if (wait := target - time.perf_counter()) > 0:
+                    await asyncio.sleep(wait)
+                key, event = inquiry(n, run)
+                published = time.perf_counter()
+                await producer.send(ns.topic("inquiries"), json.dumps(event).encode(), key=key.encode())
+                if n >= warm_up and n % every == 0:
+                    probes.append(asyncio.create_task(visible_after(
+                        Http(port, token), ids.prospect_id(JOB, key), published)))
+            achieved = (total - warm_up) / (time.perf_counter() - started - 1)
+            latencies = await asyncio.gather(*probes)
+        finally:
+            await producer.stop()
+        seen = [v * 1000 for v in latencies if v is not None]
+        peak = {s: memory_mb(p.pid)[1] for s, p in procs.items()}
+        return {"p50": percentile(seen, 50), "p95": percentile(seen, 95), "p99": percentile(seen, 99),
+                "probes": len(probes), "missing": len(probes) - len(seen), "rate": achieved, "idle": idle, "peak": peak}
+    finally:
+        for p in procs.values():
+            p.send_signal(signal.SIGTERM)
+        for p in procs.values():
+            p.wait(timeout=30)
+        await ns.clean_up()
+
+
+async def main(addresses: dict[str, str], rates: list[int], seconds: float, runs: int) -> tuple[list[str], dict]:
+    lines = [f"end-to-end latency, inquiry published -> prospect visible through the rating API, "
+             f"{seconds:.0f} s at a steady rate, {runs} runs, ms (median of the runs' percentiles, min-max):"]
+    memory: dict[str, list[float]] = {}
+    for rate in rates:
+        results = [await one(addresses, rate, seconds) for _ in range(runs)]
+        parts = [f"{q} {summary([r[q] for r in results])}" for q in ("p50", "p95", "p99")]
+        lines.append(f"  {rate}/s (achieved {statistics.median(r['rate'] for r in results):.0f}/s, "
+                     f"{results[0]['probes']} probes a run, {sum(r['missing'] for r in results)} never visible): "
+                     + "; ".join(parts))
+        for r in results:
+            for s in ("intake", "rating"):
+                memory.setdefault(f"{s} idle", []).append(r["idle"][s])
+                memory.setdefault(f"{s} peak, latency at {rate}/s", []).append(r["peak"][s])
+    return lines, memory
