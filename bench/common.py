@@ -114,6 +114,32 @@ async def wait_for_records(bootstrap: str, topic: str, count: int, timeout_s: fl
         await consumer.stop()
 
 
+async def timestamp_span(bootstrap: str, topic: str) -> float:
+    """Seconds between the first and the last record on `topic` (their Kafka timestamps: when
+    the service published them), so a service's start-up time is not counted."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        if not tps:
+            await consumer._client.force_metadata_update()  # noqa: SLF001
+            tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(tps)
+        ends = await consumer.end_offsets(tps)
+        await consumer.seek_to_beginning(*tps)
+        first, last, left = None, None, {tp: end for tp, end in ends.items() if end > 0}
+        while left:
+            for tp, records in (await consumer.getmany(*left, timeout_ms=1000)).items():
+                for r in records:
+                    first = r.timestamp if first is None else min(first, r.timestamp)
+                    last = r.timestamp if last is None else max(last, r.timestamp)
+                if records and records[-1].offset >= left[tp] - 1:
+                    del left[tp]
+        return ((last or 0) - (first or 0)) / 1000
+    finally:
+        await consumer.stop()
+
+
 def wait_for_log(log: Path, text: str, timeout_s: float = 60) -> float:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -131,6 +157,22 @@ def memory_mb(pid: int) -> tuple[float, float]:
         if key in ("VmRSS", "VmHWM"):
             fields[key] = int(value.split()[0]) / 1024
     return fields["VmRSS"], fields["VmHWM"]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def stack_pids() -> dict[str, int]:
+    """The local stack's processes (Kafka, FerretDB), when devstack started them."""
+    path = StackConfig().state_dir / "state.json"
+    try:
+        state = json.loads(path.read_text())
+        return {name: state[name]["pid"] for name in ("kafka", "ferretdb") if name in state}
+    except (OSError, ValueError, KeyError):
+        return {}
 
 
 def percentile(values: list[float], q: int) -> float:

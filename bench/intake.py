@@ -1,5 +1,6 @@
-"""Intake throughput: N inquiries pre-loaded on a 6-partition topic; time from the consumer's
-assignment until every prospect event is published. Baseline in the same run: a minimal raw
+"""Intake throughput: N inquiries pre-loaded on a 6-partition topic; time from the first
+prospect event published to the last (Kafka timestamps; start-up and rebalancing of the
+processes before the first output are not counted). Baseline in the same run: a minimal raw
 aiokafka consumer that bulk-upserts the same inquiries into the same database, without
 validation, dedupe or publishing (the least work that still lands the data)."""
 
@@ -15,7 +16,8 @@ import uuid
 from aiokafka import AIOKafkaConsumer
 from pymongo import AsyncMongoClient, UpdateOne
 
-from bench.common import BenchNamespace, memory_mb, produce, summary, wait_for_log, wait_for_records
+from bench.common import (BenchNamespace, cpu_seconds, memory_mb, produce, stack_pids, summary, timestamp_span,
+                          wait_for_log, wait_for_records)
 from devstack.stack import ROOT
 from shared import ids
 
@@ -34,7 +36,7 @@ def inquiries(count: int) -> list[tuple[str, dict]]:
     return items
 
 
-async def run_intake(addresses: dict[str, str], count: int, processes: int) -> tuple[float, list[float], list[float]]:
+async def run_intake(addresses: dict[str, str], count: int, processes: int) -> tuple[float, list[float], list[float], dict]:
     ns = BenchNamespace(addresses)
     await ns.create_topics()
     await produce(addresses["KAFKA_BOOTSTRAP_SERVERS"], ns.topic("inquiries"), inquiries(count))
@@ -42,9 +44,17 @@ async def run_intake(addresses: dict[str, str], count: int, processes: int) -> t
     procs = [ns.start_service("intake", log) for log in logs]
     try:
         started = min(wait_for_log(log, "assigned to partitions") for log in logs)
+        others = stack_pids()
+        cpu_before = {**{f"intake{i}": cpu_seconds(p.pid) for i, p in enumerate(procs)},
+                      **{k: cpu_seconds(pid) for k, pid in others.items()}}
         idle = [memory_mb(p.pid)[0] for p in procs]  # at once: a moment into the work
         done = await wait_for_records(addresses["KAFKA_BOOTSTRAP_SERVERS"], ns.topic("prospects"), count)
-        return count / (done - started), idle, [memory_mb(p.pid)[1] for p in procs]
+        cpu_after = {**{f"intake{i}": cpu_seconds(p.pid) for i, p in enumerate(procs)},
+                     **{k: cpu_seconds(pid) for k, pid in others.items()}}
+        cores = {k: (cpu_after[k] - cpu_before[k]) / (done - started) for k in cpu_before}
+        # From the first prospect event to the last one: processing, not the processes' start-up.
+        span = await timestamp_span(addresses["KAFKA_BOOTSTRAP_SERVERS"], ns.topic("prospects"))
+        return (count - 1) / span, idle, [memory_mb(p.pid)[1] for p in procs], cores
     finally:
         for proc in procs:
             proc.send_signal(signal.SIGTERM)
@@ -113,6 +123,9 @@ async def main(addresses: dict[str, str], count: int, runs: int, process_counts:
         lines.append(f"  intake, {processes} process(es): {summary(rates)}; ratio to A {medians[processes] / statistics.median(upsert):.2f}, "
                      f"to B {medians[processes] / statistics.median(insert):.2f}")
         memory[f"intake peak, {count:,} inquiries, {processes} process(es)"] = [m for r in results for m in r[2]]
+        cores = {k: statistics.median(r[3][k] for r in results) for k in results[0][3]}
+        lines.append(f"    CPU in cores (median): " + ", ".join(f"{k} {v:.2f}" for k, v in cores.items())
+                     + f"; total {sum(cores.values()):.2f} of 2")
     if 1 in medians and 2 in medians:
         lines.append(f"  2 processes / 1 process: {medians[2] / medians[1]:.2f}")
     return lines, memory

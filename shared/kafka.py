@@ -35,6 +35,7 @@ from shared.settings import KafkaSettings, ServiceSettings
 log = get_logger("prospectflow.kafka")
 
 CLOUDEVENTS_HEADERS = {"content-type": CLOUDEVENTS_CONTENT_TYPE}
+_CLOUDEVENTS_HEADERS_RAW = [("content-type", CLOUDEVENTS_CONTENT_TYPE.encode())]
 
 
 # --- connection --------------------------------------------------------------------------------
@@ -90,6 +91,7 @@ def broker_factory(settings: KafkaSettings, *, client_id: str, description: str 
         acks="all",
         enable_idempotence=True,
         linger_ms=5,
+        max_batch_size=256 * 1024,  # bulk publishes of hundreds of events per partition
         security=security(settings),
         description=description,
         # We validate ourselves (dead letters need the original bytes), so FastStream
@@ -146,18 +148,14 @@ class Publisher:
         if not messages:
             return
 
+        # Straight to the broker's aiokafka producer: FastStream's per-message publish path
+        # (middlewares, message objects) cost a third of intake's batch time for 500 events.
+        encoded = [(self._settings.topic(m.topic), encode_event(m.event), m.key.encode()) for m in messages]
+
         async def send_all() -> None:
-            pending = [
-                await self._broker.publish(
-                    encode_event(m.event),
-                    self._settings.topic(m.topic),
-                    key=m.key.encode(),
-                    headers=CLOUDEVENTS_HEADERS,
-                    correlation_id=m.event["id"],
-                    no_confirm=True,
-                )
-                for m in messages
-            ]
+            producer = raw_producer(self._broker)
+            pending = [await producer.send(topic, value, key=key, headers=_CLOUDEVENTS_HEADERS_RAW)
+                       for topic, value, key in encoded]
             await asyncio.gather(*pending)
 
         await retry_forever(send_all, what="publish events")
