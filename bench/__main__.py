@@ -20,7 +20,7 @@ RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("which", nargs="*", choices=ALL, help="default: all")
+    parser.add_argument("which", nargs="*", metavar="NAME", help=f"some of {', '.join(ALL)}; default: all")
     parser.add_argument("--count", type=int, default=20_000, help="inquiries for the intake benchmark")
     parser.add_argument("--upsert-count", type=int, default=None,
                         help="inquiries for intake's bulk-upsert baseline (default --count; it is slow on FerretDB)")
@@ -33,6 +33,8 @@ def main() -> None:
     parser.add_argument("--large", action="store_true", help="reminder: also 1,000,000 waiting prospects (slow to seed)")
     parser.add_argument("--no-write", action="store_true", help=f"do not write {RESULTS.name}")
     args = parser.parse_args()
+    if unknown := [w for w in args.which if w not in ALL]:
+        parser.error(f"no benchmark {', '.join(unknown)}: choose from {', '.join(ALL)}")
     which = args.which or ALL
     addresses = stack_addresses()
     began = time.monotonic()

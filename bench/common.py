@@ -55,24 +55,9 @@ class BenchNamespace:
 
     async def clean_up(self) -> None:
         """Drop this run's topics and databases, so the local stack does not grow run after run."""
-        from aiokafka.admin import AIOKafkaAdminClient
-        from pymongo import AsyncMongoClient
+        from tests.support import drop_namespace
 
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.addresses["KAFKA_BOOTSTRAP_SERVERS"])
-        await admin.start()
-        try:
-            mine = [t for t in await admin.list_topics() if t.startswith(self.prefix)]
-            if mine:
-                await admin.delete_topics(mine)
-        finally:
-            await admin.close()
-        client: AsyncMongoClient = AsyncMongoClient(self.addresses["MONGODB_URI"])
-        try:
-            for name in await client.list_database_names():
-                if name.startswith(f"{self.name}_"):
-                    await client.drop_database(name)
-        finally:
-            await client.close()
+        await drop_namespace(self.addresses["KAFKA_BOOTSTRAP_SERVERS"], self.addresses["MONGODB_URI"], self.name)
 
     def start_service(self, service: str, log: Path, **extra: str) -> subprocess.Popen[bytes]:
         log.parent.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import aiosmtplib
 
@@ -52,7 +54,9 @@ async def baseline(port: int, batch: list) -> float:
     return len(batch) / (time.perf_counter() - started)
 
 
-async def main(count: int = 1000, runs: int = 3) -> list[str]:
+@contextmanager
+def private_sink() -> Iterator[int]:
+    """A local SMTP sink of the benchmark's own, writing to a temporary maildir; its port."""
     port = free_port()
     with tempfile.TemporaryDirectory() as maildir:
         sink = subprocess.Popen([sys.executable, "-m", "devstack.smtp_sink", "--port", str(port), "--maildir", maildir],
@@ -60,14 +64,19 @@ async def main(count: int = 1000, runs: int = 3) -> list[str]:
         try:
             while not smtp_ready("127.0.0.1", port):
                 time.sleep(0.1)
-            batch = messages(count)
-            base = [await baseline(port, batch) for _ in range(runs)]
-            reused = [await with_mailer(port, batch, True, 4) for _ in range(runs)]
-            single = [await with_mailer(port, batch, True, 1) for _ in range(runs)]
-            fresh = [await with_mailer(port, batch, False, 4) for _ in range(runs)]
+            yield port
         finally:
             sink.terminate()
             sink.wait()
+
+
+async def main(count: int = 1000, runs: int = 3) -> list[str]:
+    with private_sink() as port:
+        batch = messages(count)
+        base = [await baseline(port, batch) for _ in range(runs)]
+        reused = [await with_mailer(port, batch, True, 4) for _ in range(runs)]
+        single = [await with_mailer(port, batch, True, 1) for _ in range(runs)]
+        fresh = [await with_mailer(port, batch, False, 4) for _ in range(runs)]
     b = statistics.median(base)
     return [
         f"mail to the local sink, {count:,} rendered mails, {runs} runs, mails/s:",

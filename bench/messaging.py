@@ -7,19 +7,15 @@ from __future__ import annotations
 
 import signal
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 import uuid
 
 from bench.common import BenchNamespace, memory_mb, produce, summary, wait_for_log, wait_for_records
-from bench.mail import baseline, messages
-from devstack.stack import ROOT, smtp_ready
+from bench.mail import baseline, messages, private_sink
+from devstack.stack import ROOT
 from prospectflow.bus import Bus
 from shared import ids
 from shared.settings import KafkaSettings
-from tests.support import free_port
 
 JOB, RECRUITER = "job-mail", "rec-mail"
 
@@ -44,7 +40,8 @@ async def one(addresses: dict[str, str], port: int, count: int) -> dict:
         pids = [ids.prospect_id(JOB, e) for e in emails]
         await produce(bootstrap, ns.topic("prospects"), [(pid, event("prospect.registered", {
             "prospect_id": pid, "person_id": ids.person_id(e), "job_id": JOB,
-            "profile": {"name": f"Person {n}", "email": e}, "inquiry": {"board": "bench"}}))
+            "profile": {"name": f"Person {n}", "email": e},
+            "inquiry": {"board": "bench", "inquired_at": "2026-11-25T09:00:00Z"}}))
             for n, (pid, e) in enumerate(zip(pids, emails))])
         async with Bus(KafkaSettings(bootstrap_servers=bootstrap, topic_prefix=ns.prefix)) as bus:
             await bus.caught_up(f"{ns.name}-messaging", [ns.topic("prospects"), ns.topic("jobs")], timeout_s=300,
@@ -61,21 +58,12 @@ async def one(addresses: dict[str, str], port: int, count: int) -> dict:
 
 
 async def main(addresses: dict[str, str], count: int = 1000, runs: int = 3) -> tuple[list[str], dict]:
-    port = free_port()
-    with tempfile.TemporaryDirectory() as maildir:
-        sink = subprocess.Popen([sys.executable, "-m", "devstack.smtp_sink", "--port", str(port), "--maildir", maildir],
-                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            while not smtp_ready("127.0.0.1", port):
-                time.sleep(0.1)
-            batch = messages(count)
-            base, service = [], []
-            for _ in range(runs):  # alternate, so drift on a shared machine hits both alike
-                base.append(await baseline(port, batch))
-                service.append(await one(addresses, port, count))
-        finally:
-            sink.terminate()
-            sink.wait()
+    with private_sink() as port:
+        batch = messages(count)
+        base, service = [], []
+        for _ in range(runs):  # alternate, so drift on a shared machine hits both alike
+            base.append(await baseline(port, batch))
+            service.append(await one(addresses, port, count))
     rates = [r["rate"] for r in service]
     lines = [f"messaging, a {count:,}-prospect messages.send to the local sink -> last message.sent, {runs} runs, mails/s:",
              f"  baseline, plain aiosmtplib loop on one connection (pre-rendered mails): {summary(base)}",

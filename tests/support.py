@@ -87,21 +87,26 @@ class Namespace:
 
     async def clean_up(self) -> None:
         """Delete this test's topics and databases."""
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.stack.kafka)
-        await admin.start()
-        try:
-            mine = [t for t in await admin.list_topics() if t.startswith(self.prefix)]
-            if mine:
-                await admin.delete_topics(mine)
-        finally:
-            await admin.close()
-        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(self.stack.mongodb_uri)
-        try:
-            for name in await client.list_database_names():
-                if name.startswith(f"{self.name}_"):
-                    await client.drop_database(name)
-        finally:
-            await client.close()
+        await drop_namespace(self.stack.kafka, self.stack.mongodb_uri, self.name)
+
+
+async def drop_namespace(kafka: str, mongodb_uri: str, name: str) -> None:
+    """Delete the topics prefixed `<name>-` and the databases named `<name>_*`."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
+    await admin.start()
+    try:
+        mine = [t for t in await admin.list_topics() if t.startswith(f"{name}-")]
+        if mine:
+            await admin.delete_topics(mine)
+    finally:
+        await admin.close()
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri)
+    try:
+        for database in await client.list_database_names():
+            if database.startswith(f"{name}_"):
+                await client.drop_database(database)
+    finally:
+        await client.close()
 
 
 def free_port() -> int:

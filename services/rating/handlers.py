@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from shared import ids, topics
 from shared.contract import (
     CommandCompleted, FlagFollowUp, FollowUpCause, FollowUpFlagChanged, JobClosed, JobOpened, MessageSent,
-    ProspectRated, ProspectRegistered, RateProspects, new_event,
+    ProspectRated, ProspectRegistered, RateProspects, Rating, new_event,
 )
 from shared.kafka import Outgoing, Publisher, Received
 
@@ -43,6 +43,15 @@ class Outcome:
                 "events": [{"topic": e.topic, "key": e.key, "event": e.event} for e in self.events]}
 
 
+def registration_fields(data: ProspectRegistered, job: dict[str, Any]) -> dict[str, Any]:
+    """A new prospect's board fields: unrated, waiting since the inquiry, joined to its job if known."""
+    inquired_at = data.inquiry.inquired_at
+    return {"job_id": data.job_id, "recruiter_id": job.get("recruiter_id"), "job_open": job.get("open"),
+            "job_title": job.get("title"), "rating": Rating.UNRATED.value, "flagged": False,
+            "waiting_since": inquired_at, "profile": data.profile.model_dump(mode="json", exclude_none=True),
+            "last_inquired_at": inquired_at}
+
+
 def _outgoing(doc: dict[str, Any]) -> list[Outgoing]:
     return [Outgoing(e["topic"], e["key"], e["event"]) for e in doc["events"]]
 
@@ -57,6 +66,9 @@ class RatingProjection:
         unique: dict[str, Received] = {}
         for received in batch:
             unique.setdefault(received.event.id, received)
+        unique = await self._register_first(unique)
+        if not unique:
+            return
         done, pending = await self.store.outbox.state(list(unique))
         fresh = [r for i, r in unique.items() if i not in done and i not in pending]
 
@@ -78,6 +90,29 @@ class RatingProjection:
         await self.store.apply(replay, known_prospects=known_prospects, known_jobs=known_jobs)
         await self.publisher.publish([e for doc in replay for e in _outgoing(doc)])
         await self.store.outbox.mark_published(doc["_id"] for doc in replay)
+
+    async def _register_first(self, unique: dict[str, Received]) -> dict[str, Received]:
+        """The hot path: a prospect's first registration goes straight onto the board by one
+        insert, with the event's id as `registered_by`, its idempotency record. It emits nothing
+        and needs no outbox (whose lookups FerretDB pays for with a scan each). When the prospect
+        is there already, a board document registered by this very event means a redelivery
+        (nothing to do); any other takes the outbox path below. Returns what is left to do."""
+        registrations: dict[str, str] = {}  # prospect id -> event id, the first of the batch
+        for event_id, r in unique.items():
+            if r.event.type == "prospect.registered":
+                registrations.setdefault(r.data.prospect_id, event_id)  # type: ignore[attr-defined]
+        if not registrations:
+            return unique
+        jobs = await self.store.job_docs({unique[e].data.job_id for e in registrations.values()})  # type: ignore[attr-defined]
+        now = datetime.now(timezone.utc)
+        docs = [{"_id": pid, "registered_by": event_id, "updated_at": now,
+                 **registration_fields(unique[event_id].data, jobs.get(unique[event_id].data.job_id, {}))}  # type: ignore[arg-type]
+                for pid, event_id in registrations.items()]
+        clashed = {docs[n]["_id"] for n in await self.store.insert_board(docs)}
+        there = await self.store.registered_by(list(clashed))
+        settled = {event_id for pid, event_id in registrations.items()
+                   if pid not in clashed or there.get(pid) == event_id}
+        return {i: r for i, r in unique.items() if i not in settled}
 
     # --- decisions -------------------------------------------------------------------------
 
@@ -129,11 +164,7 @@ class RatingProjection:
             job = self.jobs.get(data.job_id, {})
             entry = domain.Entry(prospect_id=data.prospect_id, job_id=data.job_id, waiting_since=inquired_at,
                                  recruiter_id=job.get("recruiter_id"), job_open=job.get("open"), profile=profile)
-            self._set(outcome, entry, {
-                "job_id": entry.job_id, "recruiter_id": entry.recruiter_id, "job_open": entry.job_open,
-                "job_title": job.get("title"), "rating": entry.rating.value, "flagged": False,
-                "waiting_since": inquired_at, "profile": profile, "last_inquired_at": inquired_at,
-            })
+            self._set(outcome, entry, registration_fields(data, job))
             return
         entry, cause = domain.on_new_inquiry(replace(entry, profile=profile), inquired_at)
         fields: dict[str, Any] = {"profile": profile, "last_inquired_at": inquired_at}

@@ -17,7 +17,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.rating.domain import Entry
 from shared.contract import Rating
-from shared.db import bulk_write, find_by_ids, set_by_id
+from shared.db import bulk_write, find_by_ids, insert_new, set_by_id
 from shared.outbox import Outbox
 
 
@@ -54,6 +54,13 @@ class RatingStore:
 
     async def job_docs(self, job_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         return {d["_id"]: d for d in await find_by_ids(self.jobs, list(job_ids))}
+
+    async def insert_board(self, documents: list[dict[str, Any]]) -> set[int]:
+        """New board documents by one insert; the positions of those already there."""
+        return await insert_new(self.board, documents)
+
+    async def registered_by(self, prospect_ids: list[str]) -> dict[str, str | None]:
+        return {d["_id"]: d.get("registered_by") for d in await find_by_ids(self.board, prospect_ids, {"registered_by": 1})}
 
     async def apply(self, outcomes: list[dict[str, Any]], *, known_prospects: set[str], known_jobs: set[str]) -> None:
         """Write the recorded outcomes in order (field by field: `$set` of what each changed).

@@ -119,7 +119,7 @@ async def test_same_command_twice_one_result_one_change(ns: Namespace, kafka: Ka
     assert len(rated) == 1
 
 
-async def test_flag_set_by_message_and_cleared_by_new_inquiry(ns: Namespace, kafka: Kafka):
+async def test_flag_set_by_message_kept_on_redelivery_cleared_by_new_inquiry(ns: Namespace, kafka: Kafka):
     ns.start("rating")
     await kafka.send_event(ns.topic("jobs"), job_opened(), key="job-42")
     prospect = prospect_event("lee@example.com")
@@ -132,10 +132,13 @@ async def test_flag_set_by_message_and_cleared_by_new_inquiry(ns: Namespace, kaf
         "subject": "Your application", "sent_at": "2026-11-25T10:00:00Z"}, source="prospectflow/messaging")
     await kafka.send_event(ns.topic("messages"), sent, key=pid)
     await kafka.read(ns.topic("assessments"), count=1, timeout_s=60)
-    await kafka.send_event(ns.topic("prospects"), prospect_event("lee@example.com", type="prospect.inquired_again",
-                                                                 inquired_at="2026-11-26T09:00:00Z"), key=pid)
+    # The registration delivered again (same id) changes nothing: it is not a new inquiry.
+    await kafka.send_event(ns.topic("prospects"), prospect, key=pid)
+    again = prospect_event("lee@example.com", type="prospect.inquired_again", inquired_at="2026-11-26T09:00:00Z")
+    await kafka.send_event(ns.topic("prospects"), again, key=pid)
     changes = events(await kafka.read(ns.topic("assessments"), count=2, timeout_s=60, settle_s=2))
     assert [(e["data"]["flagged"], e["data"]["cause"]) for e in changes] == [(True, "message_sent"), (False, "new_inquiry")]
+    assert changes[1]["correlationid"] == again["id"]  # caused by the new inquiry, not by the redelivery
     assert changes[0]["data"]["command_id"] == "cmd-1"
 
 
