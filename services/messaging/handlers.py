@@ -49,11 +49,18 @@ class Messaging:
         done, pending = await self.store.outbox.state(list(commands))
         fresh = [r for i, r in commands.items() if i not in done and i not in pending]
         outcomes, messages = await self._decide(fresh)
-        await self.store.record(outcomes, messages)
+        clashed = await self.store.record(outcomes, messages)
         replay = [pending[i] for i in commands if i in pending] + outcomes
         await self.publisher.publish([Outgoing(e["topic"], e["key"], e["event"]) for o in replay for e in o["events"]])
         await self.store.outbox.mark_published(o["_id"] for o in replay)
-        await self.deliver(await self.store.open_messages(commands))
+        await self.deliver(await self._open(messages, clashed, [i for i in commands if i in done or i in pending]))
+
+    async def _open(self, new: list[dict[str, Any]], clashed: set[str], seen_commands: list[str]) -> list[dict[str, Any]]:
+        """What to deliver: the messages just queued, as they are in memory, and, read back, those
+        of commands seen before (a redelivery after a crash) or already queued by one."""
+        again = set(seen_commands) | {m["command_id"] for m in new if m["_id"] in clashed}
+        stored = await self.store.open_messages(again) if again else []
+        return stored + [m for m in new if m["command_id"] not in again]
 
     # --- state ---------------------------------------------------------------------------
 
@@ -113,8 +120,8 @@ class Messaging:
                 "context": {"recruiter": recruiter, "note": None, "job": {**DIGEST_SAMPLE["job"]},
                             "reminder": reminder.model_dump(mode="json")},
             })
-        await self.store.record([], messages)
-        await self.deliver(await self.store.open_messages(m["command_id"] for m in messages))
+        clashed = await self.store.record([], messages)
+        await self.deliver(await self._open(messages, clashed, []))
 
     # --- commands ------------------------------------------------------------------------
 
@@ -160,30 +167,49 @@ class Messaging:
         finished = [m for m in messages if m["state"] not in UNSENT]
         await self._report(finished)
         unsent = [m for m in messages if m["state"] in UNSENT]
-        for start in range(0, len(unsent), CHUNK):
-            chunk = unsent[start:start + CHUNK]
-            await self.store.set_state({m["_id"]: {"state": "sending", "attempts": m["attempts"] + 1} for m in chunk})
-            results = await asyncio.gather(*(self._send(m) for m in chunk))
-            await self.store.set_state({m["_id"]: fields for m, fields in zip(chunk, results)})
-            await self._report([{**m, **fields} for m, fields in zip(chunk, results)])
+        finishing: asyncio.Task[None] | None = None
+        try:
+            for start in range(0, len(unsent), CHUNK):
+                chunk = unsent[start:start + CHUNK]
+                results = await asyncio.gather(*(self._send(m) for m in chunk))
+                if finishing is not None:
+                    await finishing
+                # Recording and reporting a chunk overlaps with sending the next one.
+                finishing = asyncio.create_task(self._finish(chunk, results))
+            if finishing is not None:
+                await finishing
+        finally:
+            if finishing is not None and not finishing.done():
+                finishing.cancel()
+
+    async def _finish(self, chunk: list[dict[str, Any]], results: list[dict[str, Any]]) -> None:
+        await self.store.record_results({m["_id"]: fields for m, fields in zip(chunk, results)})
+        await self._report([{**m, **fields} for m, fields in zip(chunk, results)])
 
     async def _report(self, messages: list[dict[str, Any]]) -> None:
         if not messages:
             return
         await self.publisher.publish([self._event(m) for m in messages if m.get("kind") != "digest"])
-        await self.store.set_state({m["_id"]: {"state": "reported"} for m in messages})
+        await self.store.mark_reported(m["_id"] for m in messages)
 
     async def _send(self, message: dict[str, Any]) -> dict[str, Any]:
-        rendered = self.templates.render(message["template"], message["context"])
         recruiter = message["context"]["recruiter"]
-        email = build(rendered, sender=self.sender, recruiter_name=recruiter["name"],
-                      recruiter_email=recruiter["email"], to_name=message["to_name"], to=message["to"],
-                      message_id=message["_id"])
+        rendered = email = None
         attempts = message["attempts"] + 1
         backoff = 0.2
         while True:
             try:
-                await self.mailer.send(email)
+                # Render only once a connection is free: rendering is this process's CPU and
+                # sending mostly the server's time, so both stay busy instead of a whole chunk
+                # being rendered before its first mail goes out.
+                async with self.mailer.slot():
+                    if email is None:
+                        rendered = self.templates.render(message["template"], message["context"])
+                        email = build(rendered, sender=self.sender, recruiter_name=recruiter["name"],
+                                      recruiter_email=recruiter["email"], to_name=message["to_name"],
+                                      to=message["to"], message_id=message["_id"])
+                    await self.mailer.send(email)
+                assert rendered is not None
                 return {"state": "sent", "subject": rendered.subject, "sent_at": datetime.now(timezone.utc),
                         "attempts": attempts}
             except SendFailure as failure:

@@ -53,6 +53,11 @@ class Mailer:
         self._idle: asyncio.Queue[aiosmtplib.SMTP | None] = asyncio.Queue()
         for _ in range(connections):
             self._idle.put_nowait(None)
+        self._slots = asyncio.Semaphore(connections)
+
+    def slot(self) -> asyncio.Semaphore:
+        """Hold while preparing and sending one message: at most `connections` at once."""
+        return self._slots
 
     async def _connect(self) -> aiosmtplib.SMTP:
         s = self.settings
