@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -42,23 +43,49 @@ class Waiting:
     waiting_since: datetime
 
 
-def reminder(schedule: Schedule, day: date, waiting: list[Waiting], job_titles: dict[str, str]) -> dict[str, Any] | None:
+class Pending:
+    """Who is waiting for one recruiter, kept as the reminder needs it: counts per rating and
+    per job, and the oldest few. Memory stays bounded by MOST_LISTED, not by how many wait."""
+
+    __slots__ = ("total", "counts", "per_job", "_oldest")
+
+    def __init__(self, waiting: Iterable[Waiting] = ()) -> None:
+        self.total = 0
+        self.counts: Counter[str] = Counter()
+        self.per_job: Counter[str] = Counter()
+        self._oldest: list[Waiting] = []
+        for w in waiting:
+            self.add(w)
+
+    def add(self, w: Waiting) -> None:
+        self.total += 1
+        self.counts[w.rating] += 1
+        self.per_job[w.job_id] += 1
+        self._oldest.append(w)
+        if len(self._oldest) >= 4 * MOST_LISTED:
+            self._oldest = self.oldest()
+
+    def oldest(self) -> list[Waiting]:
+        return sorted(self._oldest, key=lambda w: (w.waiting_since, w.prospect_id))[:MOST_LISTED]
+
+
+def reminder(schedule: Schedule, day: date, waiting: list[Waiting] | Pending,
+             job_titles: dict[str, str]) -> dict[str, Any] | None:
     """The `follow_up.reminder_due` data, or None when nobody is waiting."""
-    if not waiting:
+    pending = waiting if isinstance(waiting, Pending) else Pending(waiting)
+    if not pending.total:
         return None
-    oldest_first = sorted(waiting, key=lambda w: (w.waiting_since, w.prospect_id))
-    per_job = Counter(w.job_id for w in waiting)
-    counts = Counter(w.rating for w in waiting)
+    oldest_first = pending.oldest()
     return {
         "reminder_id": reminder_id(schedule.recruiter_id, day),
         "recruiter_id": schedule.recruiter_id,
         "date": day.isoformat(),
         "timezone": schedule.timezone,
-        "pending_total": len(waiting),
-        "counts": {rating: counts.get(rating, 0) for rating in ("unrated", "shortlist", "not_a_fit")},
+        "pending_total": pending.total,
+        "counts": {rating: pending.counts.get(rating, 0) for rating in ("unrated", "shortlist", "not_a_fit")},
         "oldest_pending_since": oldest_first[0].waiting_since,
         "jobs": [{"job_id": job_id, "title": job_titles.get(job_id, ""), "pending": n}
-                 for job_id, n in sorted(per_job.items(), key=lambda kv: (-kv[1], kv[0]))],
+                 for job_id, n in sorted(pending.per_job.items(), key=lambda kv: (-kv[1], kv[0]))],
         "prospects": [{"prospect_id": w.prospect_id, "job_id": w.job_id, "name": w.name, "rating": w.rating,
-                       "waiting_since": w.waiting_since} for w in oldest_first[:MOST_LISTED]],
+                       "waiting_since": w.waiting_since} for w in oldest_first],
     }

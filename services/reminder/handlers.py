@@ -103,19 +103,19 @@ class Reminders:
         return len(to_send)
 
     async def _build(self, todo: dict[str, tuple[domain.Schedule, Any]], as_of: datetime) -> list[dict[str, Any]]:
-        by_recruiter: dict[str, list[domain.Waiting]] = defaultdict(list)
+        by_recruiter: dict[str, domain.Pending] = defaultdict(domain.Pending)
         job_ids: set[str] = set()
         async for d in self.store.waiting([s.recruiter_id for s, _ in todo.values()]):
             if d.get("waiting_since") is None:
                 continue
             job_ids.add(d["job_id"])
-            by_recruiter[d["recruiter_id"]].append(domain.Waiting(
+            by_recruiter[d["recruiter_id"]].add(domain.Waiting(
                 d["_id"], d["job_id"], d.get("name", ""), d.get("rating", "unrated"),
                 d["waiting_since"].astimezone(timezone.utc)))
         titles = {j["_id"]: j.get("title", "") for j in (await self.store.job_docs(job_ids)).values()}
         reminders = []
         for rid, (schedule, day) in todo.items():
-            data = domain.reminder(schedule, day, by_recruiter.get(schedule.recruiter_id, []), titles)
+            data = domain.reminder(schedule, day, by_recruiter.get(schedule.recruiter_id) or domain.Pending(), titles)
             if data is None:
                 continue  # nobody waiting: no reminder (one may still come later the same day)
             event = new_event(event_id=ids.event_id(rid, "follow_up.reminder_due"), source=SOURCE,

@@ -47,3 +47,17 @@ def test_reminder_counts_jobs_and_the_fifty_oldest():
     assert len(data["prospects"]) == 50 and data["prospects"][0]["prospect_id"] == "p59"
     assert data["oldest_pending_since"] == t0 + timedelta(hours=1)
     assert domain.reminder(domain.Schedule("rec-7"), date(2026, 11, 25), [], {}) is None
+
+
+def test_pending_keeps_the_fifty_oldest_of_many_in_any_order():
+    import random
+
+    t0 = datetime(2026, 11, 1, tzinfo=UTC)
+    waiting = [domain.Waiting(f"p{n:04d}", "job-1", f"N{n}", "unrated", t0 + timedelta(minutes=n)) for n in range(1000)]
+    random.Random(7).shuffle(waiting)
+    pending = domain.Pending()
+    for w in waiting:
+        pending.add(w)
+    assert pending.total == 1000 and pending.counts["unrated"] == 1000
+    assert [w.prospect_id for w in pending.oldest()] == [f"p{n:04d}" for n in range(50)]
+    assert len(pending._oldest) < 4 * domain.MOST_LISTED  # bounded, however many wait
