@@ -20,6 +20,7 @@ from devstack.stack import ROOT, StackConfig, up
 from shared import topics
 from shared.kafka import ensure_topics
 from shared.settings import KafkaSettings
+from tests.support import Named, drop_namespace
 
 
 def stack_addresses() -> dict[str, str]:
@@ -29,19 +30,11 @@ def stack_addresses() -> dict[str, str]:
 
 
 @dataclass
-class BenchNamespace:
+class BenchNamespace(Named):
+    """One benchmark run's own topics and databases on the local stack."""
+
     addresses: dict[str, str]
     name: str = field(default_factory=lambda: f"b{uuid.uuid4().hex[:10]}")
-
-    @property
-    def prefix(self) -> str:
-        return f"{self.name}-"
-
-    def topic(self, name: str) -> str:
-        return f"{self.prefix}{name}"
-
-    def database(self, service: str) -> str:
-        return f"{self.name}_{service}"
 
     async def create_topics(self, names=topics.ALL) -> None:
         settings = KafkaSettings(bootstrap_servers=self.addresses["KAFKA_BOOTSTRAP_SERVERS"], topic_prefix=self.prefix)
@@ -55,8 +48,6 @@ class BenchNamespace:
 
     async def clean_up(self) -> None:
         """Drop this run's topics and databases, so the local stack does not grow run after run."""
-        from tests.support import drop_namespace
-
         await drop_namespace(self.addresses["KAFKA_BOOTSTRAP_SERVERS"], self.addresses["MONGODB_URI"], self.name)
 
     def start_service(self, service: str, log: Path, **extra: str) -> subprocess.Popen[bytes]:

@@ -6,7 +6,6 @@ validation, dedupe or publishing (the least work that still lands the data)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import signal
 import statistics
@@ -124,7 +123,7 @@ async def main(addresses: dict[str, str], count: int, runs: int, process_counts:
                      f"to B {medians[processes] / statistics.median(insert):.2f}")
         memory[f"intake peak, {count:,} inquiries, {processes} process(es)"] = [m for r in results for m in r[2]]
         cores = {k: statistics.median(r[3][k] for r in results) for k in results[0][3]}
-        lines.append(f"    CPU in cores (median): " + ", ".join(f"{k} {v:.2f}" for k, v in cores.items())
+        lines.append("    CPU in cores (median): " + ", ".join(f"{k} {v:.2f}" for k, v in cores.items())
                      + f"; total {sum(cores.values()):.2f} of 2")
     if 1 in medians and 2 in medians:
         lines.append(f"  2 processes / 1 process: {medians[2] / medians[1]:.2f}")

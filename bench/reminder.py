@@ -4,8 +4,6 @@ topic. Baseline in the same run: the plain PyMongo query that finds who is waiti
 
 from __future__ import annotations
 
-import asyncio
-import json
 import signal
 import statistics
 import time

@@ -4,7 +4,6 @@ through the HTTP API, against a plain PyMongo query for the same page (the basel
 
 from __future__ import annotations
 
-import asyncio
 import json
 import secrets
 import signal

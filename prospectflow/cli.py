@@ -485,11 +485,12 @@ async def dlq_replay(topic: str, refs: tuple[str, ...], everything: bool, reason
         if everything:
             chosen = [letter for letter in letters.values() if reason in (None, letter.header("x-dlq-reason"))]
         else:
-            unknown = [r for r in refs if f"{ops.parse_ref(r)[0]}:{ops.parse_ref(r)[1]}" not in letters]
+            wanted = {r: "%d:%d" % ops.parse_ref(r) for r in refs}
+            unknown = [r for r, ref in wanted.items() if ref not in letters]
             if unknown:
                 raise CliError(f"no dead letter {', '.join(unknown)} on {ops.dlq_topic(topic)} "
                                "(see `prospectflow dlq list`)")
-            chosen = [letters["%d:%d" % ops.parse_ref(r)] for r in refs]
+            chosen = [letters[ref] for ref in wanted.values()]
         skipped = [letter for letter in chosen if letter.replayed is not None and not again]
         chosen = [letter for letter in chosen if letter not in skipped]
         replayed = await ops.replay(b, chosen, value=value)

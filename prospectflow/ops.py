@@ -17,7 +17,7 @@ from prospectflow.bus import Bus, as_event
 from prospectflow.errors import CliError
 from shared import topics
 from shared.contract import (
-    EVENT_TYPES, CloudEvent, FlagFollowUp, InquiryReceived, JobClosed, JobOpened, RateProspects, RunReminders,
+    EVENT_TYPES, CloudEvent, FlagFollowUp, InquiryReceived, JobClosed, RateProspects, RunReminders,
     SendMessages, new_event,
 )
 from shared.kafka import describe_validation_error

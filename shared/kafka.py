@@ -34,8 +34,7 @@ from shared.settings import KafkaSettings, ServiceSettings
 
 log = get_logger("prospectflow.kafka")
 
-CLOUDEVENTS_HEADERS = {"content-type": CLOUDEVENTS_CONTENT_TYPE}
-_CLOUDEVENTS_HEADERS_RAW = [("content-type", CLOUDEVENTS_CONTENT_TYPE.encode())]
+CLOUDEVENTS_HEADERS = [("content-type", CLOUDEVENTS_CONTENT_TYPE.encode())]
 
 
 # --- connection --------------------------------------------------------------------------------
@@ -154,7 +153,7 @@ class Publisher:
 
         async def send_all() -> None:
             producer = raw_producer(self._broker)
-            pending = [await producer.send(topic, value, key=key, headers=_CLOUDEVENTS_HEADERS_RAW)
+            pending = [await producer.send(topic, value, key=key, headers=CLOUDEVENTS_HEADERS)
                        for topic, value, key in encoded]
             await asyncio.gather(*pending)
 

@@ -35,13 +35,11 @@ class Stack:
     source: str  # "environment", "testcontainers" or "devstack"
 
 
-@dataclass
-class Namespace:
-    """One test's own topics (by prefix) and databases, so tests never see each other."""
+class Named:
+    """The topics (by prefix) and databases of a namespace called `self.name`; what
+    `drop_namespace` deletes. Tests and benchmarks each work in their own."""
 
-    stack: Stack
-    name: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:10]}")
-    processes: list[ServiceProcess] = field(default_factory=list)
+    name: str
 
     @property
     def prefix(self) -> str:
@@ -52,6 +50,15 @@ class Namespace:
 
     def database(self, service: str) -> str:
         return f"{self.name}_{service}"
+
+
+@dataclass
+class Namespace(Named):
+    """One test's own topics and databases, so tests never see each other."""
+
+    stack: Stack
+    name: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:10]}")
+    processes: list[ServiceProcess] = field(default_factory=list)
 
     def env(self, service: str, **extra: str) -> dict[str, str]:
         upper = service.upper()
