@@ -172,19 +172,17 @@ class Messaging:
             for start in range(0, len(unsent), CHUNK):
                 chunk = unsent[start:start + CHUNK]
                 results = await asyncio.gather(*(self._send(m) for m in chunk))
+                # Results are recorded before the next chunk goes out, so a crash resends at most
+                # one chunk; reporting them (publish, mark) overlaps with sending the next one.
+                await self.store.record_results({m["_id"]: fields for m, fields in zip(chunk, results)})
                 if finishing is not None:
                     await finishing
-                # Recording and reporting a chunk overlaps with sending the next one.
-                finishing = asyncio.create_task(self._finish(chunk, results))
+                finishing = asyncio.create_task(self._report([{**m, **fields} for m, fields in zip(chunk, results)]))
             if finishing is not None:
                 await finishing
         finally:
             if finishing is not None and not finishing.done():
                 finishing.cancel()
-
-    async def _finish(self, chunk: list[dict[str, Any]], results: list[dict[str, Any]]) -> None:
-        await self.store.record_results({m["_id"]: fields for m, fields in zip(chunk, results)})
-        await self._report([{**m, **fields} for m, fields in zip(chunk, results)])
 
     async def _report(self, messages: list[dict[str, Any]]) -> None:
         if not messages:
