@@ -20,7 +20,7 @@ from devstack.stack import ROOT, StackConfig, up
 from shared import topics
 from shared.kafka import ensure_topics
 from shared.settings import KafkaSettings
-from tests.support import Named, drop_namespace
+from tests.support import Named, drop_namespace, free_port
 
 
 def stack_addresses() -> dict[str, str]:
@@ -42,6 +42,8 @@ class BenchNamespace(Named):
 
     def service_env(self, service: str, **extra: str) -> dict[str, str]:
         upper = service.upper()
+        if service == "messaging":  # its HTTP side needs a free port and its link secret
+            extra = {"MESSAGING_HTTP_PORT": str(free_port()), "MESSAGING_UNSUBSCRIBE_SECRET": f"bench-{self.name}", **extra}
         return {**os.environ, **self.addresses, "KAFKA_TOPIC_PREFIX": self.prefix,
                 f"{upper}_DATABASE": self.database(service), f"{upper}_GROUP_ID": f"{self.name}-{service}",
                 "PYTHONUNBUFFERED": "1", **extra}

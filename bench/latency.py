@@ -104,7 +104,7 @@ async def one(addresses: dict[str, str], rate: int, seconds: float, probes_per_s
     procs = {"intake": ns.start_service("intake", logs["intake"]),
              "rating": ns.start_service("rating", logs["rating"], RATING_JWT_SECRET=secret,
                                         RATING_HTTP_PORT=str(port))}
-    token = jwt.encode({"sub": RECRUITER}, secret, algorithm="HS256")
+    token = jwt.encode({"sub": RECRUITER, "exp": int(time.time()) + 86_400}, secret, algorithm="HS256")
     bootstrap = addresses["KAFKA_BOOTSTRAP_SERVERS"]
     try:
         for s, log in logs.items():

@@ -72,3 +72,22 @@ def run_service(settings_cls: type[ServiceSettings], create_app: Callable[[Any],
     except ConfigurationError as exc:
         sys.exit(f"{settings.service_name}: {exc}")
     asyncio.run(app.run())
+
+
+def run_http_service(settings_cls: type[ServiceSettings], create_service: Callable[[Any], Any]) -> None:
+    """`python -m services.<name>` for a service with an HTTP side: an ASGI app (whose lifespan
+    runs the Kafka side) served by uvicorn at `<SERVICE>_HTTP_HOST`:`<SERVICE>_HTTP_PORT`."""
+    import sys
+
+    import uvicorn
+
+    from shared.logs import setup_logging
+
+    settings = settings_cls()
+    setup_logging(settings.service_name, settings.log_level)
+    try:
+        api = create_service(settings)
+    except ConfigurationError as exc:
+        sys.exit(f"{settings.service_name}: {exc}")
+    host, port = getattr(settings, "http_host"), getattr(settings, "http_port")
+    uvicorn.run(api, host=host, port=port, log_config=None, access_log=False)

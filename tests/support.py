@@ -81,6 +81,13 @@ class Namespace(Named):
     def start(self, service: str, **extra: str) -> ServiceProcess:
         if service == "rating":
             extra = {"RATING_JWT_SECRET": self.jwt_secret, "RATING_HTTP_PORT": str(free_port()), **extra}
+        elif service == "messaging":
+            port = extra.get("MESSAGING_HTTP_PORT") or str(free_port())
+            extra = {"MESSAGING_JWT_SECRET": self.jwt_secret, "MESSAGING_HTTP_PORT": port,
+                     "MESSAGING_PUBLIC_URL": f"http://127.0.0.1:{port}",
+                     "MESSAGING_UNSUBSCRIBE_SECRET": f"unsubscribe-{self.name}", **extra}
+        elif service == "dashboard":
+            extra = {"DASHBOARD_JWT_SECRET": self.jwt_secret, "DASHBOARD_HTTP_PORT": str(free_port()), **extra}
         same = sum(1 for p in self.processes if p.service == service)
         process = ServiceProcess(service, self.env(service, **extra), log_dir=ROOT / ".devstack" / "test-logs" / self.name,
                                  label=f"{service}{same + 1}")
@@ -163,7 +170,7 @@ class ServiceProcess:
 
     @property
     def http(self) -> str:
-        return f"http://127.0.0.1:{self.env['RATING_HTTP_PORT']}"
+        return f"http://127.0.0.1:{self.env[f'{self.service.upper()}_HTTP_PORT']}"
 
     def kill(self) -> None:
         """SIGKILL: no shutdown, no final commit; what a crash looks like."""

@@ -1,8 +1,9 @@
-"""`python -m services.messaging`: run the messaging service until SIGINT or SIGTERM."""
+"""`python -m services.messaging`: the messaging service (Kafka side, preview and unsubscribe over
+HTTP) until SIGINT or SIGTERM."""
 
-from services.messaging.app import create_app
+from services.messaging.app import create_service
 from services.messaging.settings import MessagingSettings
-from shared.service import run_service
+from shared.service import run_http_service
 
 if __name__ == "__main__":
-    run_service(MessagingSettings, create_app)
+    run_http_service(MessagingSettings, create_service)

@@ -2,33 +2,66 @@
 
 from __future__ import annotations
 
-from typing import Union
+from dataclasses import dataclass
+from typing import Any, Union
 
+from fastapi import FastAPI
 from faststream import FastStream
+from faststream.kafka import KafkaBroker
+from pymongo import AsyncMongoClient
+from pymongo.errors import PyMongoError
 
 from shared import topics
 from shared.contract import documented_envelope
 from shared.db import mongo_client
 from shared.kafka import BatchConsumer, DeadLetters, Publisher, broker_factory, subscribe_batches
-from shared.service import service_app
+from shared.auth import TokenVerifier
+from shared.service import ConfigurationError, service_app
+
+from services.messaging.api import create_api
 
 from services.messaging.handlers import Messaging
 from services.messaging.mail import Mailer
 from services.messaging.rendering import Templates
 from services.messaging.settings import MessagingSettings
 from services.messaging.store import MessagingStore
+from services.messaging.unsubscribe import UnsubscribeLinks
 
 DESCRIPTION = (
     "Sends templated e-mail to prospects (ask to apply, arrange an interview, not a match), "
     "at most once per command and prospect, and reports each as `message.sent` or `message.failed`."
 )
 CONSUMES = topics.CONSUMED_BY["messaging"]
-PRODUCES = {topics.MESSAGES: ("message.sent", "message.failed"), topics.COMMAND_RESULTS: ("command.completed",)}
+PRODUCES = {topics.MESSAGES: ("message.sent", "message.failed"), topics.COMMAND_RESULTS: ("command.completed",),
+            topics.OPT_OUTS: ("prospect.opted_out",)}
+
+
+@dataclass
+class Wired:
+    app: FastStream
+    broker: KafkaBroker
+    client: AsyncMongoClient[dict[str, Any]]
+    store: MessagingStore
+    templates: Templates
+    links: UnsubscribeLinks
+
+
+def unsubscribe_links(settings: MessagingSettings) -> UnsubscribeLinks:
+    secret = settings.unsubscribe_secret.get_secret_value() if settings.unsubscribe_secret else ""
+    if not secret:
+        raise ConfigurationError("MESSAGING_UNSUBSCRIBE_SECRET is not set; it signs the unsubscribe link in every "
+                                 "mail (any long random string, the same for every replica)")
+    return UnsubscribeLinks(secret, settings.public_url)
 
 
 def create_app(settings: MessagingSettings | None = None) -> FastStream:
-    settings = settings or MessagingSettings()
+    """The Kafka side alone."""
+    return wire(settings or MessagingSettings()).app
+
+
+def wire(settings: MessagingSettings) -> Wired:
     templates = Templates(settings.templates_dir)  # a broken replacement stops us here
+    links = unsubscribe_links(settings)
     broker = broker_factory(settings.kafka, client_id=settings.service_name, description=DESCRIPTION)
     client = mongo_client(settings.mongodb, appname=f"prospectflow-{settings.service_name}")
     store = MessagingStore(client[settings.database])
@@ -36,7 +69,7 @@ def create_app(settings: MessagingSettings | None = None) -> FastStream:
     consumer = BatchConsumer(
         apply=Messaging(store, Publisher(broker, settings.kafka), templates, mailer, sender=settings.smtp.sender,
                         max_attempts=settings.smtp_max_attempts, max_backoff_s=settings.retry_max_backoff_s,
-                        daily_digest=settings.daily_digest),
+                        daily_digest=settings.daily_digest, links=links),
         dead_letters=DeadLetters(broker, settings.service_name),
         settings=settings,
     )
@@ -51,4 +84,21 @@ def create_app(settings: MessagingSettings | None = None) -> FastStream:
     app = service_app(broker=broker, client=client, settings=settings, topics=[*CONSUMES, *PRODUCES],
                       title="Prospectflow messaging", description=DESCRIPTION, prepare_database=store.ensure_indexes)
     app.after_shutdown(mailer.close)
-    return app
+    return Wired(app=app, broker=broker, client=client, store=store, templates=templates, links=links)
+
+
+def create_service(settings: MessagingSettings) -> FastAPI:
+    """The whole service: the HTTP side (preview, unsubscribe), running the Kafka side for its lifetime."""
+    wired = wire(settings)
+    secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
+    verifier = TokenVerifier(secret=secret, jwks_url=settings.jwks_url) if secret or settings.jwks_url else None
+
+    async def ready() -> bool:
+        try:
+            await wired.client.admin.command("ping")
+        except PyMongoError:
+            return False
+        return True
+
+    return create_api(wired.store, wired.templates, wired.links, Publisher(wired.broker, settings.kafka),
+                      verifier=verifier, stream=wired.app, ready=ready)

@@ -19,6 +19,7 @@ from services.messaging import domain
 from services.messaging.mail import Mailer, SendFailure, build
 from services.messaging.rendering import DIGEST, DIGEST_SAMPLE, Templates
 from services.messaging.store import UNSENT, MessagingStore
+from services.messaging.unsubscribe import UnsubscribeLinks
 
 SOURCE = "prospectflow/messaging"
 CHUNK = 50  # messages marked `sending` together: the most a crash can send twice
@@ -27,7 +28,8 @@ log = get_logger("prospectflow.messaging")
 
 class Messaging:
     def __init__(self, store: MessagingStore, publisher: Publisher, templates: Templates, mailer: Mailer, *,
-                 sender: str, max_attempts: int, max_backoff_s: float, daily_digest: bool = True) -> None:
+                 sender: str, max_attempts: int, max_backoff_s: float, daily_digest: bool = True,
+                 links: UnsubscribeLinks | None = None) -> None:
         self.store = store
         self.publisher = publisher
         self.templates = templates
@@ -36,6 +38,7 @@ class Messaging:
         self.max_attempts = max_attempts
         self.max_backoff_s = max_backoff_s
         self.daily_digest = daily_digest
+        self.links = links
 
     async def __call__(self, batch: list[Received]) -> None:
         await self._keep_state([r for r in batch if r.topic not in (topics.MESSAGING_COMMANDS, topics.REMINDERS)])
@@ -202,10 +205,14 @@ class Messaging:
                 # being rendered before its first mail goes out.
                 async with self.mailer.slot():
                     if email is None:
-                        rendered = self.templates.render(message["template"], message["context"])
+                        # Prospects' mails carry an unsubscribe link; the recruiter's digest does not.
+                        unsubscribe = (self.links.url(message["to"])
+                                       if self.links is not None and message.get("kind") != "digest" else None)
+                        context = {**message["context"], "unsubscribe_url": unsubscribe}
+                        rendered = self.templates.render(message["template"], context)
                         email = build(rendered, sender=self.sender, recruiter_name=recruiter["name"],
                                       recruiter_email=recruiter["email"], to_name=message["to_name"],
-                                      to=message["to"], message_id=message["_id"])
+                                      to=message["to"], message_id=message["_id"], unsubscribe_url=unsubscribe)
                     await self.mailer.send(email)
                 assert rendered is not None
                 return {"state": "sent", "subject": rendered.subject, "sent_at": datetime.now(timezone.utc),

@@ -20,7 +20,7 @@ def header_safe(value: str) -> str:
 
 
 def build(rendered: Rendered, *, sender: str, recruiter_name: str, recruiter_email: str, to_name: str, to: str,
-          message_id: str) -> EmailMessage:
+          message_id: str, unsubscribe_url: str | None = None) -> EmailMessage:
     message = EmailMessage()
     message["Subject"] = header_safe(rendered.subject)
     message["From"] = Address(display_name=header_safe(recruiter_name), addr_spec=sender)
@@ -30,6 +30,10 @@ def build(rendered: Rendered, *, sender: str, recruiter_name: str, recruiter_ema
     domain = sender.rpartition("@")[2] or "prospectflow"
     # Stable: a resend after a crash carries the same Message-ID, which mail clients dedupe on.
     message["Message-ID"] = f"<{message_id}@{domain}>"
+    if unsubscribe_url:
+        # RFC 8058 one-click: mail clients POST `List-Unsubscribe=One-Click` to the link.
+        message["List-Unsubscribe"] = f"<{unsubscribe_url}>"
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message.set_content(rendered.text)
     message.add_alternative(rendered.html, subtype="html")
     return message

@@ -26,6 +26,7 @@ SAMPLE = {
             "apply_url": "https://acme.example/jobs/42/apply", "interview_url": "https://acme.example/book/42"},
     "recruiter": {"recruiter_id": "rec-7", "name": "Dana Smith", "email": "dana@acme.example"},
     "note": "Looking forward to hearing from you.",
+    "unsubscribe_url": "https://prospectflow.example/unsubscribe/sample",
 }
 """The variables every template gets (documented in the README), with sample values."""
 

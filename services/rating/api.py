@@ -1,7 +1,8 @@
 """Rating's read API: a recruiter's prospects by view, over HTTP, for recruiter apps.
 
-Every request carries `Authorization: Bearer <JWT>` signed HS256 with RATING_JWT_SECRET; its
-`sub` is the recruiter id, and a recruiter sees only their own prospects. Errors say what went
+Every request carries `Authorization: Bearer <JWT>` (HS256 with RATING_JWT_SECRET, or an identity
+provider's key from RATING_JWKS_URL) with `sub` the recruiter id and an `exp`; a recruiter sees
+only their own prospects. Errors say what went
 wrong without echoing personal data.
 """
 
@@ -14,7 +15,6 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-import jwt
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, status
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -22,6 +22,7 @@ from faststream import FastStream
 from pydantic import BaseModel, Field
 
 from services.rating.store import BoardViews
+from shared.auth import InvalidToken, TokenVerifier
 
 
 class View(StrEnum):
@@ -33,13 +34,32 @@ class View(StrEnum):
 
 class LastMessage(BaseModel):
     template: str
-    sent_at: datetime
+    sent_at: datetime = Field(description="when it was sent, or when it failed")
+    status: str = Field("sent", description="`sent` or `failed`")
+    reason: str | None = Field(None, description="why it failed")
+
+
+class HistoryLine(BaseModel):
+    at: datetime
+    kind: str = Field(description="`inquiry`, `rated`, `flag` or `message`")
+    board: str | None = None
+    board_inquiry_id: str | None = None
+    message: str | None = Field(None, description="the inquiry's message")
+    rating: str | None = None
+    previous_rating: str | None = None
+    flagged: bool | None = None
+    cause: str | None = None
+    template: str | None = None
+    status: str | None = None
+    subject: str | None = None
+    reason: str | None = None
 
 
 class Prospect(BaseModel):
     prospect_id: str
     job_id: str
     job_title: str | None = None
+    board: str | None = Field(None, description="the job board of the latest inquiry")
     name: str | None = None
     email: str | None = None
     phone: str | None = None
@@ -76,7 +96,7 @@ def _after(cursor: str) -> tuple[Any, str]:
 def _prospect(doc: dict[str, Any]) -> Prospect:
     profile = doc.get("profile") or {}
     return Prospect(
-        prospect_id=doc["_id"], job_id=doc["job_id"], job_title=doc.get("job_title"),
+        prospect_id=doc["_id"], job_id=doc["job_id"], job_title=doc.get("job_title"), board=doc.get("board"),
         **{k: profile.get(k) for k in ("name", "email", "phone", "location", "headline", "profile_url")},
         skills=profile.get("skills") or [], rating=doc.get("rating", "unrated"), flagged=doc.get("flagged", False),
         needs_follow_up=doc.get("job_open") is True and not doc.get("flagged", False),
@@ -84,7 +104,7 @@ def _prospect(doc: dict[str, Any]) -> Prospect:
     )
 
 
-def create_api(views: BoardViews, *, jwt_secret: str, stream: FastStream | None = None,
+def create_api(views: BoardViews, *, verifier: TokenVerifier, stream: FastStream | None = None,
                ready: Any = None) -> FastAPI:
     """The HTTP app. With `stream`, the app also runs the Kafka side for its lifetime."""
 
@@ -107,12 +127,10 @@ def create_api(views: BoardViews, *, jwt_secret: str, stream: FastStream | None 
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a bearer token is required",
                                 headers={"WWW-Authenticate": "Bearer"})
         try:
-            claims = jwt.decode(credentials.credentials, jwt_secret, algorithms=["HS256"],
-                                options={"require": ["sub"]})
-        except jwt.PyJWTError:
+            return verifier.recruiter(credentials.credentials)
+        except InvalidToken:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, "the bearer token is invalid or expired",
                                 headers={"WWW-Authenticate": "Bearer"}) from None
-        return str(claims["sub"])
 
     Recruiter = Annotated[str, Depends(recruiter)]
 
@@ -150,6 +168,13 @@ def create_api(views: BoardViews, *, jwt_secret: str, stream: FastStream | None 
         if doc is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such prospect among yours")
         return _prospect(doc)
+
+    @api.get("/prospects/{prospect_id}/history", response_model=list[HistoryLine], tags=["prospects"])
+    async def history(recruiter_id: Recruiter, prospect_id: Annotated[str, Path(max_length=128)]) -> list[HistoryLine]:
+        """The prospect's timeline, oldest first: inquiries, ratings, flag changes, messages."""
+        if await views.one(recruiter_id, prospect_id) is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such prospect among yours")
+        return [HistoryLine(**line) for line in await views.history(prospect_id)]
 
     @api.get("/summary", tags=["prospects"])
     async def summary(recruiter_id: Recruiter) -> dict[str, Any]:

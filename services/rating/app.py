@@ -13,7 +13,8 @@ from shared import topics
 from shared.contract import documented_envelope
 from shared.db import mongo_client
 from shared.kafka import BatchConsumer, DeadLetters, Publisher, broker_factory, subscribe_batches
-from shared.service import service_app
+from shared.auth import TokenVerifier
+from shared.service import ConfigurationError, service_app
 
 from services.rating.handlers import RatingProjection
 from services.rating.settings import RatingSettings
@@ -63,8 +64,10 @@ def create_app(settings: RatingSettings | None = None, client: AsyncMongoClient[
 
 def create_service(settings: RatingSettings) -> FastAPI:
     """The whole service: the read API, running the Kafka side for its lifetime."""
-    if settings.jwt_secret is None or not settings.jwt_secret.get_secret_value():
-        raise SystemExit("rating: RATING_JWT_SECRET is not set; it signs the recruiters' API tokens (HS256).")
+    secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
+    if not secret and not settings.jwks_url:
+        raise ConfigurationError("neither RATING_JWT_SECRET nor RATING_JWKS_URL is set; one of them checks the "
+                                 "recruiters' API tokens (HS256 secret, or an identity provider's keys).")
     client = mongo_client(settings.mongodb, appname=f"prospectflow-{settings.service_name}")
 
     async def ready() -> bool:
@@ -75,6 +78,7 @@ def create_service(settings: RatingSettings) -> FastAPI:
         return True
 
     return create_api(
-        BoardViews(RatingStore(client[settings.database])), jwt_secret=settings.jwt_secret.get_secret_value(),
+        BoardViews(RatingStore(client[settings.database])),
+        verifier=TokenVerifier(secret=secret, jwks_url=settings.jwks_url),
         stream=create_app(settings, client), ready=ready,
     )

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from shared import ids, topics
 from shared.contract import (
-    CommandCompleted, FlagFollowUp, FollowUpCause, FollowUpFlagChanged, JobClosed, JobOpened, MessageSent,
+    CommandCompleted, FlagFollowUp, FollowUpCause, FollowUpFlagChanged, JobClosed, JobOpened, MessageFailed, MessageSent,
     ProspectRated, ProspectRegistered, RateProspects, Rating, new_event,
 )
 from shared.kafka import Outgoing, Publisher, Received
@@ -32,6 +32,13 @@ class Outcome:
     board: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     jobs: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     joins: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def note(self, prospect_id: str, kind: str, at: datetime, **details: Any) -> None:
+        """A line of the prospect's history (what recruiter apps show as its timeline); its id is
+        derived from the cause, so a replay writes the same line once."""
+        self.history.append({"_id": ids.derive("history", self.cause_id, kind, prospect_id), "prospect_id": prospect_id,
+                             "kind": kind, "at": at, **details})
 
     def document(self) -> dict[str, Any]:
         # Lists of {"id", "set"} documents: FerretDB stores no arrays inside arrays.
@@ -39,7 +46,7 @@ class Outcome:
             return [{"id": key, "set": fields} for key, fields in items]
 
         return {"_id": self.cause_id, "board": writes(self.board), "jobs": writes(self.jobs),
-                "joins": writes(self.joins),
+                "joins": writes(self.joins), "history": self.history,
                 "events": [{"topic": e.topic, "key": e.key, "event": e.event} for e in self.events]}
 
 
@@ -49,7 +56,14 @@ def registration_fields(data: ProspectRegistered, job: dict[str, Any]) -> dict[s
     return {"job_id": data.job_id, "recruiter_id": job.get("recruiter_id"), "job_open": job.get("open"),
             "job_title": job.get("title"), "rating": Rating.UNRATED.value, "flagged": False,
             "waiting_since": inquired_at, "profile": data.profile.model_dump(mode="json", exclude_none=True),
-            "last_inquired_at": inquired_at}
+            "last_inquired_at": inquired_at, "board": data.inquiry.board}
+
+
+def inquiry_history(cause_id: str, data: ProspectRegistered) -> dict[str, Any]:
+    outcome = Outcome(cause_id)
+    outcome.note(data.prospect_id, "inquiry", data.inquiry.inquired_at, board=data.inquiry.board,
+                 board_inquiry_id=data.inquiry.board_inquiry_id, message=data.inquiry.message)
+    return outcome.history[0]
 
 
 def _outgoing(doc: dict[str, Any]) -> list[Outgoing]:
@@ -108,6 +122,8 @@ class RatingProjection:
         docs = [{"_id": pid, "registered_by": event_id, "updated_at": now,
                  **registration_fields(unique[event_id].data, jobs.get(unique[event_id].data.job_id, {}))}  # type: ignore[arg-type]
                 for pid, event_id in registrations.items()]
+        # The history line first: a crash between the two inserts re-inserts it (once), never loses it.
+        await self.store.insert_history([inquiry_history(e, unique[e].data) for e in registrations.values()])  # type: ignore[arg-type]
         clashed = {docs[n]["_id"] for n in await self.store.insert_board(docs)}
         there = await self.store.registered_by(list(clashed))
         settled = {event_id for pid, event_id in registrations.items()
@@ -121,10 +137,10 @@ class RatingProjection:
         handler = {
             "job.opened": self._job, "job.updated": self._job, "job.closed": self._job_closed,
             "prospect.registered": self._prospect, "prospect.inquired_again": self._prospect,
-            "message.sent": self._message_sent, "prospects.rate": self._rate,
-            "prospects.flag_follow_up": self._flag,
+            "message.sent": self._message_sent, "message.failed": self._message_failed,
+            "prospects.rate": self._rate, "prospects.flag_follow_up": self._flag,
         }.get(r.event.type)
-        if handler is not None:  # message.failed changes nothing on the board
+        if handler is not None:
             handler(r, outcome)
         return outcome
 
@@ -159,6 +175,7 @@ class RatingProjection:
         data: ProspectRegistered = r.data  # type: ignore[assignment]
         inquired_at = data.inquiry.inquired_at
         profile = data.profile.model_dump(mode="json", exclude_none=True)
+        outcome.history.append(inquiry_history(r.event.id, data))
         entry = self.entries.get(data.prospect_id)
         if entry is None:
             job = self.jobs.get(data.job_id, {})
@@ -167,10 +184,11 @@ class RatingProjection:
             self._set(outcome, entry, registration_fields(data, job))
             return
         entry, cause = domain.on_new_inquiry(replace(entry, profile=profile), inquired_at)
-        fields: dict[str, Any] = {"profile": profile, "last_inquired_at": inquired_at}
+        fields: dict[str, Any] = {"profile": profile, "last_inquired_at": inquired_at, "board": data.inquiry.board}
         if cause is not None:
             fields.update(flagged=False, waiting_since=inquired_at)
             outcome.events.append(self._flag_event(entry, cause, None, r.event.id))
+            outcome.note(entry.prospect_id, "flag", inquired_at, flagged=False, cause=cause.value)
         self._set(outcome, entry, fields)
 
     def _message_sent(self, r: Received, outcome: Outcome) -> None:
@@ -179,12 +197,26 @@ class RatingProjection:
         if entry is None:
             return
         fields: dict[str, Any] = {"last_message": {"template": data.template, "sent_at": data.sent_at,
-                                                   "message_id": data.message_id}}
+                                                   "message_id": data.message_id, "status": "sent"}}
+        outcome.note(entry.prospect_id, "message", data.sent_at, template=data.template, status="sent",
+                     subject=data.subject, message_id=data.message_id)
         entry, cause = domain.on_message_sent(entry, self.flag_on_message_sent)
         if cause is not None:
             fields["flagged"] = True
             outcome.events.append(self._flag_event(entry, cause, data.command_id, r.event.id))
+            outcome.note(entry.prospect_id, "flag", data.sent_at, flagged=True, cause=cause.value)
         self._set(outcome, entry, fields)
+
+    def _message_failed(self, r: Received, outcome: Outcome) -> None:
+        data: MessageFailed = r.data  # type: ignore[assignment]
+        entry = self.entries.get(data.prospect_id)
+        if entry is None:
+            return
+        outcome.note(entry.prospect_id, "message", r.time, template=data.template, status="failed",
+                     reason=data.reason, permanent=data.permanent, message_id=data.message_id)
+        self._set(outcome, entry, {"last_message": {"template": data.template, "sent_at": r.time,
+                                                    "message_id": data.message_id, "status": "failed",
+                                                    "reason": data.reason}})
 
     def _rate(self, r: Received, outcome: Outcome) -> None:
         command: RateProspects = r.data  # type: ignore[assignment]
@@ -193,6 +225,8 @@ class RatingProjection:
             entry, previous = domain.rate(entry, command.rating)
             if previous is not None:
                 self._set(outcome, entry, {"rating": entry.rating.value})
+                outcome.note(entry.prospect_id, "rated", r.time, rating=entry.rating.value,
+                             previous_rating=previous.value)
                 data = ProspectRated(prospect_id=entry.prospect_id, job_id=entry.job_id,
                                      recruiter_id=command.recruiter_id, rating=entry.rating,
                                      previous_rating=previous, command_id=r.event.id)
@@ -207,6 +241,7 @@ class RatingProjection:
             entry, changed = domain.flag(entry, command.flagged, r.time)
             if changed:
                 self._set(outcome, entry, {"flagged": entry.flagged, "waiting_since": entry.waiting_since})
+                outcome.note(entry.prospect_id, "flag", r.time, flagged=entry.flagged, cause=FollowUpCause.RECRUITER.value)
                 outcome.events.append(self._flag_event(entry, FollowUpCause.RECRUITER, r.event.id, r.event.id))
 
         self._command(r, outcome, command.recruiter_id, command.prospect_ids, change)

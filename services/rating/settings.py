@@ -13,3 +13,4 @@ class RatingSettings(ServiceSettings):
     http_host: str = Field("127.0.0.1", description="where the read API listens")
     http_port: int = Field(8080, description="the read API's port")
     jwt_secret: SecretStr | None = Field(None, description="HS256 secret of the recruiters' bearer tokens")
+    jwks_url: str | None = Field(None, description="an identity provider's JWKS URL (RS256/ES256 tokens)")

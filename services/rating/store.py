@@ -37,6 +37,7 @@ class RatingStore:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.board = db["board"]
         self.jobs = db["jobs"]
+        self.history = db["history"]
         self.outbox = Outbox(db)
 
     async def ensure_indexes(self) -> None:
@@ -48,6 +49,7 @@ class RatingStore:
             [("recruiter_id", ASCENDING), ("rating", ASCENDING), ("waiting_since", ASCENDING), ("_id", ASCENDING)],
             name="view_by_rating")
         await self.board.create_index([("job_id", ASCENDING)], name="by_job")
+        await self.history.create_index([("prospect_id", ASCENDING), ("at", ASCENDING)], name="timeline")
 
     async def entries(self, prospect_ids: Iterable[str]) -> dict[str, Entry]:
         return {d["_id"]: entry_from_document(d) for d in await find_by_ids(self.board, list(prospect_ids))}
@@ -59,6 +61,11 @@ class RatingStore:
         """New board documents by one insert; the positions of those already there."""
         return await insert_new(self.board, documents)
 
+    async def insert_history(self, lines: list[dict[str, Any]]) -> None:
+        """Timeline lines, each once: their ids are derived from their cause."""
+        if lines:
+            await insert_new(self.history, lines)
+
     async def registered_by(self, prospect_ids: list[str]) -> dict[str, str | None]:
         return {d["_id"]: d.get("registered_by") for d in await find_by_ids(self.board, prospect_ids, {"registered_by": 1})}
 
@@ -69,6 +76,7 @@ class RatingStore:
         jobs = [(w["id"], w["set"]) for outcome in outcomes for w in outcome["jobs"]]
         board = [(w["id"], w["set"]) for outcome in outcomes for w in outcome["board"]]
         joins = [UpdateMany({"job_id": w["id"]}, {"$set": w["set"]}) for outcome in outcomes for w in outcome["joins"]]
+        await self.insert_history([line for outcome in outcomes for line in outcome.get("history", [])])
         await set_by_id(self.jobs, jobs, known_jobs)
         await set_by_id(self.board, board, known_prospects)
         if joins:
@@ -108,6 +116,11 @@ class BoardViews:
         doc = await self.store.board.find_one({"_id": prospect_id})
         return doc if doc is not None and doc.get("recruiter_id") == recruiter_id else None
 
+    async def history(self, prospect_id: str) -> list[dict[str, Any]]:
+        """The prospect's timeline, oldest first."""
+        cursor = self.store.history.find({"prospect_id": prospect_id}).sort([("at", ASCENDING), ("_id", ASCENDING)])
+        return [doc async for doc in cursor.limit(1_000)]
+
     async def page(self, recruiter_id: str, view: str, job_id: str | None, limit: int,
                    after: tuple[Any, str] | None) -> list[dict[str, Any]]:
         query = view_filter(recruiter_id, view, job_id)
@@ -122,14 +135,19 @@ class BoardViews:
         totals = {view: 0 for view in VIEWS}
         jobs: dict[str, dict[str, Any]] = {}
         async for doc in self.store.board.find(
-            {"recruiter_id": recruiter_id}, {"job_id": 1, "job_title": 1, "job_open": 1, "flagged": 1, "rating": 1}
+            {"recruiter_id": recruiter_id},
+            {"job_id": 1, "job_title": 1, "job_open": 1, "flagged": 1, "rating": 1, "waiting_since": 1}
         ):
             counts = jobs.setdefault(doc["job_id"], {"job_id": doc["job_id"], "title": doc.get("job_title"),
-                                                     "open": doc.get("job_open") is True, **{v: 0 for v in VIEWS}})
+                                                     "open": doc.get("job_open") is True, **{v: 0 for v in VIEWS},
+                                                     "oldest_waiting_since": None})
             in_views = ["all"]
             if doc.get("job_open") is True:
                 if not doc.get("flagged"):
                     in_views.append("needs_follow_up")
+                    since = _utc(doc.get("waiting_since"))
+                    if since is not None and (counts["oldest_waiting_since"] is None or since < counts["oldest_waiting_since"]):
+                        counts["oldest_waiting_since"] = since
                 if doc.get("rating") in ("shortlist", "not_a_fit"):
                     in_views.append(doc["rating"])
             for view in in_views:

@@ -1,0 +1,177 @@
+"""Messaging's HTTP side: the template preview recruiter apps show before a send, and the
+public one-click unsubscribe (RFC 8058) that every mail links to.
+
+`POST /preview` answers what `messages.send` would do with the same ids, without sending: who
+would receive it, who would be skipped and why (the very checks the send makes), and the mail as
+the first recipient would receive it. `GET /unsubscribe/{token}` shows a confirmation (link
+scanners only GET); `POST` to the same address, from that page or from a mail client's one-click
+button, publishes `prospect.opted_out` and suppresses the address at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime, timezone
+from html import escape
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, HTTPException, Path, status
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from faststream import FastStream
+from pydantic import BaseModel, Field
+
+from shared import ids, topics
+from shared.auth import InvalidToken, TokenVerifier
+from shared.contract import Note, ProspectIds, ProspectOptedOut, Template, new_event
+from shared.kafka import Outgoing, Publisher
+
+from services.messaging import domain
+from services.messaging.rendering import Templates
+from services.messaging.store import MessagingStore
+from services.messaging.unsubscribe import UnsubscribeLinks
+
+SOURCE = "prospectflow/messaging/unsubscribe"
+
+
+class PreviewRequest(BaseModel):
+    template: Template
+    prospect_ids: ProspectIds
+    note: Note | None = None
+
+
+class Recipient(BaseModel):
+    prospect_id: str
+    name: str
+    email: str
+
+
+class Skipped(BaseModel):
+    prospect_id: str
+    name: str | None = None
+    reason: str = Field(description="as `messages.send` would reject it: unknown_prospect, forbidden, job_closed, "
+                                    "opted_out, missing_link")
+
+
+class Mail(BaseModel):
+    to: str
+    to_name: str
+    subject: str
+    text: str
+    html: str
+
+
+class Preview(BaseModel):
+    recipients: list[Recipient]
+    skipped: list[Skipped]
+    mail: Mail | None = Field(None, description="the mail as the first recipient would receive it")
+
+
+def _page(title: str, body: str, status_code: int = 200) -> HTMLResponse:
+    return HTMLResponse(
+        f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{escape(title)}</title><style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;color:#1f2933;line-height:1.5}}
+button{{font:inherit;padding:.6rem 1.2rem;border:0;border-radius:6px;background:#1d4ed8;color:#fff;cursor:pointer}}</style></head>
+<body><main><h1>{escape(title)}</h1>{body}</main></body></html>""", status_code=status_code)
+
+
+def create_api(store: MessagingStore, templates: Templates, links: UnsubscribeLinks, publisher: Publisher, *,
+               verifier: TokenVerifier | None, stream: FastStream | None = None,
+               ready: Callable[[], Awaitable[bool]] | None = None) -> FastAPI:
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if stream is not None:
+            await stream.start()
+        try:
+            yield
+        finally:
+            if stream is not None:
+                await stream.stop()
+
+    api = FastAPI(title="Prospectflow messaging", version="0.1.0", lifespan=lifespan,
+                  description="Template preview for recruiter apps; one-click unsubscribe for prospects.")
+    bearer = HTTPBearer(auto_error=False)
+
+    def recruiter(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str:
+        if verifier is None:
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                                "preview is not configured: set MESSAGING_JWT_SECRET or MESSAGING_JWKS_URL")
+        if credentials is None:
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a bearer token is required",
+                                headers={"WWW-Authenticate": "Bearer"})
+        try:
+            return verifier.recruiter(credentials.credentials)
+        except InvalidToken:
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "the bearer token is invalid or expired",
+                                headers={"WWW-Authenticate": "Bearer"}) from None
+
+    @api.get("/health", tags=["operations"])
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @api.get("/ready", tags=["operations"])
+    async def readiness() -> JSONResponse:
+        ok = await ready() if ready is not None else True
+        return JSONResponse({"status": "ready" if ok else "not ready"}, status_code=200 if ok else 503)
+
+    @api.post("/preview", response_model=Preview, tags=["messages"])
+    async def preview(request: PreviewRequest, recruiter_id: Annotated[str, Depends(recruiter)]) -> Preview:
+        """What `messages.send` would do with these ids: recipients, skips with reasons, the first mail."""
+        wanted = list(dict.fromkeys(request.prospect_ids))
+        contacts = await store.by_ids("contacts", wanted)
+        jobs = await store.by_ids("jobs", {c["job_id"] for c in contacts.values()})
+        suppressed = set(await store.by_ids("suppressions", {c["email"] for c in contacts.values()}))
+        recipients, skipped = [], []
+        for pid in wanted:
+            contact = contacts.get(pid)
+            job = jobs.get(contact["job_id"]) if contact else None
+            reason = domain.check(contact, job, recruiter_id, request.template,
+                                  suppressed=bool(contact and contact["email"] in suppressed))
+            if reason is None:
+                assert contact is not None
+                recipients.append(Recipient(prospect_id=pid, name=contact["name"], email=contact["email"]))
+            else:
+                # Another recruiter's prospect stays anonymous: its name is not theirs to see.
+                known = contact is not None and reason not in ("forbidden", "unknown_prospect")
+                skipped.append(Skipped(prospect_id=pid, name=contact["name"] if known and contact else None,
+                                       reason=reason.value))
+        mail = None
+        if recipients:
+            first = recipients[0]
+            contact = contacts[first.prospect_id]
+            context = {**domain.context(contact, jobs[contact["job_id"]], request.note),
+                       "unsubscribe_url": links.url(contact["email"])}
+            rendered = templates.render(request.template, context)
+            mail = Mail(to=first.email, to_name=first.name, subject=rendered.subject, text=rendered.text,
+                        html=rendered.html)
+        return Preview(recipients=recipients, skipped=skipped, mail=mail)
+
+    Token = Annotated[str, Path(max_length=1_000)]
+
+    @api.get("/unsubscribe/{token}", response_class=HTMLResponse, tags=["unsubscribe"])
+    async def unsubscribe_page(token: Token) -> HTMLResponse:
+        email = links.email(token)
+        if email is None:
+            return _page("This link is not valid", "<p>It may have been cut off. Copy the whole link from the "
+                                                   "e-mail, or reply to the e-mail and ask not to be contacted.</p>", 404)
+        return _page("Unsubscribe", f"""<p>Stop all messages about positions to <strong>{escape(email)}</strong>?</p>
+<form method="post"><button type="submit">Unsubscribe</button></form>""")
+
+    @api.post("/unsubscribe/{token}", response_class=HTMLResponse, tags=["unsubscribe"])
+    async def unsubscribe(token: Token) -> HTMLResponse:
+        """RFC 8058 one-click: any POST to the link (mail clients send `List-Unsubscribe=One-Click`)."""
+        email = links.email(token)
+        if email is None:
+            return _page("This link is not valid", "<p>Nothing was changed.</p>", 404)
+        now = datetime.now(timezone.utc)
+        # Suppressed here at once (our own database), and told to everyone on `opt-outs`; the
+        # event's id is derived from the address, so clicking twice is one event.
+        await store.suppress({email: {"reason": "unsubscribe link", "at": now}})
+        event = new_event(event_id=ids.derive("unsubscribe", email), source=SOURCE, type="prospect.opted_out",
+                          data=ProspectOptedOut(email=email, reason="unsubscribe link"))
+        await publisher.publish([Outgoing(topics.OPT_OUTS, email, event)])
+        return _page("You are unsubscribed", f"<p>{escape(email)} will not receive messages about positions any more.</p>")
+
+    return api
