@@ -22,19 +22,21 @@ from pathlib import Path
 
 from devstack.stack import ROOT, StackConfig, StackError, down, status, up
 
-SERVICES = ("intake", "rating", "messaging", "reminder")
+SERVICES = ("intake", "rating", "messaging", "reminder", "dashboard")
+DEMO_RECRUITER = "dana"
 
 
 def available_services() -> list[str]:
     return [s for s in SERVICES if (ROOT / "services" / s / "__main__.py").exists()]
 
 
-def jwt_secret(config: StackConfig) -> str:
-    """The local stack's own secret for the rating API's tokens: made once, kept in DEVSTACK_DIR
-    (never in the code), so tools can mint tokens for the running services."""
+def jwt_secret(config: StackConfig, name: str = "jwt-secret") -> str:
+    """A secret of the local stack (the recruiters' token secret, the unsubscribe links' key):
+    made once, kept in DEVSTACK_DIR (never in the code), so tools can mint tokens for the
+    running services."""
     import secrets
 
-    path = config.state_dir / "jwt-secret"
+    path = config.state_dir / name
     if not path.exists():
         config.state_dir.mkdir(parents=True, exist_ok=True)
         path.write_text(secrets.token_urlsafe(32))
@@ -65,6 +67,9 @@ def run_services(config: StackConfig) -> int:
     started = up(config)
     env = {**os.environ, **config.addresses(), "PYTHONUNBUFFERED": "1"}
     env.setdefault("RATING_JWT_SECRET", jwt_secret(config))
+    for variable in ("MESSAGING_JWT_SECRET", "DASHBOARD_JWT_SECRET"):
+        env.setdefault(variable, env["RATING_JWT_SECRET"])
+    env.setdefault("MESSAGING_UNSUBSCRIBE_SECRET", jwt_secret(config, "unsubscribe-secret"))
     processes: dict[str, subprocess.Popen[str]] = {}
     lock = threading.Lock()
 
@@ -82,7 +87,10 @@ def run_services(config: StackConfig) -> int:
         processes[name] = process
         threading.Thread(target=pump, args=(name, process), daemon=True).start()
     print(f"devstack: running {', '.join(processes)}; Ctrl-C stops everything this command started", flush=True)
-    print("devstack: in another terminal, try `.venv/bin/prospectflow demo`", flush=True)
+    if "dashboard" in processes:
+        threading.Thread(target=welcome, args=(env,), daemon=True).start()
+    else:
+        print("devstack: in another terminal, try `.venv/bin/prospectflow demo`", flush=True)
 
     stopping = False
 
@@ -112,6 +120,41 @@ def run_services(config: StackConfig) -> int:
         print(f"devstack: stopping {', '.join(started)}", flush=True)
         down(config, started)
     return exit_code
+
+
+def _answers(url: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def welcome(env: dict[str, str]) -> None:
+    """Once the services answer: publish the sample for the demo recruiter (once per stack; a
+    second time changes nothing) and print a sign-in link to the dashboard."""
+    dashboard = f"http://{env.get('DASHBOARD_HTTP_HOST', '127.0.0.1')}:{env.get('DASHBOARD_HTTP_PORT', '8000')}"
+    rating = f"http://{env.get('RATING_HTTP_HOST', '127.0.0.1')}:{env.get('RATING_HTTP_PORT', '8080')}"
+    deadline = time.monotonic() + 120
+    while not (_answers(f"{dashboard}/ready") and _answers(f"{rating}/ready")):
+        if time.monotonic() > deadline:
+            print("devstack: the dashboard is not ready after 2 minutes; see the log above", flush=True)
+            return
+        time.sleep(0.5)
+    tool = [sys.executable, "-m", "prospectflow"]
+    tool_env = {**env, "PROSPECTFLOW_DASHBOARD_URL": dashboard}
+    subprocess.run([*tool, "sample", "--recruiter", DEMO_RECRUITER], cwd=ROOT, env=tool_env, capture_output=True)
+    link = subprocess.run([*tool, "login-link", "--recruiter", DEMO_RECRUITER], cwd=ROOT, env=tool_env,
+                          capture_output=True, text=True).stdout.strip()
+    print(f"""
+devstack: the Recruiter Dashboard is at {dashboard}
+  Sign in as the sample recruiter "{DEMO_RECRUITER}" (this link works once, for 5 minutes):
+    {link}
+  A new link: .venv/bin/prospectflow login-link --recruiter {DEMO_RECRUITER}
+  The guided tour on the command line: .venv/bin/prospectflow demo
+""", flush=True)
 
 
 def show_logs(config: StackConfig, name: str | None, lines: int) -> None:

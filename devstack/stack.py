@@ -441,3 +441,34 @@ def status(config: StackConfig) -> list[tuple[str, str]]:
         if value:
             rows.append((name, f"external: {value}"))
     return rows
+
+
+# --- the browser the dashboard's tests drive -------------------------------------------------
+
+
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+"""Headless Chromium on a machine without a display or outside network: no sandbox as root, and
+nothing that phones home (refused connections, many at a time, otherwise)."""
+
+
+def chromium() -> str:
+    """Debian's Chromium (Playwright's own browser download cannot work without its CDN):
+    PROSPECTFLOW_CHROMIUM, else `chromium` on PATH, else installed with apt-get when we are root."""
+    explicit = os.environ.get("PROSPECTFLOW_CHROMIUM")
+    if explicit:
+        return explicit
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found:
+        return found
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        raise StackError("Chromium is needed for the dashboard's browser tests: install Debian's `chromium` "
+                         "package (or set PROSPECTFLOW_CHROMIUM to a Chromium binary)")
+    print("devstack: installing Chromium (apt-get install chromium) for the browser tests", flush=True)
+    environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=False, env=environment, capture_output=True)
+    done = subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], env=environment, capture_output=True, text=True)
+    found = shutil.which("chromium")
+    if done.returncode != 0 or not found:
+        raise StackError(f"apt-get could not install chromium: {done.stderr.strip()[-500:]}")
+    return found

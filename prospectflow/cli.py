@@ -527,6 +527,43 @@ async def lag(as_json: bool) -> None:
         table(rows, ["service", "group", "topic", "lag"], empty="no topics yet: are the services running?")
 
 
+@main.command("login-link")
+@recruiter_option
+@click.option("--minutes", type=click.FloatRange(min=0.1, max=60), default=5, show_default=True,
+              help="how long the link works (it works once)")
+def login_link(recruiter_id: str, minutes: float) -> None:
+    """Print a one-time link that signs RECRUITER in to the Recruiter Dashboard
+    (PROSPECTFLOW_DASHBOARD_URL, default http://127.0.0.1:8000). Signed with DASHBOARD_JWT_SECRET,
+    RATING_JWT_SECRET or the local stack's secret."""
+    from shared.auth import login_link as make_link
+
+    s = settings()
+    try:
+        secret = s.jwt_secret(("DASHBOARD_JWT_SECRET", "RATING_JWT_SECRET"))
+    except CliError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(make_link(secret, recruiter_id, s.dashboard_url, ttl_s=minutes * 60))
+
+
+@main.command()
+@click.option("--recruiter", "recruiter_id", default="dana", show_default=True, help="whose jobs they are")
+@click.option("--email-domain", default="example.com", show_default=True, help="the sample people's addresses")
+@json_option
+@run
+async def sample(recruiter_id: str, email_domain: str, as_json: bool) -> None:
+    """Publish a small, fixed sample (two open jobs and ten inquiries from two boards) for
+    RECRUITER, so the dashboard has something to show. Safe to run again: the same events and
+    board inquiry ids are ignored the second time."""
+    from prospectflow.sample import publish_sample
+
+    async with bus() as b:
+        jobs, inquiries = await publish_sample(b, recruiter_id, email_domain)
+    if as_json:
+        emit_json({"jobs": jobs, "inquiries": inquiries})
+    else:
+        click.echo(f"published {jobs} jobs and {inquiries} inquiries for recruiter {recruiter_id}")
+
+
 @main.command()
 @click.option("--pause", is_flag=True, help="wait for Enter between the steps")
 @run

@@ -30,6 +30,7 @@ class CliSettings(BaseSettings):
     token: SecretStr | None = Field(None, description="a bearer token for the rating API")
     maildir: Path | None = Field(None, description="the local SMTP sink's maildir")
     timeout_s: float = Field(60.0, gt=0, description="longest wait for a command's result")
+    dashboard_url: str = Field("http://127.0.0.1:8000", description="the Recruiter Dashboard, for sign-in links")
 
     def group_id(self, service: str) -> str:
         """A service's consumer group, read from the same variable the service reads."""
@@ -43,12 +44,17 @@ class CliSettings(BaseSettings):
         with RATING_JWT_SECRET or the local stack's secret (what an operator of the stack holds)."""
         if self.token is not None:
             return self.token.get_secret_value()
-        secret = os.environ.get("RATING_JWT_SECRET")
-        if not secret:
-            path = _devstack_dir() / "jwt-secret"
-            if not path.exists():
-                raise CliError("no token for the rating API: set PROSPECTFLOW_TOKEN, or RATING_JWT_SECRET "
-                               f"to mint one (the local stack keeps its secret in {path}, made by `make run`)")
-            secret = path.read_text().strip()
         now = datetime.now(timezone.utc)
-        return jwt.encode({"sub": recruiter_id, "iat": now, "exp": now + timedelta(hours=1)}, secret, algorithm="HS256")
+        return jwt.encode({"sub": recruiter_id, "iat": now, "exp": now + timedelta(hours=1)}, self.jwt_secret(),
+                          algorithm="HS256")
+
+    def jwt_secret(self, variables: tuple[str, ...] = ("RATING_JWT_SECRET",)) -> str:
+        """The HS256 secret the services share: from the environment, or the local stack's."""
+        for variable in variables:
+            if os.environ.get(variable):
+                return os.environ[variable]
+        path = _devstack_dir() / "jwt-secret"
+        if not path.exists():
+            raise CliError(f"no secret to sign a token with: set {' or '.join(variables)} (the local stack keeps "
+                           f"its secret in {path}, made by `make run`), or PROSPECTFLOW_TOKEN")
+        return path.read_text().strip()

@@ -58,3 +58,20 @@ class TokenVerifier:
 
     def recruiter(self, token: str) -> str:
         return str(self.claims(token)["sub"])
+
+
+def mint(secret: str, recruiter_id: str, *, ttl_s: float, **claims: Any) -> str:
+    """An HS256 token for `recruiter_id`, valid `ttl_s` seconds (what the local stack's tools and
+    the dashboard's sign-in links use; production tokens come from an identity provider)."""
+    import time
+
+    now = int(time.time())
+    return jwt.encode({"sub": recruiter_id, "iat": now, "exp": now + int(ttl_s), **claims}, secret, algorithm="HS256")
+
+
+def login_link(secret: str, recruiter_id: str, dashboard_url: str, *, ttl_s: float = 300) -> str:
+    """A one-time sign-in link to the dashboard, valid `ttl_s` seconds (5 minutes by default)."""
+    import secrets
+
+    token = mint(secret, recruiter_id, ttl_s=ttl_s, typ="login", jti=secrets.token_urlsafe(12))
+    return f"{dashboard_url.rstrip('/')}/login?token={token}"

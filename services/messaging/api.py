@@ -8,7 +8,6 @@ scanners only GET); `POST` to the same address, from that page or from a mail cl
 button, publishes `prospect.opted_out` and suppresses the address at once.
 """
 
-from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager

@@ -38,7 +38,7 @@ class Outcome:
         """A line of the prospect's history (what recruiter apps show as its timeline); its id is
         derived from the cause, so a replay writes the same line once."""
         self.history.append({"_id": ids.derive("history", self.cause_id, kind, prospect_id), "prospect_id": prospect_id,
-                             "kind": kind, "at": at, **details})
+                             "kind": kind, "at": at, "order": len(self.history), **details})
 
     def document(self) -> dict[str, Any]:
         # Lists of {"id", "set"} documents: FerretDB stores no arrays inside arrays.

@@ -118,7 +118,9 @@ class BoardViews:
 
     async def history(self, prospect_id: str) -> list[dict[str, Any]]:
         """The prospect's timeline, oldest first."""
-        cursor = self.store.history.find({"prospect_id": prospect_id}).sort([("at", ASCENDING), ("_id", ASCENDING)])
+        # `order`: lines of one cause at the same instant (a message sent, the flag it set) as decided.
+        cursor = self.store.history.find({"prospect_id": prospect_id}).sort(
+            [("at", ASCENDING), ("order", ASCENDING), ("_id", ASCENDING)])
         return [doc async for doc in cursor.limit(1_000)]
 
     async def page(self, recruiter_id: str, view: str, job_id: str | None, limit: int,
@@ -130,6 +132,10 @@ class BoardViews:
                                               {"waiting_since": waiting_since, "_id": {"$gt": last_id}}]}]}
         cursor = self.store.board.find(query).sort([("waiting_since", ASCENDING), ("_id", ASCENDING)]).limit(limit)
         return [doc async for doc in cursor]
+
+    async def ids(self, recruiter_id: str, view: str, job_id: str | None) -> list[str]:
+        cursor = self.store.board.find(view_filter(recruiter_id, view, job_id), {"_id": 1})
+        return [doc["_id"] async for doc in cursor.sort([("waiting_since", ASCENDING), ("_id", ASCENDING)])]
 
     async def summary(self, recruiter_id: str) -> dict[str, Any]:
         totals = {view: 0 for view in VIEWS}

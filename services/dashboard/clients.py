@@ -1,0 +1,82 @@
+"""Rating's read API and messaging's preview, as the dashboard calls them: with the recruiter's
+own token, so each API applies its own rules (a recruiter sees only their prospects)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+
+class Unavailable(Exception):
+    """An API did not answer, or answered with a server error: the page says which and where."""
+
+    def __init__(self, service: str, url: str, detail: str) -> None:
+        super().__init__(f"{service} at {url}: {detail}")
+        self.service = service
+        self.url = url
+        self.detail = detail
+
+
+class SessionExpired(Exception):
+    """The API refused the recruiter's token."""
+
+
+class NotFound(Exception):
+    pass
+
+
+class Api:
+    def __init__(self, service: str, base_url: str, timeout_s: float, variable: str) -> None:
+        self.service = service
+        self.base_url = base_url.rstrip("/")
+        self.variable = variable
+        self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout_s,
+                                       limits=httpx.Limits(max_connections=50, max_keepalive_connections=20))
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def call(self, method: str, path: str, token: str, **kwargs: Any) -> Any:
+        try:
+            response = await self._http.request(method, path, headers={"Authorization": f"Bearer {token}"}, **kwargs)
+        except httpx.HTTPError as exc:
+            raise Unavailable(self.service, self.base_url, f"{type(exc).__name__} (set {self.variable})") from None
+        if response.status_code == 401:
+            raise SessionExpired()
+        if response.status_code == 404:
+            raise NotFound()
+        if response.status_code >= 400:
+            raise Unavailable(self.service, self.base_url, f"answered {response.status_code}")
+        return response.json()
+
+
+class RatingApi(Api):
+    def __init__(self, base_url: str, timeout_s: float) -> None:
+        super().__init__("the rating service", base_url, timeout_s, "DASHBOARD_RATING_API_URL")
+
+    async def page(self, token: str, view: str, job_id: str | None, cursor: str | None, limit: int = 50) -> Any:
+        params = {k: v for k, v in {"view": view, "job_id": job_id, "cursor": cursor, "limit": limit}.items() if v}
+        return await self.call("GET", "/prospects", token, params=params)
+
+    async def ids(self, token: str, view: str, job_id: str | None) -> list[str]:
+        params = {k: v for k, v in {"view": view, "job_id": job_id}.items() if v}
+        return list((await self.call("GET", "/prospect-ids", token, params=params))["ids"])
+
+    async def prospect(self, token: str, prospect_id: str) -> dict[str, Any]:
+        return dict(await self.call("GET", f"/prospects/{prospect_id}", token))
+
+    async def history(self, token: str, prospect_id: str) -> list[dict[str, Any]]:
+        return list(await self.call("GET", f"/prospects/{prospect_id}/history", token))
+
+    async def summary(self, token: str) -> dict[str, Any]:
+        return dict(await self.call("GET", "/summary", token))
+
+
+class MessagingApi(Api):
+    def __init__(self, base_url: str, timeout_s: float) -> None:
+        super().__init__("the messaging service", base_url, timeout_s, "DASHBOARD_MESSAGING_API_URL")
+
+    async def preview(self, token: str, template: str, prospect_ids: list[str], note: str | None) -> dict[str, Any]:
+        body = {"template": template, "prospect_ids": prospect_ids, "note": note or None}
+        return dict(await self.call("POST", "/preview", token, json=body))

@@ -1,0 +1,63 @@
+"""How things read on the page: the seed's words for views, ratings, templates and reasons, and
+how long someone has been waiting. No I/O."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+VIEWS = {"needs_follow_up": "Needs follow-up", "shortlist": "Shortlist", "not_a_fit": "Not for this job", "all": "All"}
+RATINGS = {"unrated": "Not rated", "shortlist": "Shortlist", "not_a_fit": "Not for this job"}
+TEMPLATES = {"ask_to_apply": "Ask to apply", "arrange_interview": "Arrange an interview", "not_a_match": "Not a match"}
+REASONS = {
+    "unknown_prospect": "not known (yet) to the service",
+    "forbidden": "not one of your prospects",
+    "job_closed": "the job is closed",
+    "opted_out": "opted out of messages",
+    "missing_link": "the job has no link for this template (apply or interview link)",
+}
+CAUSES = {"recruiter": "by you", "message_sent": "when a message was sent", "new_inquiry": "inquired again"}
+
+
+def parse_time(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def waiting(value: Any, now: datetime | None = None) -> str:
+    """'3 days', '5 h', '12 min', 'just now'."""
+    since = parse_time(value)
+    if since is None:
+        return ""
+    seconds = max(0.0, ((now or datetime.now(timezone.utc)) - since).total_seconds())
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min"
+    if seconds < 86_400:
+        return f"{int(seconds // 3600)} h"
+    days = int(seconds // 86_400)
+    return "1 day" if days == 1 else f"{days} days"
+
+
+def when(value: Any) -> str:
+    """An instant as people read it: 'Nov 25, 09:29 UTC'."""
+    at = parse_time(value)
+    return at.astimezone(timezone.utc).strftime("%b %d, %H:%M UTC") if at else ""
+
+
+def views_holding(prospect: dict[str, Any]) -> list[str]:
+    """The views a prospect (as rating's API gives it) appears in, by the contract's rules."""
+    held = ["all"]
+    if prospect.get("needs_follow_up"):
+        held.append("needs_follow_up")
+    if prospect.get("rating") in ("shortlist", "not_a_fit") and prospect.get("job_open"):
+        held.append(prospect["rating"])
+    return held

@@ -1,0 +1,395 @@
+"""The Recruiter Dashboard in a real browser (Debian's Chromium driven by Playwright), on the
+real stack and all five services as processes. The recruiter's flows are done by clicks and
+keys only; what they cause is checked where a user would notice it: on the page, in the mail
+sink, and on the topics."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from devstack.stack import CHROMIUM_FLAGS, chromium
+from shared import ids
+from shared.auth import login_link, mint
+from tests.support import Kafka, Namespace, ServiceProcess, Stack, cloud_event, mails
+
+pytestmark = pytest.mark.stack
+
+BERLIN = "Europe/Berlin"
+
+
+@dataclass
+class World:
+    ns: Namespace
+    kafka: Kafka
+    dashboard: ServiceProcess
+    messaging: ServiceProcess
+    browser: Browser
+
+    def link(self, recruiter_id: str) -> str:
+        return login_link(self.ns.jwt_secret, recruiter_id, self.dashboard.http)
+
+    async def page(self, recruiter_id: str, *, width: int = 1280) -> Page:
+        page = await self.browser.new_page(viewport={"width": width, "height": 900})
+        await page.goto(self.link(recruiter_id))
+        await page.wait_for_url(f"{self.dashboard.http}/")
+        return page
+
+    async def job(self, recruiter_id: str, *, interview: bool = True, title: str = "Backend Engineer") -> str:
+        job_id = f"job-{uuid.uuid4().hex[:8]}"
+        data = {"job_id": job_id, "title": title, "company": "Acme", "location": "Berlin",
+                "apply_url": f"https://acme.example/jobs/{job_id}/apply",
+                "recruiter": {"recruiter_id": recruiter_id, "name": "Dana Smith", "email": f"{recruiter_id}@acme.example",
+                              "timezone": BERLIN, "reminder_hour": 8}}
+        if interview:
+            data["interview_url"] = f"https://acme.example/book/{job_id}"
+        await self.kafka.send_event(self.ns.topic("jobs"), cloud_event("job.opened", data), key=job_id)
+        return job_id
+
+    async def inquiries(self, job_id: str, names: list[str], *, hours_ago: float = 5) -> dict[str, str]:
+        """Inquiries from two boards; returns name -> e-mail. Oldest first, in the order given."""
+        tag = uuid.uuid4().hex[:6]
+        people = {n: f"{n.lower().replace(' ', '.')}+{tag}@example.com" for n in names}
+        for number, (name, email) in enumerate(people.items()):
+            at = time.time() - hours_ago * 3600 + number * 60
+            data = {"job_id": job_id, "board": "acme-board" if number % 2 == 0 else "jobs-weekly",
+                    "board_inquiry_id": f"{tag}-{number}", "prospect": {"name": name, "email": email},
+                    "message": "I'd love to hear more.",
+                    "inquired_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))}
+            await self.kafka.send_event(self.ns.topic("inquiries"), cloud_event("inquiry.received", data), key=email)
+        return people
+
+
+@pytest.fixture(scope="module")
+async def world(stack: Stack) -> AsyncIterator[World]:
+    ns = Namespace(stack)
+    kafka = Kafka(stack.kafka)
+    try:
+        for service in ("intake", "reminder"):
+            ns.start(service, REMINDER_TICK_S="0")
+        rating = ns.start("rating")
+        messaging = ns.start("messaging", SMTP_SENDER="jobs@acme.example")
+        rating.wait_for_log("Uvicorn running")
+        messaging.wait_for_log("Uvicorn running")
+        dashboard = ns.start("dashboard", DASHBOARD_RATING_API_URL=rating.http, DASHBOARD_MESSAGING_API_URL=messaging.http,
+                             DASHBOARD_COMMAND_TIMEOUT_S="60")
+        dashboard.wait_for_log("reading updates")
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(executable_path=chromium(), args=CHROMIUM_FLAGS)
+            try:
+                yield World(ns, kafka, dashboard, messaging, browser)
+            finally:
+                await browser.close()
+    finally:
+        ns.stop_all()
+        await kafka.close()
+        await ns.clean_up()
+
+
+def row(page: Page, name: str) -> Any:
+    return page.get_by_role("row").filter(has=page.get_by_role("checkbox", name=name, exact=True))
+
+
+async def wait_for_mails(stack: Stack, address_part: str, count: int, timeout_s: float = 60) -> list[Any]:
+    deadline = time.monotonic() + timeout_s
+    found: list[Any] = []
+    while time.monotonic() < deadline:
+        found = mails(stack.maildir, address_part)
+        if len(found) >= count:
+            return found
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"expected {count} mails to {address_part!r}, the sink has {len(found)}")
+
+
+async def test_the_good_match_flow_by_clicks(world: World):
+    recruiter = f"rec-{uuid.uuid4().hex[:6]}"
+    job_id = await world.job(recruiter)
+    people = await world.inquiries(job_id, ["Lee Park", "Sam Rivera", "Alex Kim"])
+    page = await world.page(recruiter)
+
+    # Home: who is waiting, per job, with the oldest waiting time.
+    await expect(page.get_by_text("3 prospects are waiting for your follow-up")).to_be_visible(timeout=30_000)
+    await expect(page.get_by_role("row", name="Backend Engineer")).to_contain_text("5 h")
+
+    await page.get_by_role("link", name="Prospects", exact=True).click()
+    await page.get_by_role("link", name="Needs follow-up").click()
+    for name in ("Lee Park", "Sam Rivera", "Alex Kim"):
+        await expect(row(page, name)).to_be_visible()
+    await row(page, "Lee Park").get_by_role("button", name="Shortlist").click()
+    await expect(row(page, "Lee Park").get_by_role("button", name="Shortlist")).to_have_attribute("aria-pressed", "true")
+    await row(page, "Alex Kim").get_by_role("button", name="Shortlist").click()
+    await expect(row(page, "Alex Kim").get_by_role("button", name="Shortlist")).to_have_attribute("aria-pressed", "true")
+
+    await page.get_by_role("link", name="Shortlist").click()
+    await expect(page.get_by_role("checkbox")).to_have_count(2)
+    await page.get_by_role("button", name="Select all").click()
+    await expect(page.get_by_role("status")).to_have_text("All 2 prospects in Shortlist are selected")
+    await page.get_by_label("Message template").select_option(label="Ask to apply")
+    await page.get_by_role("button", name="Go").click()
+
+    await expect(page.get_by_role("heading", name="Send a Message")).to_be_visible()
+    await expect(page.get_by_role("heading", name="Recipients (2)")).to_be_visible()
+    await expect(page.get_by_text("Lee Park", exact=True)).to_be_visible()
+    await expect(page.get_by_text("Alex Kim", exact=True)).to_be_visible()
+    await expect(page.locator(".subject")).to_have_text("Next step for the Backend Engineer role at Acme")
+    preview = page.frame_locator("iframe.mail")
+    await expect(preview.get_by_role("link", name="Apply for Backend Engineer")).to_be_visible()
+    await page.get_by_label("Note (optional)").fill("We loved your profile.")
+    await expect(preview.get_by_text("We loved your profile.")).to_be_visible()
+    await page.get_by_role("button", name="Send").click()
+
+    results = page.locator(".results")
+    await expect(results.get_by_text("sent", exact=True)).to_have_count(2, timeout=60_000)
+    await expect(results.get_by_text("Follow-up flag on")).to_have_count(2, timeout=60_000)
+
+    received = await wait_for_mails(world.ns.stack, f"+{people['Lee Park'].split('+')[1]}", 2)
+    assert sorted(str(m["To"]).split("<")[0].strip() for m in received) == ["Alex Kim", "Lee Park"]
+    for mail in received:
+        assert mail["Subject"] == "Next step for the Backend Engineer role at Acme"
+        assert "We loved your profile." in mail.get_body(("plain",)).get_content()
+        assert mail["List-Unsubscribe"].startswith(f"<{world.messaging.http}/unsubscribe/")
+        assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+    # Back on the list, the flags the sent mails set are on, and the last message shows.
+    await page.goto(f"{world.dashboard.http}/prospects?view=all")
+    for name in ("Lee Park", "Alex Kim"):
+        await expect(row(page, name).get_by_role("button", name="Follow-up flag")).to_have_attribute("aria-pressed", "true")
+        await expect(row(page, name)).to_contain_text("Ask to apply · sent")
+    await expect(row(page, "Sam Rivera").get_by_role("button", name="Follow-up flag")).to_have_attribute("aria-pressed", "false")
+
+    # The prospect's page: the inquiry, the rating, the message and the flag, in time order.
+    await row(page, "Lee Park").get_by_role("link", name="Lee Park").click()
+    timeline = page.locator(".timeline li")
+    await expect(timeline).to_have_count(4)
+    await expect(timeline.nth(0)).to_contain_text("Inquired on acme-board")
+    await expect(timeline.nth(1)).to_contain_text("Rated Shortlist")
+    await expect(timeline.nth(2)).to_contain_text("Message Ask to apply sent")
+    await expect(timeline.nth(3)).to_contain_text("Follow-up flag on when a message was sent")
+    await page.close()
+
+
+async def test_the_not_a_match_flow_by_clicks(world: World):
+    recruiter = f"rec-{uuid.uuid4().hex[:6]}"
+    job_id = await world.job(recruiter)
+    people = await world.inquiries(job_id, ["Jo Chen", "Maria Lopez"])
+    page = await world.page(recruiter)
+    await page.get_by_role("link", name="Prospects", exact=True).click()
+    await row(page, "Jo Chen").get_by_role("button", name="Not for this job").click()
+    await expect(row(page, "Jo Chen").get_by_role("button", name="Not for this job")).to_have_attribute("aria-pressed", "true")
+
+    await page.get_by_role("link", name="Not for this job").click()
+    await expect(page.get_by_role("checkbox")).to_have_count(1)
+    await page.get_by_role("checkbox", name="Jo Chen").check()
+    await expect(page.get_by_label("Message template")).to_have_value("not_a_match")
+    await page.get_by_role("button", name="Go").click()
+    await expect(page.locator(".subject")).to_have_text("Your interest in the Backend Engineer role at Acme")
+    await page.get_by_role("button", name="Send").click()
+    await expect(page.locator(".results").get_by_text("sent", exact=True)).to_have_count(1, timeout=60_000)
+
+    received = await wait_for_mails(world.ns.stack, people["Jo Chen"], 1)
+    assert "not to move forward" in received[0].get_body(("plain",)).get_content()
+    assert mails(world.ns.stack.maildir, people["Maria Lopez"]) == []
+    await page.close()
+
+
+async def test_a_new_inquiry_a_sent_flag_and_todays_reminder_arrive_on_the_open_page(world: World):
+    recruiter = f"rec-{uuid.uuid4().hex[:6]}"
+    job_id = await world.job(recruiter)
+    await world.inquiries(job_id, ["Lee Park"])
+    page = await world.page(recruiter)
+    await page.get_by_role("link", name="Prospects", exact=True).click()
+    await expect(page.get_by_role("checkbox")).to_have_count(1)
+    await expect(page.locator("body[data-live-state=open]")).to_have_count(1)
+
+    # A job board publishes an inquiry: the row appears without a reload.
+    await world.inquiries(job_id, ["Noah Schmidt"], hours_ago=0)
+    await expect(row(page, "Noah Schmidt")).to_be_visible(timeout=30_000)
+    await expect(row(page, "Noah Schmidt")).to_contain_text("acme-board")
+
+    # Another recruiter app (here: a command on the topic) flags Lee: the flag turns on here.
+    lee = await page.get_by_role("checkbox", name="Lee Park").get_attribute("value")
+    await world.kafka.send_event(world.ns.topic("rating-commands"), cloud_event(
+        "prospects.flag_follow_up", {"recruiter_id": recruiter, "prospect_ids": [lee], "flagged": True}), key=recruiter)
+    await expect(row(page, "Lee Park").get_by_role("button", name="Follow-up flag")).to_have_attribute(
+        "aria-pressed", "true", timeout=30_000)
+
+    # The reminder service's morning run: today's reminder shows as a banner.
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    await world.kafka.send_event(world.ns.topic("reminder-commands"), cloud_event(
+        "reminders.run", {"as_of": now, "recruiter_id": recruiter}), key=recruiter)
+    banner = page.get_by_role("region", name="Today's reminder")
+    await expect(banner).to_contain_text("1 prospect is waiting", timeout=30_000)
+    await page.reload()
+    await expect(page.get_by_role("region", name="Today's reminder")).to_contain_text("1 prospect is waiting")
+    await page.close()
+
+
+async def test_another_recruiters_prospects_are_refused_whatever_the_ids(world: World):
+    owner, intruder = f"rec-{uuid.uuid4().hex[:6]}", f"rec-{uuid.uuid4().hex[:6]}"
+    job_id = await world.job(owner)
+    people = await world.inquiries(job_id, ["Lee Park"])
+    theirs = ids.prospect_id(job_id, people["Lee Park"])
+    owner_page = await world.page(owner)
+    await owner_page.get_by_role("link", name="Prospects", exact=True).click()
+    await expect(row(owner_page, "Lee Park")).to_be_visible()
+
+    page = await world.page(intruder)
+    # Not in their lists, not by URL.
+    await page.goto(f"{world.dashboard.http}/prospects?view=all")
+    await expect(page.get_by_text("Lee Park")).to_have_count(0)
+    await page.goto(f"{world.dashboard.http}/prospects/{theirs}")
+    await expect(page.get_by_role("heading", name="No such prospect")).to_be_visible()
+    # Not through the send page, even with the ids typed into the URL.
+    await page.goto(f"{world.dashboard.http}/send?template=ask_to_apply&id={theirs}")
+    await expect(page.get_by_role("heading", name="Recipients (0)")).to_be_visible()
+    await expect(page.get_by_text("not one of your prospects")).to_be_visible()
+    await expect(page.get_by_text("Lee Park")).to_have_count(0)
+    await expect(page.get_by_role("button", name="Send")).to_be_disabled()
+    # Not by forged form posts with a valid session and CSRF token of their own.
+    csrf = json.loads(await page.locator("body").get_attribute("hx-headers"))["X-CSRF-Token"]
+    for path, form in ((f"/prospects/{theirs}/rate", {"rating": "shortlist"}),
+                       (f"/prospects/{theirs}/flag", {"flagged": "true"}),
+                       ("/send", {"template": "ask_to_apply", "ids": theirs})):
+        response = await page.request.post(f"{world.dashboard.http}{path}", form=form, headers={"X-CSRF-Token": csrf})
+        body = await response.text()
+        assert "not one of your prospects" in body, (path, response.status, body[:300])
+    assert mails(world.ns.stack.maildir, people["Lee Park"]) == []
+    await owner_page.reload()
+    await expect(row(owner_page, "Lee Park").get_by_role("button", name="Shortlist")).to_have_attribute("aria-pressed", "false")
+    await expect(row(owner_page, "Lee Park").get_by_role("button", name="Follow-up flag")).to_have_attribute("aria-pressed", "false")
+
+    # Without the CSRF token, or from another site: refused before anything is published.
+    response = await page.request.post(f"{world.dashboard.http}/prospects/{theirs}/rate", form={"rating": "shortlist"})
+    assert response.status == 403
+    response = await page.request.post(f"{world.dashboard.http}/prospects/{theirs}/rate", form={"rating": "shortlist"},
+                                       headers={"X-CSRF-Token": csrf, "Origin": "https://evil.example"})
+    assert response.status == 403
+    await page.close()
+    await owner_page.close()
+
+
+async def test_an_expired_session_and_a_used_link_say_what_to_do(world: World):
+    recruiter = f"rec-{uuid.uuid4().hex[:6]}"
+    link = world.link(recruiter)
+    page = await world.browser.new_page()
+    await page.goto(link)
+    await page.wait_for_url(f"{world.dashboard.http}/")
+    cookie = next(c for c in await page.context.cookies() if c["name"] == "pf_session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+
+    # The link works once.
+    other = await world.browser.new_page()
+    await other.goto(link)
+    await expect(other.get_by_role("heading", name="This sign-in link does not work")).to_be_visible()
+    await expect(other.get_by_text("used already")).to_be_visible()
+    await other.close()
+
+    # A session whose token has expired: the page says so and how to sign in again; no trace.
+    expired = mint(world.ns.jwt_secret, recruiter, ttl_s=-60, typ="session")
+    await page.context.add_cookies([{**cookie, "value": expired}])
+    await page.goto(f"{world.dashboard.http}/prospects")
+    await expect(page.get_by_role("heading", name="Your session has expired")).to_be_visible()
+    await expect(page.get_by_text("prospectflow login-link")).to_be_visible()
+    assert "Traceback" not in await page.content()
+    # Without any session, an action is refused the same way.
+    await page.context.clear_cookies()
+    response = await page.request.post(f"{world.dashboard.http}/prospects/x/rate", form={"rating": "shortlist"})
+    assert response.status == 401
+    await page.close()
+
+
+async def test_keyboard_only(world: World):
+    recruiter = f"rec-{uuid.uuid4().hex[:6]}"
+    job_id = await world.job(recruiter)
+    await world.inquiries(job_id, ["Lee Park", "Sam Rivera"])
+    page = await world.page(recruiter)
+    await page.goto(f"{world.dashboard.http}/prospects")
+    await expect(page.get_by_role("checkbox")).to_have_count(2)
+
+    await page.keyboard.press("?")
+    await expect(page.get_by_role("dialog", name="Keyboard shortcuts")).to_be_visible()
+    await page.keyboard.press("Escape")
+    await page.keyboard.press("j")
+    await page.keyboard.press("j")  # the second row: Sam
+    await page.keyboard.press("s")
+    await expect(row(page, "Sam Rivera").get_by_role("button", name="Shortlist")).to_have_attribute("aria-pressed", "true")
+    await page.keyboard.press("f")
+    await expect(row(page, "Sam Rivera").get_by_role("button", name="Follow-up flag")).to_have_attribute("aria-pressed", "true")
+    await page.keyboard.press("k")  # back to Lee
+    await page.keyboard.press("n")
+    await expect(row(page, "Lee Park").get_by_role("button", name="Not for this job")).to_have_attribute("aria-pressed", "true")
+    await page.keyboard.press("x")
+    await expect(page.get_by_role("checkbox", name="Lee Park")).to_be_checked()
+    await expect(page.get_by_role("checkbox", name="Sam Rivera")).not_to_be_checked()
+    await page.close()
+
+
+async def test_no_serious_accessibility_violations_and_usable_at_360_px(world: World):
+    from axe_playwright_python.async_playwright import Axe
+
+    recruiter = f"rec-{uuid.uuid4().hex[:6]}"
+    job_id = await world.job(recruiter)
+    await world.inquiries(job_id, ["Lee Park", "Sam Rivera"])
+    axe = Axe()
+    for width in (1280, 360):
+        page = await world.page(recruiter, width=width)
+        await expect(page.get_by_text("2 prospects are waiting")).to_be_visible(timeout=30_000)
+        pages = ["/", "/prospects", "/prospects?view=all", "/send?template=ask_to_apply&all=1&view=needs_follow_up"]
+        for path in pages:
+            await page.goto(f"{world.dashboard.http}{path}")
+            await expect(page.get_by_role("main")).to_be_visible()
+            results = await axe.run(page)
+            bad = [v for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
+            assert not bad, (width, path, [(v["id"], v["help"], [n["target"] for n in v["nodes"]][:3]) for v in bad])
+            overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 1, (width, path, overflow)
+        # The controls are there and work at each width (the second click takes the first one back).
+        await page.goto(f"{world.dashboard.http}/prospects")
+        await row(page, "Lee Park").get_by_role("button", name="Shortlist").click()
+        await expect(row(page, "Lee Park").get_by_role("button", name="Shortlist")).to_have_attribute(
+            "aria-pressed", "false" if width == 360 else "true")
+        await page.close()
+
+
+async def test_one_click_unsubscribe_then_a_send_is_opted_out(world: World):
+    recruiter = f"rec-{uuid.uuid4().hex[:6]}"
+    job_id = await world.job(recruiter)
+    people = await world.inquiries(job_id, ["Lee Park"])
+    page = await world.page(recruiter)
+    await page.goto(f"{world.dashboard.http}/prospects")
+    await page.get_by_role("checkbox", name="Lee Park").check()
+    await page.get_by_role("button", name="Go").click()
+    await page.get_by_role("button", name="Send").click()
+    await expect(page.locator(".results").get_by_text("sent", exact=True)).to_have_count(1, timeout=60_000)
+    mail, = await wait_for_mails(world.ns.stack, people["Lee Park"], 1)
+    link = mail["List-Unsubscribe"].strip("<>")
+    assert link in mail.get_body(("html",)).get_content()
+
+    # A mail client's one-click unsubscribe (RFC 8058): a POST with List-Unsubscribe=One-Click.
+    async with httpx.AsyncClient() as http:
+        assert (await http.get(link)).status_code == 200  # a link scanner's GET changes nothing
+        answer = await http.post(link, data={"List-Unsubscribe": "One-Click"})
+        assert answer.status_code == 200 and "unsubscribed" in answer.text
+        forged = link[:-4] + ("AAAA" if not link.endswith("AAAA") else "BBBB")
+        assert (await http.post(forged, data={"List-Unsubscribe": "One-Click"})).status_code == 404
+    opted = await world.kafka.read(world.ns.topic("opt-outs"), count=1)
+    assert json.loads(opted[0].value)["data"]["email"] == people["Lee Park"]
+
+    # The next send to that person is skipped as opted out, before and when sending.
+    await page.goto(f"{world.dashboard.http}/prospects?view=all")
+    await page.get_by_role("checkbox", name="Lee Park").check()
+    await page.get_by_label("Message template").select_option(label="Arrange an interview")
+    await page.get_by_role("button", name="Go").click()
+    await expect(page.get_by_text("Lee Park: opted out of messages")).to_be_visible()
+    await expect(page.get_by_role("button", name="Send")).to_be_disabled()
+    await page.close()
+    assert len(mails(world.ns.stack.maildir, people["Lee Park"])) == 1
