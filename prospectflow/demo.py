@@ -106,6 +106,14 @@ class Demo:
         click.echo()
         click.echo(click.style("Done.", bold=True) + " Everything above went through Kafka and the four services. "
                    f"Try: prospectflow prospects --recruiter {self.recruiter_id} --view all")
+        try:
+            from shared.auth import login_link
+
+            secret = self.settings.jwt_secret(("DASHBOARD_JWT_SECRET", "RATING_JWT_SECRET"))
+        except CliError:
+            return
+        click.echo(f"See the same day in the Recruiter Dashboard (this link works once, for 5 minutes):\n  "
+                   f"{login_link(secret, self.recruiter_id, self.settings.dashboard_url)}")
 
     async def ready(self) -> None:
         """Right after `make run` the services may still be starting: wait for them (rating's API

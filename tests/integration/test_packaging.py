@@ -8,14 +8,17 @@ from devstack.__main__ import available_services
 from devstack.stack import ROOT, StackConfig, install_composecheck
 
 
+SECRETS = {"RATING_JWT_SECRET": "a-secret-from-the-environment", "MESSAGING_UNSUBSCRIBE_SECRET": "another-one"}
+
+
 def check(path, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if k != "RATING_JWT_SECRET"} | env
+    environment = {k: v for k, v in os.environ.items() if k not in SECRETS} | env
     return subprocess.run([str(install_composecheck(StackConfig())), str(path)], capture_output=True, text=True,
                           env=environment)
 
 
 def test_compose_file_is_valid_and_runs_every_service():
-    result = check(ROOT / "docker-compose.yml", RATING_JWT_SECRET="a-secret-from-the-environment")
+    result = check(ROOT / "docker-compose.yml", **SECRETS)
     assert result.returncode == 0, result.stderr
     services = set(result.stdout.split(":", 1)[1].split())
     assert {"kafka", "mongodb", "mailpit"} <= services
@@ -29,6 +32,7 @@ def test_the_validator_rejects_a_broken_file(tmp_path):
     assert result.returncode != 0 and "portz" in result.stderr
 
 
-def test_compose_refuses_to_start_rating_without_its_secret():
-    result = check(ROOT / "docker-compose.yml")
-    assert result.returncode != 0 and "RATING_JWT_SECRET" in result.stderr
+def test_compose_refuses_to_start_without_its_secrets():
+    for missing in SECRETS:
+        result = check(ROOT / "docker-compose.yml", **{k: v for k, v in SECRETS.items() if k != missing})
+        assert result.returncode != 0 and missing in result.stderr
