@@ -393,3 +393,31 @@ async def test_one_click_unsubscribe_then_a_send_is_opted_out(world: World):
     await expect(page.get_by_role("button", name="Send")).to_be_disabled()
     await page.close()
     assert len(mails(world.ns.stack.maildir, people["Lee Park"])) == 1
+
+
+async def test_rating_or_kafka_unreachable_is_said_with_the_address(world: World):
+    """A dashboard whose rating API and Kafka do not answer: pages and actions say which part,
+    at which address, and that nothing was changed; no stack trace."""
+    from tests.support import free_port
+
+    rating_port, kafka_port = free_port(), free_port()  # nothing listens there
+    lonely = world.ns.start("dashboard", DASHBOARD_RATING_API_URL=f"http://127.0.0.1:{rating_port}",
+                            DASHBOARD_MESSAGING_API_URL=world.messaging.http,
+                            KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{kafka_port}")
+    lonely.wait_for_log("Uvicorn running")
+    page = await world.browser.new_page()
+    await page.goto(login_link(world.ns.jwt_secret, "rec-lonely", lonely.http))
+    await page.wait_for_url(f"{lonely.http}/")
+    await expect(page.get_by_role("heading", name="The rating service is not answering")).to_be_visible()
+    await expect(page.get_by_text(f"http://127.0.0.1:{rating_port}")).to_be_visible()
+    csrf = json.loads(await page.locator("body").get_attribute("hx-headers"))["X-CSRF-Token"]
+    response = await page.request.post(f"{lonely.http}/prospects/p1/rate", form={"rating": "shortlist"},
+                                       headers={"X-CSRF-Token": csrf})
+    body = await response.text()
+    assert response.status == 503 and f"Kafka at 127.0.0.1:{kafka_port}" in body and "Nothing was changed" in body
+    ready = await page.request.get(f"{lonely.http}/ready")
+    assert ready.status == 503 and "kafka" in await ready.text()
+    for text in (await page.content(), body):
+        assert "Traceback" not in text
+    await page.close()
+    lonely.stop()
