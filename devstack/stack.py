@@ -22,6 +22,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 KAFKA_VERSION = "4.1.1"
@@ -51,6 +52,8 @@ class StackConfig:
     kafka_port: int = field(default_factory=lambda: _env_int("DEVSTACK_KAFKA_PORT", 9092))
     controller_port: int = field(default_factory=lambda: _env_int("DEVSTACK_KAFKA_CONTROLLER_PORT", 9093))
     mongo_port: int = field(default_factory=lambda: _env_int("DEVSTACK_MONGO_PORT", 27017))
+    pg_port: int = field(default_factory=lambda: _env_int("DEVSTACK_PG_PORT", 54320))
+    db_backend: str = field(default_factory=lambda: os.environ.get("DEVSTACK_DB_BACKEND", "auto"))
     smtp_port: int = field(default_factory=lambda: _env_int("DEVSTACK_SMTP_PORT", 1025))
     partitions: int = field(default_factory=lambda: _env_int("KAFKA_PARTITIONS", 6))
     kafka_heap_mb: int = field(default_factory=lambda: _env_int("DEVSTACK_KAFKA_HEAP_MB", 512))
@@ -65,6 +68,15 @@ class StackConfig:
     @property
     def maildir(self) -> Path:
         return self.state_dir / "smtp" / "maildir"
+
+    def backend_line(self) -> str | None:
+        """What FerretDB stores into, said once at `up`."""
+        if self.external_mongo:
+            return None
+        if use_postgresql(self):
+            return f"FerretDB over PostgreSQL ({postgres_bin()}, port {self.pg_port})"
+        return ("FerretDB over SQLite: no PostgreSQL server was found or could be installed (install Debian's "
+                "`postgresql`, or set DEVSTACK_PG_BIN); SQLite is about ten times slower for queries")
 
     def addresses(self) -> dict[str, str]:
         """The environment a service needs to reach this stack."""
@@ -113,12 +125,13 @@ def _reap(pid: int) -> None:
         pass  # started by another command: its own parent reaps it
 
 
-def _spawn(cmd: list[str], log_path: Path, cwd: Path | None = None) -> subprocess.Popen[bytes]:
+def _spawn(cmd: list[str], log_path: Path, cwd: Path | None = None, **kwargs: Any) -> subprocess.Popen[bytes]:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         return subprocess.Popen(
             cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             cwd=cwd, start_new_session=True,  # Ctrl-C in the terminal does not reach it
+            **kwargs,
         )
 
 
@@ -244,14 +257,25 @@ def _go_build(config: StackConfig, folder: str, binary: Path, what: str) -> Path
 
 
 def install_ferretdb(config: StackConfig) -> Path:
-    """FerretDB built with Go from the module proxy, cached; returns the binary."""
-    return _go_build(config, "ferretdb", config.cache_dir / f"ferretdb-{FERRETDB_VERSION}", f"FerretDB {FERRETDB_VERSION}")
+    """FerretDB built with Go from the module proxy, cached (per version of our main.go); returns
+    the binary."""
+    import hashlib
+
+    stamp = hashlib.sha256((ROOT / "devstack" / "ferretdb" / "main.go").read_bytes()).hexdigest()[:8]
+    return _go_build(config, "ferretdb", config.cache_dir / f"ferretdb-{FERRETDB_VERSION}-{stamp}",
+                     f"FerretDB {FERRETDB_VERSION}")
 
 
 def install_composecheck(config: StackConfig) -> Path:
     """A docker-compose validator (compose-go), for where no Docker engine runs."""
     stamp = (ROOT / "devstack" / "composecheck" / "go.sum").stat().st_size
     return _go_build(config, "composecheck", config.cache_dir / f"composecheck-{stamp}", "the compose validator")
+
+
+def install_actionlint(config: StackConfig) -> Path:
+    """actionlint, to check the GitHub Actions workflow where no GitHub runs it."""
+    stamp = (ROOT / "devstack" / "actionlint" / "go.sum").stat().st_size
+    return _go_build(config, "actionlint", config.cache_dir / f"actionlint-{stamp}", "actionlint")
 
 
 def _kafka_properties(config: StackConfig, data_dir: Path) -> str:
@@ -316,14 +340,141 @@ def ferretdb_sqlite_url(data: Path) -> str:
     return f"file:{data}/?_pragma=synchronous(normal)"
 
 
+# --- PostgreSQL, FerretDB's default backend here --------------------------------------------------
+
+PG_POOL_MAX_CONNS = 400
+"""FerretDB's pool towards PostgreSQL. Its PostgreSQL backend keeps a pooled connection per
+statement of an update command until the command ends: one command of `pool_max_conns`
+statements, or several that add up to it, wait for each other for good. With
+`shared.db.BULK_CHUNK` statements per command, this leaves room for 25 such commands at once."""
+PG_MAX_CONNECTIONS = PG_POOL_MAX_CONNS + 50
+
+
+def postgres_bin() -> Path | None:
+    """The folder of a PostgreSQL server's programs (initdb, postgres, pg_isready): DEVSTACK_PG_BIN,
+    Debian's /usr/lib/postgresql/<version>/bin, or the PATH; Debian's package installed with
+    apt-get when we are root and none is there. None when none can be had."""
+    def found() -> Path | None:
+        explicit = os.environ.get("DEVSTACK_PG_BIN")
+        if explicit:
+            return Path(explicit)
+        versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"),
+                          key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0)
+        if versions:
+            return versions[-1].parent
+        on_path = shutil.which("postgres")
+        return Path(on_path).parent if on_path and shutil.which("initdb") else None
+
+    folder = found()
+    if folder is None and os.geteuid() == 0 and shutil.which("apt-get") and not os.environ.get("DEVSTACK_NO_INSTALL"):
+        print("devstack: installing PostgreSQL (apt-get install postgresql) for FerretDB's backend", flush=True)
+        environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], env=environment, capture_output=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "postgresql"],
+                       env=environment, capture_output=True)
+        folder = found()
+    return folder
+
+
+def use_postgresql(config: StackConfig) -> bool:
+    """Chosen once per configuration: PostgreSQL when a server can be had, else SQLite."""
+    if config.db_backend == "sqlite":
+        return False
+    if config.db_backend == "postgresql":
+        if postgres_bin() is None:
+            raise StackError("DEVSTACK_DB_BACKEND=postgresql, but no PostgreSQL server was found: install Debian's "
+                             "`postgresql` package or set DEVSTACK_PG_BIN to its bin folder")
+        return True
+    return postgres_bin() is not None
+
+
+def _pg_account() -> tuple[int, int] | None:
+    """initdb and postgres refuse to run as root: as root, they run as the `postgres` account
+    (Debian's package makes it), else as a system account we add. None: run as ourselves."""
+    if os.geteuid() != 0:
+        return None
+    import pwd
+
+    for name in ("postgres", "prospectflow-pg"):
+        try:
+            account = pwd.getpwnam(name)
+            return account.pw_uid, account.pw_gid
+        except KeyError:
+            continue
+    subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "prospectflow-pg"],
+                   check=True, capture_output=True)
+    account = pwd.getpwnam("prospectflow-pg")
+    return account.pw_uid, account.pw_gid
+
+
+def _pg_paths(config: StackConfig) -> tuple[Path, Path]:
+    home = config.state_dir / "postgres"
+    return home / "data", home / "run"
+
+
+def start_postgres(config: StackConfig) -> subprocess.Popen[bytes]:
+    folder = postgres_bin()
+    assert folder is not None
+    data, sockets = _pg_paths(config)
+    account = _pg_account()
+    for path in (data, sockets):
+        path.mkdir(parents=True, exist_ok=True)
+        path.chmod(0o700)
+        if account:
+            os.chown(path, *account)
+    config.logs.mkdir(parents=True, exist_ok=True)
+    if not (data / "PG_VERSION").exists():
+        result = subprocess.run([str(folder / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
+                                 "--no-locale"], capture_output=True, text=True, **_as(account))
+        if result.returncode != 0:
+            raise StackError(f"initdb failed:\n{result.stdout}{result.stderr}")
+    return _spawn([str(folder / "postgres"), "-D", str(data), "-p", str(config.pg_port), "-k", str(sockets),
+                   "-c", "listen_addresses=127.0.0.1", "-c", f"max_connections={PG_MAX_CONNECTIONS}",
+                   "-c", "shared_buffers=256MB", "-c", "synchronous_commit=off",  # a kill loses nothing committed to the OS
+                   "-c", "log_min_duration_statement=-1"],
+                  config.logs / "postgres.log", **_as(account))
+
+
+def _as(account: tuple[int, int] | None) -> dict[str, Any]:
+    return {"user": account[0], "group": account[1], "extra_groups": []} if account else {}
+
+
+def postgres_ready(config: StackConfig) -> bool:
+    folder = postgres_bin()
+    if folder is None:
+        return False
+    done = subprocess.run([str(folder / "pg_isready"), "-h", "127.0.0.1", "-p", str(config.pg_port), "-q"],
+                          capture_output=True)
+    return done.returncode == 0
+
+
+def ferretdb_postgresql_url(config: StackConfig) -> str:
+    return f"postgres://postgres@127.0.0.1:{config.pg_port}/ferretdb?pool_max_conns={PG_POOL_MAX_CONNS}"
+
+
+def _ensure_ferretdb_database(config: StackConfig) -> None:
+    folder = postgres_bin()
+    assert folder is not None
+    psql = [str(folder.parent / "bin" / "psql") if (folder / "psql").exists() else (shutil.which("psql") or "psql"),
+            "-h", "127.0.0.1", "-p", str(config.pg_port), "-U", "postgres", "-qtA"]
+    there = subprocess.run([*psql, "-c", "SELECT 1 FROM pg_database WHERE datname = 'ferretdb'"],
+                           capture_output=True, text=True)
+    if there.stdout.strip() != "1":
+        made = subprocess.run([*psql, "-c", "CREATE DATABASE ferretdb"], capture_output=True, text=True)
+        if made.returncode != 0:
+            raise StackError(f"creating FerretDB's database in PostgreSQL failed: {made.stderr.strip()}")
+
+
 def start_ferretdb(config: StackConfig) -> subprocess.Popen[bytes]:
     binary = install_ferretdb(config)
-    data = config.state_dir / "ferretdb" / "data"
-    data.mkdir(parents=True, exist_ok=True)
-    return _spawn(
-        [str(binary), f"--listen-addr=127.0.0.1:{config.mongo_port}", f"--sqlite-url={ferretdb_sqlite_url(data)}"],
-        config.logs / "ferretdb.log",
-    )
+    if use_postgresql(config):
+        _ensure_ferretdb_database(config)
+        backend = ["--handler=postgresql", f"--postgresql-url={ferretdb_postgresql_url(config)}"]
+    else:
+        data = config.state_dir / "ferretdb" / "data"
+        data.mkdir(parents=True, exist_ok=True)
+        backend = ["--handler=sqlite", f"--sqlite-url={ferretdb_sqlite_url(data)}"]
+    return _spawn([str(binary), f"--listen-addr=127.0.0.1:{config.mongo_port}", *backend], config.logs / "ferretdb.log")
 
 
 def start_smtp(config: StackConfig) -> subprocess.Popen[bytes]:
@@ -341,6 +492,7 @@ class Part:
     start: object
     ready: object
     timeout_s: float
+    stop_signal: int = signal.SIGTERM
 
 
 def parts(config: StackConfig) -> list[Part]:
@@ -352,6 +504,10 @@ def parts(config: StackConfig) -> list[Part]:
                           lambda: kafka_ready(bootstrap), 90))
     if not config.external_mongo:
         uri = f"mongodb://127.0.0.1:{config.mongo_port}/"
+        if use_postgresql(config):
+            # SIGINT: PostgreSQL's fast shutdown (SIGTERM waits for FerretDB's pooled sessions).
+            found.append(Part("postgres", str(_pg_paths(config)[0]), config.pg_port, start_postgres,
+                              lambda: postgres_ready(config), 60, signal.SIGINT))
         found.append(Part("ferretdb", "ferretdb", config.mongo_port, start_ferretdb, lambda: mongo_ready(uri), 30))
     if not config.external_smtp:
         found.append(Part("smtp", "devstack.smtp_sink", config.smtp_port, start_smtp,
@@ -390,6 +546,8 @@ def up(config: StackConfig, *, quiet: bool = False) -> list[str]:
     for name, value in (("Kafka", config.external_kafka), ("MongoDB", config.external_mongo), ("SMTP", config.external_smtp)):
         if value:
             say(f"{name}: using {value} from the environment")
+    if started and config.backend_line():
+        say(config.backend_line())
     create_topics(config)
     return started
 
@@ -407,14 +565,17 @@ def create_topics(config: StackConfig) -> None:
 def down(config: StackConfig, names: list[str] | None = None) -> list[str]:
     """Stop what `up` started (all of it, or the parts named), and nothing else."""
     state = load_state(config)
-    markers = {p.name: p.marker for p in parts(StackConfig(external_kafka=None, external_mongo=None, external_smtp=None))}
+    every = {p.name: p for p in parts(StackConfig(state_dir=config.state_dir, external_kafka=None, external_mongo=None,
+                                                  external_smtp=None, db_backend="postgresql"
+                                                  if "postgres" in state else "sqlite"))}
+    markers = {name: part.marker for name, part in every.items()}
     stopped = []
-    for name in list(state):
+    for name in reversed(list(state)):  # the database's clients before the database
         if names and name not in names:
             continue
         pid = state[name]["pid"]
         if _alive(pid, markers.get(name, "")):
-            os.kill(pid, signal.SIGTERM)
+            os.kill(pid, every[name].stop_signal if name in every else signal.SIGTERM)
             deadline = time.monotonic() + 30
             while _alive(pid, markers.get(name, "")) and time.monotonic() < deadline:
                 time.sleep(0.2)

@@ -1,4 +1,5 @@
-// Command ferretdb runs FerretDB 1.24 with its SQLite backend for the local stack.
+// Command ferretdb runs FerretDB 1.24 for the local stack, over PostgreSQL (the default) or
+// SQLite (the fallback where no PostgreSQL server can be had).
 //
 // We embed github.com/FerretDB/FerretDB/ferretdb instead of `go install`-ing cmd/ferretdb:
 // the module as published lacks build/version/version.txt, and that binary panics at start.
@@ -18,6 +19,8 @@ import (
 
 func main() {
 	listen := flag.String("listen-addr", "127.0.0.1:27017", "TCP address to listen on")
+	handler := flag.String("handler", "sqlite", "backend: postgresql or sqlite")
+	postgresqlURL := flag.String("postgresql-url", "", "PostgreSQL URL for the postgresql handler")
 	sqliteURL := flag.String("sqlite-url", "file:data/", "SQLite backend directory URL (must end with /)")
 	debug := flag.Bool("debug", false, "log every command")
 	flag.Parse()
@@ -29,10 +32,11 @@ func main() {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
 	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: *listen},
-		Logger:    logger,
-		Handler:   "sqlite",
-		SQLiteURL: *sqliteURL,
+		Listener:      ferretdb.ListenerConfig{TCP: *listen},
+		Logger:        logger,
+		Handler:       *handler,
+		PostgreSQLURL: *postgresqlURL,
+		SQLiteURL:     *sqliteURL,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ferretdb:", err)

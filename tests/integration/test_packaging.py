@@ -5,7 +5,7 @@ import os
 import subprocess
 
 from devstack.__main__ import available_services
-from devstack.stack import ROOT, StackConfig, install_composecheck
+from devstack.stack import ROOT, StackConfig, install_actionlint, install_composecheck
 
 
 SECRETS = {"RATING_JWT_SECRET": "a-secret-from-the-environment", "MESSAGING_UNSUBSCRIBE_SECRET": "another-one"}
@@ -36,3 +36,16 @@ def test_compose_refuses_to_start_without_its_secrets():
     for missing in SECRETS:
         result = check(ROOT / "docker-compose.yml", **{k: v for k, v in SECRETS.items() if k != missing})
         assert result.returncode != 0 and missing in result.stderr
+
+
+def test_the_ci_workflow_for_docker_hosts_passes_actionlint(tmp_path):
+    """The workflow that runs the suite on MongoDB 7 and Kafka containers (GitHub Actions)."""
+    actionlint = str(install_actionlint(StackConfig()))
+    workflow = ROOT / ".github" / "workflows" / "ci.yml"
+    result = subprocess.run([actionlint, "-no-color", str(workflow)], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    text = workflow.read_text()
+    assert "image: mongo:7" in text and "MONGODB_URI" in text and "KAFKA_BOOTSTRAP_SERVERS" in text
+    broken = tmp_path / "broken.yml"
+    broken.write_text(text.replace("runs-on: ubuntu-24.04", "runs-on: [ubuntu-24.04\n"))
+    assert subprocess.run([actionlint, "-no-color", str(broken)], capture_output=True, text=True).returncode != 0
