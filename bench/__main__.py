@@ -11,10 +11,10 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench import dashboard, intake, latency, mail, messaging, reminder, views
+from bench import dashboard, intake, latency, mail, messaging, pipeline, reminder, views
 from bench.common import machine, stack_addresses
 
-ALL = ["intake", "latency", "messaging", "reminder", "views", "mail", "dashboard"]
+ALL = ["intake", "latency", "messaging", "reminder", "views", "mail", "dashboard", "pipeline"]
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 
@@ -30,6 +30,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30, help="length of each latency run")
     parser.add_argument("--prospects", type=int, default=100_000, help="board size for the views benchmark")
     parser.add_argument("--recruiters", type=int, default=10)
+    parser.add_argument("--burst", type=int, default=20_000, help="inquiries (and ratings) of the pipeline burst")
     parser.add_argument("--board", type=int, default=10_000, help="the recruiter's board for the dashboard benchmark")
     parser.add_argument("--large", action="store_true", help="reminder: also 1,000,000 waiting prospects (slow to seed)")
     parser.add_argument("--no-write", action="store_true", help=f"do not write {RESULTS.name}")
@@ -66,6 +67,8 @@ def main() -> None:
         report(asyncio.run(mail.main()))
     if "dashboard" in which:
         report(asyncio.run(dashboard.main(addresses, args.board)))
+    if "pipeline" in which:
+        report(asyncio.run(pipeline.main(addresses, args.burst)))
     if memory:
         lines = ["memory, MB RSS (idle: after start; peak: the process's high-water mark during the benchmark):"]
         for key, values in memory.items():

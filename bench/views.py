@@ -17,7 +17,8 @@ from pymongo import AsyncMongoClient
 
 from bench.common import BenchNamespace, summary, wait_for_log
 from devstack.stack import ROOT
-from services.rating.store import RatingStore, view_filter
+from services.rating.store import RatingStore
+from shared.views import view_query
 from tests.support import free_port
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -53,7 +54,7 @@ async def baseline_page(uri: str, database: str, recruiter: str, limit: int) -> 
     client: AsyncMongoClient = AsyncMongoClient(uri)
     board = client[database]["board"]
     started = time.perf_counter()
-    await board.find(view_filter(recruiter, "needs_follow_up", None)).sort([("waiting_since", 1), ("_id", 1)]).limit(limit).to_list()
+    await board.find(view_query(recruiter, "needs_follow_up", None)).sort([("waiting_since", 1), ("_id", 1)]).limit(limit).to_list()
     elapsed = (time.perf_counter() - started) * 1000
     await client.close()
     return elapsed

@@ -11,8 +11,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from prospectflow.errors import CliError
+from shared.views import VIEWS  # the contract's views, defined once
 
-VIEWS = ("needs_follow_up", "shortlist", "not_a_fit", "all")
+__all__ = ["VIEWS", "RatingApi"]
+
 
 
 class RatingApi:

@@ -43,7 +43,9 @@ def read_mails(folder: Path, *, to: str | None = None, last: int | None = None) 
     paths = sorted(new.iterdir(), key=lambda p: (p.stat().st_mtime_ns, p.name))
     if to is not None:
         headers = email.parser.BytesHeaderParser(policy=email.policy.default)
-        paths = [p for p in paths if to.lower() in str(_headers(p, headers).get("To", "")).lower()]
+        # a long-lived sink holds thousands of mails: parse only those whose bytes could match
+        paths = [p for p in paths if to.lower().encode() in p.read_bytes().lower()
+                 and to.lower() in str(_headers(p, headers).get("To", "")).lower()]
     if last:
         paths = paths[-last:]
     mails = []

@@ -6,11 +6,13 @@ the writes and the event ids come out the same."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime, timezone
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.db import find_by_ids, insert_new
+from shared.retention import Kept
 
 
 class Outbox:
@@ -27,8 +29,14 @@ class Outbox:
         done = {d["_id"] for d in await find_by_ids(self.published, list(recorded))}
         return done, {k: v for k, v in recorded.items() if k not in done}
 
+    def kept(self) -> list[Kept]:
+        """What retention prunes (`<SERVICE>_RETENTION_DAYS`)."""
+        return [Kept(self.records, "recorded_at"), Kept(self.published, "at")]
+
     async def record(self, outcomes: list[dict[str, Any]]) -> None:
-        await insert_new(self.records, outcomes)
+        now = datetime.now(timezone.utc)
+        await insert_new(self.records, [{**o, "recorded_at": now} for o in outcomes])
 
     async def mark_published(self, cause_ids: Iterable[str]) -> None:
-        await insert_new(self.published, [{"_id": i} for i in cause_ids])
+        now = datetime.now(timezone.utc)
+        await insert_new(self.published, [{"_id": i, "at": now} for i in cause_ids])

@@ -12,6 +12,7 @@ from pymongo import AsyncMongoClient
 
 from shared.kafka import ensure_topics
 from shared.logs import get_logger
+from shared.retention import Kept, Retention
 from shared.retry import retry_forever
 from shared.settings import ServiceSettings
 
@@ -27,6 +28,7 @@ def service_app(
     title: str,
     description: str,
     prepare_database: Callable[[], Awaitable[None]],
+    kept: list[Kept] | None = None,
 ) -> FastStream:
     """A FastStream app that, before consuming, creates missing topics (when allowed) and the
     database's indexes, retrying while Kafka or MongoDB is not reachable yet, and closes the
@@ -39,15 +41,19 @@ def service_app(
         logger=log,
     )
 
+    retention = Retention(kept or [], settings.retention_days)
+
     @app.on_startup
     async def prepare() -> None:
         if settings.kafka.create_topics:
             await retry_forever(lambda: ensure_topics(settings.kafka, topics), what="create topics")
         await retry_forever(prepare_database, what="create indexes")
+        await retry_forever(retention.start, what="set up retention")
         log.info("ready", extra={"group_id": settings.group_id, "database": settings.database})
 
     @app.after_shutdown
     async def close() -> None:
+        await retention.stop()
         await client.close()
 
     return app

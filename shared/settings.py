@@ -67,6 +67,8 @@ class ServiceSettings(BaseSettings):
     batch_timeout_ms: int = Field(100, ge=0, description="longest wait to fill a batch")
     retry_max_backoff_s: float = Field(5.0, gt=0, description="cap of the backoff on outages")
     log_level: str = "INFO"
+    retention_days: float = Field(30, gt=0, description="idempotency records (outbox, published markers) are "
+                                                        "pruned after this many days")
 
     def model_post_init(self, __context: object) -> None:
         if not self.database:

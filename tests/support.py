@@ -337,13 +337,18 @@ def token(secret: str, recruiter_id: str) -> str:
 
 
 def mails(maildir: Path, recipients_containing: str) -> list[Any]:
-    """The mails the sink received whose To holds `recipients_containing`, parsed."""
+    """The mails the sink received whose To holds `recipients_containing`, parsed. A long-lived
+    local stack's sink holds thousands: a file is parsed only if its bytes hold the text."""
     import email
     import email.policy
 
     found = []
+    needle = recipients_containing.encode()
     for path in sorted((maildir / "new").glob("*.eml")):
-        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        raw = path.read_bytes()
+        if needle not in raw:
+            continue
+        message = email.message_from_bytes(raw, policy=email.policy.default)
         if recipients_containing in str(message["To"]):
             found.append(message)
     return found

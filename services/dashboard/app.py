@@ -22,7 +22,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
-from shared import topics
+from shared import topics, views
 from shared.auth import InvalidToken, TokenVerifier
 from shared.contract import FlagFollowUp, RateProspects, SendMessages
 from shared.logs import get_logger
@@ -235,7 +235,7 @@ def create_service(settings: DashboardSettings, *, feed: Feed | None = None) -> 
     @app.get("/prospects", response_class=HTMLResponse)
     async def prospects(
         request: Request, session: Current,
-        view: Annotated[str, Query(pattern="^(needs_follow_up|shortlist|not_a_fit|all)$")] = "needs_follow_up",
+        view: Annotated[str, Query(pattern=views.VIEW_PATTERN)] = "needs_follow_up",
         job: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
         cursor: Annotated[str | None, Query(max_length=2_000)] = None,
     ) -> HTMLResponse:
@@ -314,7 +314,7 @@ def create_service(settings: DashboardSettings, *, feed: Feed | None = None) -> 
     async def send_page(
         request: Request, session: Current, template: str = "",
         id: Annotated[list[str] | None, Query()] = None, all: str = "",
-        view: Annotated[str, Query(pattern="^(needs_follow_up|shortlist|not_a_fit|all)$")] = "needs_follow_up",
+        view: Annotated[str, Query(pattern=views.VIEW_PATTERN)] = "needs_follow_up",
         job: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
     ) -> HTMLResponse:
         template = _template(template)

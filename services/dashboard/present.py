@@ -6,7 +6,9 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-VIEWS = {"needs_follow_up": "Needs follow-up", "shortlist": "Shortlist", "not_a_fit": "Not for this job", "all": "All"}
+from shared import views
+
+VIEWS = dict(zip(views.VIEWS, ("Needs follow-up", "Shortlist", "Not for this job", "All"), strict=True))
 RATINGS = {"unrated": "Not rated", "shortlist": "Shortlist", "not_a_fit": "Not for this job"}
 TEMPLATES = {"ask_to_apply": "Ask to apply", "arrange_interview": "Arrange an interview", "not_a_match": "Not a match"}
 REASONS = {
@@ -55,9 +57,5 @@ def when(value: Any) -> str:
 
 def views_holding(prospect: dict[str, Any]) -> list[str]:
     """The views a prospect (as rating's API gives it) appears in, by the contract's rules."""
-    held = ["all"]
-    if prospect.get("needs_follow_up"):
-        held.append("needs_follow_up")
-    if prospect.get("rating") in ("shortlist", "not_a_fit") and prospect.get("job_open"):
-        held.append(prospect["rating"])
-    return held
+    return views.views_holding(flagged=prospect.get("flagged"), job_open=prospect.get("job_open"),
+                               rating=prospect.get("rating"))

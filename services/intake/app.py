@@ -48,5 +48,5 @@ def create_app(settings: IntakeSettings | None = None) -> FastStream:
         broker=broker, client=client, settings=settings,
         topics=[topics.INQUIRIES, topics.PROSPECTS],
         title="Prospectflow intake", description=DESCRIPTION,
-        prepare_database=store.ensure_indexes,
+        prepare_database=store.ensure_indexes, kept=store.kept(),
     )

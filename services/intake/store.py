@@ -21,7 +21,8 @@ from pymongo import ASCENDING, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.intake.domain import Inquiry, Known
-from shared.db import bulk_write, find_by_ids, insert_new
+from shared.db import bulk_write, engine, find_by_ids, insert_new
+from shared.retention import Kept
 
 
 class IntakeStore:
@@ -35,6 +36,7 @@ class IntakeStore:
         await self.inquiries.create_index([("prospect_id", ASCENDING)], name="by_prospect")
         await self.prospects.create_index([("person_id", ASCENDING)], name="by_person")
         await self.prospects.create_index([("job_id", ASCENDING)], name="by_job")
+        await engine(self.prospects)  # which server, asked once: lookups by id take its form
 
     async def claim(self, inquiries: Sequence[Inquiry]) -> list[Inquiry]:
         """Record new inquiries; return those whose event still has to be published: the new
@@ -86,4 +88,9 @@ class IntakeStore:
         ], ordered=False)
 
     async def mark_published(self, event_ids: Iterable[str]) -> None:
-        await insert_new(self.published, [{"_id": event_id} for event_id in event_ids])
+        now = datetime.now(timezone.utc)
+        await insert_new(self.published, [{"_id": event_id, "at": now} for event_id in event_ids])
+
+    def kept(self) -> list[Kept]:
+        """What retention prunes: the published markers (inquiries and prospects are the data)."""
+        return [Kept(self.published, "at")]

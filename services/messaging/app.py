@@ -82,7 +82,8 @@ def wire(settings: MessagingSettings) -> Wired:
             broker.publisher(settings.kafka.topic(topic), title=f"{topic}:{event_type}",
                              schema=documented_envelope(event_type))
     app = service_app(broker=broker, client=client, settings=settings, topics=[*CONSUMES, *PRODUCES],
-                      title="Prospectflow messaging", description=DESCRIPTION, prepare_database=store.ensure_indexes)
+                      title="Prospectflow messaging", description=DESCRIPTION, prepare_database=store.ensure_indexes,
+                      kept=store.kept())
     app.after_shutdown(mailer.close)
     return Wired(app=app, broker=broker, client=client, store=store, templates=templates, links=links)
 

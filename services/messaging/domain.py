@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.contract import RejectionReason, Template
+from shared import ids
+from shared.contract import CommandCompleted, RejectionReason, SendMessages, Template
 
 NEEDS_LINK = {Template.ASK_TO_APPLY: "apply_url", Template.ARRANGE_INTERVIEW: "interview_url"}
 
@@ -43,3 +44,32 @@ def context(contact: dict[str, Any], job: dict[str, Any], note: str | None) -> d
 def is_permanent(code: int | None) -> bool:
     """5xx replies are permanent; 4xx and no reply at all (connection trouble) are transient."""
     return code is not None and 500 <= code < 600
+
+
+def decide_send(command_id: str, command: SendMessages, contacts: dict[str, dict[str, Any]],
+                jobs: dict[str, dict[str, Any]], suppressed: set[str]) -> tuple[CommandCompleted, list[dict[str, Any]]]:
+    """A `messages.send` against what is known: its result (each id accepted or rejected with
+    the reason) and the messages to queue, one per accepted prospect, with ids derived from
+    (command, prospect) so a redelivery queues the same ones."""
+    template = Template(command.template)
+    accepted, rejected, messages = [], [], []
+    for pid in dict.fromkeys(command.prospect_ids):
+        contact = contacts.get(pid)
+        job = jobs.get(contact["job_id"]) if contact else None
+        reason = check(contact, job, command.recruiter_id, template,
+                       suppressed=bool(contact and contact["email"] in suppressed))
+        if reason is not None:
+            rejected.append({"prospect_id": pid, "reason": reason})
+            continue
+        assert contact is not None and job is not None
+        accepted.append(pid)
+        messages.append({
+            "_id": ids.derive("message", command_id, pid), "command_id": command_id, "prospect_id": pid,
+            "job_id": contact["job_id"], "recruiter_id": command.recruiter_id, "template": template.value,
+            "to": contact["email"], "to_name": contact["name"],
+            "context": context(contact, job, command.note), "state": "queued", "attempts": 0,
+        })
+    result = CommandCompleted.model_validate({"command_id": command_id, "command_type": "messages.send",
+                                              "recruiter_id": command.recruiter_id, "accepted": accepted,
+                                              "rejected": rejected})
+    return result, messages

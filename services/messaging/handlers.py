@@ -9,8 +9,8 @@ from typing import Any
 
 from shared import ids, topics
 from shared.contract import (
-    CommandCompleted, JobClosed, JobOpened, MessageFailed, MessageSent, ProspectOptedOut, ProspectRegistered,
-    SendMessages, Template, new_event,
+    JobClosed, JobOpened, MessageFailed, MessageSent, ProspectOptedOut, ProspectRegistered,
+    new_event,
 )
 from shared.kafka import Outgoing, Publisher, Received
 from shared.logs import get_logger
@@ -137,30 +137,12 @@ class Messaging:
         suppressed = set(await self.store.by_ids("suppressions", {c["email"] for c in contacts.values()}))
         outcomes, messages = [], []
         for r in fresh:
-            command: SendMessages = r.data  # type: ignore[assignment]
-            template = Template(command.template)
-            accepted, rejected = [], []
-            for pid in dict.fromkeys(command.prospect_ids):
-                contact = contacts.get(pid)
-                job = jobs.get(contact["job_id"]) if contact else None
-                reason = domain.check(contact, job, command.recruiter_id, template,
-                                      suppressed=bool(contact and contact["email"] in suppressed))
-                if reason is not None:
-                    rejected.append({"prospect_id": pid, "reason": reason})
-                    continue
-                accepted.append(pid)
-                messages.append({
-                    "_id": ids.derive("message", r.event.id, pid), "command_id": r.event.id, "prospect_id": pid,
-                    "job_id": contact["job_id"], "recruiter_id": command.recruiter_id, "template": template.value,
-                    "to": contact["email"], "to_name": contact["name"],
-                    "context": domain.context(contact, job, command.note), "state": "queued", "attempts": 0,
-                })
-            result = CommandCompleted(command_id=r.event.id, command_type=r.event.type,
-                                      recruiter_id=command.recruiter_id, accepted=accepted, rejected=rejected)
+            result, queued = domain.decide_send(r.event.id, r.data, contacts, jobs, suppressed)  # type: ignore[arg-type]
+            messages += queued
             event = new_event(event_id=ids.event_id(r.event.id, "command.completed"), source=SOURCE,
                               type="command.completed", data=result, correlationid=r.event.id)
             outcomes.append({"_id": r.event.id, "events": [
-                {"topic": topics.COMMAND_RESULTS, "key": command.recruiter_id, "event": event}]})
+                {"topic": topics.COMMAND_RESULTS, "key": result.recruiter_id, "event": event}]})
         return outcomes, messages
 
     # --- delivery ------------------------------------------------------------------------

@@ -17,8 +17,9 @@ from typing import Any
 from pymongo import ASCENDING, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
-from shared.db import bulk_write, find_by_ids, insert_new, set_by_id
+from shared.db import bulk_write, engine, find_by_ids, insert_new, set_by_id
 from shared.outbox import Outbox
+from shared.retention import Kept
 
 UNSENT = ("queued", "sending")
 
@@ -34,9 +35,14 @@ class MessagingStore:
         self.results = db["message_results"]
         self.reported = db["message_reported"]
 
+    def kept(self) -> list[Kept]:
+        """What retention prunes: the outbox's records and markers."""
+        return self.outbox.kept()
+
     async def ensure_indexes(self) -> None:
         await self.messages.create_index([("command_id", ASCENDING), ("state", ASCENDING)], name="by_command")
         await self.contacts.create_index([("email", ASCENDING)], name="by_email")
+        await engine(self.contacts)  # which server, asked once: lookups by id take its form
 
     async def save_jobs(self, jobs: dict[str, dict[str, Any]]) -> None:
         await bulk_write(self.jobs, [UpdateOne({"_id": k}, {"$set": v}, upsert=True) for k, v in jobs.items()])

@@ -22,14 +22,12 @@ from faststream import FastStream
 from pydantic import BaseModel, Field
 
 from services.rating.store import BoardViews
+from shared import views
 from shared.auth import InvalidToken, TokenVerifier
 
 
-class View(StrEnum):
-    NEEDS_FOLLOW_UP = "needs_follow_up"
-    SHORTLIST = "shortlist"
-    NOT_A_FIT = "not_a_fit"
-    ALL = "all"
+View = StrEnum("View", {v.upper(): v for v in views.VIEWS})  # type: ignore[misc]
+"""The contract's views (shared.views)."""
 
 
 class LastMessage(BaseModel):
@@ -100,7 +98,7 @@ def _prospect(doc: dict[str, Any]) -> Prospect:
         prospect_id=doc["_id"], job_id=doc["job_id"], job_title=doc.get("job_title"), board=doc.get("board"),
         **{k: profile.get(k) for k in ("name", "email", "phone", "location", "headline", "profile_url")},
         skills=profile.get("skills") or [], rating=doc.get("rating", "unrated"), flagged=doc.get("flagged", False),
-        needs_follow_up=doc.get("job_open") is True and not doc.get("flagged", False),
+        needs_follow_up=views.needs_follow_up(flagged=doc.get("flagged"), job_open=doc.get("job_open")),
         job_open=doc.get("job_open") is True,
         waiting_since=doc.get("waiting_since"), last_message=doc.get("last_message"),
     )

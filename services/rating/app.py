@@ -58,7 +58,7 @@ def create_app(settings: RatingSettings | None = None, client: AsyncMongoClient[
         broker=broker, client=client, settings=settings,
         topics=[*CONSUMES, *PRODUCES],
         title="Prospectflow rating", description=DESCRIPTION,
-        prepare_database=store.ensure_indexes,
+        prepare_database=store.ensure_indexes, kept=store.kept(),
     )
 
 

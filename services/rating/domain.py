@@ -3,11 +3,21 @@ when the follow-up flag moves by itself."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
-from shared.contract import FollowUpCause, Rating, RejectionReason
+from pydantic import BaseModel
+
+from shared import ids, topics, views
+from shared.contract import (
+    CommandCompleted, FlagFollowUp, FollowUpCause, FollowUpFlagChanged, JobClosed, JobOpened, MessageFailed,
+    MessageSent, ProspectRated, ProspectRegistered, RateProspects, Rating, RejectionReason, new_event,
+)
+from shared.kafka import Outgoing, Received
+
+SOURCE = "prospectflow/rating"
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +35,7 @@ class Entry:
 
     @property
     def needs_follow_up(self) -> bool:
-        return not self.flagged and self.job_open is True
+        return views.needs_follow_up(flagged=self.flagged, job_open=self.job_open)
 
 
 def check_access(entry: Entry | None, recruiter_id: str) -> RejectionReason | None:
@@ -66,3 +76,215 @@ def on_message_sent(entry: Entry, auto_flag: bool) -> tuple[Entry, FollowUpCause
     if not auto_flag or entry.flagged:
         return entry, None
     return replace(entry, flagged=True), FollowUpCause.MESSAGE_SENT
+
+# --- decisions: one function per input type, over the batch's state, without I/O -----------------
+
+
+@dataclass
+class BoardState:
+    """What the decisions of one batch see and change, in order: the board entries and jobs
+    they touch (loaded before, kept up to date as each input is decided, so a command that
+    follows another in the same batch sees its effect)."""
+
+    entries: dict[str, Entry]
+    jobs: dict[str, dict[str, Any]]
+    flag_on_message_sent: bool = True
+
+
+@dataclass
+class Outcome:
+    """What one input event does: fields to set, and events to emit."""
+
+    cause_id: str
+    events: list[Outgoing] = field(default_factory=list)
+    board: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    jobs: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    joins: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def note(self, prospect_id: str, kind: str, at: datetime, **details: Any) -> None:
+        """A line of the prospect's history (what recruiter apps show as its timeline); its id is
+        derived from the cause, so a replay writes the same line once."""
+        self.history.append({"_id": ids.derive("history", self.cause_id, kind, prospect_id), "prospect_id": prospect_id,
+                             "kind": kind, "at": at, "order": len(self.history), **details})
+
+    def document(self) -> dict[str, Any]:
+        # Lists of {"id", "set"} documents: FerretDB stores no arrays inside arrays.
+        def writes(items: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+            return [{"id": key, "set": fields} for key, fields in items]
+
+        return {"_id": self.cause_id, "board": writes(self.board), "jobs": writes(self.jobs),
+                "joins": writes(self.joins), "history": self.history,
+                "events": [{"topic": e.topic, "key": e.key, "event": e.event} for e in self.events]}
+
+
+def registration_fields(data: ProspectRegistered, job: dict[str, Any]) -> dict[str, Any]:
+    """A new prospect's board fields: unrated, waiting since the inquiry, joined to its job if known."""
+    inquired_at = data.inquiry.inquired_at
+    return {"job_id": data.job_id, "recruiter_id": job.get("recruiter_id"), "job_open": job.get("open"),
+            "job_title": job.get("title"), "rating": Rating.UNRATED.value, "flagged": False,
+            "waiting_since": inquired_at, "profile": data.profile.model_dump(mode="json", exclude_none=True),
+            "last_inquired_at": inquired_at, "board": data.inquiry.board}
+
+
+def inquiry_history(cause_id: str, data: ProspectRegistered) -> dict[str, Any]:
+    outcome = Outcome(cause_id)
+    outcome.note(data.prospect_id, "inquiry", data.inquiry.inquired_at, board=data.inquiry.board,
+                 board_inquiry_id=data.inquiry.board_inquiry_id, message=data.inquiry.message)
+    return outcome.history[0]
+
+
+def _set(state: BoardState, outcome: Outcome, entry: Entry, fields: dict[str, Any]) -> None:
+    state.entries[entry.prospect_id] = entry
+    outcome.board.append((entry.prospect_id, {**fields, "updated_at": datetime.now(timezone.utc)}))
+
+
+def _job(state: BoardState, r: Received, outcome: Outcome) -> None:
+    job: JobOpened = r.data  # type: ignore[assignment]
+    known = state.jobs.get(job.job_id, {})
+    is_open = True if r.event.type == "job.opened" else known.get("open", True)
+    doc = {"recruiter_id": job.recruiter.recruiter_id, "title": job.title, "company": job.company,
+           "open": is_open, "timezone": job.recruiter.timezone}
+    state.jobs[job.job_id] = doc
+    outcome.jobs.append((job.job_id, doc))
+    _join(state, outcome, job.job_id, {"recruiter_id": job.recruiter.recruiter_id, "job_open": is_open, "job_title": job.title})
+
+
+def _job_closed(state: BoardState, r: Received, outcome: Outcome) -> None:
+    data: JobClosed = r.data  # type: ignore[assignment]
+    state.jobs.setdefault(data.job_id, {})["open"] = False
+    outcome.jobs.append((data.job_id, {"open": False}))
+    _join(state, outcome, data.job_id, {"job_open": False})
+
+
+def _join(state: BoardState, outcome: Outcome, job_id: str, fields: dict[str, Any]) -> None:
+    outcome.joins.append((job_id, fields))
+    for pid, entry in state.entries.items():
+        if entry.job_id == job_id:
+            state.entries[pid] = replace(entry, recruiter_id=fields.get("recruiter_id", entry.recruiter_id),
+                                        job_open=fields["job_open"])
+
+
+def _prospect(state: BoardState, r: Received, outcome: Outcome) -> None:
+    data: ProspectRegistered = r.data  # type: ignore[assignment]
+    inquired_at = data.inquiry.inquired_at
+    profile = data.profile.model_dump(mode="json", exclude_none=True)
+    outcome.history.append(inquiry_history(r.event.id, data))
+    entry = state.entries.get(data.prospect_id)
+    if entry is None:
+        job = state.jobs.get(data.job_id, {})
+        entry = Entry(prospect_id=data.prospect_id, job_id=data.job_id, waiting_since=inquired_at,
+                             recruiter_id=job.get("recruiter_id"), job_open=job.get("open"), profile=profile)
+        _set(state, outcome, entry, registration_fields(data, job))
+        return
+    entry, cause = on_new_inquiry(replace(entry, profile=profile), inquired_at)
+    fields: dict[str, Any] = {"profile": profile, "last_inquired_at": inquired_at, "board": data.inquiry.board}
+    if cause is not None:
+        fields.update(flagged=False, waiting_since=inquired_at)
+        outcome.events.append(_flag_event(entry, cause, None, r.event.id))
+        outcome.note(entry.prospect_id, "flag", inquired_at, flagged=False, cause=cause.value)
+    _set(state, outcome, entry, fields)
+
+
+def _message_sent(state: BoardState, r: Received, outcome: Outcome) -> None:
+    data: MessageSent = r.data  # type: ignore[assignment]
+    entry = state.entries.get(data.prospect_id)
+    if entry is None:
+        return
+    fields: dict[str, Any] = {"last_message": {"template": data.template, "sent_at": data.sent_at,
+                                               "message_id": data.message_id, "status": "sent"}}
+    outcome.note(entry.prospect_id, "message", data.sent_at, template=data.template, status="sent",
+                 subject=data.subject, message_id=data.message_id)
+    entry, cause = on_message_sent(entry, state.flag_on_message_sent)
+    if cause is not None:
+        fields["flagged"] = True
+        outcome.events.append(_flag_event(entry, cause, data.command_id, r.event.id))
+        outcome.note(entry.prospect_id, "flag", data.sent_at, flagged=True, cause=cause.value)
+    _set(state, outcome, entry, fields)
+
+
+def _message_failed(state: BoardState, r: Received, outcome: Outcome) -> None:
+    data: MessageFailed = r.data  # type: ignore[assignment]
+    entry = state.entries.get(data.prospect_id)
+    if entry is None:
+        return
+    outcome.note(entry.prospect_id, "message", r.time, template=data.template, status="failed",
+                 reason=data.reason, permanent=data.permanent, message_id=data.message_id)
+    _set(state, outcome, entry, {"last_message": {"template": data.template, "sent_at": r.time,
+                                                "message_id": data.message_id, "status": "failed",
+                                                "reason": data.reason}})
+
+
+def _rate(state: BoardState, r: Received, outcome: Outcome) -> None:
+    command: RateProspects = r.data  # type: ignore[assignment]
+
+    def change(entry: Entry) -> None:
+        entry, previous = rate(entry, command.rating)
+        if previous is not None:
+            _set(state, outcome, entry, {"rating": entry.rating.value})
+            outcome.note(entry.prospect_id, "rated", r.time, rating=entry.rating.value,
+                         previous_rating=previous.value)
+            data = ProspectRated(prospect_id=entry.prospect_id, job_id=entry.job_id,
+                                 recruiter_id=command.recruiter_id, rating=entry.rating,
+                                 previous_rating=previous, command_id=r.event.id)
+            outcome.events.append(_event("prospect.rated", data, r.event.id, entry.prospect_id, topics.ASSESSMENTS))
+
+    _command(state, r, outcome, command.recruiter_id, command.prospect_ids, change)
+
+
+def _flag(state: BoardState, r: Received, outcome: Outcome) -> None:
+    command: FlagFollowUp = r.data  # type: ignore[assignment]
+
+    def change(entry: Entry) -> None:
+        entry, changed = flag(entry, command.flagged, r.time)
+        if changed:
+            _set(state, outcome, entry, {"flagged": entry.flagged, "waiting_since": entry.waiting_since})
+            outcome.note(entry.prospect_id, "flag", r.time, flagged=entry.flagged, cause=FollowUpCause.RECRUITER.value)
+            outcome.events.append(_flag_event(entry, FollowUpCause.RECRUITER, r.event.id, r.event.id))
+
+    _command(state, r, outcome, command.recruiter_id, command.prospect_ids, change)
+
+
+def _command(state: BoardState, r: Received, outcome: Outcome, recruiter_id: str, prospect_ids: list[str], change) -> None:
+    accepted, rejected = [], []
+    for pid in dict.fromkeys(prospect_ids):  # each id once, in the order given
+        reason = check_access(state.entries.get(pid), recruiter_id)
+        if reason is not None:
+            rejected.append({"prospect_id": pid, "reason": reason})
+            continue
+        accepted.append(pid)
+        change(state.entries[pid])
+    result = CommandCompleted(command_id=r.event.id, command_type=r.event.type, recruiter_id=recruiter_id,
+                              accepted=accepted, rejected=rejected)
+    outcome.events.append(_event("command.completed", result, r.event.id, recruiter_id, topics.COMMAND_RESULTS, what=""))
+
+
+def _flag_event(entry: Entry, cause: FollowUpCause, command_id: str | None, cause_id: str) -> Outgoing:
+    data = FollowUpFlagChanged(prospect_id=entry.prospect_id, job_id=entry.job_id,
+                               recruiter_id=entry.recruiter_id or "unassigned", flagged=entry.flagged, cause=cause,
+                               command_id=command_id)
+    return _event("prospect.follow_up_flag_changed", data, cause_id, entry.prospect_id, topics.ASSESSMENTS)
+
+
+def _event(kind: str, data: BaseModel, cause_id: str, key: str, topic: str, what: str | None = None) -> Outgoing:
+    event = new_event(event_id=ids.event_id(cause_id, f"{kind}:{key if what is None else what}"), source=SOURCE,
+                      type=kind, data=data, correlationid=cause_id)  # type: ignore[arg-type]
+    return Outgoing(topic, key, event)
+
+
+def decide(r: Received, state: BoardState) -> Outcome:
+    """What one input does, given the batch's state (which it updates)."""
+    outcome = Outcome(r.event.id)
+    decision = DECISIONS.get(r.event.type)
+    if decision is not None:
+        decision(state, r, outcome)
+    return outcome
+
+
+DECISIONS: dict[str, Callable[[BoardState, Received, Outcome], None]] = {
+    "job.opened": _job, "job.updated": _job, "job.closed": _job_closed,
+    "prospect.registered": _prospect, "prospect.inquired_again": _prospect,
+    "message.sent": _message_sent, "message.failed": _message_failed,
+    "prospects.rate": _rate, "prospects.flag_follow_up": _flag,
+}
+"""The dispatch table: input type -> decision. Types not listed change nothing."""

@@ -17,8 +17,10 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.rating.domain import Entry
 from shared.contract import Rating
-from shared.db import bulk_write, find_by_ids, insert_new, set_by_id
+from shared.db import bulk_write, engine, find_by_ids, insert_new, set_by_id
 from shared.outbox import Outbox
+from shared.retention import Kept
+from shared.views import NEEDS_FOLLOW_UP, VIEWS, view_query, views_holding
 
 
 def _utc(value: Any) -> Any:
@@ -40,6 +42,10 @@ class RatingStore:
         self.history = db["history"]
         self.outbox = Outbox(db)
 
+    def kept(self) -> list[Kept]:
+        """What retention prunes: the outbox's records and markers."""
+        return self.outbox.kept()
+
     async def ensure_indexes(self) -> None:
         # The views: a recruiter's prospects by flag and rating, oldest waiting first.
         await self.board.create_index(
@@ -50,6 +56,7 @@ class RatingStore:
             name="view_by_rating")
         await self.board.create_index([("job_id", ASCENDING)], name="by_job")
         await self.history.create_index([("prospect_id", ASCENDING), ("at", ASCENDING)], name="timeline")
+        await engine(self.board)  # which server, asked once: lookups by id take its form
 
     async def entries(self, prospect_ids: Iterable[str]) -> dict[str, Entry]:
         return {d["_id"]: entry_from_document(d) for d in await find_by_ids(self.board, list(prospect_ids))}
@@ -83,24 +90,6 @@ class RatingStore:
             await bulk_write(self.board, joins)
 
 
-VIEWS = ("needs_follow_up", "shortlist", "not_a_fit", "all")
-
-
-def view_filter(recruiter_id: str, view: str, job_id: str | None) -> dict[str, Any]:
-    """A recruiter's prospects in a view. The follow-up views show open jobs only; `all` shows
-    everything the recruiter owns, closed jobs included."""
-    query: dict[str, Any] = {"recruiter_id": recruiter_id}
-    if view != "all":
-        query["job_open"] = True
-    if view == "needs_follow_up":
-        query["flagged"] = False
-    elif view in ("shortlist", "not_a_fit"):
-        query["rating"] = view
-    if job_id is not None:
-        query["job_id"] = job_id
-    return query
-
-
 class BoardViews:
     """The read side: pages of a view, oldest waiting first, and the counts."""
 
@@ -125,7 +114,7 @@ class BoardViews:
 
     async def page(self, recruiter_id: str, view: str, job_id: str | None, limit: int,
                    after: tuple[Any, str] | None) -> list[dict[str, Any]]:
-        query = view_filter(recruiter_id, view, job_id)
+        query = view_query(recruiter_id, view, job_id)
         if after is not None:
             waiting_since, last_id = after
             query = {"$and": [query, {"$or": [{"waiting_since": {"$gt": waiting_since}},
@@ -134,7 +123,7 @@ class BoardViews:
         return [doc async for doc in cursor]
 
     async def ids(self, recruiter_id: str, view: str, job_id: str | None) -> list[str]:
-        cursor = self.store.board.find(view_filter(recruiter_id, view, job_id), {"_id": 1})
+        cursor = self.store.board.find(view_query(recruiter_id, view, job_id), {"_id": 1})
         return [doc["_id"] async for doc in cursor.sort([("waiting_since", ASCENDING), ("_id", ASCENDING)])]
 
     async def summary(self, recruiter_id: str) -> dict[str, Any]:
@@ -147,15 +136,11 @@ class BoardViews:
             counts = jobs.setdefault(doc["job_id"], {"job_id": doc["job_id"], "title": doc.get("job_title"),
                                                      "open": doc.get("job_open") is True, **{v: 0 for v in VIEWS},
                                                      "oldest_waiting_since": None})
-            in_views = ["all"]
-            if doc.get("job_open") is True:
-                if not doc.get("flagged"):
-                    in_views.append("needs_follow_up")
-                    since = _utc(doc.get("waiting_since"))
-                    if since is not None and (counts["oldest_waiting_since"] is None or since < counts["oldest_waiting_since"]):
-                        counts["oldest_waiting_since"] = since
-                if doc.get("rating") in ("shortlist", "not_a_fit"):
-                    in_views.append(doc["rating"])
+            in_views = views_holding(flagged=doc.get("flagged"), job_open=doc.get("job_open"), rating=doc.get("rating"))
+            if NEEDS_FOLLOW_UP in in_views:
+                since = _utc(doc.get("waiting_since"))
+                if since is not None and (counts["oldest_waiting_since"] is None or since < counts["oldest_waiting_since"]):
+                    counts["oldest_waiting_since"] = since
             for view in in_views:
                 totals[view] += 1
                 counts[view] += 1

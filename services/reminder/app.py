@@ -43,7 +43,8 @@ def create_app(settings: ReminderSettings | None = None) -> FastStream:
     broker.publisher(settings.kafka.topic(topics.REMINDERS), title="reminders:follow_up.reminder_due",
                      schema=documented_envelope("follow_up.reminder_due"))
     app = service_app(broker=broker, client=client, settings=settings, topics=[*CONSUMES, topics.REMINDERS],
-                      title="Prospectflow reminder", description=DESCRIPTION, prepare_database=store.ensure_indexes)
+                      title="Prospectflow reminder", description=DESCRIPTION, prepare_database=store.ensure_indexes,
+                      kept=store.kept())
     ticker: list[asyncio.Task[None]] = []
 
     async def tick_forever() -> None:

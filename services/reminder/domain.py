@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -89,3 +89,87 @@ def reminder(schedule: Schedule, day: date, waiting: list[Waiting] | Pending,
         "prospects": [{"prospect_id": w.prospect_id, "job_id": w.job_id, "name": w.name, "rating": w.rating,
                        "waiting_since": w.waiting_since} for w in oldest_first],
     }
+
+
+# --- who is waiting: one decision per input type, into the changes of a batch, without I/O -------
+
+
+@dataclass(frozen=True, slots=True)
+class ProspectChange:
+    """One write to a prospect's follow-up record (created if missing)."""
+
+    prospect_id: str
+    set: dict[str, Any] = field(default_factory=dict)
+    set_on_insert: dict[str, Any] = field(default_factory=dict)
+    earliest: dict[str, Any] = field(default_factory=dict)  # keep the smaller of stored and given
+
+
+@dataclass
+class Changes:
+    """What a batch of events changes, in order; the store writes them."""
+
+    jobs: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    joins: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # onto every prospect of a job
+    recruiters: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    prospects: list[ProspectChange] = field(default_factory=list)
+    registered: list[tuple[str, str]] = field(default_factory=list)  # (prospect, job): to join with its job
+
+
+def _job(kind: str, data: Any, at: datetime, changes: Changes) -> None:
+    fields: dict[str, Any] = {"open": False} if kind == "job.closed" else {
+        "recruiter_id": data.recruiter.recruiter_id, "title": data.title}
+    if kind == "job.opened":
+        fields["open"] = True
+    changes.jobs.append((data.job_id, fields))
+    changes.joins.append((data.job_id, {("job_open" if k == "open" else k): v for k, v in fields.items()
+                                        if k in ("recruiter_id", "open")}))
+    if kind != "job.closed":
+        changes.recruiters.append((data.recruiter.recruiter_id, {"timezone": data.recruiter.timezone,
+                                                                 "reminder_hour": data.recruiter.reminder_hour}))
+
+
+def _registered(kind: str, data: Any, at: datetime, changes: Changes) -> None:
+    # `earliest`, not `set_on_insert`: a rating or flag event may have created the record first
+    changes.prospects.append(ProspectChange(data.prospect_id, {"job_id": data.job_id, "name": data.profile.name},
+                                            {"flagged": False, "rating": "unrated"},
+                                            {"waiting_since": data.inquiry.inquired_at}))
+    changes.registered.append((data.prospect_id, data.job_id))
+
+
+def _rated(kind: str, data: Any, at: datetime, changes: Changes) -> None:
+    changes.prospects.append(ProspectChange(data.prospect_id, {"rating": data.rating.value}))
+
+
+def _flag_changed(kind: str, data: Any, at: datetime, changes: Changes) -> None:
+    fields: dict[str, Any] = {"flagged": data.flagged}
+    if not data.flagged:
+        fields["waiting_since"] = at  # waiting again, from now
+    changes.prospects.append(ProspectChange(data.prospect_id, fields))
+
+
+DECISIONS: dict[str, Callable[[str, Any, datetime, Changes], None]] = {
+    "job.opened": _job, "job.updated": _job, "job.closed": _job,
+    "prospect.registered": _registered, "prospect.inquired_again": _registered,
+    "prospect.rated": _rated, "prospect.follow_up_flag_changed": _flag_changed,
+}
+"""Input type -> decision (`reminders.run` is not a state change: it evaluates the schedule)."""
+
+
+def follow_up_changes(events: Iterable[tuple[str, Any, datetime]]) -> Changes:
+    """The changes of a batch of (type, data, time), in order."""
+    changes = Changes()
+    for kind, data, at in events:
+        decision = DECISIONS.get(kind)
+        if decision is not None:
+            decision(kind, data, at, changes)
+    return changes
+
+
+def joins_for_registered(changes: Changes, jobs: dict[str, dict[str, Any]]) -> list[ProspectChange]:
+    """New prospects joined with what is known of their jobs (stored, or in this batch)."""
+    known = {job_id: dict(fields) for job_id, fields in jobs.items()}
+    for job_id, fields in changes.jobs:
+        known.setdefault(job_id, {}).update(fields)
+    return [ProspectChange(pid, {"recruiter_id": known[job_id].get("recruiter_id"),
+                                 "job_open": known[job_id].get("open", True)})
+            for pid, job_id in changes.registered if job_id in known]

@@ -6,15 +6,13 @@ from collections import defaultdict
 from datetime import datetime, timezone
 from typing import Any
 
-from pymongo import UpdateOne
-
 from shared import ids, topics
 from shared.contract import ReminderDue, RunReminders, new_event
 from shared.kafka import Outgoing, Publisher, Received
 from shared.logs import get_logger
 
 from services.reminder import domain
-from services.reminder.store import ReminderStore, job_writes
+from services.reminder.store import ReminderStore
 
 SOURCE = "prospectflow/reminder"
 log = get_logger("prospectflow.reminder")
@@ -33,50 +31,11 @@ class Reminders:
                 await self.evaluate(run.as_of, run.recruiter_id)
 
     async def _keep_state(self, events: list[Received]) -> None:
-        jobs_ops, recruiter_ops, prospect_ops = [], [], []
-        new_prospects = []
-        batch_jobs: dict[str, dict[str, Any]] = {}  # jobs of this batch, not written yet
-        for r in events:
-            data: Any = r.data
-            kind = r.event.type
-            if kind in ("job.opened", "job.updated", "job.closed"):
-                fields: dict[str, Any] = {"open": False} if kind == "job.closed" else {
-                    "recruiter_id": data.recruiter.recruiter_id, "title": data.title}
-                if kind == "job.opened":
-                    fields["open"] = True
-                batch_jobs.setdefault(data.job_id, {}).update(fields)
-                job_op, join = job_writes(data.job_id, fields)
-                jobs_ops.append(job_op)
-                prospect_ops.append(join)
-                if kind != "job.closed":
-                    recruiter_ops.append(UpdateOne({"_id": data.recruiter.recruiter_id}, {"$set": {
-                        "timezone": data.recruiter.timezone, "reminder_hour": data.recruiter.reminder_hour}}, upsert=True))
-            elif kind in ("prospect.registered", "prospect.inquired_again"):
-                new_prospects.append(data)
-                prospect_ops.append(UpdateOne(
-                    {"_id": data.prospect_id},
-                    {"$set": {"job_id": data.job_id, "name": data.profile.name},
-                     "$setOnInsert": {"flagged": False, "rating": "unrated"},
-                     # $min, not $setOnInsert: a rating or flag event may have created the record first
-                     "$min": {"waiting_since": data.inquiry.inquired_at}},
-                    upsert=True))
-            elif kind == "prospect.rated":
-                prospect_ops.append(UpdateOne({"_id": data.prospect_id}, {"$set": {"rating": data.rating.value}}, upsert=True))
-            elif kind == "prospect.follow_up_flag_changed":
-                fields = {"flagged": data.flagged}
-                if not data.flagged:
-                    fields["waiting_since"] = r.time
-                prospect_ops.append(UpdateOne({"_id": data.prospect_id}, {"$set": fields}, upsert=True))
-        if new_prospects:  # join what is known of their jobs
-            jobs = await self.store.job_docs(p.job_id for p in new_prospects)
-            for job_id, fields in batch_jobs.items():
-                jobs[job_id] = {**jobs.get(job_id, {}), **fields}
-            for p in new_prospects:
-                job = jobs.get(p.job_id)
-                if job:
-                    prospect_ops.append(UpdateOne({"_id": p.prospect_id}, {"$set": {
-                        "recruiter_id": job.get("recruiter_id"), "job_open": job.get("open", True)}}))
-        await self.store.write(jobs_ops, recruiter_ops, prospect_ops)
+        changes = domain.follow_up_changes((r.event.type, r.data, r.time) for r in events)
+        if changes.registered:  # join the new prospects with what is known of their jobs
+            jobs = await self.store.job_docs({job_id for _, job_id in changes.registered})
+            changes.prospects += domain.joins_for_registered(changes, jobs)
+        await self.store.write(changes)
 
     async def evaluate(self, as_of: datetime, recruiter_id: str | None = None) -> int:
         """Send every reminder due at `as_of` that nobody has sent; return how many were sent."""
@@ -91,16 +50,22 @@ class Reminders:
         # a reminder recorded by a process that died before publishing goes out now, same id
         stale = await self.store.unpublished(list(due), older_than_s=30)
         known = await self.store.reminders_by_id(list(due))
-        todo = {rid: v for rid, v in due.items() if rid not in known}
-        fresh = await self._build(todo, as_of) if todo else []
-        mine = await self.store.claim(fresh)
-        to_send = stale + mine
-        if not to_send:
+        todo = [(rid, v) for rid, v in due.items() if rid not in known]
+        sent = await self._send(stale)
+        size = self.store.group_size or max(1, len(todo))
+        for start in range(0, len(todo), size):  # in groups: memory stays bounded at any size
+            group = dict(todo[start:start + size])
+            sent += await self._send(await self.store.claim(await self._build(group, as_of)))
+        if sent:
+            log.info("reminders sent", extra={"count": sent, "as_of": as_of.isoformat()})
+        return sent
+
+    async def _send(self, reminders: list[dict[str, Any]]) -> int:
+        if not reminders:
             return 0
-        await self.publisher.publish([Outgoing(topics.REMINDERS, r["recruiter_id"], r["event"]) for r in to_send])
-        await self.store.mark_published(r["_id"] for r in to_send)
-        log.info("reminders sent", extra={"count": len(to_send), "as_of": as_of.isoformat()})
-        return len(to_send)
+        await self.publisher.publish([Outgoing(topics.REMINDERS, r["recruiter_id"], r["event"]) for r in reminders])
+        await self.store.mark_published(r["_id"] for r in reminders)
+        return len(reminders)
 
     async def _build(self, todo: dict[str, tuple[domain.Schedule, Any]], as_of: datetime) -> list[dict[str, Any]]:
         by_recruiter: dict[str, domain.Pending] = defaultdict(domain.Pending)

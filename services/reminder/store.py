@@ -11,7 +11,12 @@ from typing import Any
 from pymongo import ASCENDING, UpdateMany, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
-from shared.db import bulk_write, find_by_ids, insert_new
+import asyncio
+
+from shared.db import FERRETDB_POSTGRESQL, FERRETDB_SQLITE, MONGODB, bulk_write, engine, find_by_ids, insert_new
+from services.reminder.domain import Changes
+from shared.retention import Kept
+from shared.views import WAITING_QUERY
 
 
 class ReminderStore:
@@ -21,6 +26,13 @@ class ReminderStore:
         self.recruiters = db["recruiters"]
         self.reminders = db["reminders"]
         self.published = db["published"]
+        self.engine = MONGODB
+
+    @property
+    def group_size(self) -> int | None:
+        """How many recruiters' reminders are built at once (memory stays bounded at any size);
+        None: all at once (SQLite, where each group would cost a whole scan)."""
+        return None if self.engine == FERRETDB_SQLITE else 200
 
     async def ensure_indexes(self) -> None:
         # Who is waiting: flag off, job open, per recruiter, oldest first.
@@ -28,11 +40,21 @@ class ReminderStore:
             [("flagged", ASCENDING), ("job_open", ASCENDING), ("recruiter_id", ASCENDING), ("waiting_since", ASCENDING)],
             name="waiting")
         await self.prospects.create_index([("job_id", ASCENDING)], name="by_job")
+        self.engine = await engine(self.prospects)  # the form of `waiting`, chosen once
 
-    async def write(self, jobs: list[Any], recruiters: list[Any], prospects: list[Any]) -> None:
-        await bulk_write(self.jobs, jobs)
-        await bulk_write(self.recruiters, recruiters)
-        await bulk_write(self.prospects, prospects)
+    async def write(self, changes: Changes) -> None:
+        """A batch's changes, in order: jobs (and their joins onto prospects), schedules, prospects."""
+        await bulk_write(self.jobs, [UpdateOne({"_id": k}, {"$set": v}, upsert=True) for k, v in changes.jobs])
+        await bulk_write(self.recruiters, [UpdateOne({"_id": k}, {"$set": v}, upsert=True) for k, v in changes.recruiters])
+        operations: list[Any] = [UpdateMany({"job_id": k}, {"$set": v}) for k, v in changes.joins if v]
+        for c in changes.prospects:
+            update: dict[str, Any] = {"$set": c.set}
+            if c.set_on_insert:
+                update["$setOnInsert"] = c.set_on_insert
+            if c.earliest:
+                update["$min"] = c.earliest
+            operations.append(UpdateOne({"_id": c.prospect_id}, update, upsert=True))
+        await bulk_write(self.prospects, operations)
 
     async def job_docs(self, job_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         return {d["_id"]: d for d in await find_by_ids(self.jobs, list(job_ids))}
@@ -42,19 +64,32 @@ class ReminderStore:
         return [d async for d in self.recruiters.find(query)]
 
     async def waiting(self, recruiter_ids: list[str]) -> AsyncIterator[dict[str, Any]]:
-        """Everyone waiting for these recruiters, streamed (100,000 documents held at once
-        took 185 MB): one query for all of them (indexed on MongoDB). For many recruiters the
-        `$in` is left to us: FerretDB tests it per document, which costs more than the
-        filtering it saves."""
-        # `$ne: True`: a rating or flag event may have created the record before its registration
-        query: dict[str, Any] = {"flagged": {"$ne": True}, "job_open": True}
-        if len(recruiter_ids) <= 50:
-            query["recruiter_id"] = {"$in": recruiter_ids}
-        wanted = set(recruiter_ids)
-        cursor = self.prospects.find(query, {"job_id": 1, "recruiter_id": 1, "name": 1, "rating": 1, "waiting_since": 1})
-        async for d in cursor.batch_size(5_000):
-            if d.get("recruiter_id") in wanted:
+        """Everyone waiting for these recruiters, streamed. MongoDB: one `$in` on the `waiting`
+        index. FerretDB over PostgreSQL pushes equality down but not `$in`: one query per
+        recruiter, served by the `recruiter_id` index devstack makes. FerretDB over SQLite
+        uses no index at all: one scan, filtered here."""
+        query: dict[str, Any] = dict(WAITING_QUERY)
+        projection = {"job_id": 1, "recruiter_id": 1, "name": 1, "rating": 1, "waiting_since": 1}
+        if self.engine == MONGODB:
+            async for d in self.prospects.find({**query, "recruiter_id": {"$in": recruiter_ids}}, projection):
                 yield d
+        elif self.engine == FERRETDB_POSTGRESQL:
+            gate = asyncio.Semaphore(16)
+
+            async def of(recruiter_id: str) -> list[dict[str, Any]]:
+                async with gate:
+                    return await self.prospects.find({**query, "recruiter_id": recruiter_id}, projection).to_list()
+
+            for found in await asyncio.gather(*(of(r) for r in recruiter_ids)):
+                for d in found:
+                    yield d
+        else:
+            wanted = set(recruiter_ids)
+            if len(wanted) == 1:
+                query["recruiter_id"] = recruiter_ids[0]
+            async for d in self.prospects.find(query, projection).batch_size(5_000):
+                if d.get("recruiter_id") in wanted:
+                    yield d
 
     async def reminders_by_id(self, reminder_ids: list[str]) -> dict[str, dict[str, Any]]:
         return {d["_id"]: d for d in await find_by_ids(self.reminders, reminder_ids)}
@@ -74,10 +109,10 @@ class ReminderStore:
         return [r for n, r in enumerate(reminders) if n not in clashed]
 
     async def mark_published(self, reminder_ids: Iterable[str]) -> None:
-        await insert_new(self.published, [{"_id": i} for i in reminder_ids])
+        now = datetime.now(timezone.utc)
+        await insert_new(self.published, [{"_id": i, "at": now} for i in reminder_ids])
 
-
-def job_writes(job_id: str, fields: dict[str, Any]) -> tuple[UpdateOne, UpdateMany]:
-    join = {k: fields[k] for k in ("recruiter_id", "open") if k in fields}
-    return (UpdateOne({"_id": job_id}, {"$set": fields}, upsert=True),
-            UpdateMany({"job_id": job_id}, {"$set": {("job_open" if k == "open" else k): v for k, v in join.items()}}))
+    def kept(self) -> list[Kept]:
+        """What retention prunes: the reminder log and its published markers (a reminder is
+        per local date, so one older than the period can never be due again)."""
+        return [Kept(self.reminders, "created_at"), Kept(self.published, "at")]

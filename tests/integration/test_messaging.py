@@ -73,7 +73,9 @@ async def test_each_template_as_received(ns: Namespace, kafka: Kafka):
     html = apply_mail.get_body(("html",)).get_content()
     assert text.startswith("Hi Person,") and "https://acme.example/jobs/42/apply" in text
     assert 'href="https://acme.example/jobs/42/apply"' in html
-    assert "{{ 7*7 }}" in text and "49" not in text
+    unsubscribe = apply_mail["List-Unsubscribe"].strip("<>")
+    assert unsubscribe in text and unsubscribe in html  # the visible line, in both parts
+    assert "{{ 7*7 }}" in text and "49" not in text.replace(unsubscribe, "")
     assert "&lt;script&gt;" in html and "<script>" not in html
     assert "https://acme.example/book/42" in received[f"{tag}-b@example.com"].get_body(("plain",)).get_content()
     assert "another role" in received[f"{tag}-c@example.com"].get_body(("plain",)).get_content()

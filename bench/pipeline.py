@@ -1,0 +1,105 @@
+"""The whole pipeline under a burst: N inquiries published at once (then N ratings), and for each
+service the time from the last publish until its consumer group has committed everything on
+every topic it consumes (lag 0). Then the same with 2N, in a fresh namespace, to show growth.
+
+Targets (issue 12): every service absorbs a 20,000 burst within 60 s of the last publish on the
+local stack, and twice the burst within 2.2x the time (no quadratic growth)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+import uuid
+
+from bench.common import BenchNamespace, produce
+from devstack.stack import ROOT
+from prospectflow.bus import Bus
+from shared import ids, topics
+from shared.settings import KafkaSettings
+from tests.support import cloud_event
+
+SERVICES = ("intake", "rating", "messaging", "reminder")
+JOBS = 20
+
+
+async def absorbed(bus: Bus, ns: BenchNamespace, since: float, services: tuple[str, ...], timeout_s: float) -> dict[str, float]:
+    """Per service: seconds after `since` at which its lag on all its topics was first 0."""
+    left = set(services)
+    done: dict[str, float] = {}
+    deadline = time.monotonic() + timeout_s
+    while left and time.monotonic() < deadline:
+        for service in sorted(left):
+            lag = await bus.lag(f"{ns.name}-{service}", [ns.topic(t) for t in topics.CONSUMED_BY[service]])
+            if not any(lag.values()):
+                done[service] = time.monotonic() - since
+                left.discard(service)
+        await asyncio.sleep(0.25)
+    for service in left:
+        done[service] = float("inf")
+    return done
+
+
+async def one_burst(addresses: dict[str, str], count: int) -> tuple[dict[str, float], dict[str, float]]:
+    ns = BenchNamespace(addresses)
+    await ns.create_topics()
+    bootstrap = addresses["KAFKA_BOOTSTRAP_SERVERS"]
+    logs = ROOT / ".devstack" / "bench-logs"
+    processes = [ns.start_service(s, logs / f"{ns.name}-{s}.log", REMINDER_TICK_S="0") for s in SERVICES]
+    try:
+        async with Bus(KafkaSettings(bootstrap_servers=bootstrap)) as bus:
+            recruiters = [f"rec-{n}" for n in range(JOBS // 2)]
+            jobs = [(f"job-{n}", recruiters[n % len(recruiters)]) for n in range(JOBS)]
+            await produce(bootstrap, ns.topic(topics.JOBS), [(job_id, cloud_event("job.opened", {
+                "job_id": job_id, "title": "Backend Engineer", "company": "Acme", "apply_url": "https://acme.example/a",
+                "recruiter": {"recruiter_id": rec, "name": "Dana", "email": f"{rec}@acme.example"}}))
+                for job_id, rec in jobs])
+            # all services running and caught up on the jobs before the burst
+            await absorbed(bus, ns, time.monotonic(), SERVICES, timeout_s=120)
+            tag = uuid.uuid4().hex[:6]
+            inquiries = []
+            for n in range(count):
+                job_id = jobs[n % JOBS][0]
+                email = f"p{n}-{tag}@example.com"
+                inquiries.append((email, cloud_event("inquiry.received", {
+                    "job_id": job_id, "board": "bench", "board_inquiry_id": f"{tag}-{n}",
+                    "prospect": {"name": f"Person {n}", "email": email}})))
+            await produce(bootstrap, ns.topic(topics.INQUIRIES), inquiries)
+            after_inquiries = await absorbed(bus, ns, time.monotonic(), SERVICES, timeout_s=900)
+            ratings = []
+            for n in range(count):
+                job_id, rec = jobs[n % JOBS]
+                pid = ids.prospect_id(job_id, f"p{n}-{tag}@example.com")
+                ratings.append((rec, cloud_event("prospects.rate", {"recruiter_id": rec, "prospect_ids": [pid],
+                                                                   "rating": "shortlist"})))
+            await produce(bootstrap, ns.topic(topics.RATING_COMMANDS), ratings)
+            after_ratings = await absorbed(bus, ns, time.monotonic(), ("rating", "reminder"), timeout_s=900)
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            process.wait(timeout=30)
+        await ns.clean_up()
+    return after_inquiries, after_ratings
+
+
+def _row(what: str, times: dict[str, float]) -> str:
+    return f"  {what}: " + ", ".join(f"{s} {t:.1f} s" for s, t in sorted(times.items(), key=lambda kv: SERVICES.index(kv[0])))
+
+
+async def main(addresses: dict[str, str], count: int = 20_000) -> list[str]:
+    small_inquiries, small_ratings = await one_burst(addresses, count)
+    large_inquiries, large_ratings = await one_burst(addresses, count * 2)
+    worst_small = max(max(small_inquiries.values()), max(small_ratings.values()))
+    worst_large = max(max(large_inquiries.values()), max(large_ratings.values()))
+    growth = {s: large_inquiries[s] / small_inquiries[s] for s in SERVICES}
+    return [
+        "pipeline, bursts published at once; seconds from the last publish until each service's lag is 0:",
+        _row(f"{count:,} inquiries", small_inquiries),
+        _row(f"then {count:,} rate commands", small_ratings),
+        _row(f"{count * 2:,} inquiries", large_inquiries),
+        _row(f"then {count * 2:,} rate commands", large_ratings),
+        f"  slowest: {worst_small:.1f} s for {count:,}, {worst_large:.1f} s for {count * 2:,} "
+        f"(x{worst_large / worst_small:.2f} for x2; per service on inquiries: "
+        + ", ".join(f"{s} x{g:.2f}" for s, g in growth.items()) + ")",
+    ]

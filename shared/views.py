@@ -1,0 +1,52 @@
+"""The contract's views of a recruiter's prospects, defined once (DESIGN.md, section 4):
+rating's store and API, its summary, the reminder's rules, the dashboard and the CLI all use
+these words and rules.
+
+A prospect **needs follow-up** while its follow-up flag is off and its job is open. The
+`shortlist` and `not_a_fit` views show prospects of open jobs with that rating; `all` shows
+every prospect of the recruiter's jobs, closed ones included.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+NEEDS_FOLLOW_UP, SHORTLIST, NOT_A_FIT, ALL = "needs_follow_up", "shortlist", "not_a_fit", "all"
+VIEWS = (NEEDS_FOLLOW_UP, SHORTLIST, NOT_A_FIT, ALL)
+VIEW_PATTERN = "^(" + "|".join(VIEWS) + ")$"
+
+
+def needs_follow_up(*, flagged: bool | None, job_open: bool | None) -> bool:
+    return job_open is True and not flagged
+
+
+def views_holding(*, flagged: bool | None, job_open: bool | None, rating: str | None) -> list[str]:
+    """The views a prospect appears in."""
+    held = [ALL]
+    if needs_follow_up(flagged=flagged, job_open=job_open):
+        held.append(NEEDS_FOLLOW_UP)
+    if job_open is True and rating in (SHORTLIST, NOT_A_FIT):
+        held.append(str(rating))
+    return held
+
+
+def view_query(recruiter_id: str, view: str, job_id: str | None = None) -> dict[str, Any]:
+    """The same, as a MongoDB filter over documents with `recruiter_id`, `job_open`, `flagged`
+    and `rating` fields (rating's board)."""
+    if view not in VIEWS:
+        raise ValueError(f"no view {view!r}: one of {', '.join(VIEWS)}")
+    query: dict[str, Any] = {"recruiter_id": recruiter_id}
+    if view != ALL:
+        query["job_open"] = True
+    if view == NEEDS_FOLLOW_UP:
+        query["flagged"] = False
+    elif view in (SHORTLIST, NOT_A_FIT):
+        query["rating"] = view
+    if job_id is not None:
+        query["job_id"] = job_id
+    return query
+
+
+WAITING_QUERY: dict[str, Any] = {"flagged": {"$ne": True}, "job_open": True}
+"""Needs follow-up, as a MongoDB filter over stores where a record may exist before its flag is
+known (the reminder's: a rating can arrive before the registration)."""
