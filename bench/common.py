@@ -166,4 +166,14 @@ def machine() -> str:
 
     return (f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
             f"FastStream {version('faststream')}, aiokafka {version('aiokafka')}, PyMongo {version('pymongo')}, "
-            f"Kafka 4.1.1 (KRaft, 1 node), FerretDB 1.24.2 (SQLite)")
+            f"Kafka 4.1.1 (KRaft, 1 node), {database()}")
+
+
+def database() -> str:
+    """What answers MONGODB_URI for this run."""
+    config = StackConfig()
+    if config.external_mongo:
+        return f"MongoDB-compatible server at {config.external_mongo.split('@')[-1]}"
+    from devstack.stack import use_postgresql
+
+    return "FerretDB 1.24.2 over PostgreSQL 15" if use_postgresql(config) else "FerretDB 1.24.2 over SQLite"

@@ -8,7 +8,9 @@ local stack, and twice the burst within 2.2x the time (no quadratic growth)."""
 from __future__ import annotations
 
 import asyncio
+import secrets
 import signal
+import subprocess
 import time
 import uuid
 
@@ -17,19 +19,27 @@ from devstack.stack import ROOT
 from prospectflow.bus import Bus
 from shared import ids, topics
 from shared.settings import KafkaSettings
-from tests.support import cloud_event
+from tests.support import cloud_event, free_port
 
 SERVICES = ("intake", "rating", "messaging", "reminder")
 JOBS = 20
 
 
-async def absorbed(bus: Bus, ns: BenchNamespace, since: float, services: tuple[str, ...], timeout_s: float) -> dict[str, float]:
-    """Per service: seconds after `since` at which its lag on all its topics was first 0."""
+async def absorbed(bus: Bus, ns: BenchNamespace, since: float, stages: list[tuple[str, ...]], timeout_s: float,
+                   processes: dict[str, subprocess.Popen[bytes]]) -> dict[str, float]:
+    """Per service: seconds after `since` at which its lag on all its topics was first 0, a
+    stage's services counted only once the stage before (their producers) is done: a consumer
+    whose producer has not published yet has nothing to be behind on."""
+    services = [s for stage in stages for s in stage]
     left = set(services)
     done: dict[str, float] = {}
     deadline = time.monotonic() + timeout_s
     while left and time.monotonic() < deadline:
-        for service in sorted(left):
+        for name, process in processes.items():
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited ({process.returncode}); see .devstack/bench-logs/{ns.name}-{name}.log")
+        current = next(stage for stage in stages if any(s in left for s in stage))
+        for service in sorted(s for s in current if s in left):
             lag = await bus.lag(f"{ns.name}-{service}", [ns.topic(t) for t in topics.CONSUMED_BY[service]])
             if not any(lag.values()):
                 done[service] = time.monotonic() - since
@@ -45,7 +55,9 @@ async def one_burst(addresses: dict[str, str], count: int) -> tuple[dict[str, fl
     await ns.create_topics()
     bootstrap = addresses["KAFKA_BOOTSTRAP_SERVERS"]
     logs = ROOT / ".devstack" / "bench-logs"
-    processes = [ns.start_service(s, logs / f"{ns.name}-{s}.log", REMINDER_TICK_S="0") for s in SERVICES]
+    secret = secrets.token_urlsafe(32)
+    processes = {s: ns.start_service(s, logs / f"{ns.name}-{s}.log", REMINDER_TICK_S="0", RATING_JWT_SECRET=secret,
+                                     RATING_HTTP_PORT=str(free_port())) for s in SERVICES}
     try:
         async with Bus(KafkaSettings(bootstrap_servers=bootstrap)) as bus:
             recruiters = [f"rec-{n}" for n in range(JOBS // 2)]
@@ -55,7 +67,7 @@ async def one_burst(addresses: dict[str, str], count: int) -> tuple[dict[str, fl
                 "recruiter": {"recruiter_id": rec, "name": "Dana", "email": f"{rec}@acme.example"}}))
                 for job_id, rec in jobs])
             # all services running and caught up on the jobs before the burst
-            await absorbed(bus, ns, time.monotonic(), SERVICES, timeout_s=120)
+            await absorbed(bus, ns, time.monotonic(), [SERVICES], timeout_s=120, processes=processes)
             tag = uuid.uuid4().hex[:6]
             inquiries = []
             for n in range(count):
@@ -65,7 +77,8 @@ async def one_burst(addresses: dict[str, str], count: int) -> tuple[dict[str, fl
                     "job_id": job_id, "board": "bench", "board_inquiry_id": f"{tag}-{n}",
                     "prospect": {"name": f"Person {n}", "email": email}})))
             await produce(bootstrap, ns.topic(topics.INQUIRIES), inquiries)
-            after_inquiries = await absorbed(bus, ns, time.monotonic(), SERVICES, timeout_s=900)
+            after_inquiries = await absorbed(bus, ns, time.monotonic(), [("intake",), ("rating", "messaging", "reminder")], timeout_s=900, processes=processes)
+            print(_row(f"{count:,} inquiries", after_inquiries), flush=True)
             ratings = []
             for n in range(count):
                 job_id, rec = jobs[n % JOBS]
@@ -73,11 +86,12 @@ async def one_burst(addresses: dict[str, str], count: int) -> tuple[dict[str, fl
                 ratings.append((rec, cloud_event("prospects.rate", {"recruiter_id": rec, "prospect_ids": [pid],
                                                                    "rating": "shortlist"})))
             await produce(bootstrap, ns.topic(topics.RATING_COMMANDS), ratings)
-            after_ratings = await absorbed(bus, ns, time.monotonic(), ("rating", "reminder"), timeout_s=900)
+            after_ratings = await absorbed(bus, ns, time.monotonic(), [("rating",), ("reminder",)], timeout_s=900, processes=processes)
+            print(_row(f"then {count:,} rate commands", after_ratings), flush=True)
     finally:
-        for process in processes:
+        for process in processes.values():
             process.send_signal(signal.SIGTERM)
-        for process in processes:
+        for process in processes.values():
             process.wait(timeout=30)
         await ns.clean_up()
     return after_inquiries, after_ratings

@@ -56,9 +56,13 @@ async def insert_new(collection: AsyncCollection[dict[str, Any]], documents: Seq
     return set()
 
 
-# FerretDB 1.24 never answers an update command of 100 or more statements (99 pass); MongoDB
-# takes any number. Bulk writes go in chunks below that, in order.
-BULK_CHUNK = 50
+# FerretDB 1.24 holds a pooled PostgreSQL connection per statement of an update command until the
+# command ends (commands whose statements add up to its pool wait for each other for good), and
+# over SQLite never answers a command of 100 or more statements; MongoDB takes any number. So
+# bulk writes go in commands of BULK_CHUNK, at most _BULK_AT_ONCE at a time per writer: 50
+# connections a writer, and devstack's pool of 400 (PG_POOL_MAX_CONNS) leaves room for eight.
+BULK_CHUNK = 25
+_BULK_AT_ONCE = 2
 
 
 async def bulk_write(collection: AsyncCollection[dict[str, Any]], operations: Sequence[Any], *, ordered: bool = True) -> None:
@@ -83,7 +87,7 @@ _LOOKUPS_AT_ONCE = 16
 # More ids than this: one `$in` (a whole scan on FerretDB) costs less than the lookups. Over
 # PostgreSQL a lookup by `_id` is an index scan (~0.5 ms, with devstack's `_id` index); over
 # SQLite a scan of its own.
-_LOOKUPS_AT_MOST = {FERRETDB_POSTGRESQL: 16, FERRETDB_SQLITE: 16}
+_LOOKUPS_AT_MOST = {FERRETDB_POSTGRESQL: 1_000, FERRETDB_SQLITE: 16}
 
 
 _ENGINES: dict[int, str] = {}
@@ -137,16 +141,23 @@ async def set_by_id(collection: AsyncCollection[dict[str, Any]], writes: Sequenc
                     existing: set[Any]) -> None:
     """Apply `$set` writes (top-level fields) by `_id`, in order. Documents not in `existing`
     are created by one insert of their merged fields; one that another writer created meanwhile
-    (a duplicate key) falls back to an upsert of its writes. The rest are updates."""
+    (a duplicate key) falls back to an upsert. The rest are updates: one per document (its
+    writes merged in order, so the last value of each field wins, as if applied one by one),
+    sent as several bulk commands at once, since no two touch the same document."""
     created: dict[Any, dict[str, Any]] = {}
-    updates: list[tuple[Any, dict[str, Any]]] = []
+    updated: dict[Any, dict[str, Any]] = {}
     for key, fields in writes:
-        if key in existing:
-            updates.append((key, fields))
-        else:
-            created.setdefault(key, {"_id": key}).update(fields)
+        (updated.setdefault(key, {}) if key in existing else created.setdefault(key, {"_id": key})).update(fields)
     clashed = await insert_new(collection, list(created.values()))
-    if clashed:
-        again = {list(created)[i] for i in clashed}
-        updates = [(k, f) for k, f in writes if k in again or k in existing]
-    await bulk_write(collection, [UpdateOne({"_id": k}, {"$set": f}, upsert=True) for k, f in updates])
+    for position in clashed:  # created meanwhile by another writer: update it instead
+        doc = dict(list(created.values())[position])
+        updated.setdefault(doc.pop("_id"), {}).update(doc)
+    operations = [UpdateOne({"_id": k}, {"$set": f}, upsert=True) for k, f in updated.items()]
+    chunks = [operations[i:i + BULK_CHUNK] for i in range(0, len(operations), BULK_CHUNK)]
+    gate = asyncio.Semaphore(_BULK_AT_ONCE)
+
+    async def send(chunk: list[UpdateOne]) -> None:
+        async with gate:
+            await collection.bulk_write(chunk, ordered=False)
+
+    await asyncio.gather(*(send(c) for c in chunks))

@@ -14,7 +14,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 import asyncio
 
 from shared.db import FERRETDB_POSTGRESQL, FERRETDB_SQLITE, MONGODB, bulk_write, engine, find_by_ids, insert_new
-from services.reminder.domain import Changes
+from services.reminder.domain import Changes, ProspectChange
 from shared.retention import Kept
 from shared.views import WAITING_QUERY
 
@@ -43,11 +43,18 @@ class ReminderStore:
         self.engine = await engine(self.prospects)  # the form of `waiting`, chosen once
 
     async def write(self, changes: Changes) -> None:
-        """A batch's changes, in order: jobs (and their joins onto prospects), schedules, prospects."""
+        """A batch's changes, in order: jobs (and their joins onto prospects), schedules, prospects.
+        A prospect's first registration is inserted whole (one insert for the batch, flat on any
+        engine); one that is there already (an inquiry again, or a rating that came first) is
+        upserted like every other change."""
         await bulk_write(self.jobs, [UpdateOne({"_id": k}, {"$set": v}, upsert=True) for k, v in changes.jobs])
         await bulk_write(self.recruiters, [UpdateOne({"_id": k}, {"$set": v}, upsert=True) for k, v in changes.recruiters])
-        operations: list[Any] = [UpdateMany({"job_id": k}, {"$set": v}) for k, v in changes.joins if v]
-        for c in changes.prospects:
+        await bulk_write(self.prospects, [UpdateMany({"job_id": k}, {"$set": v}) for k, v in changes.joins if v])
+        inserted = await self._insert_registrations(changes.prospects)
+        operations: list[Any] = []
+        for n, c in enumerate(changes.prospects):
+            if n in inserted:
+                continue
             update: dict[str, Any] = {"$set": c.set}
             if c.set_on_insert:
                 update["$setOnInsert"] = c.set_on_insert
@@ -55,6 +62,30 @@ class ReminderStore:
                 update["$min"] = c.earliest
             operations.append(UpdateOne({"_id": c.prospect_id}, update, upsert=True))
         await bulk_write(self.prospects, operations)
+
+    async def _insert_registrations(self, prospects: list[ProspectChange]) -> set[int]:
+        """Insert each prospect whose batch starts with its registration, merged with what
+        follows it in the batch that only sets fields (its join with the job); the positions
+        of the changes that insert took care of."""
+        firsts: dict[str, list[int]] = {}
+        for n, c in enumerate(prospects):
+            firsts.setdefault(c.prospect_id, []).append(n)
+        documents, covered = [], []
+        for pid, positions in firsts.items():
+            first = prospects[positions[0]]
+            if not first.set_on_insert:
+                continue  # not a registration: the record may exist
+            doc: dict[str, Any] = {"_id": pid, **first.set_on_insert, **first.earliest, **first.set}
+            taken = [positions[0]]
+            for n in positions[1:]:
+                if prospects[n].set_on_insert or prospects[n].earliest:
+                    break  # another registration: keep the order by upserting the rest
+                doc.update(prospects[n].set)
+                taken.append(n)
+            documents.append(doc)
+            covered.append(taken)
+        clashed = await insert_new(self.prospects, documents)
+        return {n for i, taken in enumerate(covered) if i not in clashed for n in taken}
 
     async def job_docs(self, job_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         return {d["_id"]: d for d in await find_by_ids(self.jobs, list(job_ids))}

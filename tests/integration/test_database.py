@@ -90,3 +90,31 @@ async def test_retention_prunes_idempotency_records_older_than_the_period(stack:
     finally:
         await client.drop_database(database)
         await client.close()
+
+
+async def test_eight_writers_merging_and_updating_at_once_fill_the_pool_and_finish(stack: Stack):
+    """The edge: eight writers, each `set_by_id` with two commands of BULK_CHUNK in flight,
+    is FerretDB's whole pool (400 connections); all finish, and each document ends with the last
+    value written to it, as if the writes were applied one by one."""
+    import asyncio
+
+    from shared.db import set_by_id
+
+    database = f"t{uuid.uuid4().hex[:10]}_pool"
+    client: AsyncMongoClient = AsyncMongoClient(stack.mongodb_uri, timeoutMS=90_000)
+    try:
+        docs = client[database]["docs"]
+        per_writer = BULK_CHUNK * 8
+        await docs.insert_many([{"_id": n, "v": 0} for n in range(per_writer * 8)])
+
+        async def writer(w: int) -> None:
+            ids = range(w * per_writer, (w + 1) * per_writer)
+            writes = [(n, {"v": 1, "w": w}) for n in ids] + [(n, {"v": 2}) for n in ids]  # two writes per document
+            await set_by_id(docs, writes, existing=set(ids))
+
+        await asyncio.wait_for(asyncio.gather(*(writer(w) for w in range(8))), timeout=90)
+        assert await docs.count_documents({"v": 2}) == per_writer * 8
+        assert await docs.count_documents({"w": 3}) == per_writer
+    finally:
+        await client.drop_database(database)
+        await client.close()
