@@ -18,7 +18,6 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 from devstack.stack import ROOT, StackConfig, StackError, down, status, up
 

@@ -9,20 +9,19 @@ button, publishes `prospect.opted_out` and suppresses the address at once.
 """
 
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from html import escape
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, HTTPException, Path, status
+from fastapi import Depends, FastAPI, Path
 from fastapi.responses import HTMLResponse, JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from faststream import FastStream
 from pydantic import BaseModel, Field
 
 from shared import ids, topics
-from shared.auth import InvalidToken, TokenVerifier
+from shared.auth import TokenVerifier
+from shared.http import recruiter_from_bearer, running
 from shared.contract import Note, ProspectIds, ProspectOptedOut, Template, new_event
 from shared.kafka import Outgoing, Publisher
 
@@ -79,32 +78,10 @@ def create_api(store: MessagingStore, templates: Templates, links: UnsubscribeLi
                verifier: TokenVerifier | None, stream: FastStream | None = None,
                ready: Callable[[], Awaitable[bool]] | None = None) -> FastAPI:
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if stream is not None:
-            await stream.start()
-        try:
-            yield
-        finally:
-            if stream is not None:
-                await stream.stop()
-
-    api = FastAPI(title="Prospectflow messaging", version="0.1.0", lifespan=lifespan,
+    api = FastAPI(title="Prospectflow messaging", version="0.1.0", lifespan=running(stream),
                   description="Template preview for recruiter apps; one-click unsubscribe for prospects.")
-    bearer = HTTPBearer(auto_error=False)
-
-    def recruiter(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str:
-        if verifier is None:
-            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
-                                "preview is not configured: set MESSAGING_JWT_SECRET or MESSAGING_JWKS_URL")
-        if credentials is None:
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a bearer token is required",
-                                headers={"WWW-Authenticate": "Bearer"})
-        try:
-            return verifier.recruiter(credentials.credentials)
-        except InvalidToken:
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "the bearer token is invalid or expired",
-                                headers={"WWW-Authenticate": "Bearer"}) from None
+    recruiter = recruiter_from_bearer(
+        verifier, unconfigured="preview is not configured: set MESSAGING_JWT_SECRET or MESSAGING_JWKS_URL")
 
     @api.get("/health", tags=["operations"])
     async def health() -> dict[str, str]:

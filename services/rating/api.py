@@ -9,24 +9,22 @@ wrong without echoing personal data.
 
 import base64
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, status
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from faststream import FastStream
 from pydantic import BaseModel, Field
 
 from services.rating.store import BoardViews
-from shared import views
-from shared.auth import InvalidToken, TokenVerifier
+from shared.auth import TokenVerifier
+from shared.http import recruiter_from_bearer, running
+from shared.views import VIEWS, needs_follow_up
 
 
-View = StrEnum("View", {v.upper(): v for v in views.VIEWS})  # type: ignore[misc]
+View = StrEnum("View", {v.upper(): v for v in VIEWS})  # type: ignore[misc]
 """The contract's views (shared.views)."""
 
 
@@ -98,7 +96,7 @@ def _prospect(doc: dict[str, Any]) -> Prospect:
         prospect_id=doc["_id"], job_id=doc["job_id"], job_title=doc.get("job_title"), board=doc.get("board"),
         **{k: profile.get(k) for k in ("name", "email", "phone", "location", "headline", "profile_url")},
         skills=profile.get("skills") or [], rating=doc.get("rating", "unrated"), flagged=doc.get("flagged", False),
-        needs_follow_up=views.needs_follow_up(flagged=doc.get("flagged"), job_open=doc.get("job_open")),
+        needs_follow_up=needs_follow_up(flagged=doc.get("flagged"), job_open=doc.get("job_open")),
         job_open=doc.get("job_open") is True,
         waiting_since=doc.get("waiting_since"), last_message=doc.get("last_message"),
     )
@@ -108,29 +106,9 @@ def create_api(views: BoardViews, *, verifier: TokenVerifier, stream: FastStream
                ready: Any = None) -> FastAPI:
     """The HTTP app. With `stream`, the app also runs the Kafka side for its lifetime."""
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if stream is not None:
-            await stream.start()
-        try:
-            yield
-        finally:
-            if stream is not None:
-                await stream.stop()
-
-    api = FastAPI(title="Prospectflow rating API", version="0.1.0", lifespan=lifespan,
+    api = FastAPI(title="Prospectflow rating API", version="0.1.0", lifespan=running(stream),
                   description="A recruiter's prospects by view: needs follow-up, shortlist, not a fit, all.")
-    bearer = HTTPBearer(auto_error=False)
-
-    def recruiter(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str:
-        if credentials is None:
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a bearer token is required",
-                                headers={"WWW-Authenticate": "Bearer"})
-        try:
-            return verifier.recruiter(credentials.credentials)
-        except InvalidToken:
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "the bearer token is invalid or expired",
-                                headers={"WWW-Authenticate": "Bearer"}) from None
+    recruiter = recruiter_from_bearer(verifier)
 
     Recruiter = Annotated[str, Depends(recruiter)]
 
