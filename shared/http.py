@@ -1,7 +1,10 @@
 """What every HTTP side of ours does the same way: run the service's Kafka side for the app's
-lifetime, and know the recruiter from a bearer token."""
+lifetime, and know the recruiter from a bearer token.
 
-from __future__ import annotations
+No `from __future__ import annotations` here (nor in the modules that declare routes inside a
+factory): FastAPI reads a dependency's `Annotated[...]` at run time, and a string annotation
+naming a closure's local cannot be resolved, so the parameter silently becomes a query field."""
+
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
