@@ -51,3 +51,19 @@ def recruiter_from_bearer(verifier: TokenVerifier | None, *, unconfigured: str =
                                 headers={"WWW-Authenticate": "Bearer"}) from None
 
     return recruiter
+
+
+def add_operations(api: FastAPI, ready: Callable[[], Any] | None) -> None:
+    """`GET /health` (the process answers) and `GET /ready` (what `ready()` says: 503 if not)."""
+    from fastapi.responses import JSONResponse
+
+    @api.get("/health", tags=["operations"])
+    async def health() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @api.get("/ready", tags=["operations"])
+    async def readiness() -> JSONResponse:
+        """Readiness: the database answers (and the consumer runs)."""
+        ok = await ready() if ready is not None else True
+        return JSONResponse({"status": "ready" if ok else "not ready"}, status_code=200 if ok else 503)

@@ -15,13 +15,13 @@ from html import escape
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Path
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse
 from faststream import FastStream
 from pydantic import BaseModel, Field
 
 from shared import ids, topics
 from shared.auth import TokenVerifier
-from shared.http import recruiter_from_bearer, running
+from shared.http import add_operations, recruiter_from_bearer, running
 from shared.contract import Note, ProspectIds, ProspectOptedOut, Template, new_event
 from shared.kafka import Outgoing, Publisher
 
@@ -83,14 +83,7 @@ def create_api(store: MessagingStore, templates: Templates, links: UnsubscribeLi
     recruiter = recruiter_from_bearer(
         verifier, unconfigured="preview is not configured: set MESSAGING_JWT_SECRET or MESSAGING_JWKS_URL")
 
-    @api.get("/health", tags=["operations"])
-    async def health() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @api.get("/ready", tags=["operations"])
-    async def readiness() -> JSONResponse:
-        ok = await ready() if ready is not None else True
-        return JSONResponse({"status": "ready" if ok else "not ready"}, status_code=200 if ok else 503)
+    add_operations(api, ready)
 
     @api.post("/preview", response_model=Preview, tags=["messages"])
     async def preview(request: PreviewRequest, recruiter_id: Annotated[str, Depends(recruiter)]) -> Preview:

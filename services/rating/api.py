@@ -14,13 +14,12 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, status
-from fastapi.responses import JSONResponse
 from faststream import FastStream
 from pydantic import BaseModel, Field
 
 from services.rating.store import BoardViews
 from shared.auth import TokenVerifier
-from shared.http import recruiter_from_bearer, running
+from shared.http import add_operations, recruiter_from_bearer, running
 from shared.views import VIEWS, needs_follow_up
 
 
@@ -112,16 +111,7 @@ def create_api(views: BoardViews, *, verifier: TokenVerifier, stream: FastStream
 
     Recruiter = Annotated[str, Depends(recruiter)]
 
-    @api.get("/health", tags=["operations"])
-    async def health() -> dict[str, str]:
-        """Liveness: the process answers."""
-        return {"status": "ok"}
-
-    @api.get("/ready", tags=["operations"])
-    async def readiness() -> JSONResponse:
-        """Readiness: the database answers (and the consumer runs)."""
-        ok = await ready() if ready is not None else True
-        return JSONResponse({"status": "ready" if ok else "not ready"}, status_code=200 if ok else 503)
+    add_operations(api, ready)
 
     @api.get("/prospects", response_model=Page, tags=["prospects"])
     async def prospects(
