@@ -152,7 +152,17 @@ async def set_by_id(collection: AsyncCollection[dict[str, Any]], writes: Sequenc
     for position in clashed:  # created meanwhile by another writer: update it instead
         doc = dict(list(created.values())[position])
         updated.setdefault(doc.pop("_id"), {}).update(doc)
-    operations = [UpdateOne({"_id": k}, {"$set": f}, upsert=True) for k, f in updated.items()]
+    await _in_chunks(collection, [UpdateOne({"_id": k}, {"$set": f}, upsert=True) for k, f in updated.items()])
+
+
+async def set_each(collection: AsyncCollection[dict[str, Any]], writes: Sequence[tuple[dict[str, Any], dict[str, Any]]]) -> None:
+    """`$set` on documents each picked by its own filter (one `_id` each, no two the same), as
+    bulk commands of BULK_CHUNK, two at a time."""
+    await _in_chunks(collection, [UpdateOne(query, {"$set": fields}) for query, fields in writes])
+
+
+async def _in_chunks(collection: AsyncCollection[dict[str, Any]], operations: list[UpdateOne]) -> None:
+    """Independent updates (different documents): commands of BULK_CHUNK, _BULK_AT_ONCE at a time."""
     chunks = [operations[i:i + BULK_CHUNK] for i in range(0, len(operations), BULK_CHUNK)]
     gate = asyncio.Semaphore(_BULK_AT_ONCE)
 

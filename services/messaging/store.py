@@ -1,11 +1,12 @@
 """Messaging's MongoDB: contacts, jobs, the suppression list, the outbox of command results,
 and the message log.
 
-A message is `queued` (its document inserted with the command's result, before that is
-published), then `sent` or `failed` (a result document inserted after the SMTP transaction),
-then `reported` (a marker inserted once its event is acknowledged by Kafka). Nothing is
-updated: inserts cost the same at any size on FerretDB, updates scan. A message without a
-result is sent (again, after a crash, with the same Message-ID).
+A message is one document whose `state` moves: `queued` (inserted with the command's result,
+before that is published), then `sent` or `failed` (set after the SMTP transaction, only from an
+unsent state, so a resend after a crash keeps the first result), then `reported` (once its event
+is acknowledged by Kafka). Every move is an update by `_id` (an index lookup on MongoDB, and on
+FerretDB over PostgreSQL with devstack's `_id` index). A message still unsent is sent (again,
+after a crash, with the same Message-ID).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 from pymongo import ASCENDING, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
-from shared.db import bulk_write, engine, find_by_ids, insert_new, set_by_id
+from shared.db import bulk_write, engine, find_by_ids, insert_new, set_by_id, set_each
 from shared.outbox import Outbox
 from shared.retention import Kept
 
@@ -32,8 +33,6 @@ class MessagingStore:
         self.suppressions = db["suppressions"]
         self.outbox = Outbox(db)
         self.messages = db["messages"]
-        self.results = db["message_results"]
-        self.reported = db["message_reported"]
 
     def kept(self) -> list[Kept]:
         """What retention prunes: the outbox's records and markers."""
@@ -68,27 +67,19 @@ class MessagingStore:
         return {messages[n]["_id"] for n in clashed}
 
     async def open_messages(self, command_ids: Iterable[str]) -> list[dict[str, Any]]:
-        """The messages of these commands that are not reported yet, oldest command first, each
-        with its result if it has one. A message document is written once and never updated:
-        its result and its reporting are documents of their own (inserts, flat on FerretDB,
-        where every update scans the collection)."""
+        """The messages of these commands not reported yet, oldest command first."""
         ids = sorted(set(command_ids))
         if not ids:
             return []
-        messages = [d async for d in self.messages.find({"command_id": {"$in": ids}})
-                    .sort([("command_id", ASCENDING), ("_id", ASCENDING)])]
-        # `state` in the message itself: documents written before results had their own collection
-        messages = [m for m in messages if m.get("state") != "reported"]
-        mids = [m["_id"] for m in messages]
-        reported = {d["_id"] for d in await find_by_ids(self.reported, mids, {"_id": 1})}
-        results = {d["_id"]: d for d in await find_by_ids(self.results, [i for i in mids if i not in reported])}
-        return [{**m, **{k: v for k, v in results.get(m["_id"], {}).items() if k != "_id"}}
-                for m in messages if m["_id"] not in reported]
+        query = {"command_id": {"$in": ids}, "state": {"$ne": "reported"}}
+        return [d async for d in self.messages.find(query).sort([("command_id", ASCENDING), ("_id", ASCENDING)])]
 
     async def record_results(self, results: dict[str, dict[str, Any]]) -> None:
-        """Each message's result, once: a resend after a crash keeps the first one."""
+        """Each message's result (`state` sent or failed, and its details), once: only an unsent
+        message takes one, so a resend after a crash keeps the first."""
         now = datetime.now(timezone.utc)
-        await insert_new(self.results, [{"_id": k, **v, "at": now} for k, v in results.items()])
+        await set_each(self.messages, [({"_id": k, "state": {"$in": list(UNSENT)}}, {**v, "result_at": now})
+                                       for k, v in results.items()])
 
     async def mark_reported(self, message_ids: Iterable[str]) -> None:
-        await insert_new(self.reported, [{"_id": i} for i in message_ids])
+        await set_each(self.messages, [({"_id": i}, {"state": "reported"}) for i in message_ids])
