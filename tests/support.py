@@ -236,9 +236,10 @@ class Kafka:
         await asyncio.gather(*pending)
 
     async def read(self, topic: str, *, count: int | None = None, until: Callable[[list[ConsumerRecord]], bool] | None = None,
-                   timeout_s: float = 30, settle_s: float = 0) -> list[ConsumerRecord]:
+                   timeout_s: float = 30) -> list[ConsumerRecord]:
         """Everything on `topic` from the beginning, until `count` records (or `until` holds),
-        or the timeout. With `settle_s`, keep reading that long after the goal to catch extras."""
+        or the timeout. To see that nothing more comes, wait for the producer's `caught_up` and
+        then `read_to_end`."""
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, auto_offset_reset="earliest")
         await consumer.start()
         try:
@@ -254,19 +255,35 @@ class Kafka:
             consumer.assign([TopicPartition(topic, p) for p in partitions])
             await consumer.seek_to_beginning()
             records: list[ConsumerRecord] = []
-            goal_met_at: float | None = None
             while time.monotonic() < deadline:
                 batch = await consumer.getmany(timeout_ms=200)
                 for recs in batch.values():
                     records.extend(recs)
-                done = (count is not None and len(records) >= count) or (until is not None and until(records))
-                if done:
-                    goal_met_at = goal_met_at or time.monotonic()
-                    if time.monotonic() - goal_met_at >= settle_s:
-                        break
+                if (count is not None and len(records) >= count) or (until is not None and until(records)):
+                    break
             return records
         finally:
             await consumer.stop()
+
+    async def read_to_end(self, topic: str) -> list[ConsumerRecord]:
+        """Exactly what `topic` holds now: every record up to its current end offsets."""
+        from prospectflow.bus import Bus
+        from shared.settings import KafkaSettings
+
+        async with Bus(KafkaSettings(bootstrap_servers=self.bootstrap)) as bus:
+            return await bus.read(topic)
+
+    async def caught_up(self, ns: Named, service: str, *, timeout_s: float = 90) -> None:
+        """Wait until `service`'s consumer group (in this namespace) has committed everything now
+        on the topics it consumes: it has done (written, published) all of it. A fact to wait
+        on before saying that something did not happen."""
+        from prospectflow.bus import Bus
+        from shared.settings import KafkaSettings
+        from shared.topics import CONSUMED_BY
+
+        async with Bus(KafkaSettings(bootstrap_servers=self.bootstrap)) as bus:
+            await bus.caught_up(f"{ns.name}-{service}", [ns.topic(t) for t in CONSUMED_BY[service]],
+                                timeout_s=timeout_s, what=service)
 
     async def group_members(self, group_id: str) -> int:
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
@@ -304,7 +321,8 @@ async def mongo_count(stack: Stack, database: str, collection: str, query: dict[
 
 
 async def eventually(check: Callable[[], Any], *, timeout_s: float = 30, interval_s: float = 0.2) -> Any:
-    """Poll an async or sync check until it returns something truthy."""
+    """Poll an async or sync check until it returns something truthy, and return that; past the
+    timeout, fail with what it last returned."""
     deadline = time.monotonic() + timeout_s
     last: Any = None
     while time.monotonic() < deadline:
@@ -314,7 +332,7 @@ async def eventually(check: Callable[[], Any], *, timeout_s: float = 30, interva
         if last:
             return last
         await asyncio.sleep(interval_s)
-    return last
+    raise AssertionError(f"not true within {timeout_s:.0f} s; last seen: {last!r}"[:2_000])
 
 
 def http_get(url: str, token: str | None = None) -> tuple[int, Any]:

@@ -3,7 +3,6 @@ back from the sink as a mail client would receive them."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 from shared import ids
@@ -46,8 +45,8 @@ async def setup(ns: Namespace, kafka: Kafka, emails: list[str], **job_changes) -
     return [e["data"]["prospect_id"] for e in events_]
 
 
-async def outcomes(kafka: Kafka, ns: Namespace, count: int, timeout_s: float = 120, settle_s: float = 0) -> list[dict]:
-    return events(await kafka.read(ns.topic("messages"), count=count, timeout_s=timeout_s, settle_s=settle_s))
+async def outcomes(kafka: Kafka, ns: Namespace, count: int, timeout_s: float = 120) -> list[dict]:
+    return events(await kafka.read(ns.topic("messages"), count=count, timeout_s=timeout_s))
 
 
 async def test_each_template_as_received(ns: Namespace, kafka: Kafka):
@@ -88,7 +87,7 @@ async def test_rejections_and_a_permanent_refusal(ns: Namespace, kafka: Kafka):
                        apply_url=None)
     await kafka.send_event(ns.topic("opt-outs"), cloud_event("prospect.opted_out", {"email": f"{tag}-OUT@example.com"}),
                            key=f"{tag}-out@example.com")
-    await asyncio.sleep(2)
+    await kafka.caught_up(ns, "messaging")  # the opt-out is known
     ok, opted_out, refused = pids
     first = send([ok, opted_out, refused, "nobody"], "arrange_interview")
     missing = send([ok], "ask_to_apply")
@@ -118,22 +117,22 @@ async def test_a_thousand_mails_once_each_even_when_redelivered(ns: Namespace, k
     sent = await outcomes(kafka, ns, 1000, timeout_s=300)
     assert {e["type"] for e in sent} == {"message.sent"} and len({e["id"] for e in sent}) == 1000
     await kafka.send_event(ns.topic("messaging-commands"), command, key=RECRUITER)  # redelivered
-    await asyncio.sleep(5)
+    await kafka.caught_up(ns, "messaging", timeout_s=120)  # the redelivery is done
     received = mails(ns.stack.maildir, tag)
     assert len(received) == 1000
     assert len({str(m["To"]) for m in received}) == 1000
-    results = await kafka.read(ns.topic("command-results"), count=1, timeout_s=10, settle_s=2)
+    results = await kafka.read_to_end(ns.topic("command-results"))
     assert len(results) == 1 and json.loads(results[0].value)["data"]["accepted"] == pids
 
 
 async def test_smtp_outage_delays_and_loses_nothing(ns: Namespace, kafka: Kafka, private_smtp):
-    ns.start("messaging", SMTP_PORT=str(private_smtp.port), MESSAGING_RETRY_MAX_BACKOFF_S="0.5")
+    messaging = ns.start("messaging", SMTP_PORT=str(private_smtp.port), MESSAGING_RETRY_MAX_BACKOFF_S="0.5")
     tag = ns.name
     pids = await setup(ns, kafka, [f"{tag}-{n}@example.com" for n in range(20)])
     private_smtp.stop()
     await kafka.send_event(ns.topic("messaging-commands"), send(pids, "not_a_match"), key=RECRUITER)
-    await asyncio.sleep(4)
-    assert await kafka.read(ns.topic("messages"), timeout_s=1) == []
+    messaging.wait_for_log("sending failed, retrying", timeout_s=60)  # it tried, and the sink is down
+    assert await kafka.read_to_end(ns.topic("messages")) == []
     private_smtp.start()
     sent = await outcomes(kafka, ns, 20, timeout_s=90)
     assert {e["type"] for e in sent} == {"message.sent"}

@@ -97,7 +97,9 @@ async def test_bulk_rate_of_500_and_rejections(ns: Namespace, kafka: Kafka):
                                        {"prospect_id": "no-such-prospect", "reason": "unknown_prospect"}]
     assert results[other["id"]]["data"]["accepted"] == []
     assert {r["reason"] for r in results[other["id"]]["data"]["rejected"]} == {"forbidden"}
-    rated = events(await kafka.read(ns.topic("assessments"), count=500, timeout_s=60, settle_s=2))
+    await kafka.read(ns.topic("assessments"), count=500, timeout_s=60)
+    await kafka.caught_up(ns, "rating")
+    rated = events(await kafka.read_to_end(ns.topic("assessments")))
     assert len(rated) == 500 and {e["data"]["rating"] for e in rated} == {"not_a_fit"}
 
 
@@ -113,9 +115,11 @@ async def test_same_command_twice_one_result_one_change(ns: Namespace, kafka: Ka
     await kafka.send_event(ns.topic("rating-commands"), command, key=RECRUITER)  # redelivered
     again = rate([pid], "shortlist")  # a new command that changes nothing
     await kafka.send_event(ns.topic("rating-commands"), again, key=RECRUITER)
-    records = await kafka.read(ns.topic("command-results"), count=2, timeout_s=60, settle_s=3)
+    await kafka.read(ns.topic("command-results"), count=2, timeout_s=60)
+    await kafka.caught_up(ns, "rating")
+    records = await kafka.read_to_end(ns.topic("command-results"))
     assert sorted(e["data"]["command_id"] for e in events(records)) == sorted([command["id"], again["id"]])
-    rated = await kafka.read(ns.topic("assessments"), count=1, timeout_s=30, settle_s=2)
+    rated = await kafka.read_to_end(ns.topic("assessments"))
     assert len(rated) == 1
 
 
@@ -136,7 +140,9 @@ async def test_flag_set_by_message_kept_on_redelivery_cleared_by_new_inquiry(ns:
     await kafka.send_event(ns.topic("prospects"), prospect, key=pid)
     again = prospect_event("lee@example.com", type="prospect.inquired_again", inquired_at="2026-11-26T09:00:00Z")
     await kafka.send_event(ns.topic("prospects"), again, key=pid)
-    changes = events(await kafka.read(ns.topic("assessments"), count=2, timeout_s=60, settle_s=2))
+    await kafka.read(ns.topic("assessments"), count=2, timeout_s=60)
+    await kafka.caught_up(ns, "rating")
+    changes = events(await kafka.read_to_end(ns.topic("assessments")))
     assert [(e["data"]["flagged"], e["data"]["cause"]) for e in changes] == [(True, "message_sent"), (False, "new_inquiry")]
     assert changes[1]["correlationid"] == again["id"]  # caused by the new inquiry, not by the redelivery
     assert changes[0]["data"]["command_id"] == "cmd-1"

@@ -3,7 +3,6 @@ clock, so no test waits for a real morning."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 from shared import ids
@@ -42,11 +41,10 @@ def run(as_of: str, recruiter: str | None = None) -> dict:
                        source="tests/operator")
 
 
-async def settle(ns: Namespace, prospects: int) -> None:
-    async def ready() -> bool:
-        return await mongo_count(ns.stack, ns.database("reminder"), "prospects", {"job_open": {"$exists": True}}) >= prospects
-    assert await eventually(ready, timeout_s=60)
-    await asyncio.sleep(1)  # the assessments of the same batch land too
+async def settle(ns: Namespace, kafka: Kafka, prospects: int) -> None:
+    """Everything published so far is applied: the reminder's group has committed it all."""
+    await kafka.caught_up(ns, "reminder")
+    assert await mongo_count(ns.stack, ns.database("reminder"), "prospects", {"job_open": {"$exists": True}}) >= prospects
 
 
 async def feed(ns: Namespace, kafka: Kafka) -> dict[str, str]:
@@ -61,20 +59,24 @@ async def feed(ns: Namespace, kafka: Kafka) -> dict[str, str]:
     await kafka.send_event(ns.topic("assessments"), rated(pid["nofit"], "not_a_fit"), key=pid["nofit"])
     await kafka.send_event(ns.topic("assessments"), flagged(pid["done"]), key=pid["done"])
     await kafka.send_event(ns.topic("jobs"), cloud_event("job.closed", {"job_id": "job-closed"}), key="job-closed")
-    await settle(ns, 5)
+    await settle(ns, kafka, 5)
     return pid
 
 
-async def reminders(kafka: Kafka, ns: Namespace, count: int = 1, settle_s: float = 3, timeout_s: float = 30) -> list[dict]:
-    return events(await kafka.read(ns.topic("reminders"), count=count, timeout_s=timeout_s, settle_s=settle_s))
+async def reminders(kafka: Kafka, ns: Namespace, count: int = 1, timeout_s: float = 30) -> list[dict]:
+    """The reminders once `count` have come and the service has done every command sent: all
+    there will be."""
+    await kafka.read(ns.topic("reminders"), count=count, timeout_s=timeout_s)
+    await kafka.caught_up(ns, "reminder")
+    return events(await kafka.read_to_end(ns.topic("reminders")))
 
 
 async def test_one_reminder_with_the_right_counts_then_none(ns: Namespace, kafka: Kafka):
     ns.start("reminder", REMINDER_TICK_S="0")
     await kafka.send_event(ns.topic("reminder-commands"), run("2026-11-25T07:00:00Z"), key="")
     await kafka.send_event(ns.topic("jobs"), job(), key="job-42")
-    await asyncio.sleep(3)
-    assert await kafka.read(ns.topic("reminders"), timeout_s=1) == []  # nobody waiting yet
+    await kafka.caught_up(ns, "reminder")
+    assert await kafka.read_to_end(ns.topic("reminders")) == []  # nobody waiting yet
 
     pid = await feed(ns, kafka)
     await kafka.send_event(ns.topic("reminder-commands"), run("2026-11-25T06:30:00Z"), key="")  # 07:30 Berlin
@@ -91,19 +93,19 @@ async def test_one_reminder_with_the_right_counts_then_none(ns: Namespace, kafka
 
     for name in ("unrated", "short", "nofit"):
         await kafka.send_event(ns.topic("assessments"), flagged(pid[name]), key=pid[name])
-    await asyncio.sleep(3)
     await kafka.send_event(ns.topic("reminder-commands"), run("2026-11-26T09:00:00Z"), key="")
-    assert len(await reminders(kafka, ns, settle_s=4)) == 1  # nobody waits the next day: no new one
+    assert len(await reminders(kafka, ns)) == 1  # nobody waits the next day: no new one
 
 
 async def test_two_processes_send_one_reminder(ns: Namespace, kafka: Kafka):
-    first, second = ns.start("reminder", REMINDER_TICK_S="0"), ns.start("reminder", REMINDER_TICK_S="0")
+    for _ in range(2):
+        ns.start("reminder", REMINDER_TICK_S="0")
     await feed(ns, kafka)
     command = run("2026-11-25T08:00:00Z")
     await kafka.send_event(ns.topic("reminder-commands"), command, key="")
     await kafka.send_event(ns.topic("reminder-commands"), command, key="")  # delivered twice
     await kafka.send_event(ns.topic("reminder-commands"), run("2026-11-25T09:00:00Z"), key="")
-    found = await reminders(kafka, ns, settle_s=4)
+    found = await reminders(kafka, ns)
     assert len(found) == 1 and found[0]["data"]["date"] == "2026-11-25"
 
 
@@ -112,11 +114,14 @@ async def test_killed_then_restarted_after_the_hour_the_reminder_still_comes_onc
     await kafka.send_event(ns.topic("jobs"), job(tz="UTC", hour=0), key="job-42")  # always past the hour today
     event = registered("late@example.com")
     await kafka.send_event(ns.topic("prospects"), event, key=event["data"]["prospect_id"])
-    await settle(ns, 1)
+    await settle(ns, kafka, 1)
     reminder.kill()  # down when the hour came
     reminder.env["REMINDER_TICK_S"] = "1"
     reminder.start()  # back the same day: the clock alone brings the missed reminder
-    found = await reminders(kafka, ns, settle_s=5, timeout_s=60)
+    await kafka.read(ns.topic("reminders"), count=1, timeout_s=60)
+    # Sent and recorded as published: no later tick of the clock can send it again.
+    assert await eventually(lambda: mongo_count(ns.stack, ns.database("reminder"), "published"), timeout_s=30)
+    found = events(await kafka.read_to_end(ns.topic("reminders")))
     assert len(found) == 1
     assert found[0]["data"]["pending_total"] == 1 and found[0]["data"]["timezone"] == "UTC"
 
@@ -132,12 +137,12 @@ async def test_the_daily_digest_mail_arrives_once(ns: Namespace, kafka: Kafka):
     for name in ("ann", "bob"):
         event = registered(f"{name}@example.com")
         await kafka.send_event(ns.topic("prospects"), event, key=event["data"]["prospect_id"])
-    await settle(ns, 2)
+    await settle(ns, kafka, 2)
     await kafka.send_event(ns.topic("reminder-commands"), run("2026-11-25T08:00:00Z"), key="")
     [reminder] = await reminders(kafka, ns)
     await kafka.send_raw(ns.topic("reminders"), json.dumps(reminder).encode(), key=RECRUITER)  # delivered again
     assert await eventually(lambda: mails(ns.stack.maildir, ns.name), timeout_s=60)
-    await asyncio.sleep(4)
+    await kafka.caught_up(ns, "messaging")  # the second delivery is done too
     [digest] = mails(ns.stack.maildir, ns.name)
     assert digest["Subject"] == "2 prospects are waiting for your follow-up"
     text = digest.get_body(("plain",)).get_content()
