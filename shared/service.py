@@ -63,10 +63,9 @@ class ConfigurationError(Exception):
     """The service cannot start as configured; the message says what to change."""
 
 
-def run_service(settings_cls: type[ServiceSettings], create_app: Callable[[Any], FastStream]) -> None:
-    """`python -m services.<name>`: settings from the environment, JSON logs, run until SIGINT
-    or SIGTERM. A configuration error exits non-zero with its message."""
-    import asyncio
+def _configured(settings_cls: type[ServiceSettings], factory: Callable[[Any], Any]) -> tuple[Any, Any]:
+    """Settings from the environment, JSON logs, and what the factory builds from them; a
+    configuration error exits non-zero with its message."""
     import sys
 
     from shared.logs import setup_logging
@@ -74,26 +73,23 @@ def run_service(settings_cls: type[ServiceSettings], create_app: Callable[[Any],
     settings = settings_cls()
     setup_logging(settings.service_name, settings.log_level)
     try:
-        app = create_app(settings)
+        return settings, factory(settings)
     except ConfigurationError as exc:
         sys.exit(f"{settings.service_name}: {exc}")
+
+
+def run_service(settings_cls: type[ServiceSettings], create_app: Callable[[Any], FastStream]) -> None:
+    """`python -m services.<name>`: run the Kafka side until SIGINT or SIGTERM."""
+    import asyncio
+
+    _, app = _configured(settings_cls, create_app)
     asyncio.run(app.run())
 
 
 def run_http_service(settings_cls: type[ServiceSettings], create_service: Callable[[Any], Any]) -> None:
     """`python -m services.<name>` for a service with an HTTP side: an ASGI app (whose lifespan
     runs the Kafka side) served by uvicorn at `<SERVICE>_HTTP_HOST`:`<SERVICE>_HTTP_PORT`."""
-    import sys
-
     import uvicorn
 
-    from shared.logs import setup_logging
-
-    settings = settings_cls()
-    setup_logging(settings.service_name, settings.log_level)
-    try:
-        api = create_service(settings)
-    except ConfigurationError as exc:
-        sys.exit(f"{settings.service_name}: {exc}")
-    host, port = getattr(settings, "http_host"), getattr(settings, "http_port")
-    uvicorn.run(api, host=host, port=port, log_config=None, access_log=False)
+    settings, api = _configured(settings_cls, create_service)
+    uvicorn.run(api, host=settings.http_host, port=settings.http_port, log_config=None, access_log=False)

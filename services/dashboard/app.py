@@ -9,6 +9,7 @@ their `command.completed`, and pushes what changes to open pages by Server-Sent 
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -64,6 +65,7 @@ def create_service(settings: DashboardSettings, *, feed: Feed | None = None) -> 
 
         raise ConfigurationError("neither DASHBOARD_JWT_SECRET nor DASHBOARD_JWKS_URL is set; one of them checks "
                                  "recruiters' tokens (the same as rating's)")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per API call is noise; failures are ours to say
     sessions = Sessions(TokenVerifier(secret=secret, jwks_url=settings.jwks_url), secret, settings.session_hours)
     rating = RatingApi(settings.rating_api_url, settings.api_timeout_s)
     messaging = MessagingApi(settings.messaging_api_url, settings.api_timeout_s)

@@ -3,12 +3,9 @@ own token, so each API applies its own rules (a recruiter sees only their prospe
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import httpx
-
-logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per API call is noise; failures are ours to say
 
 
 class Unavailable(Exception):

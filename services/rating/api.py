@@ -111,19 +111,26 @@ def create_api(views: BoardViews, *, verifier: TokenVerifier, stream: FastStream
 
     Recruiter = Annotated[str, Depends(recruiter)]
 
+    async def own_job(recruiter_id: Recruiter,
+                      job_id: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9._:-]{1,128}$")] = None) -> str | None:
+        """The `job_id` filter, which must be one of the recruiter's jobs (404 otherwise)."""
+        if job_id is not None and await views.job_owner(job_id) != recruiter_id:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such job among yours")
+        return job_id
+
+    OwnJob = Annotated[str | None, Depends(own_job)]
+
     add_operations(api, ready)
 
     @api.get("/prospects", response_model=Page, tags=["prospects"])
     async def prospects(
         recruiter_id: Recruiter,
+        job_id: OwnJob,
         view: View = View.NEEDS_FOLLOW_UP,
-        job_id: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9._:-]{1,128}$")] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         cursor: str | None = None,
     ) -> Page:
         """The recruiter's prospects in a view, oldest waiting first, a page at a time."""
-        if job_id is not None and await views.job_owner(job_id) not in (recruiter_id,):
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such job among yours")
         docs = await views.page(recruiter_id, view.value, job_id, limit + 1, _after(cursor) if cursor else None)
         more = len(docs) > limit
         docs = docs[:limit]
@@ -132,12 +139,10 @@ def create_api(views: BoardViews, *, verifier: TokenVerifier, stream: FastStream
     @api.get("/prospect-ids", tags=["prospects"])
     async def prospect_ids(
         recruiter_id: Recruiter,
+        job_id: OwnJob,
         view: View = View.NEEDS_FOLLOW_UP,
-        job_id: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9._:-]{1,128}$")] = None,
     ) -> dict[str, Any]:
         """Every id in a view, oldest waiting first ("select all"): one query instead of many pages."""
-        if job_id is not None and await views.job_owner(job_id) not in (recruiter_id,):
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such job among yours")
         return {"view": view, "ids": await views.ids(recruiter_id, view.value, job_id)}
 
     @api.get("/prospects/{prospect_id}", response_model=Prospect, tags=["prospects"])

@@ -181,8 +181,7 @@ def _prospect(state: BoardState, r: Received, outcome: Outcome) -> None:
     fields: dict[str, Any] = {"profile": profile, "last_inquired_at": inquired_at, "board": data.inquiry.board}
     if cause is not None:
         fields.update(flagged=False, waiting_since=inquired_at)
-        outcome.events.append(_flag_event(entry, cause, None, r.event.id))
-        outcome.note(entry.prospect_id, "flag", inquired_at, flagged=False, cause=cause.value)
+        _flag_changed(outcome, entry, cause, None, inquired_at)
     _set(state, outcome, entry, fields)
 
 
@@ -198,8 +197,7 @@ def _message_sent(state: BoardState, r: Received, outcome: Outcome) -> None:
     entry, cause = on_message_sent(entry, state.flag_on_message_sent)
     if cause is not None:
         fields["flagged"] = True
-        outcome.events.append(_flag_event(entry, cause, data.command_id, r.event.id))
-        outcome.note(entry.prospect_id, "flag", data.sent_at, flagged=True, cause=cause.value)
+        _flag_changed(outcome, entry, cause, data.command_id, data.sent_at)
     _set(state, outcome, entry, fields)
 
 
@@ -239,8 +237,7 @@ def _flag(state: BoardState, r: Received, outcome: Outcome) -> None:
         entry, changed = flag(entry, command.flagged, r.time)
         if changed:
             _set(state, outcome, entry, {"flagged": entry.flagged, "waiting_since": entry.waiting_since})
-            outcome.note(entry.prospect_id, "flag", r.time, flagged=entry.flagged, cause=FollowUpCause.RECRUITER.value)
-            outcome.events.append(_flag_event(entry, FollowUpCause.RECRUITER, r.event.id, r.event.id))
+            _flag_changed(outcome, entry, FollowUpCause.RECRUITER, r.event.id, r.time)
 
     _command(state, r, outcome, command.recruiter_id, command.prospect_ids, change)
 
@@ -257,6 +254,12 @@ def _command(state: BoardState, r: Received, outcome: Outcome, recruiter_id: str
     result = CommandCompleted(command_id=r.event.id, command_type=r.event.type, recruiter_id=recruiter_id,
                               accepted=accepted, rejected=rejected)
     outcome.events.append(_event("command.completed", result, r.event.id, recruiter_id, topics.COMMAND_RESULTS, what=""))
+
+
+def _flag_changed(outcome: Outcome, entry: Entry, cause: FollowUpCause, command_id: str | None, at: datetime) -> None:
+    """The flag moved (`entry` holds its new state): the event, and the line in the history."""
+    outcome.events.append(_flag_event(entry, cause, command_id, outcome.cause_id))
+    outcome.note(entry.prospect_id, "flag", at, flagged=entry.flagged, cause=cause.value)
 
 
 def _flag_event(entry: Entry, cause: FollowUpCause, command_id: str | None, cause_id: str) -> Outgoing:
