@@ -6,6 +6,9 @@ factory): FastAPI reads a dependency's `Annotated[...]` at run time, and a strin
 naming a closure's local cannot be resolved, so the parameter silently becomes a query field."""
 
 
+import asyncio
+import os
+import signal
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -15,19 +18,36 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from faststream import FastStream
 
 from shared.auth import InvalidToken, TokenVerifier
+from shared.logs import get_logger
+
+log = get_logger("prospectflow.http")
 
 
 def running(stream: FastStream | None) -> Callable[[FastAPI], Any]:
-    """A lifespan that starts `stream` (the Kafka side) with the app and stops it after."""
+    """A lifespan that starts `stream` (the Kafka side) beside the app and stops it after.
+
+    The start runs in the background: `/health` answers at once and `/ready` says "still
+    starting" while topics and indexes are made (which waits for Kafka and the database)."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if stream is not None:
-            await stream.start()
+        starting = asyncio.create_task(stream.start()) if stream is not None else None
+
+        def failed(task: asyncio.Task[None]) -> None:
+            if not task.cancelled() and task.exception() is not None:
+                log.critical("the service could not start; stopping", exc_info=task.exception())
+                os.kill(os.getpid(), signal.SIGTERM)
+
+        if starting is not None:
+            starting.add_done_callback(failed)
         try:
             yield
         finally:
-            if stream is not None:
+            if starting is not None:
+                if not starting.done():
+                    starting.cancel()
+                    await asyncio.gather(starting, return_exceptions=True)
+                assert stream is not None
                 await stream.stop()
 
     return lifespan
@@ -53,17 +73,45 @@ def recruiter_from_bearer(verifier: TokenVerifier | None, *, unconfigured: str =
     return recruiter
 
 
-def add_operations(api: FastAPI, ready: Callable[[], Any] | None) -> None:
-    """`GET /health` (the process answers) and `GET /ready` (what `ready()` says: 503 if not)."""
+def add_operations(api: FastAPI, stream: FastStream | None) -> None:
+    """`GET /health` (the process and its event loop answer), `GET /ready` (broker connected,
+    consumer in its group, database answering; else 503 naming what is not) and `GET /metrics`."""
     from fastapi.responses import JSONResponse
+
+    from shared.service import operations_of
 
     @api.get("/health", tags=["operations"])
     async def health() -> dict[str, str]:
-        """Liveness: the process answers."""
+        """Liveness: the process and its event loop answer."""
         return {"status": "ok"}
 
-    @api.get("/ready", tags=["operations"])
+    @api.get("/ready", tags=["operations"], responses={503: {"description": "not ready; `problems` says why"}})
     async def readiness() -> JSONResponse:
-        """Readiness: the database answers (and the consumer runs)."""
-        ok = await ready() if ready is not None else True
-        return JSONResponse({"status": "ready" if ok else "not ready"}, status_code=200 if ok else 503)
+        """Readiness: the broker is connected, the consumer has joined its group (with partitions,
+        or none because replicas outnumber them) and the database answers."""
+        problems = await operations_of(stream).problems() if stream is not None else {}
+        if problems:
+            return JSONResponse({"status": "not ready", "problems": problems}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    add_metrics(api)
+
+
+def add_metrics(api: FastAPI) -> None:
+    """`GET /metrics`: this process's Prometheus metrics, in the text format."""
+    from fastapi.responses import Response
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    @api.get("/metrics", tags=["operations"], response_class=Response)
+    async def metrics() -> Response:
+        """Prometheus metrics (text format): lag, throughput, batch time, event age, dead letters, retries."""
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def operations_api(stream: FastStream, *, title: str, description: str) -> FastAPI:
+    """The HTTP side of a service that serves nothing else: health, readiness and metrics."""
+    from shared.service import VERSION
+
+    api = FastAPI(title=title, description=description, version=VERSION, lifespan=running(stream))
+    add_operations(api, stream)
+    return api

@@ -32,9 +32,45 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+# What aiokafka logs at error level, once per attempt, while a broker is away (thousands of
+# lines a minute), and while a new broker elects its group coordinator (every normal start).
+_UNREACHABLE = ("Unable connect to node", "Unable to update metadata", "NodeNotReadyError", "KafkaConnectionError",
+                "Connection at", "RequestTimedOutError")
+# A coordinator or leader moving (a new broker electing, a rebalance): routine, and during a real
+# outage the connection errors above say it.
+_ELECTING = ("GroupCoordinatorNotAvailable", "CoordinatorNotAvailable", "NotCoordinator", "CoordinatorLoadInProgress",
+             "NotLeaderForPartition", "LeaderNotAvailable", "StaleMetadata", "Heartbeat", "coordinator dead")
+
+
+_STARTING = ("not found in cluster metadata",)  # a topic just created, before its metadata spreads
+_STARTUP_S = 30.0
+
+
+class KafkaNoise(logging.Filter):
+    """Turns aiokafka's per-attempt connection errors into one "kafka is failing" line (and,
+    once a probe gets through again, one "kafka answers again" with how long it lasted; see
+    shared.telemetry.Outages), and drops the coordinator election of a starting broker."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith("aiokafka") or record.levelno < logging.WARNING:
+            return True
+        message = record.getMessage()
+        if any(m in message for m in _ELECTING):
+            return False
+        if record.relativeCreated < _STARTUP_S * 1000 and any(m in message for m in _STARTING):
+            return False
+        if any(m in message for m in _UNREACHABLE):
+            from shared.telemetry import OUTAGES
+
+            OUTAGES.down("kafka", message, record.name)
+            return False
+        return True
+
+
 def setup_logging(service: str, level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(service))
+    handler.addFilter(KafkaNoise())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -11,6 +11,7 @@ from aiokafka.errors import KafkaError
 from pymongo.errors import ConnectionFailure, PyMongoError, WaitQueueTimeoutError
 
 from shared.logs import get_logger
+from shared.telemetry import OUTAGES, RETRIES, dependency_of
 
 T = TypeVar("T")
 log = get_logger("prospectflow.retry")
@@ -42,21 +43,30 @@ async def retry_forever(
     initial_backoff_s: float = 0.1,
 ) -> T:
     """Run `operation` until it succeeds, sleeping with capped, jittered exponential backoff
-    after each infrastructure fault. Any other exception propagates at once."""
+    after each infrastructure fault. Any other exception propagates at once.
+
+    The first failure of a dependency is logged once (`OUTAGES`), as is its return; each
+    attempt is counted in `prospectflow_retries_total` and logged at debug level only."""
     backoff = initial_backoff_s
     attempt = 0
+    dependency = ""
     while True:
         try:
-            return await operation()
+            result = await operation()
         except Exception as exc:
             if not is_infrastructure_error(exc):
                 raise
             attempt += 1
+            dependency = dependency_of(exc, what)
+            RETRIES.labels(dependency).inc()
+            fault = f"{type(exc).__name__}: {exc}"[:300]
+            OUTAGES.down(dependency, fault, what)
             delay = min(max_backoff_s, backoff) * random.uniform(0.5, 1.0)
-            log.warning(
-                "infrastructure fault, retrying",
-                extra={"operation": what, "attempt": attempt, "delay_s": round(delay, 2),
-                       "fault": f"{type(exc).__name__}: {exc}"[:300]},
-            )
+            log.debug("infrastructure fault, retrying",
+                      extra={"operation": what, "attempt": attempt, "delay_s": round(delay, 2), "fault": fault})
             await asyncio.sleep(delay)
             backoff = min(max_backoff_s, backoff * 2)
+            continue
+        if dependency:
+            OUTAGES.up(dependency)
+        return result

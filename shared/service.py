@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -10,13 +12,82 @@ from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
 from pymongo import AsyncMongoClient
 
-from shared.kafka import ensure_topics
+from shared.kafka import consumer_state, ensure_topics
 from shared.logs import get_logger
 from shared.retention import Kept, Retention
-from shared.retry import retry_forever
+from shared.retry import is_infrastructure_error, retry_forever
 from shared.settings import ServiceSettings
+from shared.telemetry import OUTAGES, setup_tracing, shutdown_tracing
 
 VERSION = "0.1.0"
+log = get_logger("prospectflow.operations")
+
+
+class Operations:
+    """What `/ready` and the lag metric ask of a running service, and the watch that keeps the
+    lag up to date and notices a dependency coming back."""
+
+    def __init__(self, broker: KafkaBroker, client: AsyncMongoClient[dict[str, Any]], settings: ServiceSettings) -> None:
+        self.broker = broker
+        self.client = client
+        self.settings = settings
+        self.started = False
+        self._watch: asyncio.Task[None] | None = None
+
+    async def problems(self) -> dict[str, str]:
+        """What is not ready, by part (empty: ready)."""
+        problems: dict[str, str] = {}
+        if not self.started:
+            problems["service"] = "still starting (creating topics and indexes)"
+        kafka = self.settings.kafka.bootstrap_servers
+        try:
+            if not await self.broker.ping(timeout=2.0):
+                problems["kafka"] = f"no answer from {kafka}"
+        except Exception as exc:  # not started, or closed
+            problems["kafka"] = f"not connected to {kafka}: {type(exc).__name__}"
+        state = consumer_state(self.broker)
+        if state is not None and not state.joined:
+            problems["consumer"] = f"not yet a member of consumer group {self.settings.group_id}"
+        try:
+            await asyncio.wait_for(self.client.admin.command("ping"), timeout=2.0)
+        except Exception as exc:
+            problems["database"] = f"the database does not answer ({type(exc).__name__})"
+        return problems
+
+    def start(self) -> None:
+        self._watch = asyncio.create_task(self._watching())
+
+    async def stop(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            await asyncio.gather(self._watch, return_exceptions=True)
+
+    async def _watching(self) -> None:
+        state = consumer_state(self.broker)
+        while True:
+            await asyncio.sleep(self.settings.watch_interval_s)
+            for dependency, probe in (("kafka", state.update_lag if state is not None else None),
+                                      ("mongodb", lambda: self.client.admin.command("ping"))):
+                if probe is None:
+                    continue
+                try:
+                    await asyncio.wait_for(probe(), timeout=max(1.0, self.settings.watch_interval_s))
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    if is_infrastructure_error(exc):
+                        OUTAGES.down(dependency, f"{type(exc).__name__}: {exc}", "watch")
+                    else:
+                        log.warning("watch failed", extra={"dependency": dependency, "fault": repr(exc)[:300]})
+                else:
+                    OUTAGES.up(dependency)
+
+
+_OPERATIONS: weakref.WeakKeyDictionary[FastStream, Operations] = weakref.WeakKeyDictionary()
+
+
+def operations_of(app: FastStream) -> Operations:
+    return _OPERATIONS[app]
 
 
 def service_app(
@@ -42,6 +113,8 @@ def service_app(
     )
 
     retention = Retention(kept or [], settings.retention_days)
+    operations = _OPERATIONS[app] = Operations(broker, client, settings)
+    setup_tracing(settings.service_name)
 
     @app.on_startup
     async def prepare() -> None:
@@ -49,12 +122,22 @@ def service_app(
             await retry_forever(lambda: ensure_topics(settings.kafka, topics), what="create topics")
         await retry_forever(prepare_database, what="create indexes")
         await retry_forever(retention.start, what="set up retention")
+
+    @app.after_startup
+    async def started() -> None:
+        operations.started = True
+        operations.start()
         log.info("ready", extra={"group_id": settings.group_id, "database": settings.database})
+
+    @app.on_shutdown
+    async def stopping() -> None:
+        await operations.stop()
 
     @app.after_shutdown
     async def close() -> None:
         await retention.stop()
         await client.close()
+        shutdown_tracing()
 
     return app
 
@@ -78,17 +161,9 @@ def _configured(settings_cls: type[ServiceSettings], factory: Callable[[Any], An
         sys.exit(f"{settings.service_name}: {exc}")
 
 
-def run_service(settings_cls: type[ServiceSettings], create_app: Callable[[Any], FastStream]) -> None:
-    """`python -m services.<name>`: run the Kafka side until SIGINT or SIGTERM."""
-    import asyncio
-
-    _, app = _configured(settings_cls, create_app)
-    asyncio.run(app.run())
-
-
 def run_http_service(settings_cls: type[ServiceSettings], create_service: Callable[[Any], Any]) -> None:
-    """`python -m services.<name>` for a service with an HTTP side: an ASGI app (whose lifespan
-    runs the Kafka side) served by uvicorn at `<SERVICE>_HTTP_HOST`:`<SERVICE>_HTTP_PORT`."""
+    """`python -m services.<name>`: the service's ASGI app (operations endpoints and any API; its
+    lifespan runs the Kafka side) served by uvicorn at `<SERVICE>_HTTP_HOST`:`<SERVICE>_HTTP_PORT`."""
     import uvicorn
 
     settings, api = _configured(settings_cls, create_service)

@@ -67,6 +67,10 @@ class ServiceSettings(BaseSettings):
     batch_timeout_ms: int = Field(100, ge=0, description="longest wait to fill a batch")
     retry_max_backoff_s: float = Field(5.0, gt=0, description="cap of the backoff on outages")
     log_level: str = "INFO"
+    http_host: str = Field("127.0.0.1", description="where /health, /ready and /metrics (and any API) listen")
+    http_port: int = Field(0, ge=0, description="their port; each service has its own default")
+    watch_interval_s: float = Field(5.0, gt=0, description="how often the consumer lag is measured and "
+                                                           "a failed dependency is tried again")
     retention_days: float = Field(30, gt=0, description="idempotency records (outbox, published markers) are "
                                                         "pruned after this many days")
 

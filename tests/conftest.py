@@ -131,3 +131,38 @@ def private_smtp(tmp_path):
     sink.start()
     yield sink
     sink.stop()
+
+
+@pytest.fixture
+def private_kafka(tmp_path):
+    """A single-node Kafka of this test's own (KRaft, the stack's jars), which it may kill and
+    start again on the same ports and data."""
+    import time
+
+    from devstack.stack import StackConfig, kafka_ready, start_kafka
+    from tests.support import free_port
+
+    config = StackConfig(state_dir=tmp_path / "kafka", kafka_port=free_port(), controller_port=free_port(),
+                         kafka_heap_mb=256)
+    config.logs.mkdir(parents=True, exist_ok=True)
+
+    class PrivateKafka:
+        bootstrap = f"127.0.0.1:{config.kafka_port}"
+        process = None
+
+        def start(self) -> None:
+            self.process = start_kafka(config)
+            deadline = time.monotonic() + 60
+            while not kafka_ready(self.bootstrap):
+                assert time.monotonic() < deadline and self.process.poll() is None, "private Kafka did not start"
+                time.sleep(0.2)
+
+        def stop(self) -> None:
+            if self.process and self.process.poll() is None:
+                self.process.kill()
+                self.process.wait()
+
+    kafka = PrivateKafka()
+    kafka.start()
+    yield kafka
+    kafka.stop()

@@ -79,15 +79,15 @@ class Namespace(Named):
         return f"test-secret-{self.name}-long-enough-for-hs256"
 
     def start(self, service: str, **extra: str) -> ServiceProcess:
+        port = extra.get(f"{service.upper()}_HTTP_PORT") or str(free_port())
+        extra = {f"{service.upper()}_HTTP_PORT": port, **extra}
         if service == "rating":
-            extra = {"RATING_JWT_SECRET": self.jwt_secret, "RATING_HTTP_PORT": str(free_port()), **extra}
+            extra = {"RATING_JWT_SECRET": self.jwt_secret, **extra}
         elif service == "messaging":
-            port = extra.get("MESSAGING_HTTP_PORT") or str(free_port())
-            extra = {"MESSAGING_JWT_SECRET": self.jwt_secret, "MESSAGING_HTTP_PORT": port,
-                     "MESSAGING_PUBLIC_URL": f"http://127.0.0.1:{port}",
+            extra = {"MESSAGING_JWT_SECRET": self.jwt_secret, "MESSAGING_PUBLIC_URL": f"http://127.0.0.1:{port}",
                      "MESSAGING_UNSUBSCRIBE_SECRET": f"unsubscribe-{self.name}", **extra}
         elif service == "dashboard":
-            extra = {"DASHBOARD_JWT_SECRET": self.jwt_secret, "DASHBOARD_HTTP_PORT": str(free_port()), **extra}
+            extra = {"DASHBOARD_JWT_SECRET": self.jwt_secret, **extra}
         same = sum(1 for p in self.processes if p.service == service)
         process = ServiceProcess(service, self.env(service, **extra), log_dir=ROOT / ".devstack" / "test-logs" / self.name,
                                  label=f"{service}{same + 1}")
@@ -401,3 +401,77 @@ def cli(ns: Namespace, rating: ServiceProcess | None = None, **extra: str) -> Cl
     if rating is not None:
         env["PROSPECTFLOW_API_URL"] = rating.http
     return Cli({**env, **extra})
+
+
+# --- operations ----------------------------------------------------------------------------------
+
+
+def http_text(url: str) -> tuple[int, str]:
+    """GET; (status, body as text)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """The sum of a metric's samples (Prometheus text format) whose labels include `labels`."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    total = 0.0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                total += sample.value
+    return total
+
+
+class SpanSink:
+    """An OTLP/HTTP trace receiver on loopback (`OTEL_EXPORTER_OTLP_ENDPOINT`): keeps every span
+    the services export, decoded, as (service, trace id, span id, parent span id, name, attributes)."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+        self.spans: list[dict[str, Any]] = []
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                request = ExportTraceServiceRequest()
+                request.ParseFromString(body)
+                for resource_spans in request.resource_spans:
+                    service = next((a.value.string_value for a in resource_spans.resource.attributes
+                                    if a.key == "service.name"), "")
+                    for scope in resource_spans.scope_spans:
+                        for span in scope.spans:
+                            sink.spans.append({
+                                "service": service, "trace_id": span.trace_id.hex(), "span_id": span.span_id.hex(),
+                                "parent_id": span.parent_span_id.hex(), "name": span.name,
+                                "attributes": {a.key: a.value.string_value for a in span.attributes}})
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def env(self) -> dict[str, str]:
+        return {"OTEL_EXPORTER_OTLP_ENDPOINT": self.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "200"}
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

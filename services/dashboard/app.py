@@ -26,6 +26,7 @@ from pydantic import ValidationError
 from shared import topics, views
 from shared.auth import InvalidToken, TokenVerifier
 from shared.contract import FlagFollowUp, RateProspects, SendMessages
+from shared.http import add_metrics
 from shared.logs import get_logger
 
 from services.dashboard import present
@@ -188,9 +189,11 @@ def create_service(settings: DashboardSettings, *, feed: Feed | None = None) -> 
 
     @app.get("/ready", include_in_schema=False)
     async def ready() -> JSONResponse:
-        reasons = [] if feed.reading else ["kafka: not reading updates"]
-        return JSONResponse({"status": "ready" if not reasons else "not ready", "reasons": reasons},
-                            status_code=200 if not reasons else 503)
+        if feed.reading:
+            return JSONResponse({"status": "ready"})
+        return JSONResponse({"status": "not ready", "problems": {"kafka": "not reading updates"}}, status_code=503)
+
+    add_metrics(app)
 
     # --- signing in --------------------------------------------------------------------------
 

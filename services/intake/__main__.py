@@ -1,8 +1,9 @@
-"""`python -m services.intake`: run the intake service until SIGINT or SIGTERM."""
+"""`python -m services.intake`: run the intake service (and its /health, /ready, /metrics at
+`INTAKE_HTTP_HOST`:`INTAKE_HTTP_PORT`) until SIGINT or SIGTERM."""
 
-from services.intake.app import create_app
+from services.intake.app import create_service
 from services.intake.settings import IntakeSettings
-from shared.service import run_service
+from shared.service import run_http_service
 
 if __name__ == "__main__":
-    run_service(IntakeSettings, create_app)
+    run_http_service(IntakeSettings, create_service)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from fastapi import FastAPI
 from faststream import FastStream
 
 from shared import topics
 from shared.contract import documented_envelope
 from shared.db import mongo_client
 from shared.kafka import BatchConsumer, DeadLetters, Publisher, broker_factory, subscribe_batches
+from shared.http import operations_api
 from shared.service import service_app
 
 from services.intake.handlers import RegisterInquiries
@@ -28,7 +30,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastStream:
 
     consumer = BatchConsumer(
         apply=RegisterInquiries(store, Publisher(broker, settings.kafka)),
-        dead_letters=DeadLetters(broker, settings.service_name),
+        dead_letters=DeadLetters(broker, settings.service_name, settings.kafka.topic_prefix),
         settings=settings,
     )
     subscribe_batches(
@@ -50,3 +52,8 @@ def create_app(settings: IntakeSettings | None = None) -> FastStream:
         title="Prospectflow intake", description=DESCRIPTION,
         prepare_database=store.ensure_indexes, kept=store.kept(),
     )
+
+
+def create_service(settings: IntakeSettings) -> FastAPI:
+    """The whole service: /health, /ready and /metrics, running the Kafka side for its lifetime."""
+    return operations_api(create_app(settings), title="Prospectflow intake", description=DESCRIPTION)

@@ -1,3 +1,4 @@
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -8,3 +9,4 @@ class IntakeSettings(ServiceSettings):
 
     model_config = SettingsConfigDict(env_prefix="INTAKE_", extra="ignore")
     service_name: str = "intake"
+    http_port: int = Field(8081, description="/health, /ready and /metrics")

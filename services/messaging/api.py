@@ -9,8 +9,7 @@ button, publishes `prospect.opted_out` and suppresses the address at once.
 """
 
 
-from collections.abc import Awaitable, Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from html import escape
 from typing import Annotated
 
@@ -19,16 +18,15 @@ from fastapi.responses import HTMLResponse
 from faststream import FastStream
 from pydantic import BaseModel, Field
 
-from shared import ids, topics
-from shared.auth import TokenVerifier
-from shared.http import add_operations, recruiter_from_bearer, running
-from shared.contract import Note, ProspectIds, ProspectOptedOut, Template, new_event
-from shared.kafka import Outgoing, Publisher
-
 from services.messaging import domain
 from services.messaging.rendering import Templates
 from services.messaging.store import MessagingStore
 from services.messaging.unsubscribe import UnsubscribeLinks
+from shared import ids, topics
+from shared.auth import TokenVerifier
+from shared.contract import Note, ProspectIds, ProspectOptedOut, Template, new_event
+from shared.http import add_operations, recruiter_from_bearer, running
+from shared.kafka import Outgoing, Publisher
 
 SOURCE = "prospectflow/messaging/unsubscribe"
 
@@ -75,15 +73,14 @@ button{{font:inherit;padding:.6rem 1.2rem;border:0;border-radius:6px;background:
 
 
 def create_api(store: MessagingStore, templates: Templates, links: UnsubscribeLinks, publisher: Publisher, *,
-               verifier: TokenVerifier | None, stream: FastStream | None = None,
-               ready: Callable[[], Awaitable[bool]] | None = None) -> FastAPI:
+               verifier: TokenVerifier | None, stream: FastStream | None = None) -> FastAPI:
 
     api = FastAPI(title="Prospectflow messaging", version="0.1.0", lifespan=running(stream),
                   description="Template preview for recruiter apps; one-click unsubscribe for prospects.")
     recruiter = recruiter_from_bearer(
         verifier, unconfigured="preview is not configured: set MESSAGING_JWT_SECRET or MESSAGING_JWKS_URL")
 
-    add_operations(api, ready)
+    add_operations(api, stream)
 
     @api.post("/preview", response_model=Preview, tags=["messages"])
     async def preview(request: PreviewRequest, recruiter_id: Annotated[str, Depends(recruiter)]) -> Preview:
@@ -134,7 +131,7 @@ def create_api(store: MessagingStore, templates: Templates, links: UnsubscribeLi
         email = links.email(token)
         if email is None:
             return _page("This link is not valid", "<p>Nothing was changed.</p>", 404)
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         # Suppressed here at once (our own database), and told to everyone on `opt-outs`; the
         # event's id is derived from the address, so clicking twice is one event.
         await store.suppress({email: {"reason": "unsubscribe link", "at": now}})

@@ -9,7 +9,6 @@ from fastapi import FastAPI
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
 from pymongo import AsyncMongoClient
-from pymongo.errors import PyMongoError
 
 from shared import topics
 from shared.contract import documented_envelope
@@ -70,7 +69,7 @@ def wire(settings: MessagingSettings) -> Wired:
         apply=Messaging(store, Publisher(broker, settings.kafka), templates, mailer, sender=settings.smtp.sender,
                         max_attempts=settings.smtp_max_attempts, max_backoff_s=settings.retry_max_backoff_s,
                         daily_digest=settings.daily_digest, links=links),
-        dead_letters=DeadLetters(broker, settings.service_name),
+        dead_letters=DeadLetters(broker, settings.service_name, settings.kafka.topic_prefix),
         settings=settings,
     )
     payloads = [documented_envelope(t) for topic in CONSUMES for t in sorted(topics.TYPES_BY_TOPIC[topic])]
@@ -94,12 +93,5 @@ def create_service(settings: MessagingSettings) -> FastAPI:
     secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
     verifier = TokenVerifier(secret=secret, jwks_url=settings.jwks_url) if secret or settings.jwks_url else None
 
-    async def ready() -> bool:
-        try:
-            await wired.client.admin.command("ping")
-        except PyMongoError:
-            return False
-        return True
-
     return create_api(wired.store, wired.templates, wired.links, Publisher(wired.broker, settings.kafka),
-                      verifier=verifier, stream=wired.app, ready=ready)
+                      verifier=verifier, stream=wired.app)

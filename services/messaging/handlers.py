@@ -14,6 +14,7 @@ from shared.contract import (
 )
 from shared.kafka import Outgoing, Publisher, Received
 from shared.logs import get_logger
+from prometheus_client import Counter
 
 from services.messaging import domain
 from services.messaging.mail import Mailer, SendFailure, build
@@ -24,6 +25,8 @@ from services.messaging.unsubscribe import UnsubscribeLinks
 SOURCE = "prospectflow/messaging"
 CHUNK = 50  # messages marked `sending` together: the most a crash can send twice
 log = get_logger("prospectflow.messaging")
+MAILS = Counter("prospectflow_mails", "Mails by template and result: sent, failed_permanent, failed_temporary "
+                "(failed after the last attempt on a temporary error).", ["template", "result"])
 
 
 class Messaging:
@@ -157,6 +160,10 @@ class Messaging:
             for start in range(0, len(unsent), CHUNK):
                 chunk = unsent[start:start + CHUNK]
                 results = await asyncio.gather(*(self._send(m) for m in chunk))
+                for m, fields in zip(chunk, results):
+                    result = ("sent" if fields["state"] == "sent"
+                              else "failed_permanent" if fields.get("permanent") else "failed_temporary")
+                    MAILS.labels(m["template"], result).inc()
                 # Results are recorded before the next chunk goes out, so a crash resends at most
                 # one chunk; reporting them (publish, mark) overlaps with sending the next one.
                 await self.store.record_results({m["_id"]: fields for m, fields in zip(chunk, results)})

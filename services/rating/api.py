@@ -101,8 +101,7 @@ def _prospect(doc: dict[str, Any]) -> Prospect:
     )
 
 
-def create_api(views: BoardViews, *, verifier: TokenVerifier, stream: FastStream | None = None,
-               ready: Any = None) -> FastAPI:
+def create_api(views: BoardViews, *, verifier: TokenVerifier, stream: FastStream | None = None) -> FastAPI:
     """The HTTP app. With `stream`, the app also runs the Kafka side for its lifetime."""
 
     api = FastAPI(title="Prospectflow rating API", version="0.1.0", lifespan=running(stream),
@@ -120,7 +119,7 @@ def create_api(views: BoardViews, *, verifier: TokenVerifier, stream: FastStream
 
     OwnJob = Annotated[str | None, Depends(own_job)]
 
-    add_operations(api, ready)
+    add_operations(api, stream)
 
     @api.get("/prospects", response_model=Page, tags=["prospects"])
     async def prospects(

@@ -7,7 +7,6 @@ from typing import Any, Union
 from fastapi import FastAPI
 from faststream import FastStream
 from pymongo import AsyncMongoClient
-from pymongo.errors import PyMongoError
 
 from shared import topics
 from shared.contract import documented_envelope
@@ -40,7 +39,7 @@ def create_app(settings: RatingSettings | None = None, client: AsyncMongoClient[
     consumer = BatchConsumer(
         apply=RatingProjection(store, Publisher(broker, settings.kafka),
                                flag_on_message_sent=settings.flag_on_message_sent),
-        dead_letters=DeadLetters(broker, settings.service_name),
+        dead_letters=DeadLetters(broker, settings.service_name, settings.kafka.topic_prefix),
         settings=settings,
     )
     payloads = [documented_envelope(t) for topic in CONSUMES for t in sorted(topics.TYPES_BY_TOPIC[topic])]
@@ -70,15 +69,8 @@ def create_service(settings: RatingSettings) -> FastAPI:
                                  "recruiters' API tokens (HS256 secret, or an identity provider's keys).")
     client = mongo_client(settings.mongodb, appname=f"prospectflow-{settings.service_name}")
 
-    async def ready() -> bool:
-        try:
-            await client.admin.command("ping")
-        except PyMongoError:
-            return False
-        return True
-
     return create_api(
         BoardViews(RatingStore(client[settings.database])),
         verifier=TokenVerifier(secret=secret, jwks_url=settings.jwks_url),
-        stream=create_app(settings, client), ready=ready,
+        stream=create_app(settings, client),
     )

@@ -7,6 +7,7 @@ import contextlib
 from datetime import datetime, timezone
 from typing import Union
 
+from fastapi import FastAPI
 from faststream import FastStream
 
 from shared import topics
@@ -15,6 +16,7 @@ from shared.db import mongo_client
 from shared.kafka import BatchConsumer, DeadLetters, Publisher, broker_factory, subscribe_batches
 from shared.logs import get_logger
 from shared.retry import retry_forever
+from shared.http import operations_api
 from shared.service import service_app
 
 from services.reminder.handlers import Reminders
@@ -35,7 +37,7 @@ def create_app(settings: ReminderSettings | None = None) -> FastStream:
     client = mongo_client(settings.mongodb, appname=f"prospectflow-{settings.service_name}")
     store = ReminderStore(client[settings.database])
     reminders = Reminders(store, Publisher(broker, settings.kafka))
-    consumer = BatchConsumer(apply=reminders, dead_letters=DeadLetters(broker, settings.service_name), settings=settings)
+    consumer = BatchConsumer(apply=reminders, dead_letters=DeadLetters(broker, settings.service_name, settings.kafka.topic_prefix), settings=settings)
     payloads = [documented_envelope(t) for topic in CONSUMES for t in sorted(topics.TYPES_BY_TOPIC[topic])]
     subscribe_batches(broker, settings, list(CONSUMES), consumer, title="reminder-inputs",
                       description="Prospects, assessments, jobs and reminders.run.",
@@ -67,3 +69,8 @@ def create_app(settings: ReminderSettings | None = None) -> FastStream:
                 await task
 
     return app
+
+
+def create_service(settings: ReminderSettings) -> FastAPI:
+    """The whole service: /health, /ready and /metrics, running the Kafka side for its lifetime."""
+    return operations_api(create_app(settings), title="Prospectflow reminder", description=DESCRIPTION)

@@ -10,12 +10,17 @@ from shared import ids, topics
 from shared.contract import ReminderDue, RunReminders, new_event
 from shared.kafka import Outgoing, Publisher, Received
 from shared.logs import get_logger
+from prometheus_client import Counter, Histogram
 
 from services.reminder import domain
 from services.reminder.store import ReminderStore
 
 SOURCE = "prospectflow/reminder"
 log = get_logger("prospectflow.reminder")
+REMINDERS = Counter("prospectflow_reminders", "Reminders published (`follow_up.reminder_due`).")
+REMINDER_EVALUATION_SECONDS = Histogram(
+    "prospectflow_reminder_evaluation_seconds", "One evaluation of the schedule, from reading it to publishing.",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300))
 
 
 class Reminders:
@@ -39,6 +44,10 @@ class Reminders:
 
     async def evaluate(self, as_of: datetime, recruiter_id: str | None = None) -> int:
         """Send every reminder due at `as_of` that nobody has sent; return how many were sent."""
+        with REMINDER_EVALUATION_SECONDS.time():
+            return await self._evaluate(as_of, recruiter_id)
+
+    async def _evaluate(self, as_of: datetime, recruiter_id: str | None) -> int:
         due: dict[str, tuple[domain.Schedule, Any]] = {}
         for doc in await self.store.schedules(recruiter_id):
             schedule = domain.Schedule(doc["_id"], doc.get("timezone", "UTC"), doc.get("reminder_hour", 8))
@@ -65,6 +74,7 @@ class Reminders:
             return 0
         await self.publisher.publish([Outgoing(topics.REMINDERS, r["recruiter_id"], r["event"]) for r in reminders])
         await self.store.mark_published(r["_id"] for r in reminders)
+        REMINDERS.inc(len(reminders))
         return len(reminders)
 
     async def _build(self, todo: dict[str, tuple[domain.Schedule, Any]], as_of: datetime) -> list[dict[str, Any]]:

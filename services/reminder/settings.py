@@ -9,4 +9,5 @@ class ReminderSettings(ServiceSettings):
 
     model_config = SettingsConfigDict(env_prefix="REMINDER_", extra="ignore")
     service_name: str = "reminder"
+    http_port: int = Field(8083, description="/health, /ready and /metrics")
     tick_s: float = Field(60.0, ge=0, description="how often the schedule is evaluated on its own; 0: only on reminders.run")

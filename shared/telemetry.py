@@ -1,0 +1,199 @@
+"""What an operator sees of a service: Prometheus metrics, one trace across the pipeline, and
+outages logged once each way.
+
+Metrics live in prometheus-client's default registry (one process is one service); `GET /metrics`
+serves them. Traces follow W3C trace context carried in every event as the CloudEvents
+distributed-tracing extension (`traceparent`, `tracestate`): each consumed event gets a span whose
+parent is its `traceparent` (a new trace when it has none), and every event published while
+that batch is applied continues the span of the event it names as its `correlationid`, its
+cause. Spans are exported over OTLP only when `OTEL_EXPORTER_OTLP_ENDPOINT` (or
+`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set; without it they are made, propagated and dropped.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import datetime, timezone
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
+
+from shared.logs import get_logger
+
+log = get_logger("prospectflow.operations")
+
+# --- metrics -----------------------------------------------------------------------------------
+# (Each service adds its own: messaging `prospectflow_mails_total`, reminder
+# `prospectflow_reminders_total` and `prospectflow_reminder_evaluation_seconds`.)
+
+disable_created_metrics()  # no `_created` twin of every series
+# Topic labels are the contract's names (without KAFKA_TOPIC_PREFIX), so dashboards and alerts
+# read the same in every deployment.
+
+CONSUMER_LAG = Gauge(
+    "prospectflow_consumer_lag", "Records of a partition assigned to this replica not yet committed by its group.",
+    ["topic", "partition"])
+EVENTS_CONSUMED = Counter(
+    "prospectflow_events_consumed", "Events taken from Kafka (type `invalid` for what could not be parsed).",
+    ["topic", "type"])
+EVENTS_PUBLISHED = Counter(
+    "prospectflow_events_published", "Events acknowledged by Kafka.", ["topic", "type"])
+BATCH_SECONDS = Histogram(
+    "prospectflow_batch_seconds", "One batch, from receipt to the commit of its offsets.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300))
+EVENT_AGE_SECONDS = Histogram(
+    "prospectflow_event_age_seconds", "Now minus the event's `time` when its batch is committed.",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 86400))
+DEAD_LETTERS = Counter(
+    "prospectflow_dead_letters", "Messages sent to a dead-letter topic.", ["topic", "reason"])
+RETRIES = Counter(
+    "prospectflow_retries", "Operations retried because a dependency failed.", ["dependency"])
+COMMANDS = Counter(
+    "prospectflow_commands", "Commands answered with `command.completed`.", ["type", "outcome"])
+
+
+def contract_topic(topic: str, prefix: str) -> str:
+    return topic[len(prefix):] if prefix and topic.startswith(prefix) else topic
+
+
+def count_published(topic: str, event: dict[str, Any]) -> None:
+    kind = event.get("type", "")
+    EVENTS_PUBLISHED.labels(topic, kind).inc()
+    if kind == "command.completed":
+        data = event.get("data") or {}
+        outcome = ("rejected" if not data.get("accepted") and data.get("rejected")
+                   else "partly_rejected" if data.get("rejected") else "accepted")
+        COMMANDS.labels(data.get("command_type", ""), outcome).inc()
+
+
+def observe_ages(times: Iterable[datetime]) -> None:
+    now = datetime.now(timezone.utc)
+    for at in times:
+        EVENT_AGE_SECONDS.observe(max(0.0, (now - at).total_seconds()))
+
+
+# --- dependencies going away and coming back ---------------------------------------------------
+
+
+def dependency_of(exc: BaseException, what: str = "") -> str:
+    """kafka, mongodb or smtp, from the failing library (or the operation's words)."""
+    module = type(exc).__module__
+    if module.startswith("aiokafka") or "publish" in what or "topic" in what or "dead-letter" in what:
+        return "kafka"
+    if module.startswith(("pymongo", "bson")):
+        return "mongodb"
+    if module.startswith(("aiosmtplib", "smtplib")) or "mail" in what:
+        return "smtp"
+    return "mongodb"  # our other retried operations are database writes and reads
+
+
+class Outages:
+    """A dependency's outage is logged when it starts and when it ends (with how long it
+    lasted), not once per failed attempt."""
+
+    def __init__(self) -> None:
+        self._since: dict[str, tuple[float, str]] = {}
+
+    def down(self, dependency: str, fault: str, operation: str = "") -> None:
+        if dependency in self._since:
+            return
+        self._since[dependency] = (time.monotonic(), datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        log.warning(f"{dependency} is failing; retrying until it answers",
+                    extra={"dependency": dependency, "operation": operation, "fault": fault[:300]})
+
+    def up(self, dependency: str) -> None:
+        started = self._since.pop(dependency, None)
+        if started is None:
+            return
+        log.warning(f"{dependency} answers again", extra={
+            "dependency": dependency, "down_since": started[1], "down_s": round(time.monotonic() - started[0], 1)})
+
+    def is_down(self, dependency: str) -> bool:
+        return dependency in self._since
+
+
+OUTAGES = Outages()
+
+
+# --- tracing -----------------------------------------------------------------------------------
+
+_PROPAGATOR = TraceContextTextMapPropagator()
+_CAUSES: ContextVar[dict[str, Span]] = ContextVar("prospectflow_causes", default={})
+TRACE_ATTRIBUTES = ("traceparent", "tracestate")
+
+
+def setup_tracing(service: str) -> None:
+    """The SDK's tracer provider; an OTLP (HTTP) exporter only when its endpoint is configured."""
+    provider = TracerProvider(resource=Resource.create({"service.name": f"prospectflow-{service}"}))
+    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    trace.set_tracer_provider(provider)
+
+
+def shutdown_tracing() -> None:
+    provider = trace.get_tracer_provider()
+    if isinstance(provider, TracerProvider):
+        provider.shutdown()  # flushes what the exporter still holds
+
+
+def _carrier(extra: dict[str, Any] | None) -> dict[str, str]:
+    extra = extra or {}
+    return {k: extra[k] for k in TRACE_ATTRIBUTES if isinstance(extra.get(k), str)}
+
+
+@contextmanager
+def consuming(events: Sequence[tuple[str, str, str, dict[str, Any] | None]]) -> Iterator[dict[str, Span]]:
+    """A span per consumed event (`(topic, id, type, extension attributes)`), a child of its
+    `traceparent`, open while the batch is applied; events published meanwhile continue it."""
+    tracer = trace.get_tracer("prospectflow")
+    spans: dict[str, Span] = {}
+    for topic, event_id, kind, extra in events:
+        if event_id in spans:
+            continue
+        spans[event_id] = tracer.start_span(
+            f"{topic} process", context=_PROPAGATOR.extract(_carrier(extra)), kind=SpanKind.CONSUMER,
+            attributes={"messaging.system": "kafka", "messaging.destination.name": topic,
+                        "messaging.operation.type": "process", "cloudevents.event_id": event_id,
+                        "cloudevents.event_type": kind})
+    token = _CAUSES.set(spans)
+    try:
+        yield spans
+    except BaseException as exc:
+        for span in spans.values():
+            span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+        raise
+    finally:
+        _CAUSES.reset(token)
+        for span in spans.values():
+            span.end()
+
+
+def continue_trace(event: dict[str, Any]) -> None:
+    """Give an outgoing event the trace context of its cause (its `correlationid`) when that
+    cause is being processed and the event carries none yet."""
+    if "traceparent" in event:
+        return
+    span = _CAUSES.get().get(event.get("correlationid") or "")
+    if span is None:
+        return
+    _PROPAGATOR.inject(event, context=trace.set_span_in_context(span))
+
+
+def trace_id(event_id: str) -> str | None:
+    """The trace id (hex) of an event being processed, for log lines."""
+    span = _CAUSES.get().get(event_id)
+    if span is None or not span.get_span_context().is_valid:
+        return None
+    return format(span.get_span_context().trace_id, "032x")
