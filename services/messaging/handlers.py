@@ -14,6 +14,7 @@ from shared.contract import (
 )
 from shared.kafka import Outgoing, Publisher, Received
 from shared.logs import get_logger
+from shared.telemetry import OUTAGES, RETRIES
 from prometheus_client import Counter
 
 from services.messaging import domain
@@ -203,6 +204,7 @@ class Messaging:
                                       recruiter_email=recruiter["email"], to_name=message["to_name"],
                                       to=message["to"], message_id=message["_id"], unsubscribe_url=unsubscribe)
                     await self.mailer.send(email)
+                OUTAGES.up("smtp")
                 assert rendered is not None
                 return {"state": "sent", "subject": rendered.subject, "sent_at": datetime.now(timezone.utc),
                         "attempts": attempts}
@@ -210,8 +212,12 @@ class Messaging:
                 if failure.permanent or (not failure.connection and attempts >= self.max_attempts):
                     return {"state": "failed", "reason": failure.reason, "permanent": failure.permanent,
                             "attempts": attempts}
-                log.warning("sending failed, retrying", extra={"message_id": message["_id"], "attempt": attempts,
-                                                             "fault": failure.reason[:200]})
+                RETRIES.labels("smtp").inc()
+                if failure.connection:  # the server is away: said once for all messages (OUTAGES)
+                    OUTAGES.down("smtp", failure.reason, "send mail")
+                else:
+                    log.warning("sending failed, retrying", extra={"message_id": message["_id"], "attempt": attempts,
+                                                                 "fault": failure.reason[:200]})
                 if not failure.connection:
                     attempts += 1  # an outage is not the message's fault: it does not count
                 await asyncio.sleep(min(self.max_backoff_s, backoff) * random.uniform(0.5, 1.0))

@@ -139,7 +139,7 @@ async def test_database_outage_stalls_then_resumes(ns: Namespace, kafka: Kafka, 
     await kafka.send_many(ns.topic("inquiries"), [
         (f"o{n}@example.com", inquiry(f"o{n}@example.com", board_inquiry_id=f"O-{n}")) for n in range(50)
     ])
-    intake.wait_for_log("infrastructure fault, retrying", timeout_s=60)  # it tried, and the database is down
+    intake.wait_for_log("mongodb is failing", timeout_s=60)  # it tried, and the database is down
     assert await kafka.read_to_end(ns.topic("prospects")) == []
     private_ferretdb.start()
     records = await kafka.read(ns.topic("prospects"), count=50, timeout_s=90)
