@@ -19,9 +19,10 @@ import sys
 import threading
 import time
 
-from devstack.stack import ROOT, StackConfig, StackError, down, status, up
+from devstack.stack import ROOT, StackConfig, StackError, down, prometheus_ready, start_prometheus, status, up
 
 SERVICES = ("intake", "rating", "messaging", "reminder", "dashboard")
+HTTP_PORTS = {"intake": 8081, "rating": 8080, "messaging": 8082, "reminder": 8083, "dashboard": 8000}
 DEMO_RECRUITER = "dana"
 
 
@@ -85,6 +86,9 @@ def run_services(config: StackConfig) -> int:
         )
         processes[name] = process
         threading.Thread(target=pump, args=(name, process), daemon=True).start()
+    prometheus = run_prometheus(config, env, list(processes))
+    if prometheus is not None:
+        processes["prometheus"] = prometheus
     print(f"devstack: running {', '.join(processes)}; Ctrl-C stops everything this command started", flush=True)
     if "dashboard" in processes:
         threading.Thread(target=welcome, args=(env,), daemon=True).start()
@@ -119,6 +123,34 @@ def run_services(config: StackConfig) -> int:
         print(f"devstack: stopping {', '.join(started)}", flush=True)
         down(config, started)
     return exit_code
+
+
+def run_prometheus(config: StackConfig, env: dict[str, str], services: list[str]) -> subprocess.Popen[bytes] | None:
+    """Prometheus scraping every service (DEVSTACK_PROMETHEUS_PORT, 9090), with our alert rules;
+    skipped, with a line saying why and how, where it cannot be found or installed."""
+    from devstack.stack import StackError, _port_free
+
+    port = int(os.environ.get("DEVSTACK_PROMETHEUS_PORT", "9090"))
+    if not _port_free(port):
+        print(f"devstack: Prometheus skipped: port {port} is taken (set DEVSTACK_PROMETHEUS_PORT)", flush=True)
+        return None
+    targets = {name: f"{env.get(f'{name.upper()}_HTTP_HOST', '127.0.0.1')}:"
+                     f"{env.get(f'{name.upper()}_HTTP_PORT', HTTP_PORTS[name])}" for name in services}
+    try:
+        process = start_prometheus(config.state_dir / "prometheus", port, targets)
+    except StackError as exc:
+        print(f"devstack: Prometheus skipped: {exc}", flush=True)
+        return None
+    deadline = time.monotonic() + 30
+    while not prometheus_ready(port):
+        if process.poll() is not None or time.monotonic() > deadline:
+            print(f"devstack: Prometheus did not start; see {config.state_dir / 'prometheus' / 'prometheus.log'}",
+                  flush=True)
+            return None
+        time.sleep(0.2)
+    print(f"devstack: Prometheus on http://127.0.0.1:{port} (targets: http://127.0.0.1:{port}/targets, "
+          f"alerts: http://127.0.0.1:{port}/alerts)", flush=True)
+    return process  # type: ignore[return-value]
 
 
 def _answers(url: str) -> bool:

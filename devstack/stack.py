@@ -656,23 +656,72 @@ CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first
 nothing that phones home (refused connections, many at a time, otherwise)."""
 
 
+def apt_tool(binary: str, package: str, why: str) -> str:
+    """A tool from a Debian package: on PATH, else installed with apt-get when we are root."""
+    found = shutil.which(binary)
+    if found:
+        return found
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        raise StackError(f"{binary} is needed {why}: install Debian's `{package}` package")
+    print(f"devstack: installing {package} (apt-get install {package}) {why}", flush=True)
+    environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    done = subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", package], env=environment,
+                          capture_output=True, text=True)
+    if done.returncode != 0:  # an old package index: refresh it once
+        subprocess.run(["apt-get", "update", "-qq"], check=False, env=environment, capture_output=True)
+        done = subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", package],
+                              env=environment, capture_output=True, text=True)
+    found = shutil.which(binary)
+    if done.returncode != 0 or not found:
+        raise StackError(f"apt-get could not install {package}: {done.stderr.strip()[-500:]}")
+    return found
+
+
+PROMETHEUS_RULES = ROOT / "deploy" / "prometheus" / "alerts.yml"
+
+
+def prometheus_config(targets: dict[str, str], *, interval_s: float = 5) -> str:
+    """Prometheus's configuration: every service (job `prospectflow-<service>`) at its
+    `host:port`, and the alert rules of deploy/prometheus."""
+    jobs = [{"job_name": f"prospectflow-{name}", "static_configs": [{"targets": [target]}]}
+            for name, target in targets.items()]
+    every = f"{round(interval_s * 1000)}ms"  # Prometheus durations are whole units
+    return json.dumps({"global": {"scrape_interval": every, "evaluation_interval": every},
+                        "rule_files": [str(PROMETHEUS_RULES)], "scrape_configs": jobs}, indent=2)
+
+
+def start_prometheus(home: Path, port: int, targets: dict[str, str], *, interval_s: float = 5) -> subprocess.Popen[bytes]:
+    """Prometheus (Debian's package) scraping `targets`, listening on 127.0.0.1:`port`, its data
+    and log under `home`."""
+    binary = apt_tool("prometheus", "prometheus", "to see the services' metrics")
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "prometheus.yml"
+    config.write_text(prometheus_config(targets, interval_s=interval_s))
+    return _spawn([binary, f"--config.file={config}", f"--storage.tsdb.path={home / 'data'}",
+                   "--storage.tsdb.retention.time=2d", f"--web.listen-address=127.0.0.1:{port}"],
+                  home / "prometheus.log")
+
+
+def prometheus_ready(port: int) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
 def chromium() -> str:
     """Debian's Chromium (Playwright's own browser download cannot work without its CDN):
     PROSPECTFLOW_CHROMIUM, else `chromium` on PATH, else installed with apt-get when we are root."""
     explicit = os.environ.get("PROSPECTFLOW_CHROMIUM")
     if explicit:
         return explicit
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    found = shutil.which("chromium-browser")
     if found:
         return found
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        raise StackError("Chromium is needed for the dashboard's browser tests: install Debian's `chromium` "
-                         "package (or set PROSPECTFLOW_CHROMIUM to a Chromium binary)")
-    print("devstack: installing Chromium (apt-get install chromium) for the browser tests", flush=True)
-    environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-qq"], check=False, env=environment, capture_output=True)
-    done = subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], env=environment, capture_output=True, text=True)
-    found = shutil.which("chromium")
-    if done.returncode != 0 or not found:
-        raise StackError(f"apt-get could not install chromium: {done.stderr.strip()[-500:]}")
-    return found
+    try:
+        return apt_tool("chromium", "chromium", "for the dashboard's browser tests")
+    except StackError as exc:
+        raise StackError(f"{exc} (or set PROSPECTFLOW_CHROMIUM to a Chromium binary)") from None

@@ -17,7 +17,7 @@ from shared.logs import get_logger
 from shared.retention import Kept, Retention
 from shared.retry import is_infrastructure_error, retry_forever
 from shared.settings import ServiceSettings
-from shared.telemetry import OUTAGES, setup_tracing, shutdown_tracing
+from shared.telemetry import OUTAGES, READY, setup_tracing, shutdown_tracing
 
 VERSION = "0.1.0"
 log = get_logger("prospectflow.operations")
@@ -81,6 +81,12 @@ class Operations:
                         log.warning("watch failed", extra={"dependency": dependency, "fault": repr(exc)[:300]})
                 else:
                     OUTAGES.up(dependency)
+            try:
+                READY.set(0 if await self.problems() else 1)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                READY.set(0)
 
 
 _OPERATIONS: weakref.WeakKeyDictionary[FastStream, Operations] = weakref.WeakKeyDictionary()

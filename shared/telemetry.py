@@ -53,6 +53,9 @@ BATCH_SECONDS = Histogram(
 EVENT_AGE_SECONDS = Histogram(
     "prospectflow_event_age_seconds", "Now minus the event's `time` when its batch is committed.",
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 86400))
+READY = Gauge(
+    "prospectflow_ready", "1 when /ready would answer 200 (broker, consumer group, database), else 0; "
+    "measured every watch interval.")
 DEAD_LETTERS = Counter(
     "prospectflow_dead_letters", "Messages sent to a dead-letter topic.", ["topic", "reason"])
 RETRIES = Counter(

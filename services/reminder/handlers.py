@@ -10,7 +10,7 @@ from shared import ids, topics
 from shared.contract import ReminderDue, RunReminders, new_event
 from shared.kafka import Outgoing, Publisher, Received
 from shared.logs import get_logger
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from services.reminder import domain
 from services.reminder.store import ReminderStore
@@ -21,6 +21,9 @@ REMINDERS = Counter("prospectflow_reminders", "Reminders published (`follow_up.r
 REMINDER_EVALUATION_SECONDS = Histogram(
     "prospectflow_reminder_evaluation_seconds", "One evaluation of the schedule, from reading it to publishing.",
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300))
+LAST_EVALUATION = Gauge(
+    "prospectflow_reminder_last_evaluation_timestamp_seconds",
+    "When the schedule was last evaluated to the end: every reminder due by then is published.")
 
 
 class Reminders:
@@ -45,7 +48,10 @@ class Reminders:
     async def evaluate(self, as_of: datetime, recruiter_id: str | None = None) -> int:
         """Send every reminder due at `as_of` that nobody has sent; return how many were sent."""
         with REMINDER_EVALUATION_SECONDS.time():
-            return await self._evaluate(as_of, recruiter_id)
+            sent = await self._evaluate(as_of, recruiter_id)
+        if recruiter_id is None:
+            LAST_EVALUATION.set_to_current_time()
+        return sent
 
     async def _evaluate(self, as_of: datetime, recruiter_id: str | None) -> int:
         due: dict[str, tuple[domain.Schedule, Any]] = {}

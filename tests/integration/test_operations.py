@@ -10,7 +10,7 @@ import uuid
 from shared import ids
 from tests.integration.test_rating import RECRUITER, flag, job_opened, on_board, rate, results_for
 from tests.support import (
-    Kafka, Namespace, SpanSink, cloud_event, eventually, events, http_get, http_text, metric,
+    ROOT, Kafka, Namespace, SpanSink, cloud_event, eventually, events, http_get, http_text, metric,
 )
 
 SERVICES = ("intake", "rating", "messaging", "reminder")
@@ -84,6 +84,29 @@ async def test_every_service_answers_health_ready_and_metrics(ns: Namespace, kaf
     for service, topic in (("intake", "inquiries"), ("rating", "prospects"), ("reminder", "assessments"),
                            ("messaging", "messaging-commands")):
         await eventually(lambda: lag_zero(procs[service], topic), timeout_s=30)
+
+    # Prometheus (as `make run` starts it) scrapes all four, and has loaded the alert rules.
+    from devstack.stack import prometheus_ready, start_prometheus
+    from tests.support import free_port
+
+    port = free_port()
+    prometheus = start_prometheus(ROOT / ".devstack" / "test-logs" / ns.name / "prometheus", port,
+                                  {s: p.http.removeprefix("http://") for s, p in procs.items()}, interval_s=0.5)
+    try:
+        await eventually(lambda: prometheus_ready(port), timeout_s=30)
+
+        def query(expr: str):
+            import urllib.parse
+            status, body = http_get(f"http://127.0.0.1:{port}/api/v1/query?query={urllib.parse.quote(expr)}")
+            return {r["metric"].get("job"): float(r["value"][1]) for r in body["data"]["result"]} if status == 200 else {}
+        everyone = {f"prospectflow-{s}": 1.0 for s in SERVICES}
+        await eventually(lambda: query("up") == everyone and query("prospectflow_ready") == everyone, timeout_s=30)
+        assert query('sum by (job) (prospectflow_events_consumed_total{topic="inquiries"})') == {"prospectflow-intake": 2.0}
+        status, rules = http_get(f"http://127.0.0.1:{port}/api/v1/rules")
+        assert len([r for g in rules["data"]["groups"] for r in g["rules"]]) == 6
+    finally:
+        prometheus.terminate()
+        prometheus.wait()
 
 
 def _samples(text: str, name: str, **labels: str) -> list:

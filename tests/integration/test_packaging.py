@@ -49,3 +49,21 @@ def test_the_ci_workflow_for_docker_hosts_passes_actionlint(tmp_path):
     broken = tmp_path / "broken.yml"
     broken.write_text(text.replace("runs-on: ubuntu-24.04", "runs-on: [ubuntu-24.04\n"))
     assert subprocess.run([actionlint, "-no-color", str(broken)], capture_output=True, text=True).returncode != 0
+
+
+def test_alert_rules_are_valid_and_their_unit_tests_pass(tmp_path):
+    """`promtool check rules` and `promtool test rules` (each alert on synthetic series); a rule
+    with a broken threshold fails its test."""
+    from devstack.stack import apt_tool
+
+    promtool = apt_tool("promtool", "prometheus", "to check the alert rules")
+    rules = ROOT / "deploy" / "prometheus"
+    checked = subprocess.run([promtool, "check", "rules", "alerts.yml"], cwd=rules, capture_output=True, text=True)
+    assert checked.returncode == 0 and "SUCCESS: 6 rules found" in checked.stdout, checked.stdout + checked.stderr
+    tested = subprocess.run([promtool, "test", "rules", "alerts_test.yml"], cwd=rules, capture_output=True, text=True)
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+
+    (tmp_path / "alerts.yml").write_text((rules / "alerts.yml").read_text().replace("> 0.05", "> 0.5"))
+    (tmp_path / "alerts_test.yml").write_text((rules / "alerts_test.yml").read_text())
+    broken = subprocess.run([promtool, "test", "rules", "alerts_test.yml"], cwd=tmp_path, capture_output=True, text=True)
+    assert broken.returncode != 0 and "ProspectflowMailsFailingPermanently" in broken.stdout + broken.stderr
