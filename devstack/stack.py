@@ -268,16 +268,30 @@ def install_ferretdb(config: StackConfig) -> Path:
                      f"FerretDB {FERRETDB_VERSION}")
 
 
+def _go_tool(config: StackConfig, folder: str, what: str) -> Path:
+    """One of our small Go checkers in devstack/<folder>, cached per version of its source."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted((ROOT / "devstack" / folder).glob("*")):
+        if path.suffix in (".go", ".sum", ".mod"):
+            digest.update(path.read_bytes())
+    return _go_build(config, folder, config.cache_dir / f"{folder}-{digest.hexdigest()[:10]}", what)
+
+
 def install_composecheck(config: StackConfig) -> Path:
     """A docker-compose validator (compose-go), for where no Docker engine runs."""
-    stamp = (ROOT / "devstack" / "composecheck" / "go.sum").stat().st_size
-    return _go_build(config, "composecheck", config.cache_dir / f"composecheck-{stamp}", "the compose validator")
+    return _go_tool(config, "composecheck", "the compose validator")
 
 
 def install_actionlint(config: StackConfig) -> Path:
     """actionlint, to check the GitHub Actions workflow where no GitHub runs it."""
-    stamp = (ROOT / "devstack" / "actionlint" / "go.sum").stat().st_size
-    return _go_build(config, "actionlint", config.cache_dir / f"actionlint-{stamp}", "actionlint")
+    return _go_tool(config, "actionlint", "actionlint")
+
+
+def install_kubecheck(config: StackConfig) -> Path:
+    """A strict decoder of our Kubernetes manifests into the API types, where no cluster runs."""
+    return _go_tool(config, "kubecheck", "the Kubernetes manifest checker")
 
 
 def _kafka_properties(config: StackConfig, data_dir: Path) -> str:

@@ -13,8 +13,9 @@ import (
 )
 
 func main() {
-	if len(os.Args) != 2 {
-		fmt.Fprintln(os.Stderr, "usage: composecheck docker-compose.yml")
+	asJSON := len(os.Args) == 3 && os.Args[2] == "--json"
+	if len(os.Args) != 2 && !asJSON {
+		fmt.Fprintln(os.Stderr, "usage: composecheck docker-compose.yml [--json]")
 		os.Exit(2)
 	}
 	options, err := cli.NewProjectOptions([]string{os.Args[1]}, cli.WithName("prospectflow"), cli.WithOsEnv)
@@ -26,6 +27,15 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "invalid:", err)
 		os.Exit(1)
+	}
+	if asJSON { // the project as Compose resolved it: anchors merged, variables substituted
+		out, err := project.MarshalJSON()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "invalid:", err)
+			os.Exit(1)
+		}
+		fmt.Println(string(out))
+		return
 	}
 	fmt.Println("valid; services:", strings.Join(project.ServiceNames(), " "))
 }

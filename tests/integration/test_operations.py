@@ -104,6 +104,15 @@ async def test_every_service_answers_health_ready_and_metrics(ns: Namespace, kaf
         assert query('sum by (job) (prospectflow_events_consumed_total{topic="inquiries"})') == {"prospectflow-intake": 2.0}
         status, rules = http_get(f"http://127.0.0.1:{port}/api/v1/rules")
         assert len([r for g in rules["data"]["groups"] for r in g["rules"]]) == 6
+        # Every query of the Grafana dashboard is valid PromQL over these metrics.
+        import urllib.parse
+        dashboard = json.loads((ROOT / "deploy" / "grafana" / "dashboards" / "prospectflow.json").read_text())
+        for panel in dashboard["panels"]:
+            for target in panel["targets"]:
+                status, body = http_get(f"http://127.0.0.1:{port}/api/v1/query?query={urllib.parse.quote(target['expr'])}")
+                assert status == 200 and body["status"] == "success", (panel["title"], body)
+        lag = query("sum by (job, topic) (prospectflow_consumer_lag)")
+        assert set(lag) == {f"prospectflow-{s}" for s in SERVICES}
     finally:
         prometheus.terminate()
         prometheus.wait()

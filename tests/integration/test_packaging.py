@@ -67,3 +67,29 @@ def test_alert_rules_are_valid_and_their_unit_tests_pass(tmp_path):
     (tmp_path / "alerts_test.yml").write_text((rules / "alerts_test.yml").read_text())
     broken = subprocess.run([promtool, "test", "rules", "alerts_test.yml"], cwd=tmp_path, capture_output=True, text=True)
     assert broken.returncode != 0 and "ProspectflowMailsFailingPermanently" in broken.stdout + broken.stderr
+
+
+def test_compose_health_checks_every_service_on_ready_and_prometheus_scrapes_each(tmp_path):
+    import json
+
+    from devstack.__main__ import HTTP_PORTS
+    from devstack.stack import apt_tool
+
+    resolved = subprocess.run([str(install_composecheck(StackConfig())), str(ROOT / "docker-compose.yml"), "--json"],
+                              capture_output=True, text=True, env={**os.environ, **SECRETS})
+    assert resolved.returncode == 0, resolved.stderr
+    services = json.loads(resolved.stdout)["services"]
+    for name in available_services():
+        assert f"http://127.0.0.1:{HTTP_PORTS[name]}/ready" in " ".join(services[name]["healthcheck"]["test"]), name
+        host = services[name]["environment"].get(f"{name.upper()}_HTTP_HOST")
+        assert host == "0.0.0.0", f"{name} must listen beyond the container's loopback for Prometheus"
+
+    # Prometheus's compose configuration: valid, our rules, one job per service on its port.
+    promtool = apt_tool("promtool", "prometheus", "to check the Prometheus configuration")
+    config = (ROOT / "deploy" / "prometheus" / "compose.yml").read_text()
+    (tmp_path / "prometheus.yml").write_text(config.replace("/etc/prometheus/alerts.yml", str(ROOT / "deploy" / "prometheus" / "alerts.yml")))
+    checked = subprocess.run([promtool, "check", "config", str(tmp_path / "prometheus.yml")], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    for name in available_services():
+        assert f"job_name: prospectflow-{name}\n    dns_sd_configs: [{{names: [{name}], type: A, port: {HTTP_PORTS[name]}}}]" in config
+    assert {"prometheus", "grafana"} <= set(services)
