@@ -93,3 +93,44 @@ def test_compose_health_checks_every_service_on_ready_and_prometheus_scrapes_eac
     for name in available_services():
         assert f"job_name: prospectflow-{name}\n    dns_sd_configs: [{{names: [{name}], type: A, port: {HTTP_PORTS[name]}}}]" in config
     assert {"prometheus", "grafana"} <= set(services)
+
+
+def test_kubernetes_manifests_decode_strictly_and_say_what_operators_need(tmp_path):
+    """deploy/kubernetes built with Kustomize and decoded into the Kubernetes and KEDA API types
+    (unknown fields fail): a Deployment per service with /health and /ready probes on its port,
+    scrape annotations, memory limits; a KEDA ScaledObject per consumer group, capped at the
+    partition count."""
+    import json
+    import shutil
+
+    from devstack.__main__ import HTTP_PORTS
+    from devstack.stack import install_kubecheck
+
+    kubecheck = str(install_kubecheck(StackConfig()))
+    built = subprocess.run([kubecheck, str(ROOT / "deploy" / "kubernetes")], capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    objects = json.loads(built.stdout)
+    by_kind: dict[str, dict[str, dict]] = {}
+    for item in objects:
+        by_kind.setdefault(item["kind"], {})[item["metadata"]["name"]] = item
+    partitions = int(by_kind["ConfigMap"]["prospectflow-config"]["data"]["KAFKA_PARTITIONS"])
+    for name in available_services():
+        pod = by_kind["Deployment"][name]["spec"]["template"]
+        container = pod["spec"]["containers"][0]
+        port = HTTP_PORTS[name]
+        assert container["args"] == [f"services.{name}"] and container["image"] == "prospectflow:0.1.0"
+        assert container["ports"][0]["containerPort"] == port
+        assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
+        assert container["livenessProbe"]["httpGet"]["path"] == "/health"
+        assert pod["metadata"]["annotations"]["prometheus.io/port"] == str(port)
+        assert container["resources"]["limits"]["memory"]
+        if name != "dashboard":
+            scaled = by_kind["ScaledObject"][name]["spec"]
+            assert scaled["scaleTargetRef"]["name"] == name and scaled["maxReplicaCount"] == partitions
+            assert scaled["triggers"][0]["metadata"]["consumerGroup"] == f"prospectflow-{name}"
+
+    broken = tmp_path / "kubernetes"
+    shutil.copytree(ROOT / "deploy" / "kubernetes", broken)
+    (broken / "rating.yaml").write_text((broken / "rating.yaml").read_text().replace("readinessProbe:", "readynessProbe:"))
+    refused = subprocess.run([kubecheck, str(broken)], capture_output=True, text=True)
+    assert refused.returncode != 0 and "readynessProbe" in refused.stderr
