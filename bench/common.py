@@ -42,8 +42,9 @@ class BenchNamespace(Named):
 
     def service_env(self, service: str, **extra: str) -> dict[str, str]:
         upper = service.upper()
-        if service == "messaging":  # its HTTP side needs a free port and its link secret
-            extra = {"MESSAGING_HTTP_PORT": str(free_port()), "MESSAGING_UNSUBSCRIBE_SECRET": f"bench-{self.name}", **extra}
+        extra = {f"{upper}_HTTP_PORT": str(free_port()), **extra}  # every process serves /metrics: a port each
+        if service == "messaging":  # and its unsubscribe links need a secret
+            extra = {"MESSAGING_UNSUBSCRIBE_SECRET": f"bench-{self.name}", **extra}
         return {**os.environ, **self.addresses, "KAFKA_TOPIC_PREFIX": self.prefix,
                 f"{upper}_DATABASE": self.database(service), f"{upper}_GROUP_ID": f"{self.name}-{service}",
                 "PYTHONUNBUFFERED": "1", **extra}

@@ -163,8 +163,7 @@ class Publisher:
             await asyncio.gather(*pending)
 
         await retry_forever(send_all, what="publish events")
-        for m in messages:
-            telemetry.count_published(m.topic, m.event)
+        telemetry.count_published([(m.topic, m.event) for m in messages])
 
 
 # --- consuming ---------------------------------------------------------------------------------
@@ -302,14 +301,12 @@ class BatchConsumer:
                 good.append(parse_record(record, topic_prefix=self._prefix))
             except BadMessage as problem:
                 bad.append((record, problem))
-        for record, _ in bad:
-            telemetry.EVENTS_CONSUMED.labels(telemetry.contract_topic(record.topic, self._prefix), "invalid").inc()
+        telemetry.count_consumed([(telemetry.contract_topic(record.topic, self._prefix), "invalid") for record, _ in bad])
         await self._dead_letters.send(bad)
         if good:
             with telemetry.consuming([(r.topic, r.event.id, r.event.type, r.event.model_extra) for r in good]):
                 await self._apply_or_split(good)
-            for r in good:
-                telemetry.EVENTS_CONSUMED.labels(r.topic, r.event.type).inc()
+            telemetry.count_consumed([(r.topic, r.event.type) for r in good])
         self.times = [r.time for r in good]
 
     async def _apply_or_split(self, batch: list[Received]) -> None:

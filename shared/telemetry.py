@@ -6,17 +6,20 @@ serves them. Traces follow W3C trace context carried in every event as the Cloud
 distributed-tracing extension (`traceparent`, `tracestate`): each consumed event gets a span whose
 parent is its `traceparent` (a new trace when it has none), and every event published while
 that batch is applied continues the span of the event it names as its `correlationid`, its
-cause. Spans are exported over OTLP only when `OTEL_EXPORTER_OTLP_ENDPOINT` (or
-`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set; without it they are made, propagated and dropped.
+cause. Spans are made and exported over OTLP only when `OTEL_EXPORTER_OTLP_ENDPOINT` (or
+`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set; without it the context is only propagated.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import time
+from collections import Counter as CountOf
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -68,14 +71,25 @@ def contract_topic(topic: str, prefix: str) -> str:
     return topic[len(prefix):] if prefix and topic.startswith(prefix) else topic
 
 
-def count_published(topic: str, event: dict[str, Any]) -> None:
-    kind = event.get("type", "")
-    EVENTS_PUBLISHED.labels(topic, kind).inc()
-    if kind == "command.completed":
-        data = event.get("data") or {}
-        outcome = ("rejected" if not data.get("accepted") and data.get("rejected")
-                   else "partly_rejected" if data.get("rejected") else "accepted")
-        COMMANDS.labels(data.get("command_type", ""), outcome).inc()
+def count_consumed(events: Iterable[tuple[str, str]]) -> None:
+    """(topic, type) of each event taken: one increment per label set, not per event."""
+    for (topic, kind), n in CountOf(events).items():
+        EVENTS_CONSUMED.labels(topic, kind).inc(n)
+
+
+def count_published(events: Iterable[tuple[str, dict[str, Any]]]) -> None:
+    """(topic, event) of each event Kafka acknowledged; `command.completed` by its outcome too."""
+    published: CountOf[tuple[str, str]] = CountOf()
+    for topic, event in events:
+        kind = event.get("type", "")
+        published[(topic, kind)] += 1
+        if kind == "command.completed":
+            data = event.get("data") or {}
+            outcome = ("rejected" if not data.get("accepted") and data.get("rejected")
+                       else "partly_rejected" if data.get("rejected") else "accepted")
+            COMMANDS.labels(data.get("command_type", ""), outcome).inc()
+    for (topic, kind), n in published.items():
+        EVENTS_PUBLISHED.labels(topic, kind).inc(n)
 
 
 def observe_ages(times: Iterable[datetime]) -> None:
@@ -129,19 +143,46 @@ OUTAGES = Outages()
 
 # --- tracing -----------------------------------------------------------------------------------
 
+_CAUSES: ContextVar[dict[str, _Context]] = ContextVar("prospectflow_causes", default={})
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 _PROPAGATOR = TraceContextTextMapPropagator()
-_CAUSES: ContextVar[dict[str, Span]] = ContextVar("prospectflow_causes", default={})
 TRACE_ATTRIBUTES = ("traceparent", "tracestate")
+_recording = False  # spans are made only when something exports them
 
 
-def setup_tracing(service: str) -> None:
-    """The SDK's tracer provider; an OTLP (HTTP) exporter only when its endpoint is configured."""
-    provider = TracerProvider(resource=Resource.create({"service.name": f"prospectflow-{service}"}))
-    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+@dataclass(slots=True)
+class _Context:
+    """The trace context of one consumed event's processing: what its effects carry."""
+
+    trace_id: str
+    span_id: str
+    flags: str
+    state: str | None
+    span: Span | None = None
+
+    @property
+    def traceparent(self) -> str:
+        return f"00-{self.trace_id}-{self.span_id}-{self.flags}"
+
+
+def setup_tracing(service: str, exporter: Any = None) -> None:
+    """Spans through the OpenTelemetry SDK when they go somewhere: to `exporter`, or over
+    OTLP/HTTP when `OTEL_EXPORTER_OTLP_ENDPOINT` (or `..._TRACES_ENDPOINT`) is set. Otherwise the
+    context is only propagated (a new span id per consumed event, its trace id kept), which
+    costs a fraction of a span."""
+    global _recording
+    if exporter is None and (os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+                             or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")):
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+        exporter = OTLPSpanExporter()
+    _recording = exporter is not None
+    if not _recording:
+        return
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    provider = TracerProvider(resource=Resource.create({"service.name": f"prospectflow-{service}"}))
+    provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
 
 
@@ -156,31 +197,45 @@ def _carrier(extra: dict[str, Any] | None) -> dict[str, str]:
     return {k: extra[k] for k in TRACE_ATTRIBUTES if isinstance(extra.get(k), str)}
 
 
-@contextmanager
-def consuming(events: Sequence[tuple[str, str, str, dict[str, Any] | None]]) -> Iterator[dict[str, Span]]:
-    """A span per consumed event (`(topic, id, type, extension attributes)`), a child of its
-    `traceparent`, open while the batch is applied; events published meanwhile continue it."""
-    tracer = trace.get_tracer("prospectflow")
-    spans: dict[str, Span] = {}
-    for topic, event_id, kind, extra in events:
-        if event_id in spans:
-            continue
-        spans[event_id] = tracer.start_span(
-            f"{topic} process", context=_PROPAGATOR.extract(_carrier(extra)), kind=SpanKind.CONSUMER,
+def _context(topic: str, event_id: str, kind: str, extra: dict[str, Any] | None) -> _Context:
+    carrier = _carrier(extra)
+    if _recording:
+        span = trace.get_tracer("prospectflow").start_span(
+            f"{topic} process", context=_PROPAGATOR.extract(carrier), kind=SpanKind.CONSUMER,
             attributes={"messaging.system": "kafka", "messaging.destination.name": topic,
                         "messaging.operation.type": "process", "cloudevents.event_id": event_id,
                         "cloudevents.event_type": kind})
-    token = _CAUSES.set(spans)
+        own = span.get_span_context()
+        return _Context(format(own.trace_id, "032x"), format(own.span_id, "016x"), format(own.trace_flags, "02x"),
+                        carrier.get("tracestate") if span.parent is not None else None, span)
+    parent = _TRACEPARENT.match(carrier.get("traceparent", ""))
+    if parent and parent[1] != "0" * 32 and parent[2] != "0" * 16:
+        return _Context(parent[1], os.urandom(8).hex(), parent[3], carrier.get("tracestate"))
+    return _Context(os.urandom(16).hex(), os.urandom(8).hex(), "01", None)  # a trace starts here
+
+
+@contextmanager
+def consuming(events: Sequence[tuple[str, str, str, dict[str, Any] | None]]) -> Iterator[None]:
+    """Trace context for each consumed event (`(topic, id, type, extension attributes)`): the
+    child of its `traceparent` (a new trace without a valid one), open while the batch is
+    applied; events published meanwhile continue it (`continue_trace`)."""
+    contexts: dict[str, _Context] = {}
+    for topic, event_id, kind, extra in events:
+        if event_id not in contexts:
+            contexts[event_id] = _context(topic, event_id, kind, extra)
+    token = _CAUSES.set(contexts)
     try:
-        yield spans
+        yield
     except BaseException as exc:
-        for span in spans.values():
-            span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+        for context in contexts.values():
+            if context.span is not None:
+                context.span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
         raise
     finally:
         _CAUSES.reset(token)
-        for span in spans.values():
-            span.end()
+        for context in contexts.values():
+            if context.span is not None:
+                context.span.end()
 
 
 def continue_trace(event: dict[str, Any]) -> None:
@@ -188,15 +243,15 @@ def continue_trace(event: dict[str, Any]) -> None:
     cause is being processed and the event carries none yet."""
     if "traceparent" in event:
         return
-    span = _CAUSES.get().get(event.get("correlationid") or "")
-    if span is None:
+    context = _CAUSES.get().get(event.get("correlationid") or "")
+    if context is None:
         return
-    _PROPAGATOR.inject(event, context=trace.set_span_in_context(span))
+    event["traceparent"] = context.traceparent
+    if context.state:
+        event["tracestate"] = context.state
 
 
 def trace_id(event_id: str) -> str | None:
     """The trace id (hex) of an event being processed, for log lines."""
-    span = _CAUSES.get().get(event_id)
-    if span is None or not span.get_span_context().is_valid:
-        return None
-    return format(span.get_span_context().trace_id, "032x")
+    context = _CAUSES.get().get(event_id)
+    return context.trace_id if context is not None else None

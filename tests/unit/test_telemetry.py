@@ -6,9 +6,6 @@ from __future__ import annotations
 import logging
 
 import pytest
-from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from shared import telemetry
@@ -18,17 +15,43 @@ TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT = "00f067aa0ba902b7"
 
 
-@pytest.fixture(scope="module")
+SPANS = InMemorySpanExporter()
+
+
+@pytest.fixture
 def exporter():
-    spans = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(spans))
-    trace.set_tracer_provider(provider)
-    return spans
+    """Spans recorded (as with OTEL_EXPORTER_OTLP_ENDPOINT set), into memory."""
+    from opentelemetry import trace
+
+    telemetry.setup_tracing("test", exporter=SPANS)  # the provider is set once per process; the flag each time
+    trace.get_tracer_provider().force_flush()
+    SPANS.clear()
+    yield SPANS
+    telemetry.setup_tracing("test")  # back to propagating only
+
+
+def finished(exporter):
+    from opentelemetry import trace
+
+    trace.get_tracer_provider().force_flush()
+    return exporter.get_finished_spans()
+
+
+def test_without_an_exporter_the_context_is_still_carried_on():
+    telemetry.setup_tracing("test")
+    effect = {"id": "e1", "correlationid": "c1"}
+    with telemetry.consuming([("inquiries", "c1", "inquiry.received",
+                               {"traceparent": f"00-{TRACE}-{PARENT}-01", "tracestate": "board=acme"})]):
+        telemetry.continue_trace(effect)
+    _, trace_id, span_id, flags = effect["traceparent"].split("-")
+    assert (trace_id, flags, effect["tracestate"]) == (TRACE, "01", "board=acme") and span_id != PARENT
+    fresh = {"id": "e2", "correlationid": "c2"}
+    with telemetry.consuming([("inquiries", "c2", "inquiry.received", {"traceparent": "garbage"})]):
+        telemetry.continue_trace(fresh)
+    assert len(fresh["traceparent"].split("-")[1]) == 32 and "tracestate" not in fresh
 
 
 def test_an_effect_continues_its_causes_trace(exporter):
-    exporter.clear()
     effect = {"id": "e1", "type": "prospect.registered", "correlationid": "c1"}
     unrelated = {"id": "e2", "type": "prospect.registered", "correlationid": "somebody-else"}
     with telemetry.consuming([("inquiries", "c1", "inquiry.received",
@@ -36,7 +59,7 @@ def test_an_effect_continues_its_causes_trace(exporter):
         telemetry.continue_trace(effect)
         telemetry.continue_trace(unrelated)
         assert telemetry.trace_id("c1") == TRACE
-    (span,) = exporter.get_finished_spans()
+    (span,) = finished(exporter)
     assert format(span.context.trace_id, "032x") == TRACE and format(span.parent.span_id, "016x") == PARENT
     assert effect["traceparent"] == f"00-{TRACE}-{format(span.context.span_id, '016x')}-01"
     assert effect["tracestate"] == "board=acme"
@@ -47,11 +70,10 @@ def test_an_effect_continues_its_causes_trace(exporter):
 @pytest.mark.parametrize("extension", [None, {"traceparent": "garbage"}, {"traceparent": 42},
                                        {"traceparent": f"00-{'0' * 32}-{PARENT}-01"}])
 def test_absent_or_malformed_context_starts_a_new_trace(exporter, extension):
-    exporter.clear()
     effect = {"id": "e1", "correlationid": "c1"}
     with telemetry.consuming([("inquiries", "c1", "inquiry.received", extension)]):
         telemetry.continue_trace(effect)
-    (span,) = exporter.get_finished_spans()
+    (span,) = finished(exporter)
     assert span.parent is None
     assert effect["traceparent"].split("-")[1] == format(span.context.trace_id, "032x") != "0" * 32
 
@@ -65,11 +87,10 @@ def test_an_event_that_has_context_keeps_it(exporter):
 
 
 def test_a_failed_batch_marks_its_spans(exporter):
-    exporter.clear()
     with pytest.raises(RuntimeError):
         with telemetry.consuming([("inquiries", "c1", "inquiry.received", None)]):
             raise RuntimeError("boom")
-    (span,) = exporter.get_finished_spans()
+    (span,) = finished(exporter)
     assert not span.status.is_ok
 
 
