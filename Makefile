@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test unit up down status logs bench clean
+.PHONY: run test lint unit up down status logs bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +15,13 @@ $(VENV)/.installed: pyproject.toml
 run: $(VENV)/.installed
 	$(PY) -m devstack run
 
-test: $(VENV)/.installed
+test: lint
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# ruff over everything; mypy --strict over shared/ and services/ (pyproject.toml)
+lint: $(VENV)/.installed
+	$(PY) -m ruff check shared services tests devstack prospectflow bench docs
+	$(PY) -m mypy
 
 unit: $(VENV)/.installed
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)

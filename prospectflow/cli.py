@@ -485,7 +485,7 @@ async def dlq_replay(topic: str, refs: tuple[str, ...], everything: bool, reason
         if everything:
             chosen = [letter for letter in letters.values() if reason in (None, letter.header("x-dlq-reason"))]
         else:
-            wanted = {r: "%d:%d" % ops.parse_ref(r) for r in refs}
+            wanted = {r: "{}:{}".format(*ops.parse_ref(r)) for r in refs}
             unknown = [r for r, ref in wanted.items() if ref not in letters]
             if unknown:
                 raise CliError(f"no dead letter {', '.join(unknown)} on {ops.dlq_topic(topic)} "

@@ -38,21 +38,13 @@ _SINGLE_LINE = r"^[^\x00-\x1f\x7f-\x9f]*$"
 _MULTI_LINE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
 
 
-def _text(max_length: int, *, multiline: bool = False) -> Any:
-    return Annotated[
-        str,
-        StringConstraints(
-            strip_whitespace=True,
-            max_length=max_length,
-            pattern=_MULTI_LINE if multiline else _SINGLE_LINE,
-        ),
-    ]
-
-
-Name = Annotated[_text(200), StringConstraints(min_length=1)]
-ShortText = _text(500)
-Message = _text(10_000, multiline=True)
-Note = _text(2_000, multiline=True)
+# Free text: stripped, bounded, no control characters (newlines only where multi-line).
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=_SINGLE_LINE)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500, pattern=_SINGLE_LINE)]
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=50, pattern=_SINGLE_LINE)]
+Skill = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100, pattern=_SINGLE_LINE)]
+Message = Annotated[str, StringConstraints(strip_whitespace=True, max_length=10_000, pattern=_MULTI_LINE)]
+Note = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2_000, pattern=_MULTI_LINE)]
 Url = Annotated[
     str,
     StringConstraints(strip_whitespace=True, max_length=2_000, pattern=r"^https?://[^\s\x00-\x1f\x7f]+$"),
@@ -147,11 +139,11 @@ class JobClosed(_Data):
 class ProspectProfile(_Data):
     name: Name
     email: Email
-    phone: _text(50) | None = None
+    phone: Phone | None = None
     location: ShortText | None = None
     headline: ShortText | None = None
     profile_url: Url | None = None
-    skills: Annotated[list[_text(100)], Field(max_length=100)] = []
+    skills: Annotated[list[Skill], Field(max_length=100)] = []
 
 
 class InquiryReceived(_Data):
@@ -409,6 +401,6 @@ def documented_envelope(event_type: str) -> type[BaseModel]:
         name,
         __base__=CloudEvent,
         __doc__=f"`{event_type}`: {(data_model.__doc__ or '').strip()}",
-        type=(Literal[event_type], Field(description="the event type")),  # type: ignore[valid-type]
+        type=(Literal[event_type], Field(description="the event type")),  # type: ignore[arg-type]
         data=(data_model, ...),
     )

@@ -437,8 +437,10 @@ def subscribe_batches(
             try:
                 await consumer(records)
             except BaseException:
+                consumer_now = subscriber.consumer
+                assert consumer_now is not None  # a batch came from it
                 for partition, offset in _first_offsets(records).items():
-                    subscriber.consumer.seek(partition, offset)
+                    consumer_now.seek(partition, offset)
                 raise
             offsets.done(records)
         await offsets.commit()

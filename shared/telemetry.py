@@ -38,7 +38,7 @@ log = get_logger("prospectflow.operations")
 # (Each service adds its own: messaging `prospectflow_mails_total`, reminder
 # `prospectflow_reminders_total` and `prospectflow_reminder_evaluation_seconds`.)
 
-disable_created_metrics()  # no `_created` twin of every series
+disable_created_metrics()  # type: ignore[no-untyped-call]  # no `_created` twin of every series
 # Topic labels are the contract's names (without KAFKA_TOPIC_PREFIX), so dashboards and alerts
 # read the same in every deployment.
 
@@ -200,6 +200,7 @@ def _carrier(extra: dict[str, Any] | None) -> dict[str, str]:
 def _context(topic: str, event_id: str, kind: str, extra: dict[str, Any] | None) -> _Context:
     carrier = _carrier(extra)
     if _recording:
+        parent_valid = trace.get_current_span(_PROPAGATOR.extract(carrier)).get_span_context().is_valid
         span = trace.get_tracer("prospectflow").start_span(
             f"{topic} process", context=_PROPAGATOR.extract(carrier), kind=SpanKind.CONSUMER,
             attributes={"messaging.system": "kafka", "messaging.destination.name": topic,
@@ -207,7 +208,7 @@ def _context(topic: str, event_id: str, kind: str, extra: dict[str, Any] | None)
                         "cloudevents.event_type": kind})
         own = span.get_span_context()
         return _Context(format(own.trace_id, "032x"), format(own.span_id, "016x"), format(own.trace_flags, "02x"),
-                        carrier.get("tracestate") if span.parent is not None else None, span)
+                        carrier.get("tracestate") if parent_valid else None, span)
     parent = _TRACEPARENT.match(carrier.get("traceparent", ""))
     if parent and parent[1] != "0" * 32 and parent[2] != "0" * 16:
         return _Context(parent[1], os.urandom(8).hex(), parent[3], carrier.get("tracestate"))

@@ -352,7 +352,7 @@ def create_service(settings: DashboardSettings, *, feed: Feed | None = None) -> 
         if not chosen:
             raise Problem("No prospects selected", "Go back and select prospects.", 400)
         try:
-            commands = [SendMessages(recruiter_id=session.recruiter_id, template=template,  # type: ignore[arg-type]
+            commands = [SendMessages(recruiter_id=session.recruiter_id, template=template,
                                      prospect_ids=chosen[i:i + COMMAND_SIZE], note=note.strip() or None)
                         for i in range(0, len(chosen), COMMAND_SIZE)]
         except ValidationError:
@@ -398,7 +398,7 @@ def create_service(settings: DashboardSettings, *, feed: Feed | None = None) -> 
                 while True:
                     try:
                         update = await asyncio.wait_for(queue.get(), timeout=15)
-                    except asyncio.TimeoutError:
+                    except TimeoutError:
                         if session.expires_at < time.time():
                             return
                         yield ": keep-alive\n\n"

@@ -228,14 +228,14 @@ class Feed:
                     self.settings.topic(topic), json.dumps(event, ensure_ascii=False).encode(),
                     key=recruiter_id.encode(), headers=[("content-type", CLOUDEVENTS_CONTENT_TYPE.encode())]),
                     timeout=15)
-            except (KafkaError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, KafkaError) as exc:
                 raise KafkaUnavailable(self.settings.bootstrap_servers,
                                        f"{type(exc).__name__} (set KAFKA_BOOTSTRAP_SERVERS)") from None
             if on_published is not None:
                 on_published(command_id)
             try:
                 return await asyncio.wait_for(asyncio.shield(waiter), timeout=self.command_timeout_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise NoAnswer(command_id) from None
         finally:
             self._waiters.pop(command_id, None)

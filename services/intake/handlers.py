@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from shared import ids, topics
 from shared.contract import ProspectRegistered, new_event
 from shared.kafka import Outgoing, Publisher, Received
@@ -42,7 +44,7 @@ class RegisterInquiries:
         await self.store.mark_published(i.event_id for i in to_emit)
 
     @staticmethod
-    def _event(inquiry: domain.Inquiry, registered_by: str, profile: dict) -> Outgoing:
+    def _event(inquiry: domain.Inquiry, registered_by: str, profile: dict[str, Any]) -> Outgoing:
         kind = domain.event_type(inquiry, registered_by)
         data = ProspectRegistered.model_validate({
             "prospect_id": inquiry.prospect_id,

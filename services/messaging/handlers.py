@@ -124,7 +124,7 @@ class Messaging:
             messages.append({
                 "_id": ids.derive("digest", reminder.reminder_id), "command_id": reminder.reminder_id, "kind": "digest",
                 "template": DIGEST, "to": recruiter["email"], "to_name": recruiter["name"], "state": "queued", "attempts": 0,
-                "context": {"recruiter": recruiter, "note": None, "job": {**DIGEST_SAMPLE["job"]},
+                "context": {"recruiter": recruiter, "note": None, "job": dict(DIGEST_SAMPLE["job"]),
                             "reminder": reminder.model_dump(mode="json")},
             })
         clashed = await self.store.record([], messages)

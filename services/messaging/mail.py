@@ -87,10 +87,12 @@ class Mailer:
             raise SendFailure(f"recipient refused: {code} {refusal.message if refusal else ''}".strip(),
                               permanent=is_permanent(code)) from None
         except aiosmtplib.SMTPResponseException as exc:
-            client = await _drop(client)
+            await _drop(client)
+            client = None
             raise SendFailure(f"server replied {exc.code} {exc.message}", permanent=is_permanent(exc.code)) from None
-        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
-            client = await _drop(client)
+        except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
+            await _drop(client)
+            client = None
             raise SendFailure(f"{type(exc).__name__}: {exc}", permanent=False, connection=True) from None
         finally:
             self._idle.put_nowait(client)

@@ -31,7 +31,7 @@ SAMPLE = {
 """The variables every template gets (documented in the README), with sample values."""
 
 DIGEST = "daily_digest"
-DIGEST_SAMPLE = {
+DIGEST_SAMPLE: dict[str, Any] = {
     "recruiter": SAMPLE["recruiter"], "note": None,
     "job": {"job_id": "", "title": "", "company": "Prospectflow", "location": None, "apply_url": None, "interview_url": None},
     "reminder": {"pending_total": 2, "date": "2026-11-25", "counts": {"unrated": 1, "shortlist": 1, "not_a_fit": 0},

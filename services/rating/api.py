@@ -25,6 +25,7 @@ from shared.views import VIEWS, needs_follow_up
 
 View = StrEnum("View", {v.upper(): v for v in VIEWS})  # type: ignore[misc]
 """The contract's views (shared.views)."""
+DEFAULT_VIEW = View("needs_follow_up")
 
 
 class LastMessage(BaseModel):
@@ -125,7 +126,7 @@ def create_api(views: BoardViews, *, verifier: TokenVerifier, stream: FastStream
     async def prospects(
         recruiter_id: Recruiter,
         job_id: OwnJob,
-        view: View = View.NEEDS_FOLLOW_UP,
+        view: View = DEFAULT_VIEW,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         cursor: str | None = None,
     ) -> Page:
@@ -139,7 +140,7 @@ def create_api(views: BoardViews, *, verifier: TokenVerifier, stream: FastStream
     async def prospect_ids(
         recruiter_id: Recruiter,
         job_id: OwnJob,
-        view: View = View.NEEDS_FOLLOW_UP,
+        view: View = DEFAULT_VIEW,
     ) -> dict[str, Any]:
         """Every id in a view, oldest waiting first ("select all"): one query instead of many pages."""
         return {"view": view, "ids": await views.ids(recruiter_id, view.value, job_id)}

@@ -47,7 +47,7 @@ def create_app(settings: RatingSettings | None = None, client: AsyncMongoClient[
         broker, settings, list(CONSUMES), consumer,
         title="rating-inputs",
         description="Recruiter commands, prospects, messages and jobs.",
-        payload=list[Union[tuple(payloads)]],  # type: ignore[misc,valid-type]
+        payload=list[Union[tuple(payloads)]],  # type: ignore[misc]
     )
     for topic, types in PRODUCES.items():
         for event_type in types:

@@ -242,7 +242,8 @@ def _flag(state: BoardState, r: Received, outcome: Outcome) -> None:
     _command(state, r, outcome, command.recruiter_id, command.prospect_ids, change)
 
 
-def _command(state: BoardState, r: Received, outcome: Outcome, recruiter_id: str, prospect_ids: list[str], change) -> None:
+def _command(state: BoardState, r: Received, outcome: Outcome, recruiter_id: str, prospect_ids: list[str],
+             change: Callable[[Entry], None]) -> None:
     accepted, rejected = [], []
     for pid in dict.fromkeys(prospect_ids):  # each id once, in the order given
         reason = check_access(state.entries.get(pid), recruiter_id)

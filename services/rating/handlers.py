@@ -32,7 +32,8 @@ class RatingProjection:
         done, pending = await self.store.outbox.state(list(unique))
         fresh = [r for i, r in unique.items() if i not in done and i not in pending]
 
-        prospect_ids, job_ids = set(), set()
+        prospect_ids: set[str] = set()
+        job_ids: set[str] = set()
         for r in fresh:
             data: Any = r.data
             prospect_ids.update(getattr(data, "prospect_ids", None) or [])
@@ -65,8 +66,9 @@ class RatingProjection:
             return unique
         jobs = await self.store.job_docs({unique[e].data.job_id for e in registrations.values()})  # type: ignore[attr-defined]
         now = datetime.now(timezone.utc)
+        registered: dict[str, Any] = {e: unique[e].data for e in registrations.values()}  # ProspectRegistered
         docs = [{"_id": pid, "registered_by": event_id, "updated_at": now,
-                 **domain.registration_fields(unique[event_id].data, jobs.get(unique[event_id].data.job_id, {}))}  # type: ignore[arg-type]
+                 **domain.registration_fields(registered[event_id], jobs.get(registered[event_id].job_id, {}))}
                 for pid, event_id in registrations.items()]
         # The history line first: a crash between the two inserts re-inserts it (once), never loses it.
         await self.store.insert_history([domain.inquiry_history(e, unique[e].data) for e in registrations.values()])  # type: ignore[arg-type]

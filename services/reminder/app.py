@@ -41,7 +41,7 @@ def create_app(settings: ReminderSettings | None = None) -> FastStream:
     payloads = [documented_envelope(t) for topic in CONSUMES for t in sorted(topics.TYPES_BY_TOPIC[topic])]
     subscribe_batches(broker, settings, list(CONSUMES), consumer, title="reminder-inputs",
                       description="Prospects, assessments, jobs and reminders.run.",
-                      payload=list[Union[tuple(payloads)]])  # type: ignore[misc,valid-type]
+                      payload=list[Union[tuple(payloads)]])  # type: ignore[misc]
     broker.publisher(settings.kafka.topic(topics.REMINDERS), title="reminders:follow_up.reminder_due",
                      schema=documented_envelope("follow_up.reminder_due"))
     app = service_app(broker=broker, client=client, settings=settings, topics=[*CONSUMES, topics.REMINDERS],

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from shared import ids
-from tests.support import Kafka, Namespace, cloud_event, eventually, events, mongo_count
+from tests.support import Kafka, Namespace, cloud_event, eventually, events, http_text, metric, mongo_count
 
 RECRUITER = "rec-7"
 
@@ -98,15 +98,18 @@ async def test_one_reminder_with_the_right_counts_then_none(ns: Namespace, kafka
 
 
 async def test_two_processes_send_one_reminder(ns: Namespace, kafka: Kafka):
-    for _ in range(2):
-        ns.start("reminder", REMINDER_TICK_S="0")
+    """Two replicas evaluate the same morning at once (the runs are keyed onto every partition,
+    so each replica gets some): one reminder is published, once."""
+    processes = [ns.start("reminder", REMINDER_TICK_S="0") for _ in range(2)]
     await feed(ns, kafka)
     command = run("2026-11-25T08:00:00Z")
-    await kafka.send_event(ns.topic("reminder-commands"), command, key="")
-    await kafka.send_event(ns.topic("reminder-commands"), command, key="")  # delivered twice
-    await kafka.send_event(ns.topic("reminder-commands"), run("2026-11-25T09:00:00Z"), key="")
+    runs = [(f"k{n}", command) for n in range(12)] + [(f"k{n}", run("2026-11-25T09:00:00Z")) for n in range(12, 24)]
+    await kafka.send_many(ns.topic("reminder-commands"), runs)  # the same run redelivered, and a later one
     found = await reminders(kafka, ns)
-    assert len(found) == 1 and found[0]["data"]["date"] == "2026-11-25"
+    assert len(found) == 1 and found[0]["data"]["date"] == "2026-11-25"  # one record: nobody published twice
+    handled = [metric(http_text(f"{p.http}/metrics")[1], "prospectflow_events_consumed_total",
+                      topic="reminder-commands") for p in processes]
+    assert all(n > 0 for n in handled) and sum(handled) == len(runs), handled  # both really raced
 
 
 async def test_killed_then_restarted_after_the_hour_the_reminder_still_comes_once(ns: Namespace, kafka: Kafka):
