@@ -212,6 +212,8 @@ def parse_record(record: ConsumerRecord, *, topic_prefix: str) -> Received:
         raw = json.loads(record.value)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadMessage("not_json", f"the value is not JSON: {type(exc).__name__}") from None
+    except RecursionError:  # found by fuzzing: "[[[[..." a hundred thousand deep stopped the partition
+        raise BadMessage("not_json", "the value is nested too deeply to parse") from None
     if not isinstance(raw, dict):
         raise BadMessage("not_cloudevent", "the value is not a JSON object")
     try:

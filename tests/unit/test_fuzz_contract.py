@@ -1,0 +1,136 @@
+"""Property-based tests (Hypothesis) of what every consumer does first with a message: parse it.
+Whatever the bytes (arbitrary JSON, CloudEvents with each attribute wrong, huge and deeply nested
+values, invalid UTF-8), the outcome is a valid event or a `BadMessage` with a reason: nothing
+else escapes, so no input can stop a partition. And decisions over valid inputs, duplicated and
+reordered, converge."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiokafka import ConsumerRecord
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from shared import topics
+from shared.contract import EVENT_TYPES
+from shared.kafka import BadMessage, Received, parse_record
+
+REASONS = {"not_json", "not_cloudevent", "unknown_type", "invalid_data"}
+TOPICS = sorted(topics.TYPES_BY_TOPIC)
+FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def record(topic: str, value: bytes | None, headers: tuple = ()) -> ConsumerRecord:
+    return ConsumerRecord(topic=topic, partition=0, offset=0, timestamp=1_700_000_000_000, timestamp_type=0,
+                          key=b"k", value=value, checksum=None, serialized_key_size=1,
+                          serialized_value_size=len(value or b""), headers=headers)
+
+
+def outcome(topic: str, value: bytes | None) -> str:
+    try:
+        parsed = parse_record(record(topic, value), topic_prefix="")
+    except BadMessage as bad:
+        assert bad.reason in REASONS and bad.error
+        return bad.reason
+    assert isinstance(parsed, Received) and parsed.event.type in topics.TYPES_BY_TOPIC[topic]
+    return "valid"
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=50),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=10), inner, max_size=5),
+    max_leaves=30)
+
+
+@FUZZ
+@given(topic=st.sampled_from(TOPICS), value=st.binary(max_size=2_000))
+def test_arbitrary_bytes(topic: str, value: bytes) -> None:
+    outcome(topic, value)
+
+
+@FUZZ
+@given(topic=st.sampled_from(TOPICS), value=json_values)
+def test_arbitrary_json(topic: str, value: Any) -> None:
+    outcome(topic, json.dumps(value).encode())
+
+
+def valid_event(event_type: str) -> dict[str, Any]:
+    import copy
+
+    from tests.unit.samples import SAMPLE_DATA  # one valid `data` per type
+
+    return {"specversion": "1.0", "id": "e-1", "source": "tests/fuzz", "type": event_type,
+            "time": "2026-11-25T09:30:00Z", "datacontenttype": "application/json",
+            "data": copy.deepcopy(SAMPLE_DATA[event_type])}
+
+
+ATTRIBUTES = ["specversion", "id", "source", "type", "time", "datacontenttype", "correlationid", "data"]
+
+
+@FUZZ
+@given(topic=st.sampled_from(TOPICS), data=st.data(), attribute=st.sampled_from(ATTRIBUTES), wrong=json_values)
+def test_cloudevents_with_one_attribute_wrong(topic: str, data: st.DataObject, attribute: str, wrong: Any) -> None:
+    event = valid_event(data.draw(st.sampled_from(sorted(topics.TYPES_BY_TOPIC[topic]))))
+    event[attribute] = wrong
+    outcome(topic, json.dumps(event).encode())
+
+
+@FUZZ
+@given(topic=st.sampled_from(TOPICS), data=st.data(), field=st.text(min_size=1, max_size=20), wrong=json_values)
+def test_data_with_a_field_wrong_or_added(topic: str, data: st.DataObject, field: str, wrong: Any) -> None:
+    event = valid_event(data.draw(st.sampled_from(sorted(topics.TYPES_BY_TOPIC[topic]))))
+    key = data.draw(st.sampled_from([*event["data"], field]))
+    event["data"][key] = wrong
+    outcome(topic, json.dumps(event).encode())
+
+
+def test_every_sample_is_valid_on_its_topic() -> None:
+    """The fuzzers start from valid events: check that they are (else they test nothing)."""
+    for topic in TOPICS:
+        for event_type in topics.TYPES_BY_TOPIC[topic]:
+            assert outcome(topic, json.dumps(valid_event(event_type)).encode()) == "valid", event_type
+    assert set(EVENT_TYPES) <= {t for ts in topics.TYPES_BY_TOPIC.values() for t in ts}
+
+
+def test_huge_deep_and_broken_values() -> None:
+    inquiry = valid_event("inquiry.received")
+    cases = {
+        "[" * 100_000: "not_json",  # used to raise RecursionError out of the parser
+        '{"a":' * 50_000 + "1" + "}" * 50_000: "not_json",
+        json.dumps({**inquiry, "data": {**inquiry["data"], "message": "x" * 1_000_000}}): "invalid_data",
+        json.dumps({**inquiry, "id": "x" * 10_000}): "not_cloudevent",
+        json.dumps({**inquiry, "data": {**inquiry["data"], "prospect": {**inquiry["data"]["prospect"],
+                                                                          "name": "Lee\r\nBcc: x@evil.example"}}}): "invalid_data",
+    }
+    for value, reason in cases.items():
+        assert outcome("inquiries", value.encode()) == reason
+    assert outcome("inquiries", b"\xff\xfe{not utf-8") == "not_json"
+    assert outcome("inquiries", json.dumps(inquiry).encode()[:-1] + b"\xff}") == "not_json"
+    assert outcome("inquiries", None) == "not_json"
+
+
+@FUZZ
+@given(headers=st.lists(st.tuples(st.text(max_size=10), st.binary(max_size=20)), max_size=5))
+def test_invalid_utf8_in_headers_never_reaches_the_parser(headers: list[tuple[str, bytes]]) -> None:
+    """FastStream decodes headers as UTF-8 and fails a whole batch on one that is not; our
+    parser hook hands it a cleaned copy and keeps the originals for the dead letter."""
+    import asyncio
+
+    from shared.kafka import _tolerant_parser
+
+    original = record("inquiries", b"{}", tuple(headers))
+    seen: list[Any] = []
+
+    class Message:
+        raw_message: Any = None
+
+    async def faststream_parser(records: Any) -> Any:
+        for _, value in records[0].headers:
+            value.decode()  # what FastStream does: must not raise
+        seen.append(records)
+        return Message()
+
+    message = asyncio.run(_tolerant_parser((original,), faststream_parser))
+    assert seen and (message.raw_message is None or message.raw_message == (original,))
