@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, HTTPException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from faststream import FastStream
+from pydantic import BaseModel
 
 from shared.auth import InvalidToken, TokenVerifier
 from shared.logs import get_logger
@@ -51,6 +52,23 @@ def running(stream: FastStream | None) -> Callable[[FastAPI], Any]:
                 await stream.stop()
 
     return lifespan
+
+
+class Problem(BaseModel):
+    """What went wrong, in words (FastAPI's error body)."""
+
+    detail: str
+
+
+_MEANINGS = {400: "the request names something this API never gave (a cursor)",
+             401: "no bearer token, or one that is invalid or expired",
+             404: "no such prospect or job among the recruiter's own",
+             503: "not configured to check tokens"}
+
+
+def documented(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The error responses of a route, for its OpenAPI document."""
+    return {code: {"model": Problem, "description": _MEANINGS[code]} for code in codes}
 
 
 def recruiter_from_bearer(verifier: TokenVerifier | None, *, unconfigured: str = "") -> Callable[..., str]:

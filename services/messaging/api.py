@@ -25,7 +25,7 @@ from services.messaging.unsubscribe import UnsubscribeLinks
 from shared import ids, topics
 from shared.auth import TokenVerifier
 from shared.contract import Note, ProspectIds, ProspectOptedOut, Template, new_event
-from shared.http import add_operations, recruiter_from_bearer, running
+from shared.http import add_operations, documented, recruiter_from_bearer, running
 from shared.kafka import Outgoing, Publisher
 
 SOURCE = "prospectflow/messaging/unsubscribe"
@@ -82,7 +82,7 @@ def create_api(store: MessagingStore, templates: Templates, links: UnsubscribeLi
 
     add_operations(api, stream)
 
-    @api.post("/preview", response_model=Preview, tags=["messages"])
+    @api.post("/preview", response_model=Preview, tags=["messages"], responses=documented(401, 503))
     async def preview(request: PreviewRequest, recruiter_id: Annotated[str, Depends(recruiter)]) -> Preview:
         """What `messages.send` would do with these ids: recipients, skips with reasons, the first mail."""
         wanted = list(dict.fromkeys(request.prospect_ids))
@@ -116,7 +116,8 @@ def create_api(store: MessagingStore, templates: Templates, links: UnsubscribeLi
 
     Token = Annotated[str, Path(max_length=1_000)]
 
-    @api.get("/unsubscribe/{token}", response_class=HTMLResponse, tags=["unsubscribe"])
+    @api.get("/unsubscribe/{token}", response_class=HTMLResponse, tags=["unsubscribe"],
+             responses={404: {"description": "not a link we sent (an HTML page says so)", "content": {"text/html": {}}}})
     async def unsubscribe_page(token: Token) -> HTMLResponse:
         email = links.email(token)
         if email is None:
@@ -125,7 +126,8 @@ def create_api(store: MessagingStore, templates: Templates, links: UnsubscribeLi
         return _page("Unsubscribe", f"""<p>Stop all messages about positions to <strong>{escape(email)}</strong>?</p>
 <form method="post"><button type="submit">Unsubscribe</button></form>""")
 
-    @api.post("/unsubscribe/{token}", response_class=HTMLResponse, tags=["unsubscribe"])
+    @api.post("/unsubscribe/{token}", response_class=HTMLResponse, tags=["unsubscribe"],
+              responses={404: {"description": "not a link we sent; nothing changed", "content": {"text/html": {}}}})
     async def unsubscribe(token: Token) -> HTMLResponse:
         """RFC 8058 one-click: any POST to the link (mail clients send `List-Unsubscribe=One-Click`)."""
         email = links.email(token)

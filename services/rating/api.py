@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 
 from services.rating.store import BoardViews
 from shared.auth import TokenVerifier
-from shared.http import add_operations, recruiter_from_bearer, running
+from shared.http import add_operations, documented, recruiter_from_bearer, running
 from shared.views import VIEWS, needs_follow_up
 
 
@@ -122,7 +122,7 @@ def create_api(views: BoardViews, *, verifier: TokenVerifier, stream: FastStream
 
     add_operations(api, stream)
 
-    @api.get("/prospects", response_model=Page, tags=["prospects"])
+    @api.get("/prospects", response_model=Page, tags=["prospects"], responses=documented(400, 401, 404))
     async def prospects(
         recruiter_id: Recruiter,
         job_id: OwnJob,
@@ -136,7 +136,7 @@ def create_api(views: BoardViews, *, verifier: TokenVerifier, stream: FastStream
         docs = docs[:limit]
         return Page(view=view, items=[_prospect(d) for d in docs], next_cursor=_cursor(docs[-1]) if more else None)
 
-    @api.get("/prospect-ids", tags=["prospects"])
+    @api.get("/prospect-ids", tags=["prospects"], responses=documented(401, 404))
     async def prospect_ids(
         recruiter_id: Recruiter,
         job_id: OwnJob,
@@ -145,7 +145,7 @@ def create_api(views: BoardViews, *, verifier: TokenVerifier, stream: FastStream
         """Every id in a view, oldest waiting first ("select all"): one query instead of many pages."""
         return {"view": view, "ids": await views.ids(recruiter_id, view.value, job_id)}
 
-    @api.get("/prospects/{prospect_id}", response_model=Prospect, tags=["prospects"])
+    @api.get("/prospects/{prospect_id}", response_model=Prospect, tags=["prospects"], responses=documented(401, 404))
     async def prospect(recruiter_id: Recruiter, prospect_id: Annotated[str, Path(max_length=128)]) -> Prospect:
         """One of the recruiter's prospects (404 for unknown ids and other recruiters' prospects)."""
         doc = await views.one(recruiter_id, prospect_id)
@@ -153,14 +153,15 @@ def create_api(views: BoardViews, *, verifier: TokenVerifier, stream: FastStream
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such prospect among yours")
         return _prospect(doc)
 
-    @api.get("/prospects/{prospect_id}/history", response_model=list[HistoryLine], tags=["prospects"])
+    @api.get("/prospects/{prospect_id}/history", response_model=list[HistoryLine], tags=["prospects"],
+             responses=documented(401, 404))
     async def history(recruiter_id: Recruiter, prospect_id: Annotated[str, Path(max_length=128)]) -> list[HistoryLine]:
         """The prospect's timeline, oldest first: inquiries, ratings, flag changes, messages."""
         if await views.one(recruiter_id, prospect_id) is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such prospect among yours")
         return [HistoryLine(**line) for line in await views.history(prospect_id)]
 
-    @api.get("/summary", tags=["prospects"])
+    @api.get("/summary", tags=["prospects"], responses=documented(401))
     async def summary(recruiter_id: Recruiter) -> dict[str, Any]:
         """How many prospects each view holds, in total and per job."""
         return await views.summary(recruiter_id)
