@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint unit up down status logs bench clean
+.PHONY: run test lint unit chaos mutation up down status logs bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,14 @@ lint: $(VENV)/.installed
 
 unit: $(VENV)/.installed
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+# The chaos campaign (CHAOS_SEED, CHAOS_DURATION_S: 300): faults against two replicas of everything
+chaos: $(VENV)/.installed
+	$(PY) -m chaos $(CHAOS_ARGS)
+
+# Mutation testing of the pure decisions and the contract against the unit tests (not in `make test`)
+mutation: $(VENV)/.installed
+	$(VENV)/bin/mutmut run --max-children 2; $(VENV)/bin/mutmut export-cicd-stats && cat mutants/mutmut-cicd-stats.json
 
 up down status logs: $(VENV)/.installed
 	$(PY) -m devstack $@

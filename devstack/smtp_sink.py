@@ -20,7 +20,8 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 
 class MaildirHandler:
-    def __init__(self, maildir: Path) -> None:
+    def __init__(self, maildir: Path, delay_s: float = 0.0) -> None:
+        self.delay_s = delay_s
         self.new = maildir / "new"
         self.tmp = maildir / "tmp"
         for folder in (self.new, self.tmp, maildir / "cur"):
@@ -36,6 +37,8 @@ class MaildirHandler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.delay_s:  # a slow server (`--delay-ms`): the chaos campaign's "slow SMTP"
+            await asyncio.sleep(self.delay_s)
         # Written to tmp/ then renamed into new/: a reader never sees half a message.
         name = f"{time.time_ns()}.{uuid.uuid4().hex}.eml"
         data = envelope.original_content or envelope.content
@@ -50,9 +53,10 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=1025)
     parser.add_argument("--maildir", type=Path, required=True)
+    parser.add_argument("--delay-ms", type=int, default=0, help="answer each DATA after this long")
     args = parser.parse_args()
 
-    controller = Controller(MaildirHandler(args.maildir), hostname=args.host, port=args.port,
+    controller = Controller(MaildirHandler(args.maildir, args.delay_ms / 1000), hostname=args.host, port=args.port,
                             data_size_limit=10 * 1024 * 1024)
     controller.start()
     print(f"smtp sink listening on {args.host}:{args.port}, maildir {args.maildir}", flush=True)

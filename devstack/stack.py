@@ -55,8 +55,13 @@ class StackConfig:
     pg_port: int = field(default_factory=lambda: _env_int("DEVSTACK_PG_PORT", 54320))
     db_backend: str = field(default_factory=lambda: os.environ.get("DEVSTACK_DB_BACKEND", "auto"))
     smtp_port: int = field(default_factory=lambda: _env_int("DEVSTACK_SMTP_PORT", 1025))
+    smtp_delay_ms: int = 0  # the sink answers each mail after this long (the chaos campaign's slow SMTP)
     partitions: int = field(default_factory=lambda: _env_int("KAFKA_PARTITIONS", 6))
     kafka_heap_mb: int = field(default_factory=lambda: _env_int("DEVSTACK_KAFKA_HEAP_MB", 512))
+    # KAFKA_BROKERS=3: three KRaft nodes (each broker and controller), topics replicated 3 times
+    # with min.insync.replicas=2; node n listens on kafka_port + 2(n-1), its controller on
+    # controller_port + 2(n-1).
+    kafka_brokers: int = field(default_factory=lambda: _env_int("KAFKA_BROKERS", 1))
     external_kafka: str | None = field(default_factory=lambda: os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None)
     external_mongo: str | None = field(default_factory=lambda: os.environ.get("MONGODB_URI") or None)
     external_smtp: str | None = field(default_factory=lambda: os.environ.get("SMTP_HOST") or None)
@@ -80,10 +85,18 @@ class StackConfig:
         return ("FerretDB over SQLite: no PostgreSQL server was found or could be installed (install Debian's "
                 "`postgresql`, or set DEVSTACK_PG_BIN); SQLite is about ten times slower for queries")
 
+    def broker_port(self, node: int) -> int:
+        return self.kafka_port + 2 * (node - 1)
+
+    def broker_controller_port(self, node: int) -> int:
+        return self.controller_port + 2 * (node - 1)
+
     def addresses(self) -> dict[str, str]:
         """The environment a service needs to reach this stack."""
         env = {
-            "KAFKA_BOOTSTRAP_SERVERS": self.external_kafka or f"127.0.0.1:{self.kafka_port}",
+            "KAFKA_BOOTSTRAP_SERVERS": self.external_kafka or ",".join(
+                f"127.0.0.1:{self.broker_port(n)}" for n in range(1, self.kafka_brokers + 1)),
+            "KAFKA_REPLICATION_FACTOR": "" if self.external_kafka or self.kafka_brokers < 3 else "3",
             "MONGODB_URI": self.external_mongo or f"mongodb://127.0.0.1:{self.mongo_port}/",
             "SMTP_HOST": self.external_smtp or "127.0.0.1",
             "SMTP_PORT": os.environ.get("SMTP_PORT", "") if self.external_smtp else str(self.smtp_port),
@@ -169,7 +182,8 @@ def _require(tool: str, hint: str) -> str:
 # --- readiness checks --------------------------------------------------------------------------
 
 
-def kafka_ready(bootstrap: str) -> bool:
+def kafka_ready(bootstrap: str, brokers: int = 1) -> bool:
+    """Kafka answers metadata, with `brokers` brokers in the cluster."""
     import logging
 
     from aiokafka.admin import AIOKafkaAdminClient
@@ -181,6 +195,9 @@ def kafka_ready(bootstrap: str) -> bool:
         try:
             await asyncio.wait_for(admin.start(), 5)
             await asyncio.wait_for(admin.list_topics(), 5)
+            if brokers > 1:
+                cluster = await asyncio.wait_for(admin.describe_cluster(), 5)
+                return len(cluster["brokers"]) >= brokers
             return True
         except Exception:
             return False
@@ -294,24 +311,31 @@ def install_kubecheck(config: StackConfig) -> Path:
     return _go_tool(config, "kubecheck", "the Kubernetes manifest checker")
 
 
-def _kafka_properties(config: StackConfig, data_dir: Path) -> str:
+def _kafka_properties(config: StackConfig, data_dir: Path, node: int = 1) -> str:
+    many = config.kafka_brokers > 1
+    port, controller = config.broker_port(node), config.broker_controller_port(node)
+    replicas = min(3, config.kafka_brokers)
+    quorum = (f"controller.quorum.voters={','.join(f'{n}@127.0.0.1:{config.broker_controller_port(n)}' for n in range(1, config.kafka_brokers + 1))}"
+              if many else f"controller.quorum.bootstrap.servers=127.0.0.1:{controller}")
     return "\n".join([
         "process.roles=broker,controller",
-        "node.id=1",
-        f"controller.quorum.bootstrap.servers=127.0.0.1:{config.controller_port}",
-        f"listeners=PLAINTEXT://127.0.0.1:{config.kafka_port},CONTROLLER://127.0.0.1:{config.controller_port}",
-        f"advertised.listeners=PLAINTEXT://127.0.0.1:{config.kafka_port}",
+        f"node.id={node}",
+        quorum,
+        f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",
+        f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
         "controller.listener.names=CONTROLLER",
         "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
         "inter.broker.listener.name=PLAINTEXT",
         f"log.dirs={data_dir}",
         f"num.partitions={config.partitions}",
-        "offsets.topic.replication.factor=1",
+        f"default.replication.factor={replicas}",
+        f"min.insync.replicas={2 if replicas >= 3 else 1}",
+        f"offsets.topic.replication.factor={replicas}",
         "offsets.topic.num.partitions=6",
-        "transaction.state.log.replication.factor=1",
-        "transaction.state.log.min.isr=1",
-        "share.coordinator.state.topic.replication.factor=1",
-        "share.coordinator.state.topic.min.isr=1",
+        f"transaction.state.log.replication.factor={replicas}",
+        f"transaction.state.log.min.isr={2 if replicas >= 3 else 1}",
+        f"share.coordinator.state.topic.replication.factor={replicas}",
+        f"share.coordinator.state.topic.min.isr={2 if replicas >= 3 else 1}",
         "group.initial.rebalance.delay.ms=0",
         # Topics are created deliberately, with the contract's partition count.
         "auto.create.topics.enable=false",
@@ -319,24 +343,33 @@ def _kafka_properties(config: StackConfig, data_dir: Path) -> str:
     ])
 
 
-def _kafka_cluster_id() -> str:
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+def _kafka_cluster_id(config: StackConfig) -> str:
+    """One id for every node of this stack's cluster, made once."""
+    path = config.state_dir / "kafka-cluster-id"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))
+    return path.read_text().strip()
 
 
-def start_kafka(config: StackConfig) -> subprocess.Popen[bytes]:
+def _kafka_home(config: StackConfig, node: int) -> Path:
+    return config.state_dir / ("kafka" if node == 1 else f"kafka{node}")
+
+
+def start_kafka(config: StackConfig, node: int = 1) -> subprocess.Popen[bytes]:
     libs = install_kafka(config)
-    home = config.state_dir / "kafka"
+    home = _kafka_home(config, node)
     data = home / "data"
     props = home / "server.properties"
     home.mkdir(parents=True, exist_ok=True)
-    props.write_text(_kafka_properties(config, data))
+    props.write_text(_kafka_properties(config, data, node))
     classpath = f"{libs}/*"
     java = _require("java", "Install a JDK 17 or newer (Debian: apt-get install openjdk-17-jre-headless).")
     if not (data / "meta.properties").exists():
         result = subprocess.run(
             # `=`: a random id may begin with "-", which would read as an option
-            [java, "-cp", classpath, "kafka.tools.StorageTool", "format", f"--cluster-id={_kafka_cluster_id()}",
-             f"--config={props}", "--standalone"],
+            [java, "-cp", classpath, "kafka.tools.StorageTool", "format", f"--cluster-id={_kafka_cluster_id(config)}",
+             f"--config={props}", *([] if config.kafka_brokers > 1 else ["--standalone"])],
             capture_output=True, text=True,
         )
         if result.returncode != 0:
@@ -346,7 +379,7 @@ def start_kafka(config: StackConfig) -> subprocess.Popen[bytes]:
          "-Djava.awt.headless=true",
          f"-Dlog4j2.configurationFile={ROOT / 'devstack' / 'kafka' / 'log4j2.properties'}",
          "-cp", classpath, "kafka.Kafka", str(props)],
-        config.logs / "kafka.log",
+        config.logs / ("kafka.log" if node == 1 else f"kafka{node}.log"),
     )
 
 
@@ -536,7 +569,8 @@ def start_ferretdb(config: StackConfig) -> subprocess.Popen[bytes]:
 
 def start_smtp(config: StackConfig) -> subprocess.Popen[bytes]:
     return _spawn(
-        [sys.executable, "-m", "devstack.smtp_sink", "--port", str(config.smtp_port), "--maildir", str(config.maildir)],
+        [sys.executable, "-m", "devstack.smtp_sink", "--port", str(config.smtp_port), "--maildir", str(config.maildir),
+         "--delay-ms", str(config.smtp_delay_ms)],
         config.logs / "smtp.log", cwd=ROOT,
     )
 
@@ -556,9 +590,14 @@ def parts(config: StackConfig) -> list[Part]:
     """The parts this configuration starts (those not given by the environment)."""
     found = []
     if not config.external_kafka:
-        bootstrap = f"127.0.0.1:{config.kafka_port}"
-        found.append(Part("kafka", "kafka.Kafka", config.kafka_port, start_kafka,
-                          lambda: kafka_ready(bootstrap), 90))
+        brokers = config.kafka_brokers
+        for node in range(1, brokers + 1):
+            # With several nodes, none is ready before a quorum runs: the last one waits for all.
+            ready = ((lambda n=node: kafka_ready(f"127.0.0.1:{config.broker_port(n)}", brokers)) if node == brokers
+                     else (lambda: True))
+            found.append(Part("kafka" if node == 1 else f"kafka{node}",
+                              str(_kafka_home(config, node) / "server.properties") if brokers > 1 else "kafka.Kafka",
+                              config.broker_port(node), lambda c, n=node: start_kafka(c, n), ready, 90))
     if not config.external_mongo:
         uri = f"mongodb://127.0.0.1:{config.mongo_port}/"
         if use_postgresql(config):
@@ -609,13 +648,40 @@ def up(config: StackConfig, *, quiet: bool = False) -> list[str]:
     return started
 
 
+def kill_part(config: StackConfig, name: str, sig: int = signal.SIGKILL) -> None:
+    """Signal one running part (SIGKILL: a crash), as recorded by `up`."""
+    known = load_state(config).get(name)
+    if known and _alive(known["pid"], next(p.marker for p in parts(config) if p.name == name)):
+        os.kill(known["pid"], sig)
+        if sig == signal.SIGKILL:
+            _reap(known["pid"])
+
+
+def restart_part(config: StackConfig, name: str) -> None:
+    """Start one part again (on its port and data) and record its new pid."""
+    part = next(p for p in parts(config) if p.name == name)
+    deadline = time.monotonic() + 30
+    while not _port_free(part.port) and time.monotonic() < deadline:  # the killed one's socket
+        time.sleep(0.2)
+    process = part.start(config)  # type: ignore[operator]
+    state = load_state(config)
+    state[name] = {"pid": process.pid, "port": part.port}
+    _save_state(config, state)
+    _wait(part.ready, what=name, timeout_s=part.timeout_s, running=lambda: process.poll() is None,
+          log_path=config.logs / f"{name}.log")
+    if name.startswith("kafka") and config.kafka_brokers > 1:  # back in the cluster, not just started
+        bootstrap = config.addresses()["KAFKA_BOOTSTRAP_SERVERS"]
+        _wait(lambda: kafka_ready(bootstrap, config.kafka_brokers), what=name, timeout_s=part.timeout_s,
+              running=lambda: process.poll() is None, log_path=config.logs / f"{name}.log")
+
+
 def create_topics(config: StackConfig) -> None:
     from shared import topics
     from shared.kafka import ensure_topics
     from shared.settings import KafkaSettings
 
     settings = KafkaSettings(bootstrap_servers=config.addresses()["KAFKA_BOOTSTRAP_SERVERS"],
-                             partitions=config.partitions)
+                             partitions=config.partitions, replication_factor=min(3, config.kafka_brokers))
     asyncio.run(ensure_topics(settings, topics.ALL))
 
 

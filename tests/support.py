@@ -285,11 +285,15 @@ class Kafka:
             await bus.caught_up(f"{ns.name}-{service}", [ns.topic(t) for t in CONSUMED_BY[service]],
                                 timeout_s=timeout_s, what=service)
 
-    async def group_members(self, group_id: str) -> int:
+    async def group_members(self, group_id: str, *, stable: bool = False) -> int:
+        """Members of the group (with `stable`: 0 unless the group has finished rebalancing, so
+        each member holds its share)."""
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
         await admin.start()
         try:
             described = await admin.describe_consumer_groups([group_id])
+            if stable and any(group[2] != "Stable" for response in described for group in response.groups):
+                return 0
             return _count_members(described)
         finally:
             await admin.close()

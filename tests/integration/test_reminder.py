@@ -102,6 +102,8 @@ async def test_two_processes_send_one_reminder(ns: Namespace, kafka: Kafka):
     so each replica gets some): one reminder is published, once."""
     processes = [ns.start("reminder", REMINDER_TICK_S="0") for _ in range(2)]
     await feed(ns, kafka)
+    # both in the group before the runs go out (else the first takes them all before the second joins)
+    await eventually(lambda: _members_are(kafka, f"{ns.name}-reminder", 2), timeout_s=60)
     command = run("2026-11-25T08:00:00Z")
     runs = [(f"k{n}", command) for n in range(12)] + [(f"k{n}", run("2026-11-25T09:00:00Z")) for n in range(12, 24)]
     await kafka.send_many(ns.topic("reminder-commands"), runs)  # the same run redelivered, and a later one
@@ -110,6 +112,10 @@ async def test_two_processes_send_one_reminder(ns: Namespace, kafka: Kafka):
     handled = [metric(http_text(f"{p.http}/metrics")[1], "prospectflow_events_consumed_total",
                       topic="reminder-commands") for p in processes]
     assert all(n > 0 for n in handled) and sum(handled) == len(runs), handled  # both really raced
+
+
+async def _members_are(kafka: Kafka, group_id: str, count: int) -> bool:
+    return await kafka.group_members(group_id, stable=True) == count
 
 
 async def test_killed_then_restarted_after_the_hour_the_reminder_still_comes_once(ns: Namespace, kafka: Kafka):
