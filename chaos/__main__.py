@@ -18,9 +18,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds of workload under faults (CHAOS_DURATION_S, 300)")
     parser.add_argument("--brokers", type=int, default=int(os.environ.get("KAFKA_BROKERS", "1")),
                         help="Kafka brokers (KAFKA_BROKERS, 1; 3 adds the leader-kill fault)")
+    parser.add_argument("--faults", default=os.environ.get("CHAOS_FAULTS", ""),
+                        help="only these fault kinds, comma-separated (CHAOS_FAULTS; default: every kind)")
     parser.add_argument("--report", help="also write the report (Markdown) to this file")
     args = parser.parse_args(argv)
-    campaign = Campaign(seed=args.seed, duration_s=args.duration, brokers=args.brokers)
+    only = [k.strip() for k in args.faults.split(",") if k.strip()]
+    campaign = Campaign(seed=args.seed, duration_s=args.duration, brokers=args.brokers, only=only)
     try:
         ok = asyncio.run(campaign.run())
     except KeyboardInterrupt:

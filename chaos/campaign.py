@@ -136,10 +136,11 @@ class Sent:
 
 
 class Campaign:
-    def __init__(self, *, seed: int, duration_s: float, brokers: int = 1) -> None:
+    def __init__(self, *, seed: int, duration_s: float, brokers: int = 1, only: list[str] | None = None) -> None:
         if brokers not in (1, 3):
             raise SystemExit("chaos: KAFKA_BROKERS is 1 (an outage of the one broker) or 3 (its leaders killed)")
         self.brokers = brokers
+        self.only = only or []
         self.seed = seed
         self.duration_s = duration_s
         self.rnd = random.Random(seed)  # the workload's
@@ -332,9 +333,16 @@ class Campaign:
         kinds = ["kill replica", "pause replica", "kill kafka" if self.brokers == 1 else "kill kafka leader",
                  "kill database", "smtp down", "slow smtp"]
         weights = [30, 20, 12, 12, 13, 13]
+        if self.only:
+            unknown = set(self.only) - set(kinds)
+            if unknown:
+                raise SystemExit(f"chaos: no fault kind {', '.join(sorted(unknown))}; the kinds: {', '.join(kinds)}")
+            weights = [w if k in self.only else 0 for k, w in zip(kinds, weights)]
         await asyncio.sleep(self.fault_rnd.uniform(3, 6))
         while not stop.is_set():
             kind = self.fault_rnd.choices(kinds, weights)[0]
+            if kind.endswith("replica") and not any(r.alive() for r in self.replicas):
+                raise SystemExit(f"chaos: every replica has exited; see the logs in {self.home / 'logs'}")
             self.faults[kind] += 1
             await getattr(self, "_" + kind.replace(" ", "_"))()
             try:

@@ -71,7 +71,7 @@ def security(settings: KafkaSettings) -> BaseSecurity | None:
 def client_kwargs(settings: KafkaSettings) -> dict[str, Any]:
     """Keyword arguments for plain aiokafka clients (admin, tools, tests)."""
     kwargs: dict[str, Any] = {
-        "bootstrap_servers": settings.bootstrap_servers,
+        "bootstrap_servers": settings.servers,
         "security_protocol": settings.security_protocol,
     }
     context = _ssl_context(settings)
@@ -88,7 +88,7 @@ def broker_factory(settings: KafkaSettings, *, client_id: str, description: str 
     """A FastStream Kafka broker whose producer waits for all in-sync replicas and is
     idempotent, so a retried send never duplicates or reorders within a partition."""
     return KafkaBroker(
-        settings.bootstrap_servers,
+        settings.servers,  # a list: "a:9092,b:9092" as one string is one unknown host to FastStream
         client_id=client_id,
         acks="all",
         enable_idempotence=True,

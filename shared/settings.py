@@ -32,6 +32,11 @@ class KafkaSettings(BaseSettings):
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
 
+    @property
+    def servers(self) -> list[str]:
+        """The brokers, one `host:port` each (FastStream takes a string as one single host)."""
+        return [s.strip() for s in self.bootstrap_servers.split(",") if s.strip()]
+
 
 class MongoSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MONGODB_", extra="ignore")

@@ -332,8 +332,11 @@ def create_service(settings: DashboardSettings, *, feed: Feed | None = None) -> 
             raise Problem("No prospects selected", "Tick the prospects to message (or Select all), choose a "
                                                    "template, then Go.", 400)
         preview = await preview_all(session, template, ids, None)
+        # The names go with the form, so the results can name each person without asking again.
+        names_json = json.dumps({r["prospect_id"]: r["name"] for r in
+                                 [*preview["recipients"], *preview["skipped"]] if r.get("name")})
         return page(request, "send.html", session, template=template, ids=ids, preview=preview, back=back,
-                    nav="prospects")
+                    nav="prospects", names_json=names_json)
 
     @app.post("/send/preview", response_class=HTMLResponse)
     async def send_preview(request: Request, session: Checked, template: Annotated[str, Form()],
@@ -346,7 +349,8 @@ def create_service(settings: DashboardSettings, *, feed: Feed | None = None) -> 
 
     @app.post("/send", response_class=HTMLResponse)
     async def send(request: Request, session: Checked, template: Annotated[str, Form()],
-                   ids: Annotated[str, Form()], note: Annotated[str, Form()] = "") -> HTMLResponse:
+                   ids: Annotated[str, Form()], note: Annotated[str, Form()] = "",
+                   names: Annotated[str, Form()] = "") -> HTMLResponse:
         template = _template(template)
         chosen = list(dict.fromkeys(i for i in ids.split(",") if i))
         if not chosen:
@@ -364,12 +368,24 @@ def create_service(settings: DashboardSettings, *, feed: Feed | None = None) -> 
                          on_published=command_ids.append) for c in commands))
         accepted = [pid for r in results for pid in r["accepted"]]
         rejected = [x for r in results for x in r["rejected"]]
-        names = {r["prospect_id"]: r["name"] for r in (await preview_names(session, template, chosen))}
+        shown = _names(names)
+        if shown is None:  # a client that did not send them: ask messaging (one preview per 1,000)
+            shown = {r["prospect_id"]: r["name"] for r in (await preview_names(session, template, chosen))}
         arrived: dict[str, dict[str, Any]] = {}
         for command_id in command_ids:
             arrived.update(feed.send_results(command_id))
-        return fragment(request, "_send_results.html", accepted=accepted, rejected=rejected, names=names,
+        return fragment(request, "_send_results.html", accepted=accepted, rejected=rejected, names=shown,
                         arrived=arrived, template=template)
+
+    def _names(raw: str) -> dict[str, str] | None:
+        """The names the send page carried (display only: escaped like everything else)."""
+        try:
+            value = json.loads(raw) if raw else None
+        except ValueError:
+            return None
+        if not isinstance(value, dict):
+            return None
+        return {str(k): str(v)[:200] for k, v in value.items()}
 
     async def preview_names(session: Session, template: str, ids: list[str]) -> list[dict[str, Any]]:
         preview = await preview_all(session, template, ids, None)

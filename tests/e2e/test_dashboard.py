@@ -148,6 +148,8 @@ async def test_the_good_match_flow_by_clicks(world: World):
     await page.get_by_role("button", name="Send").click()
 
     results = page.locator(".results")
+    for name in ("Lee Park", "Alex Kim"):  # each result named (the names came with the form), not an id
+        await expect(results.locator(".who", has_text=name)).to_have_count(1, timeout=60_000)
     await expect(results.get_by_text("sent", exact=True)).to_have_count(2, timeout=60_000)
     await expect(results.get_by_text("Follow-up flag on")).to_have_count(2, timeout=60_000)
 
