@@ -384,6 +384,7 @@ class Campaign:
             leaders = Counter(p["leader"] for t in described for p in t["partitions"] if p["leader"] >= 0)
         except Exception as exc:  # noqa: BLE001 - the cluster is still recovering from the last one
             self._say(f"no leader to kill now ({type(exc).__name__})")
+            self.faults["kill kafka leader"] -= 1  # not injected
             return
         finally:
             await admin.close()
