@@ -355,3 +355,48 @@ def test_documented_envelopes_name_and_pin_their_type():
     assert "data" in schema["required"]
     for kind in EVENT_TYPES:
         assert documented_envelope(kind).model_json_schema()["properties"]["type"]["const"] == kind
+
+
+def test_an_inquiry_from_its_event_exactly():
+    from services.intake import domain as intake
+    from shared.contract import InquiryReceived
+
+    data = InquiryReceived.model_validate({"job_id": "job-42", "board": "acme-board", "board_inquiry_id": "B-1",
+                                           "message": "Hi", "prospect": {"name": "Lee Park", "email": " Lee@Example.com ",
+                                                                         "phone": "", "skills": []}})
+    at = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
+    assert intake.inquiry_from_event("e1", data, at) == intake.Inquiry(
+        event_id="e1", prospect_id=ids.prospect_id("job-42", "lee@example.com"),
+        person_id=ids.person_id("lee@example.com"), job_id="job-42", board="acme-board", board_inquiry_id="B-1",
+        profile={"name": "Lee Park", "email": "lee@example.com"}, message="Hi", inquired_at=at)
+    assert intake.merge_profile({"name": "Lee", "phone": "1"}, {"name": "Lee Park", "phone": "", "skills": []}) == {
+        "name": "Lee Park", "phone": "1"}
+
+
+def test_a_job_opened_again_reopens_it_and_a_later_inquiry_moves_the_wait():
+    board = rating.BoardState(entries={"p1": entry(flagged=True)}, jobs={"job-42": {"open": False}})
+    reopened = rating.decide(received("job.opened", JOB, "jobs"), board)
+    assert plain(reopened)["jobs"][0]["set"]["open"] is True and board.entries["p1"].job_open is True
+    again = received("prospect.inquired_again", {**REGISTERED, "inquiry": {**REGISTERED["inquiry"],
+                                                                          "inquired_at": "2026-11-25T09:00:00Z"}},
+                     "prospects", "e2")
+    rating.decide(again, board)
+    assert board.entries["p1"].waiting_since == datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+    assert board.entries["p1"].profile == {"name": "Lee Park", "email": "lee@example.com", "phone": "+49 1", "skills": []}
+    closed_unknown = rating.BoardState(entries={}, jobs={})
+    rating.decide(received("job.closed", {"job_id": "job-new"}, "jobs"), closed_unknown)
+    assert closed_unknown.jobs == {"job-new": {"open": False}}
+
+
+def test_reminder_jobs_most_waiting_first_then_by_id():
+    from datetime import date
+
+    from services.reminder import domain as reminders
+
+    at = datetime(2026, 11, 20, tzinfo=UTC)
+    waiting = [reminders.Waiting("p1", "job-a", "A", "unrated", at),
+               *(reminders.Waiting(f"z{n}", "job-z", "Z", "unrated", at) for n in range(2)),
+               *(reminders.Waiting(f"m{n}", "job-m", "M", "unrated", at) for n in range(2))]
+    data = reminders.reminder(reminders.Schedule("rec-7", "UTC", 8), date(2026, 11, 26), reminders.Pending(waiting), {})
+    assert data is not None
+    assert [j["job_id"] for j in data["jobs"]] == ["job-m", "job-z", "job-a"]
