@@ -18,6 +18,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import Depends, FastAPI, Form, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -30,7 +31,7 @@ from shared.http import add_metrics
 from shared.logs import get_logger
 
 from services.dashboard import present
-from services.dashboard.clients import MessagingApi, NotFound, RatingApi, SessionExpired, Unavailable
+from services.dashboard.clients import MessagingApi, NotFound, RatingApi, Refused, SessionExpired, Unavailable
 from services.dashboard.feed import Feed, KafkaUnavailable, NoAnswer, Update
 from services.dashboard.sessions import COOKIE, Session, Sessions
 from services.dashboard.settings import DashboardSettings
@@ -39,6 +40,7 @@ HERE = Path(__file__).parent
 log = get_logger("prospectflow.dashboard")
 COMMAND_SIZE = 1_000  # the contract's most ids per command
 ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
+ProspectId = Annotated[str, PathParam(pattern=ID_PATTERN)]
 
 
 class SignedOut(Exception):
@@ -82,8 +84,18 @@ def create_service(settings: DashboardSettings, *, feed: Feed | None = None) -> 
             await rating.close()
             await messaging.close()
 
+    html: dict[str, Any] = {"text/html": {}}
     app = FastAPI(title="Prospectflow Recruiter Dashboard", version="0.1.0", lifespan=lifespan,
-                  docs_url=None, redoc_url=None)
+                  docs_url=None, redoc_url=None, responses={
+                      303: {"description": "not signed in, or done: to the sign-in or next page", "content": html},
+                      400: {"description": "a problem with what was asked, in words", "content": html},
+                      401: {"description": "a sign-in link that does not work", "content": html},
+                      403: {"description": "a form without this session's CSRF token or from another origin",
+                            "content": html},
+                      404: {"description": "no such prospect among yours", "content": html},
+                      503: {"description": "rating, messaging or Kafka cannot be reached (named)", "content": html},
+                      504: {"description": "no answer to a command in time (it may still be done)", "content": html},
+                  })
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     templates = Jinja2Templates(directory=HERE / "templates")
     env = templates.env
@@ -159,6 +171,11 @@ def create_service(settings: DashboardSettings, *, feed: Feed | None = None) -> 
         return flash(request, f"{exc.service[0].upper()}{exc.service[1:]} is not answering",
                      f"The dashboard could not reach {exc.service} at {exc.url} ({exc.detail}). It may be starting or "
                      "down: try again in a moment; if it persists, ask whoever runs Prospectflow.", 503)
+
+    @app.exception_handler(Refused)
+    async def refused(request: Request, exc: Refused) -> Response:
+        return flash(request, "This link does not work", f"{exc.detail[:300]}. Go back to Prospects and follow the "
+                                                         "links on the page.", 400)
 
     @app.exception_handler(SessionExpired)
     async def api_refused(request: Request, exc: SessionExpired) -> Response:
@@ -259,7 +276,7 @@ def create_service(settings: DashboardSettings, *, feed: Feed | None = None) -> 
         return page(request, "prospects.html", session, **context)
 
     @app.get("/prospects/{prospect_id}", response_class=HTMLResponse)
-    async def one_prospect(request: Request, session: Current, prospect_id: str) -> HTMLResponse:
+    async def one_prospect(request: Request, session: Current, prospect_id: ProspectId) -> HTMLResponse:
         if len(prospect_id) > 128:
             raise Problem("No such prospect", "That prospect is not one of yours.", 404)
         try:
@@ -288,13 +305,13 @@ def create_service(settings: DashboardSettings, *, feed: Feed | None = None) -> 
         return fragment(request, "_row.html", item=item, selected=selected)
 
     @app.post("/prospects/{prospect_id}/rate", response_class=HTMLResponse)
-    async def rate(request: Request, session: Checked, prospect_id: str,
+    async def rate(request: Request, session: Checked, prospect_id: ProspectId,
                    rating_: Annotated[str, Form(alias="rating")], id: Annotated[list[str] | None, Form()] = None) -> HTMLResponse:
         result = await act(session, "prospects.rate", prospect_id, rating=rating_)
         return await row_after(request, session, prospect_id, result, "rated", prospect_id in (id or []))
 
     @app.post("/prospects/{prospect_id}/flag", response_class=HTMLResponse)
-    async def flag(request: Request, session: Checked, prospect_id: str,
+    async def flag(request: Request, session: Checked, prospect_id: ProspectId,
                    flagged: Annotated[bool, Form()], id: Annotated[list[str] | None, Form()] = None) -> HTMLResponse:
         result = await act(session, "prospects.flag_follow_up", prospect_id, flagged=flagged)
         return await row_after(request, session, prospect_id, result, "flagged" if flagged else "unflagged",

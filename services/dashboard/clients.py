@@ -4,6 +4,7 @@ own token, so each API applies its own rules (a recruiter sees only their prospe
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote  # an id is a path segment, never a path (found by Schemathesis)
 
 import httpx
 
@@ -26,6 +27,14 @@ class NotFound(Exception):
     pass
 
 
+class Refused(Exception):
+    """The API refused what was asked (400, 422): a bad link or parameter, not an outage."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
 class Api:
     def __init__(self, service: str, base_url: str, timeout_s: float, variable: str) -> None:
         self.service = service
@@ -46,6 +55,12 @@ class Api:
             raise SessionExpired()
         if response.status_code == 404:
             raise NotFound()
+        if response.status_code in (400, 422):  # found by Schemathesis: a bad cursor read as "rating is down"
+            try:
+                detail = response.json().get("detail")
+            except ValueError:
+                detail = None
+            raise Refused(detail if isinstance(detail, str) else "a parameter is not valid")
         if response.status_code >= 400:
             raise Unavailable(self.service, self.base_url, f"answered {response.status_code}")
         return response.json()
@@ -64,10 +79,10 @@ class RatingApi(Api):
         return list((await self.call("GET", "/prospect-ids", token, params=params))["ids"])
 
     async def prospect(self, token: str, prospect_id: str) -> dict[str, Any]:
-        return dict(await self.call("GET", f"/prospects/{prospect_id}", token))
+        return dict(await self.call("GET", f"/prospects/{quote(prospect_id, safe='')}", token))
 
     async def history(self, token: str, prospect_id: str) -> list[dict[str, Any]]:
-        return list(await self.call("GET", f"/prospects/{prospect_id}/history", token))
+        return list(await self.call("GET", f"/prospects/{quote(prospect_id, safe='')}/history", token))
 
     async def summary(self, token: str) -> dict[str, Any]:
         return dict(await self.call("GET", "/summary", token))
