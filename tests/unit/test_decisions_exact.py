@@ -353,8 +353,14 @@ def test_documented_envelopes_name_and_pin_their_type():
     schema = model.model_json_schema()
     assert schema["properties"]["type"]["const"] == "prospect.follow_up_flag_changed"
     assert "data" in schema["required"]
+    assert schema["properties"]["type"]["description"] == "the event type"
+    from shared.contract import CloudEvent
+
     for kind in EVENT_TYPES:
-        assert documented_envelope(kind).model_json_schema()["properties"]["type"]["const"] == kind
+        envelope = documented_envelope(kind)
+        assert issubclass(envelope, CloudEvent) and envelope.model_fields["data"].annotation is EVENT_TYPES[kind]
+        assert envelope.model_fields["data"].is_required()
+        assert envelope.model_json_schema()["properties"]["type"]["const"] == kind
 
 
 def test_an_inquiry_from_its_event_exactly():

@@ -134,3 +134,78 @@ def test_invalid_utf8_in_headers_never_reaches_the_parser(headers: list[tuple[st
 
     message = asyncio.run(_tolerant_parser((original,), faststream_parser))
     assert seen and (message.raw_message is None or message.raw_message == (original,))
+
+
+# --- decisions over duplicated and reordered events --------------------------------------------
+
+ratings = st.sampled_from(["unrated", "shortlist", "not_a_fit"])
+
+
+@FUZZ
+@given(steps=st.lists(st.tuples(st.sampled_from(["rate", "flag"]), st.sampled_from(["p1", "p2", "p3"]),
+                                ratings, st.booleans()), min_size=1, max_size=12))
+def test_rating_a_command_delivered_twice_changes_nothing_the_second_time(steps: list[tuple[str, str, str, bool]]) -> None:
+    """However the board got where it is, the same command decided again (a redelivery, after
+    the first was applied) writes nothing, emits no rating or flag event, and answers with the
+    same `command.completed` id."""
+    from services.rating import domain
+    from tests.unit.test_rating_decisions import entry, received, state
+
+    board = state(p1=entry(), p2=entry("p2"), p3=entry("p3", recruiter_id="rec-8"))
+    for n, (kind, pid, rating, flagged) in enumerate(steps):
+        if kind == "rate":
+            command = received("prospects.rate", {"recruiter_id": "rec-7", "prospect_ids": [pid], "rating": rating},
+                               "rating-commands", f"c{n}")
+        else:
+            command = received("prospects.flag_follow_up", {"recruiter_id": "rec-7", "prospect_ids": [pid],
+                                                            "flagged": flagged}, "rating-commands", f"c{n}")
+        first = domain.decide(command, board)
+        again = domain.decide(command, board)
+        assert again.board == [] and again.history == []
+        assert [e.event["type"] for e in again.events] == ["command.completed"]
+        assert again.events[0].event["id"] == first.events[-1].event["id"]
+        assert again.events[0].event["data"] == first.events[-1].event["data"]
+
+
+@FUZZ
+@given(data=st.data(), n=st.integers(min_value=1, max_value=30))
+def test_the_reminder_is_the_same_whatever_the_order_of_who_is_waiting(data: st.DataObject, n: int) -> None:
+    from datetime import date, datetime, timedelta, timezone
+
+    from services.reminder import domain
+
+    base = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    waiting = [domain.Waiting(f"p{i}", data.draw(st.sampled_from(["job-a", "job-b", "job-c"])), f"P {i}",
+                              data.draw(ratings), base + timedelta(minutes=data.draw(st.integers(0, 50))))
+               for i in range(n)]
+    shuffled = data.draw(st.permutations(waiting))
+    schedule = domain.Schedule("rec-7", "UTC", 8)
+    day = date(2026, 11, 26)
+    assert domain.reminder(schedule, day, shuffled, {"job-a": "A"}) == domain.reminder(schedule, day, waiting, {"job-a": "A"})
+
+
+@FUZZ
+@given(data=st.data())
+def test_intake_redeliveries_in_a_batch_do_not_change_what_it_emits(data: st.DataObject) -> None:
+    """A batch with some inquiries delivered twice (same event id, anywhere in the batch) emits
+    per event what the batch without the repeats emits."""
+    from datetime import datetime, timezone
+
+    from services.intake import domain
+    from shared.contract import InquiryReceived
+
+    def inquiry(n: int, email: str, name: str) -> domain.Inquiry:
+        body = InquiryReceived.model_validate({"job_id": "job-42", "board": "b",
+                                              "prospect": {"name": name, "email": email}})
+        return domain.inquiry_from_event(f"e{n}", body, datetime(2026, 11, 25, tzinfo=timezone.utc))
+
+    emails = ["a@example.com", "b@example.com"]
+    batch = [inquiry(n, data.draw(st.sampled_from(emails)), data.draw(st.sampled_from(["Lee", "Lee Park", "Sam"])))
+             for n in range(data.draw(st.integers(1, 8)))]
+    with_repeats = list(batch)
+    for _ in range(data.draw(st.integers(0, 6))):  # a redelivery comes after its original (one partition)
+        original = data.draw(st.integers(0, len(batch) - 1))
+        after = with_repeats.index(batch[original]) + 1
+        with_repeats.insert(data.draw(st.integers(after, len(with_repeats))), batch[original])
+    assert domain.unique_by_event_id(with_repeats) == batch
+    assert domain.snapshots(domain.unique_by_event_id(with_repeats), {}) == domain.snapshots(batch, {})
