@@ -13,7 +13,7 @@ from shared import ids
 from shared.kafka import BatchConsumer, DeadLetters, Received, broker_factory, ensure_topics, subscribe_batches
 from shared.settings import KafkaSettings, ServiceSettings
 from tests.integration.test_messaging import job, outcomes, send, setup
-from tests.integration.test_rating import RECRUITER, job_opened, on_board, prospect_event
+from tests.integration.test_rating import RECRUITER, lee_on_board_and_mailed, on_board, prospect_event
 from tests.support import (
     Kafka, Namespace, cloud_event, eventually, events, headers, http_text, mails, metric,
 )
@@ -89,16 +89,7 @@ async def test_job_updated_reaches_the_board_and_the_mail(ns: Namespace, kafka: 
 
 async def test_with_the_auto_flag_off_a_sent_message_flags_nothing(ns: Namespace, kafka: Kafka):
     ns.start("rating", RATING_FLAG_ON_MESSAGE_SENT="false")
-    await kafka.send_event(ns.topic("jobs"), job_opened(), key="job-42")
-    prospect = prospect_event("lee@example.com")
-    pid = prospect["data"]["prospect_id"]
-    await kafka.send_event(ns.topic("prospects"), prospect, key=pid)
-    await on_board(ns, 1, {"job_open": True})
-    sent = cloud_event("message.sent", {
-        "message_id": ids.derive("m", pid), "command_id": "cmd-1", "prospect_id": pid, "job_id": "job-42",
-        "recruiter_id": RECRUITER, "template": "ask_to_apply", "to": "lee@example.com",
-        "subject": "Your application", "sent_at": "2026-11-25T10:00:00Z"}, source="prospectflow/messaging")
-    await kafka.send_event(ns.topic("messages"), sent, key=pid)
+    pid, _ = await lee_on_board_and_mailed(ns, kafka)
     await on_board(ns, 1, {"_id": pid, "last_message.message_id": ids.derive("m", pid)})  # the message is known
     await kafka.caught_up(ns, "rating")
     assert await kafka.read_to_end(ns.topic("assessments")) == []

@@ -123,8 +123,8 @@ async def test_same_command_twice_one_result_one_change(ns: Namespace, kafka: Ka
     assert len(rated) == 1
 
 
-async def test_flag_set_by_message_kept_on_redelivery_cleared_by_new_inquiry(ns: Namespace, kafka: Kafka):
-    ns.start("rating")
+async def lee_on_board_and_mailed(ns: Namespace, kafka: Kafka) -> tuple[str, dict]:
+    """Lee inquired about job 42 (on the board), then messaging reports a mail sent to Lee."""
     await kafka.send_event(ns.topic("jobs"), job_opened(), key="job-42")
     prospect = prospect_event("lee@example.com")
     pid = prospect["data"]["prospect_id"]
@@ -135,6 +135,12 @@ async def test_flag_set_by_message_kept_on_redelivery_cleared_by_new_inquiry(ns:
         "recruiter_id": RECRUITER, "template": "ask_to_apply", "to": "lee@example.com",
         "subject": "Your application", "sent_at": "2026-11-25T10:00:00Z"}, source="prospectflow/messaging")
     await kafka.send_event(ns.topic("messages"), sent, key=pid)
+    return pid, prospect
+
+
+async def test_flag_set_by_message_kept_on_redelivery_cleared_by_new_inquiry(ns: Namespace, kafka: Kafka):
+    ns.start("rating")
+    pid, prospect = await lee_on_board_and_mailed(ns, kafka)
     await kafka.read(ns.topic("assessments"), count=1, timeout_s=60)
     # The registration delivered again (same id) changes nothing: it is not a new inquiry.
     await kafka.send_event(ns.topic("prospects"), prospect, key=pid)
