@@ -157,6 +157,7 @@ class Campaign:
         self.jobs = {f"job-{r}-{k}": r for r, _, _ in self.recruiters for k in range(2)}
         self.prospects: dict[str, list[str]] = defaultdict(list)  # recruiter -> prospect ids sent
         self.report = ""
+        self.held = False
         self._started = False
 
     # --- the stack and the services ----------------------------------------------------------
@@ -189,6 +190,10 @@ class Campaign:
         if self._started:
             down(self.config)
             self._started = False
+        if self.held:  # nothing to look into: the private stack's data and logs go
+            import shutil
+
+            shutil.rmtree(self.home, ignore_errors=True)
 
     # --- the run -------------------------------------------------------------------------------
 
@@ -526,7 +531,7 @@ class Campaign:
         row("invalid inquiries on inquiries.dlq", len(self.sent.invalid_inquiries), len(found_invalid),
             found_invalid == self.sent.invalid_inquiries)
 
-        ok = all(r[3] for r in rows)
+        ok = self.held = all(r[3] for r in rows)
         lines = [f"# Chaos campaign, seed {self.seed}, {self.duration_s:.0f} s, {len(self.replicas)} replicas, "
                  f"{self.brokers} Kafka broker{'s' if self.brokers > 1 else ''}",
                  "", "| fault | injected |", "|---|---|"]

@@ -21,7 +21,7 @@ def plain(outcome: rating.Outcome) -> dict[str, Any]:
     """The outcome's document, with its clock readings (`updated_at`, event `time`) replaced."""
     doc = outcome.document()
     for write in doc["board"]:
-        assert isinstance(write["set"]["updated_at"], datetime)
+        assert write["set"]["updated_at"].tzinfo is not None  # UTC, whatever the host's zone
         write["set"] = {k: v for k, v in write["set"].items() if k != "updated_at"}
     doc["events"] = [{**e, "event": {k: v for k, v in e["event"].items() if k != "time"}} for e in doc["events"]]
     return doc
@@ -187,11 +187,12 @@ def test_rate_and_flag_commands_exactly():
     assert plain(again)["history"] == [line("c3", "flag", "p1", at, 0, flagged=False, cause="recruiter")]
 
 
-def test_registration_fields_of_an_unknown_job():
-    from shared.contract import ProspectRegistered
-
-    fields = rating.registration_fields(ProspectRegistered.model_validate(REGISTERED), {})
+def test_a_prospect_before_its_job():
+    board = rating.BoardState(entries={}, jobs={})
+    outcome = rating.decide(received("prospect.registered", REGISTERED, "prospects"), board)
+    fields = plain(outcome)["board"][0]["set"]
     assert fields["recruiter_id"] is None and fields["job_open"] is None and fields["job_title"] is None
+    assert board.entries["p1"].recruiter_id is None and not board.entries["p1"].needs_follow_up
 
 
 # --- messaging ---------------------------------------------------------------------------------
