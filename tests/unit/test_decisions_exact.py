@@ -339,6 +339,10 @@ def test_new_event_exactly():
         "specversion": "1.0", "id": "e1", "source": "s", "type": "job.closed", "time": "2026-11-25T09:30:00Z",
         "datacontenttype": "application/json", "data": {"job_id": "j"}, "correlationid": "c"}
     assert "correlationid" not in new_event(event_id="e1", source="s", type="job.closed", data=JobClosed(job_id="j"))
+    from shared.contract import MessageSent
+
+    sent = new_event(event_id="e2", source="s", type="message.sent", data=MessageSent.model_validate(SENT))
+    assert sent["data"]["sent_at"] == "2026-11-25T09:31:00Z"  # JSON-ready: the publisher encodes it as is
     import pytest
 
     with pytest.raises(ValueError):
