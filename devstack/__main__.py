@@ -148,8 +148,10 @@ def run_prometheus(config: StackConfig, env: dict[str, str], services: list[str]
                   flush=True)
             return None
         time.sleep(0.2)
-    print(f"devstack: Prometheus on http://127.0.0.1:{port} (targets: http://127.0.0.1:{port}/targets, "
-          f"alerts: http://127.0.0.1:{port}/alerts)", flush=True)
+    # Debian's package has only the classic pages (its /targets and /alerts answer 404)
+    ui = "/classic" if _answers(f"http://127.0.0.1:{port}/classic/targets") else ""
+    print(f"devstack: Prometheus on http://127.0.0.1:{port} (targets: http://127.0.0.1:{port}{ui}/targets, "
+          f"alerts: http://127.0.0.1:{port}{ui}/alerts)", flush=True)
     return process  # type: ignore[return-value]
 
 

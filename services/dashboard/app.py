@@ -28,6 +28,7 @@ from shared import topics, views
 from shared.auth import InvalidToken, TokenVerifier
 from shared.contract import FlagFollowUp, RateProspects, SendMessages
 from shared.http import add_metrics
+from shared.telemetry import READY
 from shared.logs import get_logger
 
 from services.dashboard import present
@@ -211,6 +212,9 @@ def create_service(settings: DashboardSettings, *, feed: Feed | None = None) -> 
         return JSONResponse({"status": "not ready", "problems": {"kafka": "not reading updates"}}, status_code=503)
 
     add_metrics(app)
+    # Found by looking at `make run`'s Prometheus: the gauge stayed 0 here, so the not-ready alert
+    # was pending for a dashboard that was ready. It reads the feed at each scrape.
+    READY.set_function(lambda: 1.0 if feed.reading else 0.0)
 
     # --- signing in --------------------------------------------------------------------------
 

@@ -419,6 +419,9 @@ async def test_rating_or_kafka_unreachable_is_said_with_the_address(world: World
     assert response.status == 503 and f"Kafka at 127.0.0.1:{kafka_port}" in body and "Nothing was changed" in body
     ready = await page.request.get(f"{lonely.http}/ready")
     assert ready.status == 503 and "kafka" in await ready.text()
+    # what Prometheus sees (the not-ready alert), here and on the dashboard that works
+    assert "prospectflow_ready 0.0" in await (await page.request.get(f"{lonely.http}/metrics")).text()
+    assert "prospectflow_ready 1.0" in await (await page.request.get(f"{world.dashboard.http}/metrics")).text()
     for text in (await page.content(), body):
         assert "Traceback" not in text
     await page.close()
