@@ -84,15 +84,13 @@ class PrivateServer:
 
     def start(self) -> None:
         import subprocess
-        import time
 
         from devstack.stack import ROOT
 
+        from tests.support import until
+
         self.process = subprocess.Popen(self.command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30
-        while not self.ready():
-            assert time.monotonic() < deadline, f"private {self.what} did not start"
-            time.sleep(0.1)
+        until(self.ready, timeout_s=30, what=f"private {self.what} did not start")
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
@@ -137,10 +135,9 @@ def private_smtp(tmp_path):
 def private_kafka(tmp_path):
     """A single-node Kafka of this test's own (KRaft, the stack's jars), which it may kill and
     start again on the same ports and data."""
-    import time
 
     from devstack.stack import StackConfig, kafka_ready, start_kafka
-    from tests.support import free_port
+    from tests.support import free_port, until
 
     config = StackConfig(state_dir=tmp_path / "kafka", kafka_port=free_port(), controller_port=free_port(),
                          kafka_heap_mb=256)
@@ -151,11 +148,13 @@ def private_kafka(tmp_path):
         process = None
 
         def start(self) -> None:
-            self.process = start_kafka(config)
-            deadline = time.monotonic() + 60
-            while not kafka_ready(self.bootstrap):
-                assert time.monotonic() < deadline and self.process.poll() is None, "private Kafka did not start"
-                time.sleep(0.2)
+            process = self.process = start_kafka(config)
+
+            def ready() -> bool:
+                assert process.poll() is None, "private Kafka exited while starting"
+                return kafka_ready(self.bootstrap)
+
+            until(ready, timeout_s=60, what="private Kafka did not start")
 
         def stop(self) -> None:
             if self.process and self.process.poll() is None:

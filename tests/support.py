@@ -159,14 +159,14 @@ class ServiceProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def wait_for_log(self, text: str, timeout_s: float = 60) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+        def logged() -> bool:
             if text in self.log():
-                return
+                return True
             if self.popen and self.popen.poll() is not None:
                 raise AssertionError(f"{self.service} exited ({self.popen.returncode}):\n{self.log()[-3000:]}")
-            time.sleep(0.1)
-        raise AssertionError(f"{self.service} never logged {text!r}:\n{self.log()[-3000:]}")
+            return False
+
+        until(logged, timeout_s=timeout_s, what=f"{self.service} never logged {text!r}:\n{self.log()[-3000:]}")
 
     @property
     def http(self) -> str:
@@ -243,14 +243,17 @@ class Kafka:
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, auto_offset_reset="earliest")
         await consumer.start()
         try:
-            partitions = None
             deadline = time.monotonic() + timeout_s
-            while not partitions and time.monotonic() < deadline:
+
+            async def known() -> set[int] | None:
                 partitions = consumer.partitions_for_topic(topic)
                 if not partitions:
                     await consumer._client.force_metadata_update()  # noqa: SLF001
-                    await asyncio.sleep(0.1)
-            if not partitions:
+                return partitions
+
+            try:
+                partitions = await eventually(known, timeout_s=timeout_s, interval_s=0.1)
+            except AssertionError:  # no such topic (yet): nothing to read
                 return []
             consumer.assign([TopicPartition(topic, p) for p in partitions])
             await consumer.seek_to_beginning()
@@ -337,6 +340,30 @@ async def eventually(check: Callable[[], Any], *, timeout_s: float = 30, interva
             return last
         await asyncio.sleep(interval_s)
     raise AssertionError(f"not true within {timeout_s:.0f} s; last seen: {last!r}"[:2_000])
+
+
+def until(check: Callable[[], Any], *, timeout_s: float = 30, interval_s: float = 0.1, what: str = "") -> Any:
+    """`eventually` for code outside the event loop (fixtures, process start-ups): poll `check`
+    until it returns something truthy and return that; past the timeout, fail saying `what` and
+    the last value. A check may raise AssertionError to give up at once (a process died)."""
+    deadline = time.monotonic() + timeout_s
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval_s)
+    raise AssertionError(f"{what or 'not true'} within {timeout_s:.0f} s; last seen: {last!r}"[:2_000])
+
+
+def answers(call: Callable[[], Any]) -> Any:
+    """What `call` returns, or None while the server does not listen yet."""
+    import urllib.error
+
+    try:
+        return call()
+    except (urllib.error.URLError, ConnectionError):
+        return None
 
 
 def http_get(url: str, token: str | None = None) -> tuple[int, Any]:

@@ -5,7 +5,6 @@ sink, and on the topics."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 import uuid
@@ -20,7 +19,7 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 from devstack.stack import CHROMIUM_FLAGS, chromium
 from shared import ids
 from shared.auth import login_link, mint
-from tests.support import Kafka, Namespace, ServiceProcess, Stack, cloud_event, mails
+from tests.support import Kafka, Namespace, ServiceProcess, Stack, cloud_event, eventually, mails
 
 pytestmark = pytest.mark.stack
 
@@ -100,14 +99,10 @@ def row(page: Page, name: str) -> Any:
 
 
 async def wait_for_mails(stack: Stack, address_part: str, count: int, timeout_s: float = 60) -> list[Any]:
-    deadline = time.monotonic() + timeout_s
-    found: list[Any] = []
-    while time.monotonic() < deadline:
+    def arrived() -> list[Any]:
         found = mails(stack.maildir, address_part)
-        if len(found) >= count:
-            return found
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"expected {count} mails to {address_part!r}, the sink has {len(found)}")
+        return found if len(found) >= count else []
+    return await eventually(arrived, timeout_s=timeout_s)
 
 
 async def test_the_good_match_flow_by_clicks(world: World):

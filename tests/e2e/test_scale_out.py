@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import urllib.error
 from collections import Counter
@@ -26,7 +27,8 @@ async def test_two_replicas_each_one_killed_and_replaced_mid_stream(ns: Namespac
            **{f"{s.upper()}_BATCH_MAX_RECORDS": "50" for s in SERVICES}}  # many batches: kills land mid-stream
     replicas = {s: [ns.start(s, **env), ns.start(s, **env)] for s in SERVICES}
     answers: list[tuple[str, int, dict]] = []
-    watching = asyncio.create_task(_watch_ready(replicas, answers))
+    done = asyncio.Event()
+    watching = asyncio.create_task(_watch_ready(replicas, answers, done))
     try:
         for process in [p for ps in replicas.values() for p in ps]:
             await _ready(process)
@@ -69,8 +71,8 @@ async def test_two_replicas_each_one_killed_and_replaced_mid_stream(ns: Namespac
         for service in SERVICES:
             await kafka.caught_up(ns, service, timeout_s=180)
     finally:
-        watching.cancel()
-        await asyncio.gather(watching, return_exceptions=True)
+        done.set()
+        await watching
 
     # Registrations: one per prospect, by one event id each.
     prospects = events(await kafka.read_to_end(ns.topic("prospects")))
@@ -123,13 +125,14 @@ async def _ready(process) -> dict:
     return await eventually(answer, timeout_s=60)
 
 
-async def _watch_ready(replicas: dict, answers: list) -> None:
-    """Ask every live replica's /ready twice a second; keep what each answered."""
-    while True:
+async def _watch_ready(replicas: dict, answers: list, done: asyncio.Event) -> None:
+    """Until `done`, ask every live replica's /ready twice a second; keep what each answered."""
+    while not done.is_set():
         for process in [p for ps in replicas.values() for p in ps if p.popen and p.popen.poll() is None]:
             try:
                 status, body = await asyncio.to_thread(http_get, f"{process.http}/ready")
             except (urllib.error.URLError, ConnectionError, json.JSONDecodeError):
                 continue  # starting, or being killed
             answers.append((process.label, status, body))
-        await asyncio.sleep(0.5)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(done.wait(), timeout=0.5)  # the sampling period, or the end

@@ -5,8 +5,6 @@ matches its documented status codes, content type and schema; a forged token is 
 from __future__ import annotations
 
 import asyncio
-import time
-import urllib.error
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,7 +14,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from hypothesis import HealthCheck, given, settings
 
 from tests.integration.test_rating import job_opened, prospect_event
-from tests.support import Kafka, Namespace, Stack, http_get, token
+from tests.support import Kafka, Namespace, Stack, answers, http_get, token, until
 
 EXAMPLES = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 
@@ -44,16 +42,12 @@ class Running:
             finally:
                 await kafka.close()
         asyncio.run(publish())
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                status, page = http_get(f"{self.rating.http}/prospects?view=all", self.token)
-                if status == 200 and len(page["items"]) == 5:
-                    return
-            except urllib.error.URLError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError("the board never held the seeded prospects")
+
+        def seeded() -> bool:
+            status, page = answers(lambda: http_get(f"{self.rating.http}/prospects?view=all", self.token)) or (0, {})
+            return status == 200 and len(page["items"]) == 5
+
+        until(seeded, timeout_s=60, what="the board never held the seeded prospects")
 
     def sign_in(self) -> None:
         """A dashboard session, as a recruiter gets one: from a sign-in link."""
@@ -64,14 +58,8 @@ class Running:
 
         jar = http.cookiejar.CookieJar()
         opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                opener.open(login_link(self.ns.jwt_secret, "rec-7", self.dashboard.http), timeout=10)
-                break
-            except (urllib.error.URLError, ConnectionError):
-                assert time.monotonic() < deadline, "the dashboard never answered"
-                time.sleep(0.3)
+        until(lambda: answers(lambda: opener.open(login_link(self.ns.jwt_secret, "rec-7", self.dashboard.http),
+                                                  timeout=10)), timeout_s=60, what="the dashboard never answered")
         self.session = next(c.value for c in jar if c.name == "pf_session")
 
 

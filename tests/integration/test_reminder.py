@@ -41,7 +41,7 @@ def run(as_of: str, recruiter: str | None = None) -> dict:
                        source="tests/operator")
 
 
-async def settle(ns: Namespace, kafka: Kafka, prospects: int) -> None:
+async def applied(ns: Namespace, kafka: Kafka, prospects: int) -> None:
     """Everything published so far is applied: the reminder's group has committed it all."""
     await kafka.caught_up(ns, "reminder")
     assert await mongo_count(ns.stack, ns.database("reminder"), "prospects", {"job_open": {"$exists": True}}) >= prospects
@@ -59,7 +59,7 @@ async def feed(ns: Namespace, kafka: Kafka) -> dict[str, str]:
     await kafka.send_event(ns.topic("assessments"), rated(pid["nofit"], "not_a_fit"), key=pid["nofit"])
     await kafka.send_event(ns.topic("assessments"), flagged(pid["done"]), key=pid["done"])
     await kafka.send_event(ns.topic("jobs"), cloud_event("job.closed", {"job_id": "job-closed"}), key="job-closed")
-    await settle(ns, kafka, 5)
+    await applied(ns, kafka, 5)
     return pid
 
 
@@ -123,7 +123,7 @@ async def test_killed_then_restarted_after_the_hour_the_reminder_still_comes_onc
     await kafka.send_event(ns.topic("jobs"), job(tz="UTC", hour=0), key="job-42")  # always past the hour today
     event = registered("late@example.com")
     await kafka.send_event(ns.topic("prospects"), event, key=event["data"]["prospect_id"])
-    await settle(ns, kafka, 1)
+    await applied(ns, kafka, 1)
     reminder.kill()  # down when the hour came
     reminder.env["REMINDER_TICK_S"] = "1"
     reminder.start()  # back the same day: the clock alone brings the missed reminder
@@ -146,7 +146,7 @@ async def test_the_daily_digest_mail_arrives_once(ns: Namespace, kafka: Kafka):
     for name in ("ann", "bob"):
         event = registered(f"{name}@example.com")
         await kafka.send_event(ns.topic("prospects"), event, key=event["data"]["prospect_id"])
-    await settle(ns, kafka, 2)
+    await applied(ns, kafka, 2)
     await kafka.send_event(ns.topic("reminder-commands"), run("2026-11-25T08:00:00Z"), key="")
     [reminder] = await reminders(kafka, ns)
     await kafka.send_raw(ns.topic("reminders"), json.dumps(reminder).encode(), key=RECRUITER)  # delivered again
