@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import statistics
+import signal
 import subprocess
 import sys
 import time
@@ -48,6 +49,14 @@ class BenchNamespace(Named):
         return {**os.environ, **self.addresses, "KAFKA_TOPIC_PREFIX": self.prefix,
                 f"{upper}_DATABASE": self.database(service), f"{upper}_GROUP_ID": f"{self.name}-{service}",
                 "PYTHONUNBUFFERED": "1", **extra}
+
+    async def finish(self, *processes: subprocess.Popen[bytes]) -> None:
+        """Stop the run's service processes (SIGTERM, all at once), then drop its topics and databases."""
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            process.wait(timeout=30)
+        await self.clean_up()
 
     async def clean_up(self) -> None:
         """Drop this run's topics and databases, so the local stack does not grow run after run."""

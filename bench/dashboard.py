@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-import signal
 import statistics
 import time
 import uuid
@@ -120,10 +119,7 @@ async def main(addresses: dict[str, str], count: int = 10_000, repeats: int = 40
                 baseline.append((time.perf_counter() - started) * 1000)
         to_sse, to_raw = await sse_delays(addresses["KAFKA_BOOTSTRAP_SERVERS"], ns, base, token, samples)
     finally:
-        for process in (dashboard, rating):
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=30)
-        await ns.clean_up()
+        await ns.finish(dashboard, rating)
     return [
         f"dashboard, Prospects page of 50 with {count:,} prospects on the recruiter's board, ms ({repeats} requests):",
         f"  the page: {summary(page)}; p95 {percentile(page, 95):.0f}",

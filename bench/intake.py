@@ -7,7 +7,6 @@ validation, dedupe or publishing (the least work that still lands the data)."""
 from __future__ import annotations
 
 import json
-import signal
 import statistics
 import time
 import uuid
@@ -55,11 +54,7 @@ async def run_intake(addresses: dict[str, str], count: int, processes: int) -> t
         span = await timestamp_span(addresses["KAFKA_BOOTSTRAP_SERVERS"], ns.topic("prospects"))
         return (count - 1) / span, idle, [memory_mb(p.pid)[1] for p in procs], cores
     finally:
-        for proc in procs:
-            proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            proc.wait(timeout=30)
-        await ns.clean_up()
+        await ns.finish(*procs)
 
 
 async def run_baseline(addresses: dict[str, str], count: int, insert: bool = False) -> float:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-import signal
 import statistics
 import time
 import uuid
@@ -151,11 +150,7 @@ async def one(addresses: dict[str, str], rate: int, seconds: float, probes_per_s
         return {"p50": percentile(seen, 50), "p95": percentile(seen, 95), "p99": percentile(seen, 99),
                 "probes": probes, "missing": missing, "rate": achieved, "idle": idle, "peak": peak}
     finally:
-        for p in procs.values():
-            p.send_signal(signal.SIGTERM)
-        for p in procs.values():
-            p.wait(timeout=30)
-        await ns.clean_up()
+        await ns.finish(*procs.values())
 
 
 async def main(addresses: dict[str, str], rates: list[int], seconds: float, runs: int) -> tuple[list[str], dict]:

@@ -5,7 +5,6 @@ rendered mails to the same kind of sink (no Kafka, no database, no rendering).""
 
 from __future__ import annotations
 
-import signal
 import statistics
 import time
 import uuid
@@ -52,9 +51,7 @@ async def one(addresses: dict[str, str], port: int, count: int) -> dict:
         done = await wait_for_records(bootstrap, ns.topic("messages"), count)
         return {"rate": count / (done - started), "idle": idle, "peak": memory_mb(process.pid)[1]}
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
-        await ns.clean_up()
+        await ns.finish(process)
 
 
 async def main(addresses: dict[str, str], count: int = 1000, runs: int = 3) -> tuple[list[str], dict]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import signal
 import subprocess
 import time
 import uuid
@@ -89,11 +88,7 @@ async def one_burst(addresses: dict[str, str], count: int) -> tuple[dict[str, fl
             after_ratings = await absorbed(bus, ns, time.monotonic(), [("rating",), ("reminder",)], timeout_s=900, processes=processes)
             print(_row(f"then {count:,} rate commands", after_ratings), flush=True)
     finally:
-        for process in processes.values():
-            process.send_signal(signal.SIGTERM)
-        for process in processes.values():
-            process.wait(timeout=30)
-        await ns.clean_up()
+        await ns.finish(*processes.values())
     return after_inquiries, after_ratings
 
 

@@ -4,7 +4,6 @@ topic. Baseline in the same run: the plain PyMongo query that finds who is waiti
 
 from __future__ import annotations
 
-import signal
 import statistics
 import time
 import uuid
@@ -78,9 +77,7 @@ async def one(addresses: dict[str, str], waiting: int, recruiters: int) -> tuple
         peak = memory_mb(process.pid)[1]
         return done - started, await baseline(addresses["MONGODB_URI"], database, recruiters), idle, peak
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
-        await ns.clean_up()
+        await ns.finish(process)
 
 
 async def main(addresses: dict[str, str], sizes: list[tuple[int, int]], runs: int = 3) -> tuple[list[str], dict]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import signal
 import statistics
 import time
 import urllib.request
@@ -82,9 +81,7 @@ async def main(addresses: dict[str, str], count: int, recruiters: int, repeats: 
         deep = [get(base + f"&cursor={cursor}", token)[0] for _ in range(repeats)]
         raw = [await baseline_page(addresses["MONGODB_URI"], database, "rec-1", 51) for _ in range(repeats)]
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
-        await ns.clean_up()
+        await ns.finish(process)
     ratio = statistics.median(first) / statistics.median(raw)
     return [
         f"rating views, {count:,} prospects over {recruiters} recruiters (seeded in {seeded:.1f} s), "

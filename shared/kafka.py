@@ -288,7 +288,6 @@ class BatchConsumer:
         self._dead_letters = dead_letters
         self._prefix = settings.kafka.topic_prefix
         self._max_backoff_s = settings.retry_max_backoff_s
-        self.times: list[datetime] = []  # the events' times of the last batch (for the age metric)
 
     async def __call__(self, records: Sequence[ConsumerRecord]) -> None:
         if log.isEnabledFor(logging.DEBUG):
@@ -309,7 +308,7 @@ class BatchConsumer:
             with telemetry.consuming([(r.topic, r.event.id, r.event.type, r.event.model_extra) for r in good]):
                 await self._apply_or_split(good)
             telemetry.count_consumed([(r.topic, r.event.type) for r in good])
-        self.times = [r.time for r in good]
+            telemetry.observe_ages(r.time for r in good)  # done; its offsets are committed next
 
     async def _apply_or_split(self, batch: list[Received]) -> None:
         try:
@@ -343,13 +342,17 @@ class ConsumerState(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, group_id: str, topic_prefix: str) -> None:
         self.group_id = group_id
         self.in_flight = asyncio.Lock()
-        self.consumer: Any = None
         self.subscriber: Any = None
         self.joined = False
         self.assigned: set[TopicPartition] = set()
         self.committed: dict[TopicPartition, int] = {}
         self._prefix = topic_prefix
         self._pending: dict[TopicPartition, int] = {}
+
+    @property
+    def consumer(self) -> Any:
+        """The subscriber's aiokafka consumer (None before it starts)."""
+        return self.subscriber.consumer if self.subscriber is not None else None
 
     def done(self, records: Sequence[ConsumerRecord]) -> None:
         for partition, offset in _last_offsets(records).items():
@@ -387,7 +390,7 @@ class ConsumerState(ConsumerRebalanceListener):  # type: ignore[misc]
     async def update_lag(self) -> None:
         """`prospectflow_consumer_lag` of the partitions this replica holds: their end offsets
         minus what the group committed (asked of Kafka once per partition, then ours)."""
-        consumer = self.subscriber.consumer if self.subscriber is not None else None
+        consumer = self.consumer
         partitions = sorted(self.assigned)
         if consumer is None or not partitions:
             return
@@ -434,12 +437,11 @@ def subscribe_batches(
         if not records:
             return
         started = time.perf_counter()
-        offsets.consumer = subscriber.consumer
         async with offsets.in_flight:
             try:
                 await consumer(records)
             except BaseException:
-                consumer_now = subscriber.consumer
+                consumer_now = offsets.consumer
                 assert consumer_now is not None  # a batch came from it
                 for partition, offset in _first_offsets(records).items():
                     consumer_now.seek(partition, offset)
@@ -447,7 +449,6 @@ def subscribe_batches(
             offsets.done(records)
         await offsets.commit()
         telemetry.BATCH_SECONDS.observe(time.perf_counter() - started)
-        telemetry.observe_ages(getattr(consumer, "times", ()))
 
     # The annotation only documents the payload (AsyncAPI); apply_types is off.
     handle.__annotations__ = {"body": payload or list[dict[str, Any]], "return": None}

@@ -15,7 +15,7 @@ from pymongo import AsyncMongoClient
 from shared.kafka import consumer_state, ensure_topics
 from shared.logs import get_logger
 from shared.retention import Kept, Retention
-from shared.retry import is_infrastructure_error, retry_forever
+from shared.retry import retry_forever
 from shared.settings import ServiceSettings
 from shared.telemetry import OUTAGES, READY, setup_tracing, shutdown_tracing
 
@@ -63,30 +63,23 @@ class Operations:
             await asyncio.gather(self._watch, return_exceptions=True)
 
     async def _watching(self) -> None:
+        """Each watch interval: one round of readiness probes, which also says whether Kafka and
+        the database are failing or back; then the lag of this replica's partitions."""
         state = consumer_state(self.broker)
         while True:
             await asyncio.sleep(self.settings.watch_interval_s)
-            for dependency, probe in (("kafka", state.update_lag if state is not None else None),
-                                      ("mongodb", lambda: self.client.admin.command("ping"))):
-                if probe is None:
-                    continue
-                try:
-                    await asyncio.wait_for(probe(), timeout=max(1.0, self.settings.watch_interval_s))
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    if is_infrastructure_error(exc):
-                        OUTAGES.down(dependency, f"{type(exc).__name__}: {exc}", "watch")
-                    else:
-                        log.warning("watch failed", extra={"dependency": dependency, "fault": repr(exc)[:300]})
+            problems = await self.problems()
+            READY.set(0 if problems else 1)
+            for dependency, part in (("kafka", "kafka"), ("mongodb", "database")):
+                if part in problems:
+                    OUTAGES.down(dependency, problems[part], "watch")
                 else:
                     OUTAGES.up(dependency)
-            try:
-                READY.set(0 if await self.problems() else 1)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                READY.set(0)
+            if state is not None and "kafka" not in problems:
+                try:
+                    await asyncio.wait_for(state.update_lag(), timeout=max(1.0, self.settings.watch_interval_s))
+                except Exception as exc:  # Kafka went away since the probe: the next round says so
+                    log.debug("lag not measured", extra={"fault": repr(exc)[:300]})
 
 
 _OPERATIONS: weakref.WeakKeyDictionary[FastStream, Operations] = weakref.WeakKeyDictionary()

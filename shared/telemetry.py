@@ -54,7 +54,7 @@ BATCH_SECONDS = Histogram(
     "prospectflow_batch_seconds", "One batch, from receipt to the commit of its offsets.",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300))
 EVENT_AGE_SECONDS = Histogram(
-    "prospectflow_event_age_seconds", "Now minus the event's `time` when its batch is committed.",
+    "prospectflow_event_age_seconds", "Now minus the event's `time` when its batch is done (then committed).",
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 86400))
 READY = Gauge(
     "prospectflow_ready", "1 when /ready would answer 200 (broker, consumer group, database), else 0; "
