@@ -60,7 +60,7 @@ def free_ports(span: int) -> tuple[int, int]:
 
     rnd = random.Random()
     while True:
-        base = rnd.randrange(20_000, 60_000, 2)
+        base = rnd.randrange(20_000, 32_000, 2)  # below the kernel's ephemeral range: no client takes them
         wanted = range(base, base + 2 * span)
         try:
             for port in wanted:
@@ -146,9 +146,9 @@ class Campaign:
         self.rnd = random.Random(seed)  # the workload's
         self.fault_rnd = random.Random(seed + 1_000_003)  # the faults', apart: the same seed, the same schedule
         self.home = ROOT / ".devstack" / f"chaos-{seed}-{os.getpid()}"
-        kafka_port, controller_port = free_ports(6)
-        self.config = StackConfig(state_dir=self.home / "stack", kafka_port=kafka_port, controller_port=controller_port,
-                                  mongo_port=free_port(), pg_port=free_port(), smtp_port=free_port(), kafka_heap_mb=384,
+        base, _ = free_ports(5)  # Kafka's six (brokers on even, controllers on odd), then the others
+        self.config = StackConfig(state_dir=self.home / "stack", kafka_port=base, controller_port=base + 1,
+                                  mongo_port=base + 6, pg_port=base + 7, smtp_port=base + 8, kafka_heap_mb=384,
                                   kafka_brokers=brokers, external_kafka=None, external_mongo=None, external_smtp=None)
         self.replicas: list[Replica] = []
         self.faults: Counter[str] = Counter()

@@ -40,10 +40,20 @@ class Reminders:
 
     async def _keep_state(self, events: list[Received]) -> None:
         changes = domain.follow_up_changes((r.event.type, r.data, r.time) for r in events)
+        jobs: dict[str, Any] = {}
         if changes.registered:  # join the new prospects with what is known of their jobs
             jobs = await self.store.job_docs({job_id for _, job_id in changes.registered})
             changes.prospects += domain.joins_for_registered(changes, jobs)
         await self.store.write(changes)
+        # A job another replica stores meanwhile joins only the prospects already written; so look
+        # again, after writing, for the jobs that were unknown (one side always sees the other).
+        in_batch = {job_id for job_id, _ in changes.jobs}
+        unjoined = [(pid, job) for pid, job in changes.registered if job not in jobs and job not in in_batch]
+        if unjoined:
+            late = await self.store.job_docs({job for _, job in unjoined})
+            if late:
+                await self.store.write(domain.Changes(
+                    prospects=domain.joins_for_registered(domain.Changes(registered=unjoined), late)))
 
     async def evaluate(self, as_of: datetime, recruiter_id: str | None = None) -> int:
         """Send every reminder due at `as_of` that nobody has sent; return how many were sent."""
