@@ -41,5 +41,5 @@ bench: $(VENV)/.installed
 	$(PY) -m bench $(BENCH_ARGS)
 
 clean:
-	-$(PY) -m devstack down
+	-$(PY) -m devstack clean
 	rm -rf .devstack

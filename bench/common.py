@@ -184,6 +184,6 @@ def database() -> str:
     config = StackConfig()
     if config.external_mongo:
         return f"MongoDB-compatible server at {config.external_mongo.split('@')[-1]}"
-    from devstack.stack import use_postgresql
+    from devstack import engine
 
-    return "FerretDB 1.24.2 over PostgreSQL 15" if use_postgresql(config) else "FerretDB 1.24.2 over SQLite"
+    return f"FerretDB {engine.FERRETDB_VERSION} over PostgreSQL {engine.PG_MAJOR} with DocumentDB"

@@ -24,6 +24,7 @@ import email.policy
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -34,7 +35,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from devstack.stack import ROOT, StackConfig, down, kill_part, restart_part, up
+from devstack.stack import ROOT, StackConfig, down, kill_part, remove, restart_part, up
 from prospectflow.bus import Bus
 from shared import ids, topics
 from shared.settings import KafkaSettings
@@ -187,13 +188,12 @@ class Campaign:
     def tear_down(self) -> None:
         for replica in self.replicas:
             replica.stop()
-        if self._started:
-            down(self.config)
-            self._started = False
         if self.held:  # nothing to look into: the private stack's data and logs go
-            import shutil
-
+            remove(self.config)
             shutil.rmtree(self.home, ignore_errors=True)
+        elif self._started:
+            down(self.config)
+        self._started = False
 
     # --- the run -------------------------------------------------------------------------------
 

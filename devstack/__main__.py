@@ -1,7 +1,9 @@
 """`python -m devstack up | down | status | logs | env | run`: the local stack.
 
-up      install what is missing (cached), start Kafka, FerretDB and the SMTP sink, create topics
+up      install what is missing (cached), start Kafka, PostgreSQL with DocumentDB, FerretDB and the
+        SMTP sink, create topics
 down    stop exactly what `up` started
+clean   down, then delete the stack's data and logs (DEVSTACK_DIR and its PostgreSQL cluster)
 status  what runs where
 logs    the end of each part's log (or one part's: logs kafka)
 env     the environment variables that point a service at the stack (eval "$(... env)")
@@ -19,7 +21,9 @@ import sys
 import threading
 import time
 
-from devstack.stack import ROOT, StackConfig, StackError, down, prometheus_ready, start_prometheus, status, up
+from devstack.stack import (
+    ROOT, StackConfig, StackError, down, prometheus_ready, remove, start_prometheus, status, up,
+)
 
 SERVICES = ("intake", "rating", "messaging", "reminder", "dashboard")
 HTTP_PORTS = {"intake": 8081, "rating": 8080, "messaging": 8082, "reminder": 8083, "dashboard": 8000}
@@ -206,9 +210,10 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("up", help="start the stack")
     commands.add_parser("down", help="stop what up started")
+    commands.add_parser("clean", help="stop the stack and delete its data")
     commands.add_parser("status", help="what runs where")
     logs = commands.add_parser("logs", help="show the end of the logs")
-    logs.add_argument("part", nargs="?", choices=["kafka", "ferretdb", "smtp"])
+    logs.add_argument("part", nargs="?", choices=["kafka", "postgres", "ferretdb", "smtp"])
     logs.add_argument("-n", "--lines", type=int, default=40)
     commands.add_parser("env", help="print export lines for the stack's addresses")
     commands.add_parser("run", help="the stack and every service, in the foreground")
@@ -225,6 +230,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "down":
             stopped = down(config)
             print(f"devstack: stopped {', '.join(stopped) or 'nothing (nothing was running)'}")
+        elif args.command == "clean":
+            remove(config)
+            print(f"devstack: stopped and removed {config.state_dir}")
         elif args.command == "status":
             for name, text in status(config):
                 print(f"{name:<9} {text}")

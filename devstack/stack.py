@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
 import os
 import shutil
@@ -24,9 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from devstack import engine
+
 ROOT = Path(__file__).resolve().parent.parent
 KAFKA_VERSION = "4.1.1"
-FERRETDB_VERSION = "v1.24.2"
 
 
 class StackError(Exception):
@@ -53,7 +55,6 @@ class StackConfig:
     controller_port: int = field(default_factory=lambda: _env_int("DEVSTACK_KAFKA_CONTROLLER_PORT", 9093))
     mongo_port: int = field(default_factory=lambda: _env_int("DEVSTACK_MONGO_PORT", 27017))
     pg_port: int = field(default_factory=lambda: _env_int("DEVSTACK_PG_PORT", 54320))
-    db_backend: str = field(default_factory=lambda: os.environ.get("DEVSTACK_DB_BACKEND", "auto"))
     smtp_port: int = field(default_factory=lambda: _env_int("DEVSTACK_SMTP_PORT", 1025))
     smtp_delay_ms: int = 0  # the sink answers each mail after this long (the chaos campaign's slow SMTP)
     partitions: int = field(default_factory=lambda: _env_int("KAFKA_PARTITIONS", 6))
@@ -75,15 +76,11 @@ class StackConfig:
         return self.state_dir / "smtp" / "maildir"
 
     def backend_line(self) -> str | None:
-        """What FerretDB stores into, said once at `up`."""
+        """What answers MongoDB's protocol, said once at `up`."""
         if self.external_mongo:
             return None
-        if use_postgresql(self):
-            return f"FerretDB over PostgreSQL ({postgres_bin()}, port {self.pg_port})"
-        if self.db_backend == "sqlite":
-            return "FerretDB over SQLite (DEVSTACK_DB_BACKEND=sqlite)"
-        return ("FerretDB over SQLite: no PostgreSQL server was found or could be installed (install Debian's "
-                "`postgresql`, or set DEVSTACK_PG_BIN); SQLite is about ten times slower for queries")
+        return (f"FerretDB {engine.FERRETDB_VERSION} over PostgreSQL {engine.PG_MAJOR} with DocumentDB "
+                f"(port {self.pg_port}, data in {pg_home(self)})")
 
     def broker_port(self, node: int) -> int:
         return self.kafka_port + 2 * (node - 1)
@@ -275,16 +272,6 @@ def _go_build(config: StackConfig, folder: str, binary: Path, what: str) -> Path
     return binary
 
 
-def install_ferretdb(config: StackConfig) -> Path:
-    """FerretDB built with Go from the module proxy, cached (per version of our main.go); returns
-    the binary."""
-    import hashlib
-
-    stamp = hashlib.sha256((ROOT / "devstack" / "ferretdb" / "main.go").read_bytes()).hexdigest()[:8]
-    return _go_build(config, "ferretdb", config.cache_dir / f"ferretdb-{FERRETDB_VERSION}-{stamp}",
-                     f"FerretDB {FERRETDB_VERSION}")
-
-
 def _go_tool(config: StackConfig, folder: str, what: str) -> Path:
     """One of our small Go checkers in devstack/<folder>, cached per version of its source."""
     import hashlib
@@ -383,58 +370,7 @@ def start_kafka(config: StackConfig, node: int = 1) -> subprocess.Popen[bytes]:
     )
 
 
-def ferretdb_sqlite_url(data: Path) -> str:
-    """WAL with synchronous=NORMAL: a commit survives the process being killed, and is not
-    fsynced one by one (FULL costs ~20 ms a write here, which makes updates crawl)."""
-    return f"file:{data}/?_pragma=synchronous(normal)"
-
-
-# --- PostgreSQL, FerretDB's default backend here --------------------------------------------------
-
-PG_POOL_MAX_CONNS = 400
-"""FerretDB's pool towards PostgreSQL. Its PostgreSQL backend keeps a pooled connection per
-statement of an update command until the command ends: one command of `pool_max_conns`
-statements, or several that add up to it, wait for each other for good. With
-`shared.db.BULK_CHUNK` statements per command, this leaves room for 25 such commands at once."""
-PG_MAX_CONNECTIONS = PG_POOL_MAX_CONNS + 50
-
-
-def postgres_bin() -> Path | None:
-    """The folder of a PostgreSQL server's programs (initdb, postgres, pg_isready): DEVSTACK_PG_BIN,
-    Debian's /usr/lib/postgresql/<version>/bin, or the PATH; Debian's package installed with
-    apt-get when we are root and none is there. None when none can be had."""
-    def found() -> Path | None:
-        explicit = os.environ.get("DEVSTACK_PG_BIN")
-        if explicit:
-            return Path(explicit)
-        versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"),
-                          key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0)
-        if versions:
-            return versions[-1].parent
-        on_path = shutil.which("postgres")
-        return Path(on_path).parent if on_path and shutil.which("initdb") else None
-
-    folder = found()
-    if folder is None and os.geteuid() == 0 and shutil.which("apt-get") and not os.environ.get("DEVSTACK_NO_INSTALL"):
-        print("devstack: installing PostgreSQL (apt-get install postgresql) for FerretDB's backend", flush=True)
-        environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update", "-qq"], env=environment, capture_output=True)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "postgresql"],
-                       env=environment, capture_output=True)
-        folder = found()
-    return folder
-
-
-def use_postgresql(config: StackConfig) -> bool:
-    """Chosen once per configuration: PostgreSQL when a server can be had, else SQLite."""
-    if config.db_backend == "sqlite":
-        return False
-    if config.db_backend == "postgresql":
-        if postgres_bin() is None:
-            raise StackError("DEVSTACK_DB_BACKEND=postgresql, but no PostgreSQL server was found: install Debian's "
-                             "`postgresql` package or set DEVSTACK_PG_BIN to its bin folder")
-        return True
-    return postgres_bin() is not None
+# --- the database: PostgreSQL 15 with DocumentDB, and the FerretDB 2 gateway ---------------------
 
 
 def _pg_account() -> tuple[int, int] | None:
@@ -456,17 +392,35 @@ def _pg_account() -> tuple[int, int] | None:
     return account.pw_uid, account.pw_gid
 
 
+PG_HOMES = Path("/var/lib/prospectflow")
+"""As root, PostgreSQL runs as another account, which may not be able to enter the checkout (a
+folder only its owner can enter, as `mktemp -d` makes them and as root's home is): its cluster
+then lives here, one folder per stack (named by a digest of DEVSTACK_DIR), as Debian keeps its
+own clusters in /var/lib/postgresql."""
+
+
+def pg_home(config: StackConfig) -> Path:
+    """The folder of this stack's PostgreSQL cluster (its data and its socket)."""
+    if _pg_account() is None:
+        return config.state_dir / "postgres"
+    digest = hashlib.sha256(str(config.state_dir.resolve()).encode()).hexdigest()[:16]
+    return PG_HOMES / f"postgres-{digest}"
+
+
 def _pg_paths(config: StackConfig) -> tuple[Path, Path]:
-    home = config.state_dir / "postgres"
+    home = pg_home(config)
     return home / "data", home / "run"
 
 
 def start_postgres(config: StackConfig) -> subprocess.Popen[bytes]:
-    folder = postgres_bin()
-    assert folder is not None
+    install_engine(config)  # the extensions must be there before the server preloads them
+    folder = engine.pg_bin()
     data, sockets = _pg_paths(config)
     account = _pg_account()
-    for path in (data, sockets):
+    if account:
+        PG_HOMES.mkdir(parents=True, exist_ok=True)
+        PG_HOMES.chmod(0o755)
+    for path in (data.parent, data, sockets):
         path.mkdir(parents=True, exist_ok=True)
         path.chmod(0o700)
         if account:
@@ -474,13 +428,12 @@ def start_postgres(config: StackConfig) -> subprocess.Popen[bytes]:
     config.logs.mkdir(parents=True, exist_ok=True)
     if not (data / "PG_VERSION").exists():
         result = subprocess.run([str(folder / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-                                 "--no-locale"], capture_output=True, text=True, **_as(account))
+                                 "--no-locale"], capture_output=True, text=True, cwd="/", **_as(account))
         if result.returncode != 0:
             raise StackError(f"initdb failed:\n{result.stdout}{result.stderr}")
-    return _spawn([str(folder / "postgres"), "-D", str(data), "-p", str(config.pg_port), "-k", str(sockets),
-                   "-c", "listen_addresses=127.0.0.1", "-c", f"max_connections={PG_MAX_CONNECTIONS}",
-                   "-c", "shared_buffers=256MB", "-c", "synchronous_commit=off"],  # a kill loses nothing committed to the OS
-                  config.logs / "postgres.log", **_as(account))
+    settings = [arg for key, value in engine.PG_SETTINGS.items() for arg in ("-c", f"{key}={value}")]
+    return _spawn([str(folder / "postgres"), "-D", str(data), "-p", str(config.pg_port), "-k", str(sockets), *settings],
+                  config.logs / "postgres.log", cwd=Path("/"), **_as(account))
 
 
 def _as(account: tuple[int, int] | None) -> dict[str, Any]:
@@ -488,83 +441,47 @@ def _as(account: tuple[int, int] | None) -> dict[str, Any]:
 
 
 def postgres_ready(config: StackConfig) -> bool:
-    folder = postgres_bin()
-    if folder is None:
-        return False
-    done = subprocess.run([str(folder / "pg_isready"), "-h", "127.0.0.1", "-p", str(config.pg_port), "-U", "postgres",
-                           "-d", "postgres", "-q"],
-                          capture_output=True)
+    done = subprocess.run([str(engine.pg_bin() / "pg_isready"), "-h", "127.0.0.1", "-p", str(config.pg_port),
+                           "-U", "postgres", "-d", "postgres", "-q"], capture_output=True)
     return done.returncode == 0
 
 
+def psql(config: StackConfig, sql: str) -> str:
+    """Run SQL in the stack's PostgreSQL (database `postgres`, where DocumentDB lives); its output."""
+    client = engine.pg_bin() / "psql"
+    done = subprocess.run([str(client if client.exists() else "psql"), "-h", "127.0.0.1", "-p", str(config.pg_port),
+                           "-U", "postgres", "-d", "postgres", "-qtAX", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise StackError(f"PostgreSQL refused {sql[:60]!r}: {done.stderr.strip()}")
+    return done.stdout
+
+
 def ferretdb_postgresql_url(config: StackConfig) -> str:
-    return f"postgres://postgres@127.0.0.1:{config.pg_port}/ferretdb?pool_max_conns={PG_POOL_MAX_CONNS}"
+    return f"postgres://postgres@127.0.0.1:{config.pg_port}/postgres"
 
 
-ID_INDEX_SQL = r"""
-CREATE OR REPLACE FUNCTION prospectflow_index_id(target regclass) RETURNS void LANGUAGE plpgsql AS $f$
-DECLARE base text := left((SELECT relname FROM pg_class WHERE oid = target), 50);
-BEGIN
-  IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = target AND attname = '_jsonb' AND NOT attisdropped) THEN
-    EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %s USING gin ((_jsonb->''_id''))', base || '_pf_id', target);
-    EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %s USING gin ((_jsonb->''recruiter_id''))', base || '_pf_rec',
-                   target);
-  END IF;
-END $f$;
-
-CREATE OR REPLACE FUNCTION prospectflow_index_new_tables() RETURNS event_trigger LANGUAGE plpgsql AS $f$
-DECLARE created record;
-BEGIN
-  FOR created IN SELECT objid FROM pg_event_trigger_ddl_commands() WHERE command_tag = 'CREATE TABLE' LOOP
-    PERFORM prospectflow_index_id(created.objid::regclass);
-  END LOOP;
-END $f$;
-
-DROP EVENT TRIGGER IF EXISTS prospectflow_index_id;
-CREATE EVENT TRIGGER prospectflow_index_id ON ddl_command_end WHEN TAG IN ('CREATE TABLE')
-  EXECUTE FUNCTION prospectflow_index_new_tables();
-
-SELECT prospectflow_index_id(c.oid::regclass) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
- WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'public');
-"""
-"""FerretDB 1.24 filters on `_id` as `_jsonb->'_id' @> value`, which its own btree on `_id`
-cannot serve: every `find_one`, `update_one` and upsert by `_id` scanned its table (100 of them
-over 100,000 documents: 2.7 s). A GIN index on that expression serves them (0.07 s). The same
-on `recruiter_id` serves a recruiter's own documents (the reminder's per-recruiter reads).
-FerretDB does not know such indexes, so PostgreSQL makes them for every table FerretDB creates
-(an event trigger on CREATE TABLE, in the same transaction) and for the tables already there."""
+def install_engine(config: StackConfig) -> Path:
+    """The engine's extensions and the FerretDB binary, installed once; returns the binary."""
+    try:
+        return engine.install(config.cache_dir)
+    except engine.EngineError as exc:
+        raise StackError(str(exc)) from None
 
 
-def _psql(config: StackConfig, database: str) -> list[str]:
-    folder = postgres_bin()
-    assert folder is not None
-    psql = str(folder / "psql") if (folder / "psql").exists() else (shutil.which("psql") or "psql")
-    return [psql, "-h", "127.0.0.1", "-p", str(config.pg_port), "-U", "postgres", "-d", database, "-qtAX",
-            "-v", "ON_ERROR_STOP=1"]
-
-
-def _ensure_ferretdb_database(config: StackConfig) -> None:
-    there = subprocess.run([*_psql(config, "postgres"), "-c", "SELECT 1 FROM pg_database WHERE datname = 'ferretdb'"],
-                           capture_output=True, text=True)
-    if there.stdout.strip() != "1":
-        made = subprocess.run([*_psql(config, "postgres"), "-c", "CREATE DATABASE ferretdb"], capture_output=True, text=True)
-        if made.returncode != 0:
-            raise StackError(f"creating FerretDB's database in PostgreSQL failed: {made.stderr.strip()}")
-    indexed = subprocess.run([*_psql(config, "ferretdb")], input=ID_INDEX_SQL, capture_output=True, text=True)
-    if indexed.returncode != 0:
-        raise StackError(f"setting up the `_id` indexes in PostgreSQL failed: {indexed.stderr.strip()}")
+def ferretdb_command(config: StackConfig, listen_port: int, state_dir: Path) -> list[str]:
+    """The FerretDB 2 gateway on 127.0.0.1:`listen_port` in front of the stack's PostgreSQL.
+    No authentication: it listens on loopback only, for this machine's services and tests."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    return [str(install_engine(config)), f"--postgresql-url={ferretdb_postgresql_url(config)}",
+            f"--listen-addr=127.0.0.1:{listen_port}", "--no-auth", "--debug-addr=-", "--telemetry=disable",
+            f"--state-dir={state_dir}", "--log-level=warn"]
 
 
 def start_ferretdb(config: StackConfig) -> subprocess.Popen[bytes]:
-    binary = install_ferretdb(config)
-    if use_postgresql(config):
-        _ensure_ferretdb_database(config)
-        backend = ["--handler=postgresql", f"--postgresql-url={ferretdb_postgresql_url(config)}"]
-    else:
-        data = config.state_dir / "ferretdb" / "data"
-        data.mkdir(parents=True, exist_ok=True)
-        backend = ["--handler=sqlite", f"--sqlite-url={ferretdb_sqlite_url(data)}"]
-    return _spawn([str(binary), f"--listen-addr=127.0.0.1:{config.mongo_port}", *backend], config.logs / "ferretdb.log")
+    psql(config, "CREATE EXTENSION IF NOT EXISTS documentdb CASCADE")
+    return _spawn(ferretdb_command(config, config.mongo_port, config.state_dir / "ferretdb"),
+                  config.logs / "ferretdb.log")
 
 
 def start_smtp(config: StackConfig) -> subprocess.Popen[bytes]:
@@ -600,10 +517,9 @@ def parts(config: StackConfig) -> list[Part]:
                               config.broker_port(node), lambda c, n=node: start_kafka(c, n), ready, 90))
     if not config.external_mongo:
         uri = f"mongodb://127.0.0.1:{config.mongo_port}/"
-        if use_postgresql(config):
-            # SIGINT: PostgreSQL's fast shutdown (SIGTERM waits for FerretDB's pooled sessions).
-            found.append(Part("postgres", str(_pg_paths(config)[0]), config.pg_port, start_postgres,
-                              lambda: postgres_ready(config), 60, signal.SIGINT))
+        # SIGINT: PostgreSQL's fast shutdown (SIGTERM waits for FerretDB's pooled sessions).
+        found.append(Part("postgres", str(_pg_paths(config)[0]), config.pg_port, start_postgres,
+                          lambda: postgres_ready(config), 60, signal.SIGINT))
         found.append(Part("ferretdb", "ferretdb", config.mongo_port, start_ferretdb, lambda: mongo_ready(uri), 30))
     if not config.external_smtp:
         found.append(Part("smtp", "devstack.smtp_sink", config.smtp_port, start_smtp,
@@ -612,40 +528,56 @@ def parts(config: StackConfig) -> list[Part]:
 
 
 def up(config: StackConfig, *, quiet: bool = False) -> list[str]:
-    """Start what is not running; reuse what is. Returns the names of the parts started."""
+    """Start what is not running; reuse what is. Returns the names of the parts started. A part
+    that cannot start stops what this call started before it raises: a failed set-up leaves
+    nothing running."""
     say = (lambda *_: None) if quiet else (lambda msg: print(f"devstack: {msg}", flush=True))
     state = load_state(config)
-    started = []
-    for part in parts(config):
-        known = state.get(part.name)
-        log_path = config.logs / f"{part.name}.log"
-        if known and _alive(known["pid"], part.marker):
-            pid = known["pid"]
+    started: list[str] = []
+    try:
+        for part in parts(config):
+            known = state.get(part.name)
+            log_path = config.logs / f"{part.name}.log"
+            if known and _alive(known["pid"], part.marker):
+                pid = known["pid"]
+                _wait(part.ready, what=part.name, timeout_s=part.timeout_s,
+                      running=lambda: _alive(pid, part.marker), log_path=log_path)
+                say(f"{part.name} already running (pid {known['pid']}, port {part.port})")
+                continue
+            if not _port_free(part.port):
+                raise StackError(
+                    f"port {part.port} for {part.name} is taken by another program. Stop it, choose another "
+                    f"port (DEVSTACK_*_PORT), or point the stack at it with the environment "
+                    f"(KAFKA_BOOTSTRAP_SERVERS, MONGODB_URI, SMTP_HOST/SMTP_PORT)."
+                )
+            begun = time.monotonic()
+            process = part.start(config)  # type: ignore[operator]
+            state[part.name] = {"pid": process.pid, "port": part.port}
+            _save_state(config, state)
+            started.append(part.name)
             _wait(part.ready, what=part.name, timeout_s=part.timeout_s,
-                  running=lambda: _alive(pid, part.marker), log_path=log_path)
-            say(f"{part.name} already running (pid {known['pid']}, port {part.port})")
-            continue
-        if not _port_free(part.port):
-            raise StackError(
-                f"port {part.port} for {part.name} is taken by another program. Stop it, choose another "
-                f"port (DEVSTACK_*_PORT), or point the stack at it with the environment "
-                f"(KAFKA_BOOTSTRAP_SERVERS, MONGODB_URI, SMTP_HOST/SMTP_PORT)."
-            )
-        begun = time.monotonic()
-        process = part.start(config)
-        state[part.name] = {"pid": process.pid, "port": part.port}
-        _save_state(config, state)
-        _wait(part.ready, what=part.name, timeout_s=part.timeout_s,
-              running=lambda: process.poll() is None, log_path=log_path)
-        say(f"{part.name} ready on 127.0.0.1:{part.port} (pid {process.pid}, {time.monotonic() - begun:.1f} s)")
-        started.append(part.name)
-    for name, value in (("Kafka", config.external_kafka), ("MongoDB", config.external_mongo), ("SMTP", config.external_smtp)):
-        if value:
-            say(f"{name}: using {value} from the environment")
-    if started and config.backend_line():
-        say(config.backend_line())
-    create_topics(config)
+                  running=lambda: process.poll() is None, log_path=log_path)
+            say(f"{part.name} ready on 127.0.0.1:{part.port} (pid {process.pid}, {time.monotonic() - begun:.1f} s)")
+        for name, value in (("Kafka", config.external_kafka), ("MongoDB", config.external_mongo),
+                            ("SMTP", config.external_smtp)):
+            if value:
+                say(f"{name}: using {value} from the environment")
+        if started and config.backend_line():
+            say(config.backend_line())
+        create_topics(config)
+    except BaseException:
+        if started:
+            down(config, started)
+        raise
     return started
+
+
+def remove(config: StackConfig) -> None:
+    """Stop the stack and delete its data and logs (DEVSTACK_DIR, and its PostgreSQL cluster
+    where that lives outside it)."""
+    down(config)
+    shutil.rmtree(pg_home(config), ignore_errors=True)
+    shutil.rmtree(config.state_dir, ignore_errors=True)
 
 
 def kill_part(config: StackConfig, name: str, sig: int = signal.SIGKILL) -> None:
@@ -689,8 +621,7 @@ def down(config: StackConfig, names: list[str] | None = None) -> list[str]:
     """Stop what `up` started (all of it, or the parts named), and nothing else."""
     state = load_state(config)
     every = {p.name: p for p in parts(StackConfig(state_dir=config.state_dir, external_kafka=None, external_mongo=None,
-                                                  external_smtp=None, db_backend="postgresql"
-                                                  if "postgres" in state else "sqlite"))}
+                                                  external_smtp=None))}
     markers = {name: part.marker for name, part in every.items()}
     stopped = []
     for name in reversed(list(state)):  # the database's clients before the database

@@ -18,7 +18,7 @@ import weakref
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -139,6 +139,13 @@ def encode_event(event: dict[str, Any]) -> bytes:
     return json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+class Publishes(Protocol):
+    """What a handler publishes through: returns once every message is acknowledged (the seam
+    that handlers' tests replace with an in-memory publisher)."""
+
+    async def publish(self, messages: Sequence[Outgoing]) -> None: ...
+
+
 class Publisher:
     """Publishes a batch of events and returns once the broker has acknowledged all of them."""
 
@@ -180,19 +187,37 @@ class BadMessage(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Received:
-    """A valid message: its record, its envelope and its typed `data`."""
+    """A valid message: its envelope and its typed `data`, and the Kafka record it came in (None
+    for an event built by `received()`, as handlers' tests do)."""
 
-    record: ConsumerRecord
+    record: ConsumerRecord | None
     topic: str  # the contract name, without prefix
     event: CloudEvent
     data: BaseModel
+    timestamp_ms: int = 0  # the record's timestamp
 
     @property
     def time(self) -> datetime:
         """The event's `time`, else the record's timestamp: stable across redeliveries."""
         if self.event.time is not None:
             return self.event.time
-        return datetime.fromtimestamp(self.record.timestamp / 1000, timezone.utc)
+        return datetime.fromtimestamp(self.timestamp_ms / 1000, timezone.utc)
+
+
+def received(topic: str, event: dict[str, Any], *, timestamp_ms: int = 0) -> Received:
+    """An event as a consumer of `topic` receives it, validated as `parse_record` does, without
+    a Kafka record (raises BadMessage as it would dead-letter)."""
+    try:
+        envelope = CloudEvent.model_validate(event)
+    except ValidationError as exc:
+        raise BadMessage("not_cloudevent", describe_validation_error(exc)) from None
+    if envelope.type not in topic_names.TYPES_BY_TOPIC.get(topic, frozenset()):
+        raise BadMessage("unknown_type", f"type {envelope.type!r} is not carried on {topic!r}")
+    try:
+        data = EVENT_TYPES[envelope.type].model_validate(envelope.data)
+    except ValidationError as exc:
+        raise BadMessage("invalid_data", describe_validation_error(exc)) from None
+    return Received(record=None, topic=topic, event=envelope, data=data, timestamp_ms=timestamp_ms)
 
 
 def describe_validation_error(exc: ValidationError) -> str:
@@ -216,18 +241,7 @@ def parse_record(record: ConsumerRecord, *, topic_prefix: str) -> Received:
         raise BadMessage("not_json", "the value is nested too deeply to parse") from None
     if not isinstance(raw, dict):
         raise BadMessage("not_cloudevent", "the value is not a JSON object")
-    try:
-        event = CloudEvent.model_validate(raw)
-    except ValidationError as exc:
-        raise BadMessage("not_cloudevent", describe_validation_error(exc)) from None
-    allowed = topic_names.TYPES_BY_TOPIC.get(topic, frozenset())
-    if event.type not in allowed:
-        raise BadMessage("unknown_type", f"type {event.type!r} is not carried on {topic!r}")
-    try:
-        data = EVENT_TYPES[event.type].model_validate(event.data)
-    except ValidationError as exc:
-        raise BadMessage("invalid_data", describe_validation_error(exc)) from None
-    return Received(record=record, topic=topic, event=event, data=data)
+    return dataclasses.replace(received(topic, raw, timestamp_ms=record.timestamp), record=record)
 
 
 class DeadLetters:
@@ -323,7 +337,7 @@ class BatchConsumer:
                 return
             received = batch[0]
             log.exception("message failed; dead-lettering it",
-                          extra={"topic": received.record.topic, "event_id": received.event.id,
+                          extra={"topic": received.topic, "event_id": received.event.id,
                                  "trace_id": telemetry.trace_id(received.event.id)})
             await self._dead_letters.send(
                 [(received.record, BadMessage("processing_failed", f"{type(exc).__name__}: {exc}"[:2_000]))]

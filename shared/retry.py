@@ -17,6 +17,10 @@ T = TypeVar("T")
 log = get_logger("prospectflow.retry")
 
 
+RESTARTED_POSTGRESQL = ("terminating connection due to administrator command", "the database system is starting up",
+                        "the database system is shutting down", "connection refused")
+
+
 class InfrastructureError(Exception):
     """A dependency (Kafka, MongoDB, SMTP) is unavailable; the same work will succeed later."""
 
@@ -30,8 +34,9 @@ def is_infrastructure_error(exc: BaseException) -> bool:
             return True
         if exc.has_error_label("RetryableWriteError") or exc.has_error_label("TransientTransactionError"):
             return True
-        # FerretDB on SQLite: another writer held the database longer than its busy timeout.
-        return "SQLITE_BUSY" in str(exc) or "database is locked" in str(exc)
+        # FerretDB 2 after its PostgreSQL restarted: the first command on each pooled connection
+        # fails once with PostgreSQL's own words; the next one works.
+        return any(words in str(exc) for words in RESTARTED_POSTGRESQL)
     return isinstance(exc, OSError)
 
 

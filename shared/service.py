@@ -14,7 +14,7 @@ from pymongo import AsyncMongoClient
 
 from shared.kafka import consumer_state, ensure_topics
 from shared.logs import get_logger
-from shared.retention import Kept, Retention
+from shared.retention import Kept, ensure_retention
 from shared.retry import retry_forever
 from shared.settings import ServiceSettings
 from shared.telemetry import OUTAGES, READY, setup_tracing, shutdown_tracing
@@ -111,7 +111,6 @@ def service_app(
         logger=log,
     )
 
-    retention = Retention(kept or [], settings.retention_days)
     operations = _OPERATIONS[app] = Operations(broker, client, settings)
     setup_tracing(settings.service_name)
 
@@ -120,7 +119,7 @@ def service_app(
         if settings.kafka.create_topics:
             await retry_forever(lambda: ensure_topics(settings.kafka, topics), what="create topics")
         await retry_forever(prepare_database, what="create indexes")
-        await retry_forever(retention.start, what="set up retention")
+        await retry_forever(lambda: ensure_retention(kept or [], settings.retention_days), what="set up retention")
 
     @app.after_startup
     async def started() -> None:
@@ -134,7 +133,6 @@ def service_app(
 
     @app.after_shutdown
     async def close() -> None:
-        await retention.stop()
         await client.close()
         shutdown_tracing()
 

@@ -47,6 +47,18 @@ def view_query(recruiter_id: str, view: str, job_id: str | None = None) -> dict[
     return query
 
 
+def view_counters() -> dict[str, Any]:
+    """Per view, a MongoDB aggregation expression that is 1 for a document in that view and 0
+    otherwise (the same rules as `views_holding`), for counting with `$group`/`$sum`."""
+    is_open = {"$eq": ["$job_open", True]}
+    return {
+        ALL: {"$literal": 1},
+        NEEDS_FOLLOW_UP: {"$cond": [{"$and": [is_open, {"$ne": ["$flagged", True]}]}, 1, 0]},
+        SHORTLIST: {"$cond": [{"$and": [is_open, {"$eq": ["$rating", SHORTLIST]}]}, 1, 0]},
+        NOT_A_FIT: {"$cond": [{"$and": [is_open, {"$eq": ["$rating", NOT_A_FIT]}]}, 1, 0]},
+    }
+
+
 WAITING_QUERY: dict[str, Any] = {"flagged": {"$ne": True}, "job_open": True}
 """Needs follow-up, as a MongoDB filter over stores where a record may exist before its flag is
 known (the reminder's: a rating can arrive before the registration)."""

@@ -99,15 +99,17 @@ class PrivateServer:
 
 
 @pytest.fixture
-def private_ferretdb(tmp_path):
-    from devstack.stack import StackConfig, ferretdb_sqlite_url, install_ferretdb, mongo_ready
+def private_ferretdb(tmp_path, stack: Stack):
+    """A database endpoint of this test's own: a FerretDB gateway in front of the local stack's
+    PostgreSQL, which the test may kill (an outage, as the services see one) and start again."""
+    from devstack.stack import StackConfig, ferretdb_command, mongo_ready
     from tests.support import free_port
 
-    data = tmp_path / "ferretdb"
-    data.mkdir()
+    config = StackConfig()
+    if stack.source != "devstack" or config.external_mongo:
+        pytest.skip("a private FerretDB gateway needs the local stack's PostgreSQL (MONGODB_URI is external)")
     port = free_port()
-    db = PrivateServer([str(install_ferretdb(StackConfig())), f"--listen-addr=127.0.0.1:{port}",
-                        f"--sqlite-url={ferretdb_sqlite_url(data)}"],
+    db = PrivateServer(ferretdb_command(config, port, tmp_path / "ferretdb"),
                        lambda: mongo_ready(f"mongodb://127.0.0.1:{port}/"), "FerretDB")
     db.uri = f"mongodb://127.0.0.1:{port}/"
     db.start()

@@ -6,7 +6,7 @@ from typing import Any
 
 from shared import ids, topics
 from shared.contract import ProspectRegistered, new_event
-from shared.kafka import Outgoing, Publisher, Received
+from shared.kafka import Outgoing, Publishes, Received
 
 from services.intake import domain
 from services.intake.store import IntakeStore
@@ -17,7 +17,7 @@ SOURCE = "prospectflow/intake"
 class RegisterInquiries:
     """`inquiry.received` → `prospect.registered` or `prospect.inquired_again`."""
 
-    def __init__(self, store: IntakeStore, publisher: Publisher) -> None:
+    def __init__(self, store: IntakeStore, publisher: Publishes) -> None:
         self.store = store
         self.publisher = publisher
 
@@ -34,7 +34,7 @@ class RegisterInquiries:
         known, stored = await self.store.register(first_new)
         per_event, profiles = domain.snapshots(to_emit, known)
         changed = {pid: profile for pid, profile in profiles.items() if profile != stored[pid]}
-        if changed:  # only prospects that inquired again: updates are dear on FerretDB
+        if changed:  # only prospects that inquired again
             last_inquired_at = {i.prospect_id: i.inquired_at for i in to_emit if i.prospect_id in changed}
             await self.store.save_profiles(changed, last_inquired_at)
         await self.publisher.publish([

@@ -6,9 +6,8 @@ inquiry that inserts it (`registered_by`). `published` holds the event id of eve
 event Kafka acknowledged. No transactions: each write is idempotent, and the order (claim,
 register, publish, mark) makes a crash at any point safe to replay.
 
-The hot path is inserts only (one `insert_many` per collection and batch): on FerretDB's
-SQLite backend an insert batch is one transaction, while every update and every query other
-than by `_id` costs a scan. Updates happen only for prospects that inquire again.
+The hot path is inserts (one `insert_many` per collection and batch, the unique `_id` and
+`board_key` deciding who was first); updates happen only for prospects that inquire again.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ from pymongo import ASCENDING, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.intake.domain import Inquiry, Known
-from shared.db import bulk_write, engine, find_by_ids, insert_new
+from shared.db import bulk_write, find_by_ids, insert_new
 from shared.retention import Kept
 
 
@@ -36,7 +35,6 @@ class IntakeStore:
         await self.inquiries.create_index([("prospect_id", ASCENDING)], name="by_prospect")
         await self.prospects.create_index([("person_id", ASCENDING)], name="by_person")
         await self.prospects.create_index([("job_id", ASCENDING)], name="by_job")
-        await engine(self.prospects)  # which server, asked once: lookups by id take its form
 
     async def claim(self, inquiries: Sequence[Inquiry]) -> list[Inquiry]:
         """Record new inquiries; return those whose event still has to be published: the new

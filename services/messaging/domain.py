@@ -3,10 +3,16 @@ SMTP failure is classified."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from shared import ids
-from shared.contract import CommandCompleted, RejectionReason, SendMessages, Template
+from shared.contract import (
+    CommandCompleted, JobClosed, JobOpened, ProspectOptedOut, ProspectRegistered, RejectionReason, SendMessages,
+    Template,
+)
+from shared.kafka import Received
 
 NEEDS_LINK = {Template.ASK_TO_APPLY: "apply_url", Template.ARRANGE_INTERVIEW: "interview_url"}
 
@@ -73,3 +79,59 @@ def decide_send(command_id: str, command: SendMessages, contacts: dict[str, dict
                                               "recruiter_id": command.recruiter_id, "accepted": accepted,
                                               "rejected": rejected})
     return result, messages
+
+
+# --- what the state events change: a decision per type, over the batch's changes ------------------
+
+
+@dataclass
+class StateChanges:
+    """The writes one batch's state events add up to, merged by key in order."""
+
+    jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    recruiters: dict[str, dict[str, Any]] = field(default_factory=dict)
+    contacts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    suppressed: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def _job(changes: StateChanges, r: Received) -> None:
+    job: JobOpened = r.data  # type: ignore[assignment]
+    fields = {"recruiter": job.recruiter.model_dump(mode="json"),
+              **job.model_dump(mode="json", include={"title", "company", "location", "apply_url", "interview_url"})}
+    if r.event.type == "job.opened":
+        fields["open"] = True
+    changes.jobs.setdefault(job.job_id, {}).update(fields)
+    changes.recruiters[job.recruiter.recruiter_id] = job.recruiter.model_dump(mode="json")
+
+
+def _job_closed(changes: StateChanges, r: Received) -> None:
+    closed: JobClosed = r.data  # type: ignore[assignment]
+    changes.jobs.setdefault(closed.job_id, {})["open"] = False
+
+
+def _prospect(changes: StateChanges, r: Received) -> None:
+    prospect: ProspectRegistered = r.data  # type: ignore[assignment]
+    changes.contacts[prospect.prospect_id] = {"job_id": prospect.job_id, "name": prospect.profile.name,
+                                              "email": prospect.profile.email}
+
+
+def _opted_out(changes: StateChanges, r: Received) -> None:
+    opt_out: ProspectOptedOut = r.data  # type: ignore[assignment]
+    changes.suppressed.setdefault(opt_out.email, {"reason": opt_out.reason, "at": r.time})
+
+
+STATE_DECISIONS: dict[str, Callable[[StateChanges, Received], None]] = {
+    "job.opened": _job, "job.updated": _job, "job.closed": _job_closed,
+    "prospect.registered": _prospect, "prospect.inquired_again": _prospect,
+    "prospect.opted_out": _opted_out,
+}
+"""The dispatch table of state events: input type -> decision. Types not listed change nothing."""
+
+
+def state_changes(events: list[Received]) -> StateChanges:
+    changes = StateChanges()
+    for r in events:
+        decision = STATE_DECISIONS.get(r.event.type)
+        if decision is not None:
+            decision(changes, r)
+    return changes

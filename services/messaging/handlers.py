@@ -8,11 +8,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from shared import ids, topics
-from shared.contract import (
-    JobClosed, JobOpened, MessageFailed, MessageSent, ProspectOptedOut, ProspectRegistered,
-    new_event,
-)
-from shared.kafka import Outgoing, Publisher, Received
+from shared.contract import MessageFailed, MessageSent, new_event
+from shared.kafka import Outgoing, Publishes, Received
 from shared.logs import get_logger
 from shared.telemetry import OUTAGES, RETRIES
 from prometheus_client import Counter
@@ -31,7 +28,7 @@ MAILS = Counter("prospectflow_mails", "Mails by template and result: sent, faile
 
 
 class Messaging:
-    def __init__(self, store: MessagingStore, publisher: Publisher, templates: Templates, mailer: Mailer, *,
+    def __init__(self, store: MessagingStore, publisher: Publishes, templates: Templates, mailer: Mailer, *,
                  sender: str, max_attempts: int, max_backoff_s: float, daily_digest: bool = True,
                  links: UnsubscribeLinks | None = None) -> None:
         self.store = store
@@ -72,38 +69,15 @@ class Messaging:
     # --- state ---------------------------------------------------------------------------
 
     async def _keep_state(self, events: list[Received]) -> None:
-        jobs: dict[str, dict[str, Any]] = {}
-        contacts: dict[str, dict[str, Any]] = {}
-        suppressed: dict[str, dict[str, Any]] = {}
-        recruiters: dict[str, dict[str, Any]] = {}
-        for r in events:
-            data: Any = r.data
-            if r.event.type in ("job.opened", "job.updated"):
-                job: JobOpened = data
-                fields = {"recruiter": job.recruiter.model_dump(mode="json"),
-                          **job.model_dump(mode="json", include={"title", "company", "location", "apply_url", "interview_url"})}
-                if r.event.type == "job.opened":
-                    fields["open"] = True
-                jobs.setdefault(job.job_id, {}).update(fields)
-                recruiters[job.recruiter.recruiter_id] = job.recruiter.model_dump(mode="json")
-            elif r.event.type == "job.closed":
-                closed: JobClosed = data
-                jobs.setdefault(closed.job_id, {})["open"] = False
-            elif r.event.type in ("prospect.registered", "prospect.inquired_again"):
-                prospect: ProspectRegistered = data
-                contacts[prospect.prospect_id] = {"job_id": prospect.job_id, "name": prospect.profile.name,
-                                                  "email": prospect.profile.email}
-            elif r.event.type == "prospect.opted_out":
-                opt_out: ProspectOptedOut = data
-                suppressed.setdefault(opt_out.email, {"reason": opt_out.reason, "at": r.time})
-        if jobs:
-            await self.store.save_jobs(jobs)
-        if recruiters:
-            await self.store.save_recruiters(recruiters)
-        if contacts:
-            await self.store.save_contacts(contacts)
-        if suppressed:
-            await self.store.suppress(suppressed)
+        changes = domain.state_changes(events)
+        if changes.jobs:
+            await self.store.save_jobs(changes.jobs)
+        if changes.recruiters:
+            await self.store.save_recruiters(changes.recruiters)
+        if changes.contacts:
+            await self.store.save_contacts(changes.contacts)
+        if changes.suppressed:
+            await self.store.suppress(changes.suppressed)
 
     # --- the daily digest ----------------------------------------------------------------
 

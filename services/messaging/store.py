@@ -4,9 +4,8 @@ and the message log.
 A message is one document whose `state` moves: `queued` (inserted with the command's result,
 before that is published), then `sent` or `failed` (set after the SMTP transaction, only from an
 unsent state, so a resend after a crash keeps the first result), then `reported` (once its event
-is acknowledged by Kafka). Every move is an update by `_id` (an index lookup on MongoDB, and on
-FerretDB over PostgreSQL with devstack's `_id` index). A message still unsent is sent (again,
-after a crash, with the same Message-ID).
+is acknowledged by Kafka). Every move is an update by `_id`. A message still unsent is sent
+(again, after a crash, with the same Message-ID).
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from typing import Any
 from pymongo import ASCENDING, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
-from shared.db import bulk_write, engine, find_by_ids, insert_new, set_by_id, set_each
+from shared.db import bulk_write, find_by_ids, insert_new, set_by_id, set_each
 from shared.outbox import Outbox
 from shared.retention import Kept
 
@@ -41,7 +40,6 @@ class MessagingStore:
     async def ensure_indexes(self) -> None:
         await self.messages.create_index([("command_id", ASCENDING), ("state", ASCENDING)], name="by_command")
         await self.contacts.create_index([("email", ASCENDING)], name="by_email")
-        await engine(self.contacts)  # which server, asked once: lookups by id take its form
 
     async def save_jobs(self, jobs: dict[str, dict[str, Any]]) -> None:
         await bulk_write(self.jobs, [UpdateOne({"_id": k}, {"$set": v}, upsert=True) for k, v in jobs.items()])
@@ -50,8 +48,7 @@ class MessagingStore:
         await bulk_write(self.recruiters, [UpdateOne({"_id": k}, {"$set": v}, upsert=True) for k, v in recruiters.items()])
 
     async def save_contacts(self, contacts: dict[str, dict[str, Any]]) -> None:
-        # Mostly new prospects: insert first, update those already there (see shared.db.set_by_id).
-        await set_by_id(self.contacts, list(contacts.items()), existing=set())
+        await set_by_id(self.contacts, list(contacts.items()))
 
     async def suppress(self, entries: dict[str, dict[str, Any]]) -> None:
         await insert_new(self.suppressions, [{"_id": email, **fields} for email, fields in entries.items()])

@@ -9,7 +9,7 @@ the state and the events come out the same, with the same ids.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import timezone
+from datetime import datetime, timezone
 from typing import Any
 
 from pymongo import ASCENDING, UpdateMany
@@ -17,10 +17,13 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.rating.domain import Entry
 from shared.contract import Rating
-from shared.db import bulk_write, engine, find_by_ids, insert_new, set_by_id
+from shared.db import bulk_write, find_by_ids, insert_new, set_by_id
 from shared.outbox import Outbox
 from shared.retention import Kept
-from shared.views import NEEDS_FOLLOW_UP, VIEWS, view_query, views_holding
+from shared.views import NEEDS_FOLLOW_UP, VIEWS, view_counters, view_query
+
+
+NEVER = datetime(9999, 1, 1, tzinfo=timezone.utc)
 
 
 def _utc(value: Any) -> Any:
@@ -47,16 +50,20 @@ class RatingStore:
         return self.outbox.kept()
 
     async def ensure_indexes(self) -> None:
-        # The views: a recruiter's prospects by flag and rating, oldest waiting first.
+        # One index per page query (shared.views.view_query), each ending in the page's order,
+        # waiting time then `_id`: a page and the next (by keyset) read 50 index entries.
         await self.board.create_index(
             [("recruiter_id", ASCENDING), ("job_open", ASCENDING), ("flagged", ASCENDING),
              ("waiting_since", ASCENDING), ("_id", ASCENDING)], name="view_needs_follow_up")
         await self.board.create_index(
-            [("recruiter_id", ASCENDING), ("rating", ASCENDING), ("waiting_since", ASCENDING), ("_id", ASCENDING)],
-            name="view_by_rating")
-        await self.board.create_index([("job_id", ASCENDING)], name="by_job")
+            [("recruiter_id", ASCENDING), ("job_open", ASCENDING), ("rating", ASCENDING),
+             ("waiting_since", ASCENDING), ("_id", ASCENDING)], name="view_rating")
+        await self.board.create_index([("recruiter_id", ASCENDING), ("waiting_since", ASCENDING), ("_id", ASCENDING)],
+                                      name="view_all")
+        # A view of one job (a job has one recruiter), and the joins of job fields onto its prospects.
+        await self.board.create_index([("job_id", ASCENDING), ("waiting_since", ASCENDING), ("_id", ASCENDING)],
+                                      name="view_job")
         await self.history.create_index([("prospect_id", ASCENDING), ("at", ASCENDING)], name="timeline")
-        await engine(self.board)  # which server, asked once: lookups by id take its form
 
     async def entries(self, prospect_ids: Iterable[str]) -> dict[str, Entry]:
         return {d["_id"]: entry_from_document(d) for d in await find_by_ids(self.board, list(prospect_ids))}
@@ -64,28 +71,21 @@ class RatingStore:
     async def job_docs(self, job_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         return {d["_id"]: d for d in await find_by_ids(self.jobs, list(job_ids))}
 
-    async def insert_board(self, documents: list[dict[str, Any]]) -> set[int]:
-        """New board documents by one insert; the positions of those already there."""
-        return await insert_new(self.board, documents)
-
     async def insert_history(self, lines: list[dict[str, Any]]) -> None:
         """Timeline lines, each once: their ids are derived from their cause."""
         if lines:
             await insert_new(self.history, lines)
 
-    async def registered_by(self, prospect_ids: list[str]) -> dict[str, str | None]:
-        return {d["_id"]: d.get("registered_by") for d in await find_by_ids(self.board, prospect_ids, {"registered_by": 1})}
-
-    async def apply(self, outcomes: list[dict[str, Any]], *, known_prospects: set[str], known_jobs: set[str]) -> None:
-        """Write the recorded outcomes in order (field by field: `$set` of what each changed).
-        Documents not known to exist are created by insert; the joins of job fields onto the
-        job's prospects go last, so the final job fields are the last join's."""
+    async def apply(self, outcomes: list[dict[str, Any]]) -> None:
+        """Write the recorded outcomes in order (field by field: `$set` of what each changed,
+        upserted); the joins of job fields onto the job's prospects go last, so the final job
+        fields are the last join's."""
         jobs = [(w["id"], w["set"]) for outcome in outcomes for w in outcome["jobs"]]
         board = [(w["id"], w["set"]) for outcome in outcomes for w in outcome["board"]]
         joins = [UpdateMany({"job_id": w["id"]}, {"$set": w["set"]}) for outcome in outcomes for w in outcome["joins"]]
         await self.insert_history([line for outcome in outcomes for line in outcome.get("history", [])])
-        await set_by_id(self.jobs, jobs, known_jobs)
-        await set_by_id(self.board, board, known_prospects)
+        await set_by_id(self.jobs, jobs)
+        await set_by_id(self.board, board)
         if joins:
             await bulk_write(self.board, joins)
 
@@ -101,7 +101,7 @@ class BoardViews:
         return doc.get("recruiter_id") if doc else None
 
     async def one(self, recruiter_id: str, prospect_id: str) -> dict[str, Any] | None:
-        """A prospect of the recruiter's, by id (an `_id` lookup: fast on any backend)."""
+        """A prospect of the recruiter's, by id."""
         doc = await self.store.board.find_one({"_id": prospect_id})
         return doc if doc is not None and doc.get("recruiter_id") == recruiter_id else None
 
@@ -127,21 +127,25 @@ class BoardViews:
         return [doc["_id"] async for doc in cursor.sort([("waiting_since", ASCENDING), ("_id", ASCENDING)])]
 
     async def summary(self, recruiter_id: str) -> dict[str, Any]:
+        """Per job and in all, how many prospects each view holds, and per job the oldest
+        waiting for follow-up: one `$group` over the recruiter's board."""
+        counters = view_counters()
+        needs = counters[NEEDS_FOLLOW_UP]
+        pipeline: list[dict[str, Any]] = [
+            {"$match": {"recruiter_id": recruiter_id}},
+            {"$group": {"_id": "$job_id", "title": {"$max": "$job_title"},
+                        "open": {"$max": {"$eq": ["$job_open", True]}},
+                        # a far date for those not waiting: DocumentDB's `$min` counts null as least
+                        "oldest_waiting_since": {"$min": {"$cond": [{"$eq": [needs, 1]}, "$waiting_since", NEVER]}},
+                        **{view: {"$sum": counter} for view, counter in counters.items()}}},
+        ]
         totals = {view: 0 for view in VIEWS}
-        jobs: dict[str, dict[str, Any]] = {}
-        async for doc in self.store.board.find(
-            {"recruiter_id": recruiter_id},
-            {"job_id": 1, "job_title": 1, "job_open": 1, "flagged": 1, "rating": 1, "waiting_since": 1}
-        ):
-            counts = jobs.setdefault(doc["job_id"], {"job_id": doc["job_id"], "title": doc.get("job_title"),
-                                                     "open": doc.get("job_open") is True, **{v: 0 for v in VIEWS},
-                                                     "oldest_waiting_since": None})
-            in_views = views_holding(flagged=doc.get("flagged"), job_open=doc.get("job_open"), rating=doc.get("rating"))
-            if NEEDS_FOLLOW_UP in in_views:
-                since = _utc(doc.get("waiting_since"))
-                if since is not None and (counts["oldest_waiting_since"] is None or since < counts["oldest_waiting_since"]):
-                    counts["oldest_waiting_since"] = since
-            for view in in_views:
-                totals[view] += 1
-                counts[view] += 1
-        return {"recruiter_id": recruiter_id, "views": totals, "jobs": sorted(jobs.values(), key=lambda j: j["job_id"])}
+        jobs = []
+        async for group in await self.store.board.aggregate(pipeline):
+            for view in VIEWS:
+                totals[view] += group[view]
+            jobs.append({"job_id": group["_id"], "title": group.get("title"), "open": group["open"] is True,
+                         **{view: group[view] for view in VIEWS},
+                         "oldest_waiting_since": _utc(oldest if (oldest := group["oldest_waiting_since"]) != NEVER
+                                                      else None)})
+        return {"recruiter_id": recruiter_id, "views": totals, "jobs": sorted(jobs, key=lambda j: j["job_id"])}

@@ -8,12 +8,12 @@ from typing import Any
 
 from shared import ids, topics
 from shared.contract import ReminderDue, RunReminders, new_event
-from shared.kafka import Outgoing, Publisher, Received
+from shared.kafka import Outgoing, Publishes, Received
 from shared.logs import get_logger
 from prometheus_client import Counter, Gauge, Histogram
 
 from services.reminder import domain
-from services.reminder.store import ReminderStore
+from services.reminder.store import GROUP_SIZE, ReminderStore
 
 SOURCE = "prospectflow/reminder"
 log = get_logger("prospectflow.reminder")
@@ -27,7 +27,7 @@ LAST_EVALUATION = Gauge(
 
 
 class Reminders:
-    def __init__(self, store: ReminderStore, publisher: Publisher) -> None:
+    def __init__(self, store: ReminderStore, publisher: Publishes) -> None:
         self.store = store
         self.publisher = publisher
 
@@ -77,9 +77,8 @@ class Reminders:
         known = await self.store.reminders_by_id(list(due))
         todo = [(rid, v) for rid, v in due.items() if rid not in known]
         sent = await self._send(stale)
-        size = self.store.group_size or max(1, len(todo))
-        for start in range(0, len(todo), size):  # in groups: memory stays bounded at any size
-            group = dict(todo[start:start + size])
+        for start in range(0, len(todo), GROUP_SIZE):  # in groups: memory stays bounded at any size
+            group = dict(todo[start:start + GROUP_SIZE])
             sent += await self._send(await self.store.claim(await self._build(group, as_of)))
         if sent:
             log.info("reminders sent", extra={"count": sent, "as_of": as_of.isoformat()})

@@ -1,120 +1,144 @@
-"""The local database as the services use it: FerretDB over PostgreSQL, with the `_id` index
-PostgreSQL makes for every table FerretDB creates, and bulk writes past one command's size."""
+"""The database as the services use it (FerretDB 2 over PostgreSQL with DocumentDB locally,
+MongoDB in production): every page query served by its index, TTL retention honoured, bulk
+writes of any size in one command."""
 
 from __future__ import annotations
 
-import subprocess
 import uuid
+from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 from pymongo import AsyncMongoClient, UpdateOne
 
-from devstack.stack import StackConfig, _psql, use_postgresql
-from shared.db import BULK_CHUNK, bulk_write
-from tests.support import Stack
+from services.rating.store import BoardViews, RatingStore
+from shared.db import bulk_write
+from shared.retention import Kept, ensure_retention
+from shared.views import VIEWS, view_query
+from tests.support import Stack, eventually
 
 pytestmark = pytest.mark.stack
 
 
-def local_postgresql(stack: Stack) -> StackConfig:
-    config = StackConfig()
-    if stack.source != "devstack" or config.external_mongo or not use_postgresql(config):
-        pytest.skip("not the local stack's FerretDB over PostgreSQL")  # MongoDB has its own _id index
-    return config
+def indexes_used(plan: Any) -> set[str]:
+    """The index names in a query plan: DocumentDB shows PostgreSQL's plan (`Index Name`),
+    MongoDB its winning plan (`indexName`)."""
+    found: set[str] = set()
+    if isinstance(plan, dict):
+        for key, value in plan.items():
+            if key in ("Index Name", "indexName") and isinstance(value, str):
+                found.add(value)
+            else:
+                found |= indexes_used(value)
+    elif isinstance(plan, list):
+        for item in plan:
+            found |= indexes_used(item)
+    return found
 
 
-def sql(config: StackConfig, query: str) -> str:
-    done = subprocess.run([*_psql(config, "ferretdb"), "-c", query], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+@pytest.fixture
+async def client(stack: Stack):
+    client: AsyncMongoClient = AsyncMongoClient(stack.mongodb_uri, tz_aware=True)
+    names: list[str] = []
+
+    def database(suffix: str):
+        names.append(f"t{uuid.uuid4().hex[:10]}_{suffix}")
+        return client[names[-1]]
+
+    client.fresh = database  # type: ignore[attr-defined]
+    yield client
+    for name in names:
+        await client.drop_database(name)
+    await client.close()
 
 
-async def test_every_new_collection_gets_an_id_index_that_serves_lookups(stack: Stack):
-    config = local_postgresql(stack)
-    database = f"t{uuid.uuid4().hex[:10]}_idx"
-    client: AsyncMongoClient = AsyncMongoClient(stack.mongodb_uri)
-    try:
-        await client[database]["board"].insert_many([{"_id": f"p{n}", "n": n} for n in range(500)])
-        table = sql(config, f"SELECT tablename FROM pg_tables WHERE schemaname = '{database}' "
-                            "AND tablename LIKE 'board_%'").strip()
-        indexes = sql(config, f"SELECT indexdef FROM pg_indexes WHERE schemaname = '{database}' AND tablename = '{table}'")
-        assert "USING gin (((_jsonb -> '_id'::text)))" in indexes, indexes
-        # The filter FerretDB sends for `{_id: x}` is served by it (not a sequential scan).
-        plan = sql(config, f"SET enable_seqscan = off; EXPLAIN SELECT _jsonb FROM \"{database}\".\"{table}\" "
-                           "WHERE _jsonb->'_id' @> '\"p7\"'")
-        assert "Bitmap Index Scan" in plan and "_pf_id" in plan, plan
-        assert (await client[database]["board"].find_one({"_id": "p7"}))["n"] == 7
-    finally:
-        await client.drop_database(database)
-        await client.close()
+async def test_every_page_query_uses_its_index(client):
+    """A page of each view (and of one job), first and by keyset, over 6,000 board documents of
+    three recruiters: the plan names the index made for it (for one job's page, that or the job's
+    index), never a scan of the collection."""
+    store = RatingStore(client.fresh("plans"))
+    await store.ensure_indexes()
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    await store.board.insert_many([
+        {"_id": f"p{n:05d}", "recruiter_id": f"r{n % 3}", "job_id": f"j{n % 12}", "job_open": n % 10 != 0,
+         "flagged": n % 4 == 0, "rating": ("unrated", "shortlist", "not_a_fit")[n % 3 if n % 7 else 1],
+         "waiting_since": start + timedelta(minutes=n)} for n in range(6_000)])
+    expected = {"needs_follow_up": "view_needs_follow_up", "shortlist": "view_rating", "not_a_fit": "view_rating",
+                "all": "view_all"}
+    order = {"waiting_since": 1, "_id": 1}
+    for view in VIEWS:
+        for job in (None, "j1"):
+            query = view_query("r1", view, job)
+            keyset = {"$and": [query, {"$or": [{"waiting_since": {"$gt": start}},
+                                               {"waiting_since": start, "_id": {"$gt": "p00001"}}]}]}
+            for filter_ in (query, keyset):
+                plan = await store.board.database.command(
+                    "explain", {"find": "board", "filter": filter_, "sort": order, "limit": 50})
+                used = indexes_used(plan)
+                # one job's page: its job's index, or the view's with the job as a filter
+                wanted = {expected[view]} if job is None else {expected[view], "view_job"}
+                assert used & wanted, (view, job, used, str(plan)[:1_500])
+                assert "Seq Scan" not in str(plan) and "COLLSCAN" not in str(plan), (view, job, str(plan)[:1_500])
+    # and the pages are what the view holds, in order
+    views = BoardViews(store)
+    page = await views.page("r1", "needs_follow_up", None, 50, None)
+    assert len(page) == 50 and all(d["recruiter_id"] == "r1" and d["job_open"] and not d["flagged"] for d in page)
+    assert [d["waiting_since"] for d in page] == sorted(d["waiting_since"] for d in page)
+    after = (page[-1]["waiting_since"], page[-1]["_id"])
+    following = await views.page("r1", "needs_follow_up", None, 50, after)
+    assert following[0]["waiting_since"] > page[-1]["waiting_since"]
 
 
-async def test_bulk_writes_larger_than_one_command_pass(stack: Stack):
-    """FerretDB over PostgreSQL holds a pooled connection per statement of an update command
-    until it ends: `bulk_write` sends commands of BULK_CHUNK, several at once stay in the pool."""
-    import asyncio
+async def test_summary_counts_every_view_per_job_with_one_group(client):
+    store = RatingStore(client.fresh("summary"))
+    at = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    await store.board.insert_many([
+        {"_id": "a", "recruiter_id": "r", "job_id": "j1", "job_title": "One", "job_open": True, "flagged": False,
+         "rating": "shortlist", "waiting_since": at},
+        {"_id": "b", "recruiter_id": "r", "job_id": "j1", "job_title": "One", "job_open": True, "flagged": True,
+         "rating": "not_a_fit", "waiting_since": at - timedelta(days=1)},
+        {"_id": "c", "recruiter_id": "r", "job_id": "j2", "job_title": "Two", "job_open": False, "flagged": False,
+         "rating": "shortlist", "waiting_since": at - timedelta(days=2)},
+        {"_id": "d", "recruiter_id": "other", "job_id": "j3", "job_open": True, "flagged": False, "rating": "unrated",
+         "waiting_since": at},
+    ])
+    summary = await BoardViews(store).summary("r")
+    assert summary["views"] == {"needs_follow_up": 1, "shortlist": 1, "not_a_fit": 1, "all": 3}
+    assert summary["jobs"] == [
+        {"job_id": "j1", "title": "One", "open": True, "needs_follow_up": 1, "shortlist": 1, "not_a_fit": 1, "all": 2,
+         "oldest_waiting_since": at},
+        {"job_id": "j2", "title": "Two", "open": False, "needs_follow_up": 0, "shortlist": 0, "not_a_fit": 0, "all": 1,
+         "oldest_waiting_since": None},
+    ]
 
-    database = f"t{uuid.uuid4().hex[:10]}_bulk"
-    client: AsyncMongoClient = AsyncMongoClient(stack.mongodb_uri, timeoutMS=60_000)
-    try:
-        docs = client[database]["docs"]
-        await docs.insert_many([{"_id": n, "v": 0} for n in range(BULK_CHUNK * 8)])
-        writes = [[UpdateOne({"_id": n}, {"$set": {"v": k + 1}}) for n in range(k * BULK_CHUNK, (k + 2) * BULK_CHUNK)]
-                  for k in range(0, 8, 2)]  # four writers of two commands' worth each, at once
-        await asyncio.wait_for(asyncio.gather(*(bulk_write(docs, w) for w in writes)), timeout=60)
-        assert await docs.count_documents({"v": 0}) == 0
-    finally:
-        await client.drop_database(database)
-        await client.close()
+
+async def test_a_bulk_write_of_thousands_is_one_command(client):
+    docs = client.fresh("bulk")["docs"]
+    await docs.insert_many([{"_id": n, "v": 0} for n in range(5_000)])
+    await bulk_write(docs, [UpdateOne({"_id": n}, {"$set": {"v": 1}}) for n in range(5_000)], ordered=False)
+    assert await docs.count_documents({"v": 0}) == 0
 
 
-async def test_retention_prunes_idempotency_records_older_than_the_period(stack: Stack):
-    from datetime import datetime, timedelta, timezone
-
+async def test_retention_is_a_ttl_index_the_server_honours(client):
+    """Each idempotency collection gets a TTL index of the retention period; the server itself
+    deletes what expired (MongoDB's TTL monitor, DocumentDB's pg_cron job: within about a
+    minute), and a changed period replaces the index."""
     from shared.outbox import Outbox
-    from shared.retention import Retention
 
-    database = f"t{uuid.uuid4().hex[:10]}_retention"
-    client: AsyncMongoClient = AsyncMongoClient(stack.mongodb_uri)
-    try:
-        outbox = Outbox(client[database])
-        await outbox.record([{"_id": "old", "events": []}, {"_id": "new", "events": []}])
-        await outbox.mark_published(["old", "new"])
-        month_ago = datetime.now(timezone.utc) - timedelta(days=31)
-        await outbox.records.update_one({"_id": "old"}, {"$set": {"recorded_at": month_ago}})
-        await outbox.published.update_one({"_id": "old"}, {"$set": {"at": month_ago}})
-        assert await Retention(outbox.kept(), days=30).prune() == 2
-        assert [d["_id"] async for d in outbox.records.find()] == ["new"]
-        assert [d["_id"] async for d in outbox.published.find()] == ["new"]
-        assert await outbox.state(["new"]) == ({"new"}, {})
-    finally:
-        await client.drop_database(database)
-        await client.close()
+    db = client.fresh("retention")
+    outbox = Outbox(db)
+    await ensure_retention(outbox.kept(), days=30)
+    info = await outbox.records.index_information()
+    assert info["retention"]["expireAfterSeconds"] == 30 * 86_400
+    await ensure_retention(outbox.kept(), days=7)
+    assert (await outbox.published.index_information())["retention"]["expireAfterSeconds"] == 7 * 86_400
 
+    marks = db["marks"]
+    await ensure_retention([Kept(marks, "at")], days=1 / 86_400)  # one second
+    now = datetime.now(timezone.utc)
+    await marks.insert_many([{"_id": "old", "at": now - timedelta(days=2)}, {"_id": "new", "at": now + timedelta(days=1)}])
 
-async def test_eight_writers_merging_and_updating_at_once_fill_the_pool_and_finish(stack: Stack):
-    """The edge: eight writers, each `set_by_id` with two commands of BULK_CHUNK in flight,
-    is FerretDB's whole pool (400 connections); all finish, and each document ends with the last
-    value written to it, as if the writes were applied one by one."""
-    import asyncio
+    async def only_new() -> bool:
+        return [d["_id"] async for d in marks.find()] == ["new"]
 
-    from shared.db import set_by_id
-
-    database = f"t{uuid.uuid4().hex[:10]}_pool"
-    client: AsyncMongoClient = AsyncMongoClient(stack.mongodb_uri, timeoutMS=90_000)
-    try:
-        docs = client[database]["docs"]
-        per_writer = BULK_CHUNK * 8
-        await docs.insert_many([{"_id": n, "v": 0} for n in range(per_writer * 8)])
-
-        async def writer(w: int) -> None:
-            ids = range(w * per_writer, (w + 1) * per_writer)
-            writes = [(n, {"v": 1, "w": w}) for n in ids] + [(n, {"v": 2}) for n in ids]  # two writes per document
-            await set_by_id(docs, writes, existing=set(ids))
-
-        await asyncio.wait_for(asyncio.gather(*(writer(w) for w in range(8))), timeout=90)
-        assert await docs.count_documents({"v": 2}) == per_writer * 8
-        assert await docs.count_documents({"w": 3}) == per_writer
-    finally:
-        await client.drop_database(database)
-        await client.close()
+    assert await eventually(only_new, timeout_s=150, interval_s=1)
