@@ -72,7 +72,7 @@ def test_a_checkout_in_a_private_folder_runs_the_database(private_checkout):
     assert set(state) == {"postgres", "ferretdb"}
     cleaned = devstack("clean")
     assert cleaned.returncode == 0, cleaned.stderr
-    assert not any(_alive(part["pid"], "") for part in state.values())
+    assert not any(_alive(part["pid"], name) for name, part in state.items())  # a zombie has no command line
     config = StackConfig(state_dir=checkout / ".devstack")
     assert not pg_home(config).exists() and not (checkout / ".devstack").exists()
 

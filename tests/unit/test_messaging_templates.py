@@ -67,3 +67,14 @@ def test_rejection_reasons():
     assert domain.check(contact, job, "rec-7", Template.NOT_A_MATCH, True) == RejectionReason.OPTED_OUT
     assert domain.check(contact, job, "rec-7", Template.ASK_TO_APPLY, False) == RejectionReason.MISSING_LINK
     assert domain.check(contact, job, "rec-7", Template.ARRANGE_INTERVIEW, False) is None
+
+
+def test_an_unsubscribe_token_that_is_not_ours_is_refused_whatever_its_characters():
+    from services.messaging.unsubscribe import UnsubscribeLinks
+
+    links = UnsubscribeLinks("a-secret", "http://127.0.0.1:8082")
+    good = links.token("lee@example.com")
+    assert links.email(good) == "lee@example.com"
+    encoded = good.partition(".")[0]
+    for forged in (f"{encoded}.é", f"{encoded}.{'x' * 43}", "é.é", ".", f"{encoded}.", "%%.%%"):
+        assert links.email(forged) is None, forged
