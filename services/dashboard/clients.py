@@ -95,3 +95,13 @@ class MessagingApi(Api):
     async def preview(self, token: str, template: str, prospect_ids: list[str], note: str | None) -> dict[str, Any]:
         body = {"template": template, "prospect_ids": prospect_ids, "note": note or None}
         return dict(await self.call("POST", "/preview", token, json=body))
+
+    async def progress(self, token: str, send_id: str) -> dict[str, Any] | None:
+        """Where a send stands, read back from messaging; None when it has taken none of it yet."""
+        try:
+            return dict(await self.call("GET", f"/sends/{quote(send_id, safe='')}", token))
+        except NotFound:
+            return None
+
+    async def recent_sends(self, token: str) -> list[dict[str, Any]]:
+        return list(await self.call("GET", "/sends", token))

@@ -13,7 +13,6 @@ import json
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -208,35 +207,46 @@ class Feed:
 
     # --- commands ---------------------------------------------------------------------------
 
-    async def command(self, topic: str, kind: str, data: Any, recruiter_id: str, *,
-                      track_messages: bool = False, on_published: Callable[[str], None] | None = None) -> dict[str, Any]:
+    async def command(self, topic: str, kind: str, data: Any, recruiter_id: str) -> dict[str, Any]:
         """Publish a command (a contract model) and wait for its `command.completed`."""
+        command_id = str(uuid.uuid4())
+        results = await self.commands(topic, kind, [(command_id, data)], recruiter_id, wait_s=self.command_timeout_s)
+        if command_id not in results:
+            raise NoAnswer(command_id)
+        return results[command_id]
+
+    async def commands(self, topic: str, kind: str, commands: list[tuple[str, Any]], recruiter_id: str, *,
+                       wait_s: float, correlationid: str | None = None,
+                       track_messages: bool = False) -> dict[str, dict[str, Any]]:
+        """Publish commands under the given ids (acknowledged by Kafka, all of them, or
+        KafkaUnavailable), then wait up to `wait_s` for their `command.completed`; returns the
+        results that came. The same ids again are the same commands: their services do them once."""
         if not self.started:
             raise KafkaUnavailable(self.settings.bootstrap_servers, "not connected yet (set KAFKA_BOOTSTRAP_SERVERS)")
-        command_id = str(uuid.uuid4())
-        event = new_event(event_id=command_id, source=SOURCE, type=kind, data=data)
-        waiter: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._waiters[command_id] = waiter
+        loop = asyncio.get_running_loop()
+        waiters = {command_id: loop.create_future() for command_id, _ in commands}
+        self._waiters.update(waiters)
         if track_messages:
-            self._sends[command_id] = {}
+            for command_id in waiters:
+                self._sends[command_id] = {}
             while len(self._sends) > 200:
                 self._sends.popitem(last=False)
         try:
             assert self._producer is not None
+            events = [new_event(event_id=command_id, source=SOURCE, type=kind, data=data, correlationid=correlationid)
+                      for command_id, data in commands]
             try:
-                await asyncio.wait_for(self._producer.send_and_wait(
+                sent = [await self._producer.send(
                     self.settings.topic(topic), json.dumps(event, ensure_ascii=False).encode(),
-                    key=recruiter_id.encode(), headers=[("content-type", CLOUDEVENTS_CONTENT_TYPE.encode())]),
-                    timeout=15)
+                    key=recruiter_id.encode(), headers=[("content-type", CLOUDEVENTS_CONTENT_TYPE.encode())])
+                    for event in events]
+                await asyncio.wait_for(asyncio.gather(*sent), timeout=15)
             except (TimeoutError, KafkaError) as exc:
                 raise KafkaUnavailable(self.settings.bootstrap_servers,
                                        f"{type(exc).__name__} (set KAFKA_BOOTSTRAP_SERVERS)") from None
-            if on_published is not None:
-                on_published(command_id)
-            try:
-                return await asyncio.wait_for(asyncio.shield(waiter), timeout=self.command_timeout_s)
-            except TimeoutError:
-                raise NoAnswer(command_id) from None
+            if wait_s > 0:
+                await asyncio.wait([asyncio.shield(w) for w in waiters.values()], timeout=wait_s)
+            return {command_id: w.result() for command_id, w in waiters.items() if w.done() and not w.cancelled()}
         finally:
-            self._waiters.pop(command_id, None)
-
+            for command_id in waiters:
+                self._waiters.pop(command_id, None)

@@ -59,3 +59,16 @@ def views_holding(prospect: dict[str, Any]) -> list[str]:
     """The views a prospect (as rating's API gives it) appears in, by the contract's rules."""
     return views.views_holding(flagged=prospect.get("flagged"), job_open=prospect.get("job_open"),
                                rating=prospect.get("rating"))
+
+
+def number(value: Any) -> str:
+    """A count as people read it: '2,010'."""
+    try:
+        return f"{int(value):,}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def send_done(progress: dict[str, Any] | None, expected_commands: int) -> bool:
+    """Every command of the send taken by messaging, and every accepted message sent or failed."""
+    return progress is not None and progress["commands"] >= expected_commands and progress["pending"] == 0

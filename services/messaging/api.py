@@ -9,11 +9,11 @@ button, publishes `prospect.opted_out` and suppresses the address at once.
 """
 
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from html import escape
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Path
+from fastapi import Depends, FastAPI, HTTPException, Path
 from fastapi.responses import HTMLResponse
 from faststream import FastStream
 from pydantic import BaseModel, Field
@@ -56,6 +56,38 @@ class Mail(BaseModel):
     subject: str
     text: str
     html: str
+
+
+class SentMessage(BaseModel):
+    prospect_id: str
+    name: str | None
+    outcome: str | None = Field(description="sent, failed, or none yet")
+    reason: str | None = None
+
+
+class SendProgress(BaseModel):
+    send_id: str
+    template: str | None
+    commands: int = Field(description="how many of the send's commands messaging has taken")
+    started_at: datetime
+    accepted: int = Field(description="messages queued (one per accepted prospect)")
+    sent: int
+    failed: int
+    pending: int = Field(description="queued, not sent or failed yet")
+    failed_reasons: dict[str, int] = Field(description="failed messages by reason")
+    skipped: list[Skipped] = Field(description="prospects the commands rejected, with the reason (named where "
+                                               "they are the recruiter's, for the first 100)")
+    messages: list[SentMessage] = Field(description="a send of at most 50 messages, one by one")
+
+
+class RecentSend(BaseModel):
+    send_id: str
+    template: str | None
+    started_at: datetime
+    accepted: int
+    sent: int
+    failed: int
+    pending: int
 
 
 class Preview(BaseModel):
@@ -113,6 +145,28 @@ def create_api(store: MessagingStore, templates: Templates, links: UnsubscribeLi
             mail = Mail(to=first.email, to_name=first.name, subject=rendered.subject, text=rendered.text,
                         html=rendered.html)
         return Preview(recipients=recipients, skipped=skipped, mail=mail)
+
+    SendId = Annotated[str, Path(pattern=r"^[A-Za-z0-9._:-]{1,128}$")]
+
+    @api.get("/sends/{send_id}", response_model=SendProgress, tags=["messages"], responses=documented(401, 404, 503))
+    async def send_progress(send_id: SendId, recruiter_id: Annotated[str, Depends(recruiter)]) -> SendProgress:
+        """Where a send stands (the commands whose `correlationid`, or own id, is `send_id`):
+        read back from messaging's own records, so a page can show it again after a reload."""
+        progress = await store.send_progress(recruiter_id, send_id)
+        if progress is None:
+            raise HTTPException(404, "messaging has taken no command of this send (yet), or it is not yours")
+        named = [s["prospect_id"] for s in progress["skipped"][:100] if s["reason"] not in ("forbidden", "unknown_prospect")]
+        contacts = await store.by_ids("contacts", named)
+        for s in progress["skipped"]:
+            if s["prospect_id"] in contacts:
+                s["name"] = contacts[s["prospect_id"]]["name"]
+        return SendProgress.model_validate(progress)
+
+    @api.get("/sends", response_model=list[RecentSend], tags=["messages"], responses=documented(401, 503))
+    async def recent_sends(recruiter_id: Annotated[str, Depends(recruiter)]) -> list[RecentSend]:
+        """The recruiter's sends of the last 24 hours, newest first (at most 5)."""
+        since = datetime.now(UTC) - timedelta(hours=24)
+        return [RecentSend.model_validate(s) for s in await store.recent_sends(recruiter_id, since)]
 
     Token = Annotated[str, Path(max_length=1_000)]
 

@@ -53,10 +53,13 @@ def is_permanent(code: int | None) -> bool:
 
 
 def decide_send(command_id: str, command: SendMessages, contacts: dict[str, dict[str, Any]],
-                jobs: dict[str, dict[str, Any]], suppressed: set[str]) -> tuple[CommandCompleted, list[dict[str, Any]]]:
+                jobs: dict[str, dict[str, Any]], suppressed: set[str], *, send_id: str | None = None,
+                at: Any = None) -> tuple[CommandCompleted, list[dict[str, Any]]]:
     """A `messages.send` against what is known: its result (each id accepted or rejected with
     the reason) and the messages to queue, one per accepted prospect, with ids derived from
-    (command, prospect) so a redelivery queues the same ones."""
+    (command, prospect) so a redelivery queues the same ones. `send_id` groups the commands of
+    one send (the command's `correlationid`; the command itself when it has none), so its
+    progress can be read back."""
     template = Template(command.template)
     accepted, rejected, messages = [], [], []
     for pid in dict.fromkeys(command.prospect_ids):
@@ -74,6 +77,7 @@ def decide_send(command_id: str, command: SendMessages, contacts: dict[str, dict
             "job_id": contact["job_id"], "recruiter_id": command.recruiter_id, "template": template.value,
             "to": contact["email"], "to_name": contact["name"],
             "context": context(contact, job, command.note), "state": "queued", "attempts": 0,
+            "send_id": send_id or command_id, "queued_at": at,
         })
     result = CommandCompleted.model_validate({"command_id": command_id, "command_type": "messages.send",
                                               "recruiter_id": command.recruiter_id, "accepted": accepted,

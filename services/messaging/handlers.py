@@ -115,12 +115,16 @@ class Messaging:
         suppressed = set(await self.store.by_ids("suppressions", {c["email"] for c in contacts.values()}))
         outcomes, messages = [], []
         for r in fresh:
-            result, queued = domain.decide_send(r.event.id, r.data, contacts, jobs, suppressed)  # type: ignore[arg-type]
+            send_id = r.event.correlationid or r.event.id
+            result, queued = domain.decide_send(r.event.id, r.data, contacts, jobs, suppressed,  # type: ignore[arg-type]
+                                                send_id=send_id, at=r.time)
             messages += queued
             event = new_event(event_id=ids.event_id(r.event.id, "command.completed"), source=SOURCE,
                               type="command.completed", data=result, correlationid=r.event.id)
-            outcomes.append({"_id": r.event.id, "events": [
-                {"topic": topics.COMMAND_RESULTS, "key": result.recruiter_id, "event": event}]})
+            outcomes.append({"_id": r.event.id, "send_id": send_id, "recruiter_id": result.recruiter_id,
+                             "template": r.data.template,  # type: ignore[attr-defined]
+                             "accepted": len(result.accepted), "rejected": [x.model_dump(mode="json") for x in result.rejected],
+                             "events": [{"topic": topics.COMMAND_RESULTS, "key": result.recruiter_id, "event": event}]})
         return outcomes, messages
 
     # --- delivery ------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from shared.outbox import Outbox
 from shared.retention import Kept
 
 UNSENT = ("queued", "sending")
+EACH_LISTED = 50  # a send of at most this many messages is read back one by one
 
 
 class MessagingStore:
@@ -39,6 +40,10 @@ class MessagingStore:
 
     async def ensure_indexes(self) -> None:
         await self.messages.create_index([("command_id", ASCENDING), ("state", ASCENDING)], name="by_command")
+        # A send's progress (its messages), and a recruiter's recent sends.
+        await self.messages.create_index([("send_id", ASCENDING), ("outcome", ASCENDING)], name="by_send")
+        await self.messages.create_index([("recruiter_id", ASCENDING), ("queued_at", ASCENDING)], name="recent_sends")
+        await self.outbox.records.create_index([("send_id", ASCENDING)], name="by_send")
         await self.contacts.create_index([("email", ASCENDING)], name="by_email")
 
     async def save_jobs(self, jobs: dict[str, dict[str, Any]]) -> None:
@@ -75,8 +80,63 @@ class MessagingStore:
         """Each message's result (`state` sent or failed, and its details), once: only an unsent
         message takes one, so a resend after a crash keeps the first."""
         now = datetime.now(timezone.utc)
-        await set_each(self.messages, [({"_id": k, "state": {"$in": list(UNSENT)}}, {**v, "result_at": now})
+        # `outcome` stays what `state` says now (sent or failed) once `state` moves on to reported
+        await set_each(self.messages, [({"_id": k, "state": {"$in": list(UNSENT)}},
+                                        {**v, "outcome": v["state"], "result_at": now})
                                        for k, v in results.items()])
 
     async def mark_reported(self, message_ids: Iterable[str]) -> None:
         await set_each(self.messages, [({"_id": i}, {"state": "reported"}) for i in message_ids])
+
+    async def send_progress(self, recruiter_id: str, send_id: str) -> dict[str, Any] | None:
+        """Where a send stands, read back: its commands' results (how many accepted, who was
+        skipped and why), and of its messages how many are sent, failed (by reason) and still
+        pending. None when messaging has not taken any command of it (yet), or it is another
+        recruiter's."""
+        commands = [d async for d in self.outbox.records.find(
+            {"send_id": send_id}, {"recruiter_id": 1, "accepted": 1, "rejected": 1, "template": 1, "recorded_at": 1})]
+        commands = [c for c in commands if c.get("recruiter_id") == recruiter_id]
+        if not commands:
+            return None
+        outcomes: dict[str, int] = {"sent": 0, "failed": 0}
+        failed: dict[str, int] = {}
+        pipeline: list[dict[str, Any]] = [
+            {"$match": {"send_id": send_id, "recruiter_id": recruiter_id}},
+            {"$group": {"_id": {"outcome": "$outcome", "reason": "$reason"}, "n": {"$sum": 1}}},
+        ]
+        async for group in await self.messages.aggregate(pipeline):
+            outcome = group["_id"].get("outcome")
+            if outcome in outcomes:
+                outcomes[outcome] += group["n"]
+            if outcome == "failed":
+                reason = str(group["_id"].get("reason") or "unknown")
+                failed[reason] = failed.get(reason, 0) + group["n"]
+        accepted = sum(int(c.get("accepted", 0)) for c in commands)
+        skipped = [x for c in commands for x in c.get("rejected", [])]
+        each = []  # a small send's messages one by one, as a page lists them
+        if accepted <= EACH_LISTED:
+            each = [{"prospect_id": m["prospect_id"], "name": m.get("to_name"), "outcome": m.get("outcome"),
+                     "reason": m.get("reason")}
+                    async for m in self.messages.find({"send_id": send_id, "recruiter_id": recruiter_id},
+                                                      {"prospect_id": 1, "to_name": 1, "outcome": 1, "reason": 1})]
+        return {"messages": sorted(each, key=lambda m: str(m["name"])), "send_id": send_id, "template": commands[0].get("template"), "commands": len(commands),
+                "started_at": min(c["recorded_at"] for c in commands), "accepted": accepted,
+                "sent": outcomes["sent"], "failed": outcomes["failed"],
+                "pending": max(0, accepted - outcomes["sent"] - outcomes["failed"]),
+                "failed_reasons": failed, "skipped": skipped}
+
+    async def recent_sends(self, recruiter_id: str, since: datetime, limit: int = 5) -> list[dict[str, Any]]:
+        """The recruiter's sends queued since then, newest first: how many queued, sent, failed."""
+        pipeline: list[dict[str, Any]] = [
+            {"$match": {"recruiter_id": recruiter_id, "queued_at": {"$gte": since}}},
+            {"$group": {"_id": "$send_id", "template": {"$max": "$template"}, "started_at": {"$min": "$queued_at"},
+                        "accepted": {"$sum": 1},
+                        "sent": {"$sum": {"$cond": [{"$eq": ["$outcome", "sent"]}, 1, 0]}},
+                        "failed": {"$sum": {"$cond": [{"$eq": ["$outcome", "failed"]}, 1, 0]}}}},
+            {"$sort": {"started_at": -1}},
+            {"$limit": limit},
+        ]
+        return [{"send_id": g["_id"], "template": g.get("template"), "started_at": g["started_at"],
+                 "accepted": g["accepted"], "sent": g["sent"], "failed": g["failed"],
+                 "pending": g["accepted"] - g["sent"] - g["failed"]}
+                async for g in await self.messages.aggregate(pipeline)]

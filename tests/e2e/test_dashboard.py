@@ -43,12 +43,13 @@ class World:
         await page.wait_for_url(f"{self.dashboard.http}/")
         return page
 
-    async def job(self, recruiter_id: str, *, interview: bool = True, title: str = "Backend Engineer") -> str:
+    async def job(self, recruiter_id: str, *, interview: bool = True, title: str = "Backend Engineer",
+                  reminder_hour: int = 8) -> str:
         job_id = f"job-{uuid.uuid4().hex[:8]}"
         data = {"job_id": job_id, "title": title, "company": "Acme", "location": "Berlin",
                 "apply_url": f"https://acme.example/jobs/{job_id}/apply",
                 "recruiter": {"recruiter_id": recruiter_id, "name": "Dana Smith", "email": f"{recruiter_id}@acme.example",
-                              "timezone": BERLIN, "reminder_hour": 8}}
+                              "timezone": BERLIN, "reminder_hour": reminder_hour}}
         if interview:
             data["interview_url"] = f"https://acme.example/book/{job_id}"
         await self.kafka.send_event(self.ns.topic("jobs"), cloud_event("job.opened", data), key=job_id)
@@ -200,7 +201,7 @@ async def test_the_not_a_match_flow_by_clicks(world: World):
 
 async def test_a_new_inquiry_a_sent_flag_and_todays_reminder_arrive_on_the_open_page(world: World):
     recruiter = f"rec-{uuid.uuid4().hex[:6]}"
-    job_id = await world.job(recruiter)
+    job_id = await world.job(recruiter, reminder_hour=0)  # due at any hour of the day the test runs
     await world.inquiries(job_id, ["Lee Park"])
     page = await world.page(recruiter)
     await page.get_by_role("link", name="Prospects", exact=True).click()
@@ -421,3 +422,46 @@ async def test_rating_or_kafka_unreachable_is_said_with_the_address(world: World
         assert "Traceback" not in text
     await page.close()
     lonely.stop()
+
+
+async def test_a_send_to_2000_shows_its_progress_and_mails_each_person_once_whatever_is_clicked(world: World):
+    """Select all over 2,000 → Ask to apply → Go → Send; the page is reloaded mid-send and the
+    same form is sent twice more: the page reports 2,000 sent and no error, and the sink holds
+    exactly one mail per prospect."""
+    recruiter = f"rec-{uuid.uuid4().hex[:6]}"
+    job_id = await world.job(recruiter)
+    people = await world.inquiries(job_id, [f"Bulk Person {n}" for n in range(2_000)], hours_ago=30)
+    tag = next(iter(people.values())).split("+")[1].split("@")[0]
+    page = await world.page(recruiter)
+
+    async def all_there() -> bool:
+        await page.goto(f"{world.dashboard.http}/prospects")
+        return (await page.locator("nav.views a[aria-current=page] .count").inner_text()).strip() == "2000"
+
+    assert await eventually(all_there, timeout_s=180, interval_s=1)
+    await page.get_by_role("button", name="Select all").click()
+    await expect(page.get_by_role("status").filter(has_text="All 2000 prospects")).to_be_visible()
+    await page.get_by_role("button", name="Go").click()
+    await expect(page.get_by_role("heading", name="Recipients (2,000)")).to_be_visible(timeout=30_000)
+    form = {name: await page.locator(f"#send-form input[name={name}]").get_attribute("value") or ""
+            for name in ("csrf", "key", "template", "ids", "names")}
+    await page.get_by_role("button", name="Send").click()
+    await expect(page.locator("#send-counts")).to_be_visible(timeout=30_000)
+    await page.reload()  # mid-send: the same send's progress, read back
+    await expect(page.locator("#send-counts")).to_be_visible()
+    for _ in range(2):  # the same form sent again, as a second click or a resubmitted page would
+        again = await page.request.post(f"{world.dashboard.http}/send", form=form, headers={"HX-Request": "true"})
+        assert again.status == 200, await again.text()
+    await page.goto(f"{world.dashboard.http}/send?template=ask_to_apply&all=1&key={form['key']}")  # Back to Send
+    await expect(page.locator("#send-form")).to_have_count(0)
+    await expect(page.locator("#send-counts")).to_contain_text("2,000 sent, 0 failed", timeout=180_000)
+    await expect(page.get_by_text("No answer")).to_have_count(0)
+
+    await world.kafka.caught_up(world.ns, "messaging")  # everything sent twice was handled: now count
+    received = mails(world.ns.stack.maildir, tag)
+    recipients = [str(m["To"]) for m in received]
+    assert len(recipients) == 2_000 and len(set(recipients)) == 2_000
+    # the Prospects page says how it went
+    await page.goto(f"{world.dashboard.http}/prospects")
+    await expect(page.get_by_role("list", name="Your sends")).to_contain_text("2,000 sent, 0 failed")
+    await page.close()

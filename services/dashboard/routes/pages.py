@@ -1,0 +1,91 @@
+"""The pages: Home, Prospects (a view, a job, oldest waiting first), one prospect."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta, timezone
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+
+from shared import views
+
+from services.dashboard.clients import NotFound, SessionExpired, Unavailable
+from services.dashboard.errors import Problem
+from services.dashboard.web import ID_PATTERN, Current, Dashboard, ProspectId, is_htmx
+
+router = APIRouter()
+FINISHED_SHOWN = timedelta(minutes=15)  # a finished send stays on the Prospects page this long
+
+
+@router.get("/", response_class=HTMLResponse)
+async def home(request: Request, dashboard: Dashboard, session: Current) -> HTMLResponse:
+    summary = await dashboard.rating.summary(session.token)
+    jobs = [j for j in summary["jobs"] if j["open"]]
+    jobs.sort(key=lambda j: (j.get("oldest_waiting_since") is None, j.get("oldest_waiting_since") or ""))
+    name = "_home_summary.html" if is_htmx(request) else "home.html"
+    return dashboard.page(request, name, session, summary=summary, jobs=jobs, nav="home")
+
+
+async def sends_to_show(dashboard: Dashboard, token: str) -> list[dict[str, Any]]:
+    """The recruiter's sends in progress, and those finished a moment ago: a line each. Never
+    holds up the page: messaging not answering shows no line."""
+    try:
+        recent = await dashboard.messaging.recent_sends(token)
+    except (Unavailable, SessionExpired, NotFound):
+        return []
+    now = datetime.now(timezone.utc)
+    shown = []
+    for send in recent:
+        started = datetime.fromisoformat(str(send["started_at"]).replace("Z", "+00:00"))
+        if started.tzinfo is None:
+            started = started.replace(tzinfo=timezone.utc)
+        if send["pending"] or now - started < FINISHED_SHOWN:
+            shown.append(send)
+    return shown
+
+
+@router.get("/prospects", response_class=HTMLResponse)
+async def prospects(
+    request: Request, dashboard: Dashboard, session: Current,
+    view: Annotated[str, Query(pattern=views.VIEW_PATTERN)] = "needs_follow_up",
+    job: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+    cursor: Annotated[str | None, Query(max_length=2_000)] = None,
+) -> HTMLResponse:
+    job = job or None
+    rating = dashboard.rating
+    more_only = is_htmx(request) and bool(cursor)
+    try:
+        if more_only:  # Show more: the next rows only; the counts are on the page already
+            result, summary, sends = await rating.page(session.token, view, job, cursor), None, []
+        else:
+            result, summary, sends = await asyncio.gather(rating.page(session.token, view, job, cursor),
+                                                          rating.summary(session.token),
+                                                          sends_to_show(dashboard, session.token))
+    except NotFound:
+        raise Problem("No such job", "That job is not one of yours. Pick one from the Job filter.", 404) from None
+    more = (f"/prospects?{urlencode({k: v for k, v in {'view': view, 'job': job, 'cursor': result['next_cursor']}.items() if v})}"
+            if result.get("next_cursor") else None)
+    context = {"view": view, "job": job, "items": result["items"], "more": more, "summary": summary,
+               "nav": "prospects", "count": _count(summary, view, job) if summary else 0, "sends": sends}
+    if more_only:
+        return dashboard.fragment(request, "_more.html", **context)
+    return dashboard.page(request, "prospects.html", session, **context)
+
+
+@router.get("/prospects/{prospect_id}", response_class=HTMLResponse)
+async def one_prospect(request: Request, dashboard: Dashboard, session: Current, prospect_id: ProspectId) -> HTMLResponse:
+    try:
+        item, history = await asyncio.gather(dashboard.rating.prospect(session.token, prospect_id),
+                                             dashboard.rating.history(session.token, prospect_id))
+    except NotFound:
+        raise Problem("No such prospect", "That prospect is not one of yours, or not known yet.", 404) from None
+    return dashboard.page(request, "prospect.html", session, item=item, history=history, nav="prospects")
+
+
+def _count(summary: dict[str, Any], view: str, job: str | None) -> int:
+    if job is None:
+        return int(summary["views"].get(view, 0))
+    return next((int(j.get(view, 0)) for j in summary["jobs"] if j["job_id"] == job), 0)

@@ -1,0 +1,216 @@
+"""Send a Message: the recipients and the mail as the first will receive it, then Send, then the
+send's progress until every recipient has an outcome.
+
+A send is sent once, whatever is clicked. Go opens the Send page under a send key made for it (a
+redirect adds `key=` to its address, so a reload or Back keeps it). Send publishes the
+`messages.send` commands, at most 1,000 prospects each, under ids derived from that key and the
+part's number, with the key as their `correlationid`: clicking again, or sending the same page
+again, publishes the same commands, which messaging carries out once (per command and
+prospect). A Send page whose key messaging already knows shows that send's progress instead of
+the form. Progress is read back from messaging (`GET /sends/{key}`), so it survives a reload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+import uuid
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi import Path as PathParam
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+
+from shared import ids as derived, topics, views
+from shared.contract import SendMessages
+
+from services.dashboard import present
+from services.dashboard.errors import Problem
+from services.dashboard.sessions import Session
+from services.dashboard.web import COMMAND_SIZE, ID_PATTERN, Checked, Current, Dashboard, Parts, is_htmx
+
+router = APIRouter()
+KEY_PATTERN = r"^[0-9a-f]{32}$"
+SendKey = Annotated[str, PathParam(pattern=ID_PATTERN)]  # any send: the dashboard's keys, or a command id
+RESULTS_WAIT_S = 5.0  # how long Send waits for the commands' results before showing progress
+NOT_TAKEN_AFTER_S = 60.0  # a part messaging has not taken by then is said, with what to do
+EACH_LISTED = 50  # a send of at most this many recipients lists each one
+
+
+def command_ids(key: str, parts: int) -> list[str]:
+    """The ids of a send's commands: derived from its key and each part's number."""
+    return [derived.derive("dashboard-send", key, str(n)) for n in range(parts)]
+
+
+def _template(template: str) -> str:
+    if template not in present.TEMPLATES:
+        raise Problem("Choose a message template", "Pick Ask to apply, Arrange an interview or Not a match, "
+                                                   "then Go.", 400)
+    return template
+
+
+async def preview_all(dashboard: Parts, session: Session, template: str, ids: list[str],
+                      note: str | None) -> dict[str, Any]:
+    chunks = [ids[i:i + COMMAND_SIZE] for i in range(0, len(ids), COMMAND_SIZE)]
+    answers = await asyncio.gather(*(dashboard.messaging.preview(session.token, template, c, note) for c in chunks))
+    mail = next((a["mail"] for a in answers if a.get("mail")), None)
+    return {"recipients": [r for a in answers for r in a["recipients"]],
+            "skipped": [s for a in answers for s in a["skipped"]], "mail": mail}
+
+
+@router.get("/send", response_class=HTMLResponse)
+async def send_page(
+    request: Request, dashboard: Dashboard, session: Current, template: str = "",
+    id: Annotated[list[str] | None, Query()] = None, all: str = "",
+    view: Annotated[str, Query(pattern=views.VIEW_PATTERN)] = "needs_follow_up",
+    job: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+    key: Annotated[str | None, Query(pattern=KEY_PATTERN)] = None,
+) -> Response:
+    template = _template(template)
+    if key is None:  # this page's send key, kept in its address by a reload or Back
+        query = [(k, v) for k, v in request.query_params.multi_items() if k != "key"] + [("key", uuid.uuid4().hex)]
+        return RedirectResponse(f"/send?{urlencode(query)}", status_code=303)
+    progress = await dashboard.messaging.progress(session.token, key)
+    if progress is not None:  # sent already: its progress, not a second send
+        return await _progress_page(request, dashboard, session, key, progress, parts=progress["commands"],
+                                    template=template, started=None)
+    if all == "1":
+        ids = await dashboard.rating.ids(session.token, view, job or None)
+    else:
+        ids = list(dict.fromkeys(i for i in (id or []) if i))
+    back = f"/prospects?{urlencode({k: v for k, v in {'view': view, 'job': job}.items() if v})}"
+    if not ids:
+        raise Problem("No prospects selected", "Tick the prospects to message (or Select all), choose a "
+                                               "template, then Go.", 400)
+    preview = await preview_all(dashboard, session, template, ids, None)
+    # The names go with the form (a small send lists each recipient's result by name).
+    names = {r["prospect_id"]: r["name"] for r in [*preview["recipients"], *preview["skipped"]] if r.get("name")}
+    names_json = json.dumps(names) if len(preview["recipients"]) <= EACH_LISTED else "{}"
+    return dashboard.page(request, "send.html", session, template=template, ids=ids, preview=preview, back=back,
+                          nav="prospects", names_json=names_json, key=key)
+
+
+@router.post("/send/preview", response_class=HTMLResponse)
+async def send_preview(request: Request, dashboard: Dashboard, session: Checked, template: Annotated[str, Form()],
+                       ids: Annotated[str, Form()], note: Annotated[str, Form()] = "") -> HTMLResponse:
+    chosen = [i for i in ids.split(",") if i][:COMMAND_SIZE]
+    if not chosen:
+        raise Problem("No prospects selected", "Go back and select prospects.", 400)
+    preview = await dashboard.messaging.preview(session.token, _template(template), chosen, note.strip() or None)
+    return dashboard.fragment(request, "_mail_preview.html", preview=preview)
+
+
+@router.post("/send", response_class=HTMLResponse)
+async def send(request: Request, dashboard: Dashboard, session: Checked, template: Annotated[str, Form()],
+               ids: Annotated[str, Form()], key: Annotated[str | None, Form(pattern=KEY_PATTERN)] = None,
+               note: Annotated[str, Form()] = "", names: Annotated[str, Form()] = "") -> Response:
+    template = _template(template)
+    key = key or uuid.uuid4().hex  # a form of its own (another app's): a send of its own
+    # Sorted: the same people make the same parts, whatever order the page listed them in.
+    chosen = sorted(set(i for i in ids.split(",") if i))
+    if not chosen:
+        raise Problem("No prospects selected", "Go back and select prospects.", 400)
+    parts = [chosen[i:i + COMMAND_SIZE] for i in range(0, len(chosen), COMMAND_SIZE)]
+    try:
+        commands = [(command_id, SendMessages(recruiter_id=session.recruiter_id, template=template,
+                                              prospect_ids=part, note=note.strip() or None))
+                    for command_id, part in zip(command_ids(key, len(parts)), parts, strict=True)]
+    except ValidationError:
+        raise Problem("Not sent", "The note is too long (2,000 characters at most) or holds control "
+                                  "characters; nothing was sent.", 400) from None
+    started = time.time()
+    small = len(chosen) <= EACH_LISTED
+    results = await dashboard.feed.commands(topics.MESSAGING_COMMANDS, "messages.send", commands,
+                                            session.recruiter_id, correlationid=key, track_messages=small,
+                                            wait_s=RESULTS_WAIT_S)
+    address = f"/sends/{key}?{urlencode({'parts': len(parts), 'template': template, 'started': int(started)})}"
+    if not is_htmx(request):  # the results came, or the wait is over: the progress page reads them back
+        return RedirectResponse(address, status_code=303)
+    progress = await dashboard.messaging.progress(session.token, key)
+    each = None
+    if small and len(results) == len(commands):  # each recipient, named as the page showed them
+        shown = _names(names) or {}
+        arrived: dict[str, dict[str, Any]] = {}
+        for command_id, _ in commands:
+            arrived.update(dashboard.feed.send_results(command_id))
+        accepted = [pid for r in results.values() for pid in r["accepted"]]
+        each = [{"prospect_id": pid, "name": shown.get(pid, pid), "result": arrived.get(pid), "flagged": False}
+                for pid in accepted]
+        rejected = [x for r in results.values() for x in r["rejected"]]
+        for x in rejected:
+            x.setdefault("name", shown.get(x["prospect_id"]))
+        if progress is not None:
+            progress["skipped"] = rejected
+    response = dashboard.fragment(request, "_send_progress.html", **_progress_context(
+        key, progress, parts=len(parts), template=template, started=started, each=each))
+    response.headers["HX-Push-Url"] = address  # a reload shows this send's progress
+    return response
+
+
+@router.get("/sends/{key}", response_class=HTMLResponse)
+async def send_progress_page(request: Request, dashboard: Dashboard, session: Current, key: SendKey,
+                             parts: Annotated[int, Query(ge=1, le=1_000)] = 1, template: str = "",
+                             started: Annotated[float | None, Query(ge=0)] = None) -> HTMLResponse:
+    progress = await dashboard.messaging.progress(session.token, key)
+    return await _progress_page(request, dashboard, session, key, progress, parts=parts, template=template,
+                                started=started)
+
+
+@router.get("/sends/{key}/progress", response_class=HTMLResponse)
+async def send_progress_counts(request: Request, dashboard: Dashboard, session: Current, key: SendKey,
+                               parts: Annotated[int, Query(ge=1, le=1_000)] = 1, template: str = "",
+                               started: Annotated[float | None, Query(ge=0)] = None) -> HTMLResponse:
+    """The counts of a send, polled by its page until every recipient has an outcome."""
+    progress = await dashboard.messaging.progress(session.token, key)
+    return dashboard.fragment(request, "_send_counts.html", **_progress_context(
+        key, progress, parts=parts, template=template, started=started, each=None))
+
+
+async def _progress_page(request: Request, dashboard: Parts, session: Session, key: str,
+                         progress: dict[str, Any] | None, *, parts: int, template: str,
+                         started: float | None) -> HTMLResponse:
+    each = None
+    if progress is not None and progress.get("messages"):
+        flags = await asyncio.gather(*(_flagged(dashboard, session, m["prospect_id"]) for m in progress["messages"]))
+        each = [{"prospect_id": m["prospect_id"], "name": m.get("name") or m["prospect_id"], "flagged": flag,
+                 "result": ({"type": f"message.{m['outcome']}", "reason": m.get("reason")} if m.get("outcome") else None)}
+                for m, flag in zip(progress["messages"], flags, strict=True)]
+    return dashboard.page(request, "send_progress.html", session, nav="prospects", **_progress_context(
+        key, progress, parts=parts, template=template or (progress or {}).get("template") or "", started=started,
+        each=each))
+
+
+async def _flagged(dashboard: Parts, session: Session, prospect_id: str) -> bool:
+    try:
+        return bool((await dashboard.rating.prospect(session.token, prospect_id)).get("flagged"))
+    except Exception:  # noqa: BLE001 - the flag is a detail of the page; the send's outcome is not
+        return False
+
+
+def _progress_context(key: str, progress: dict[str, Any] | None, *, parts: int, template: str,
+                      started: float | None, each: list[dict[str, Any]] | None) -> dict[str, Any]:
+    taken = progress["commands"] if progress else 0
+    late = started is not None and taken < parts and time.time() - started > NOT_TAKEN_AFTER_S
+    skipped_reasons: dict[str, int] = {}
+    for x in (progress or {}).get("skipped", []):
+        skipped_reasons[x["reason"]] = skipped_reasons.get(x["reason"], 0) + 1
+    query = urlencode({k: v for k, v in {"parts": parts, "template": template,
+                                         "started": int(started) if started else None}.items() if v})
+    return {"key": key, "progress": progress, "parts": parts, "taken": taken, "template": template, "late": late,
+            "done": present.send_done(progress, parts), "skipped_reasons": skipped_reasons, "each": each,
+            "poll_url": f"/sends/{key}/progress?{query}"}
+
+
+def _names(raw: str) -> dict[str, str] | None:
+    """The names the send page carried (display only: escaped like everything else)."""
+    try:
+        value = json.loads(raw) if raw else None
+    except ValueError:
+        return None
+    if not isinstance(value, dict):
+        return None
+    return {str(k): str(v)[:200] for k, v in value.items() if re.fullmatch(ID_PATTERN[1:-1], str(k))}

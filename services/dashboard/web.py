@@ -1,0 +1,100 @@
+"""What every router of the dashboard shares: its parts (settings, sessions, the rating and
+messaging clients, the Kafka feed, the templates) as one dependency that tests replace, the
+signed-in recruiter, the CSRF check, and rendering pages and fragments."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi import Path as PathParam
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from shared.auth import InvalidToken
+
+from services.dashboard import present
+from services.dashboard.clients import MessagingApi, RatingApi
+from services.dashboard.errors import Forbidden, SignedOut
+from services.dashboard.feed import Feed
+from services.dashboard.sessions import COOKIE, Session, Sessions
+from services.dashboard.settings import DashboardSettings
+
+HERE = Path(__file__).parent
+COMMAND_SIZE = 1_000  # the contract's most ids per command
+ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
+ProspectId = Annotated[str, PathParam(pattern=ID_PATTERN)]
+
+
+def make_templates() -> Jinja2Templates:
+    templates = Jinja2Templates(directory=HERE / "templates")
+    templates.env.globals.update(VIEWS=present.VIEWS, RATINGS=present.RATINGS, TEMPLATES=present.TEMPLATES,
+                                 REASONS=present.REASONS, CAUSES=present.CAUSES)
+    templates.env.filters.update(waiting=present.waiting, when=present.when, number=present.number)
+    return templates
+
+
+@dataclass
+class Parts:
+    """The dashboard's dependencies, made once by `create_service` (or by a test)."""
+
+    settings: DashboardSettings
+    sessions: Sessions
+    rating: RatingApi
+    messaging: MessagingApi
+    feed: Feed
+    templates: Jinja2Templates
+
+    def page(self, request: Request, name: str, session: Session | None, status_code: int = 200,
+             **context: Any) -> HTMLResponse:
+        reminder = self.feed.reminder_today(session.recruiter_id) if session else None
+        return self.templates.TemplateResponse(request, name, {"session": session, "reminder": reminder, **context},
+                                               status_code=status_code)
+
+    def fragment(self, request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+        return self.templates.TemplateResponse(request, name, context, status_code=status_code)
+
+    def render(self, request: Request, name: str, **context: Any) -> str:
+        return self.templates.env.get_template(name).render(request=request, **context)
+
+    def session_of(self, request: Request) -> Session:
+        try:
+            return self.sessions.resume(request.cookies.get(COOKIE))
+        except InvalidToken:
+            raise SignedOut("expired" if request.cookies.get(COOKIE) else "signed_out") from None
+
+
+def parts(request: Request) -> Parts:
+    found: Parts = request.app.state.parts
+    return found
+
+
+Dashboard = Annotated[Parts, Depends(parts)]
+
+
+def current(request: Request, dashboard: Dashboard) -> Session:
+    return dashboard.session_of(request)
+
+
+async def checked(request: Request, session: Annotated[Session, Depends(current)]) -> Session:
+    """A state-changing request: same origin, and the session's CSRF token."""
+    origin = request.headers.get("origin")
+    if origin is not None and origin.rstrip("/") != f"{request.url.scheme}://{request.url.netloc}":
+        raise Forbidden()
+    sent = request.headers.get("x-csrf-token")
+    if sent is None:
+        form = await request.form()
+        sent = str(form.get("csrf") or "")
+    if sent != session.csrf:
+        raise Forbidden()
+    return session
+
+
+Current = Annotated[Session, Depends(current)]
+Checked = Annotated[Session, Depends(checked)]
+
+
+def is_htmx(request: Request) -> bool:
+    return request.headers.get("hx-request") == "true"
