@@ -1,4 +1,4 @@
-"""`python -m bench [intake latency messaging reminder views mail dashboard] [options]`: benchmarks on the
+"""`python -m bench [intake latency messaging reminder views mail dashboard pipeline send] [options]`: benchmarks on the
 local stack, each against a baseline measured in the same run. With no names, all of them run
 and the results are written to bench/RESULTS.md (--no-write to only print)."""
 
@@ -11,10 +11,10 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench import dashboard, intake, latency, mail, messaging, pipeline, reminder, views
+from bench import dashboard, intake, latency, mail, messaging, pipeline, reminder, send, views
 from bench.common import machine, stack_addresses
 
-ALL = ["intake", "latency", "messaging", "reminder", "views", "mail", "dashboard", "pipeline"]
+ALL = ["intake", "latency", "messaging", "reminder", "views", "mail", "dashboard", "pipeline", "send"]
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 
@@ -32,6 +32,7 @@ def main() -> None:
     parser.add_argument("--recruiters", type=int, default=10)
     parser.add_argument("--burst", type=int, default=20_000, help="inquiries (and ratings) of the pipeline burst")
     parser.add_argument("--board", type=int, default=10_000, help="the recruiter's board for the dashboard benchmark")
+    parser.add_argument("--send-count", type=int, default=10_000, help="prospects of the dashboard's send benchmark")
     parser.add_argument("--large", action="store_true", help="reminder: also 1,000,000 waiting prospects (slow to seed)")
     parser.add_argument("--no-write", action="store_true", help=f"do not write {RESULTS.name}")
     args = parser.parse_args()
@@ -69,6 +70,8 @@ def main() -> None:
         report(asyncio.run(dashboard.main(addresses, args.board)))
     if "pipeline" in which:
         report(asyncio.run(pipeline.main(addresses, args.burst)))
+    if "send" in which:
+        report(asyncio.run(send.main(addresses, args.send_count)))
     if memory:
         lines = ["memory, MB RSS (idle: after start; peak: the process's high-water mark during the benchmark):"]
         for key, values in memory.items():

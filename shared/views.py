@@ -59,6 +59,6 @@ def view_counters() -> dict[str, Any]:
     }
 
 
-WAITING_QUERY: dict[str, Any] = {"flagged": {"$ne": True}, "job_open": True}
-"""Needs follow-up, as a MongoDB filter over stores where a record may exist before its flag is
-known (the reminder's: a rating can arrive before the registration)."""
+WAITING_QUERY: dict[str, Any] = {"flagged": False, "job_open": True}
+"""Needs follow-up, as a MongoDB filter over the reminder's records, which always hold `flagged`
+(whichever event creates a record sets it), so the filter is equalities on the `waiting` index."""

@@ -117,6 +117,38 @@ def _project(doc: dict[str, Any], projection: dict[str, Any] | None) -> dict[str
     return kept
 
 
+def _expression(doc: dict[str, Any], expression: Any) -> Any:
+    if isinstance(expression, str) and expression.startswith("$"):
+        return _value(doc, expression[1:])
+    if isinstance(expression, dict):
+        return {k: _expression(doc, v) for k, v in expression.items()}
+    return expression
+
+
+def _group(docs: list[dict[str, Any]], spec: dict[str, Any]) -> list[dict[str, Any]]:
+    groups: dict[str, tuple[Any, list[dict[str, Any]]]] = {}
+    for doc in docs:
+        key = _expression(doc, spec["_id"])
+        groups.setdefault(repr(key), (key, []))[1].append(doc)
+    out = []
+    for key, members in groups.values():
+        result: dict[str, Any] = {"_id": key}
+        for name, accumulator in spec.items():
+            if name == "_id":
+                continue
+            (op, argument), = accumulator.items()
+            if op == "$sum":
+                result[name] = sum(_expression(d, argument) for d in members)
+            elif op == "$topN":
+                order = list(argument["sortBy"].items())
+                ranked = MemoryCursor(list(members)).sort(order)._docs[:argument["n"]]
+                result[name] = [_expression(d, argument["output"]) for d in ranked]
+            else:
+                raise NotImplementedError(f"the fake database has no {op}")
+        out.append(result)
+    return out
+
+
 # --- the collection -------------------------------------------------------------------------------
 
 
@@ -232,6 +264,18 @@ class MemoryCollection:
     async def update_one(self, query: dict[str, Any], update: dict[str, Any], upsert: bool = False) -> None:
         self._fault()
         self._update(query, update, many=False, upsert=upsert)
+
+    async def aggregate(self, pipeline: list[dict[str, Any]]) -> MemoryCursor:
+        """`$match`, then `$group` with `$sum` of a constant and `$topN`: what the stores' handlers use."""
+        docs = list(self.docs.values())
+        for stage in pipeline:
+            if "$match" in stage:
+                docs = [d for d in docs if matches(d, stage["$match"])]
+            elif "$group" in stage:
+                docs = _group(docs, stage["$group"])
+            else:
+                raise NotImplementedError(f"the fake database has no stage {list(stage)}")
+        return MemoryCursor(copy.deepcopy(docs))
 
     async def delete_many(self, query: dict[str, Any]) -> None:
         for key in [k for k, d in self.docs.items() if matches(d, query)]:

@@ -58,9 +58,17 @@ class Pending:
             self.add(w)
 
     def add(self, w: Waiting) -> None:
-        self.total += 1
-        self.counts[w.rating] += 1
-        self.per_job[w.job_id] += 1
+        self.count(w.job_id, w.rating, 1)
+        self.consider(w)
+
+    def count(self, job_id: str, rating: str, n: int) -> None:
+        """`n` more waiting for this job with this rating (counted by the database)."""
+        self.total += n
+        self.counts[rating] += n
+        self.per_job[job_id] += n
+
+    def consider(self, w: Waiting) -> None:
+        """One of those waiting, a candidate for the oldest listed."""
         self._oldest.append(w)
         if len(self._oldest) >= 4 * MOST_LISTED:
             self._oldest = self.oldest()
@@ -137,7 +145,9 @@ def _registered(kind: str, data: Any, at: datetime, changes: Changes) -> None:
 
 
 def _rated(kind: str, data: Any, at: datetime, changes: Changes) -> None:
-    changes.prospects.append(ProspectChange(data.prospect_id, {"rating": data.rating.value}))
+    # A record a rating creates (before its registration) says "not flagged" too: who is waiting
+    # is then an equality on the index (`$ne` as its first key scans it whole on DocumentDB).
+    changes.prospects.append(ProspectChange(data.prospect_id, {"rating": data.rating.value}, {"flagged": False}))
 
 
 def _flag_changed(kind: str, data: Any, at: datetime, changes: Changes) -> None:

@@ -95,13 +95,17 @@ class Reminders:
     async def _build(self, todo: dict[str, tuple[domain.Schedule, Any]], as_of: datetime) -> list[dict[str, Any]]:
         by_recruiter: dict[str, domain.Pending] = defaultdict(domain.Pending)
         job_ids: set[str] = set()
-        async for d in self.store.waiting([s.recruiter_id for s, _ in todo.values()]):
-            if d.get("waiting_since") is None:
-                continue
-            job_ids.add(d["job_id"])
-            by_recruiter[d["recruiter_id"]].add(domain.Waiting(
-                d["_id"], d["job_id"], d.get("name", ""), d.get("rating", "unrated"),
-                d["waiting_since"].astimezone(timezone.utc)))
+        counted, listed = await self.store.waiting([s.recruiter_id for s, _ in todo.values()])
+        for group in counted:
+            key = group["_id"]
+            job_ids.add(key["job_id"])
+            by_recruiter[key["recruiter_id"]].count(key["job_id"], key.get("rating") or "unrated", group["n"])
+        for group in listed:
+            for d in group["oldest"]:
+                if d.get("waiting_since") is not None:
+                    by_recruiter[group["_id"]].consider(domain.Waiting(
+                        d["prospect_id"], d["job_id"], d.get("name") or "", d.get("rating") or "unrated",
+                        d["waiting_since"].astimezone(timezone.utc)))
         titles = {j["_id"]: j.get("title", "") for j in (await self.store.job_docs(job_ids)).values()}
         reminders = []
         for rid, (schedule, day) in todo.items():

@@ -4,7 +4,8 @@ it first sends it)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+import asyncio
+from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -12,7 +13,7 @@ from pymongo import ASCENDING, UpdateMany, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.db import bulk_write, find_by_ids, insert_new
-from services.reminder.domain import Changes
+from services.reminder.domain import MOST_LISTED, Changes
 from shared.retention import Kept
 from shared.views import WAITING_QUERY
 
@@ -58,12 +59,23 @@ class ReminderStore:
         query = {"_id": recruiter_id} if recruiter_id else {}
         return [d async for d in self.recruiters.find(query)]
 
-    async def waiting(self, recruiter_ids: list[str]) -> AsyncIterator[dict[str, Any]]:
-        """Everyone waiting for these recruiters, streamed: one `$in` on the `waiting` index."""
-        query = {**WAITING_QUERY, "recruiter_id": {"$in": sorted(set(recruiter_ids))}}
-        projection = {"job_id": 1, "recruiter_id": 1, "name": 1, "rating": 1, "waiting_since": 1}
-        async for d in self.prospects.find(query, projection).batch_size(5_000):
-            yield d
+    async def waiting(self, recruiter_ids: list[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Who is waiting for these recruiters, as the reminder needs it, counted by the database
+        on the `waiting` index (equalities and a `$in`): how many per recruiter, job and rating,
+        and each recruiter's MOST_LISTED oldest (`$topN`). The two run at once."""
+        match = {"$match": {**WAITING_QUERY, "recruiter_id": {"$in": sorted(set(recruiter_ids))}}}
+        counts = [match, {"$group": {"_id": {"recruiter_id": "$recruiter_id", "job_id": "$job_id", "rating": "$rating"},
+                                     "n": {"$sum": 1}}}]
+        oldest = [match, {"$group": {"_id": "$recruiter_id", "oldest": {"$topN": {
+            "n": MOST_LISTED, "sortBy": {"waiting_since": 1, "_id": 1},
+            "output": {"prospect_id": "$_id", "job_id": "$job_id", "name": "$name", "rating": "$rating",
+                       "waiting_since": "$waiting_since"}}}}}]
+
+        async def run(pipeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            return [d async for d in await self.prospects.aggregate(pipeline)]
+
+        counted, listed = await asyncio.gather(run(counts), run(oldest))
+        return counted, listed
 
     async def reminders_by_id(self, reminder_ids: list[str]) -> dict[str, dict[str, Any]]:
         return {d["_id"]: d for d in await find_by_ids(self.reminders, reminder_ids)}

@@ -225,7 +225,9 @@ def test_decide_send_exactly():
                             "apply_url": "https://a.example/apply", "interview_url": None},
                     "recruiter": {"recruiter_id": "rec-7", "name": "Dana", "email": "dana@acme.example"},
                     "note": "Hello"},
-        "state": "queued", "attempts": 0}]
+        "state": "queued", "attempts": 0, "send_id": "c1", "queued_at": None}]
+    in_a_send = messaging.decide_send("c4", command, contacts, jobs, set(), send_id="s1", at=T0)[1]
+    assert {(m["send_id"], m["queued_at"]) for m in in_a_send} == {("s1", T0)}
     interview = SendMessages(recruiter_id="rec-7", template="arrange_interview", prospect_ids=["p1"])
     assert messaging.decide_send("c2", interview, contacts, jobs, set())[0].rejected[0].reason == "missing_link"
     no_match = SendMessages(recruiter_id="rec-7", template="not_a_match", prospect_ids=["p1"])
@@ -315,7 +317,7 @@ def test_who_is_waiting_changes_exactly():
     assert changes.prospects == [
         reminders.ProspectChange("p1", {"job_id": "job-42", "name": "Lee Park"}, {"flagged": False, "rating": "unrated"},
                                  {"waiting_since": T0}),
-        reminders.ProspectChange("p1", {"rating": "shortlist"}),
+        reminders.ProspectChange("p1", {"rating": "shortlist"}, {"flagged": False}),
         reminders.ProspectChange("p1", {"flagged": True}),
         reminders.ProspectChange("p1", {"flagged": False, "waiting_since": at})]
     assert changes.registered == [("p1", "job-42")]
