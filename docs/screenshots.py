@@ -102,7 +102,9 @@ async def bulk_send(browser) -> None:  # type: ignore[no-untyped-def]
     await page.wait_for_url(f"{DASHBOARD}/")
     for _ in range(120):
         await page.goto(f"{DASHBOARD}/prospects")
-        if (await page.locator("nav.views a[aria-current=page] .count").inner_text()).strip() == str(BULK):
+        count = page.locator("nav.views a[aria-current=page] .count")
+        await expect(count).not_to_have_text("", timeout=10_000)  # the counts come after the list
+        if (await count.inner_text()).strip() == str(BULK):
             break
         await page.wait_for_timeout(1_000)
     await page.get_by_role("button", name="Select all").click()

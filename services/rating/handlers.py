@@ -3,6 +3,7 @@ decisions are in `domain`, without I/O), record the outcomes, apply them, publis
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from shared.kafka import Outgoing, Publishes, Received
@@ -37,8 +38,8 @@ class RatingProjection:
                 prospect_ids.add(data.prospect_id)
             if getattr(data, "job_id", None):
                 job_ids.add(data.job_id)
-        state = domain.BoardState(await self.store.entries(prospect_ids), await self.store.job_docs(job_ids),
-                                  self.flag_on_message_sent)
+        entries, jobs = await asyncio.gather(self.store.entries(prospect_ids), self.store.job_docs(job_ids))
+        state = domain.BoardState(entries, jobs, self.flag_on_message_sent)
 
         outcomes = [domain.decide(r, state).document() for r in fresh]
         await self.store.outbox.record(outcomes)

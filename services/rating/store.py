@@ -8,6 +8,7 @@ the state and the events come out the same, with the same ids.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any
@@ -83,9 +84,9 @@ class RatingStore:
         jobs = [(w["id"], w["set"]) for outcome in outcomes for w in outcome["jobs"]]
         board = [(w["id"], w["set"]) for outcome in outcomes for w in outcome["board"]]
         joins = [UpdateMany({"job_id": w["id"]}, {"$set": w["set"]}) for outcome in outcomes for w in outcome["joins"]]
-        await self.insert_history([line for outcome in outcomes for line in outcome.get("history", [])])
-        await set_by_id(self.jobs, jobs)
-        await set_by_id(self.board, board)
+        # Different collections and documents: at once (a crash before all are done replays them all).
+        await asyncio.gather(self.insert_history([line for outcome in outcomes for line in outcome.get("history", [])]),
+                             set_by_id(self.jobs, jobs), set_by_id(self.board, board))
         if joins:
             await bulk_write(self.board, joins)
 

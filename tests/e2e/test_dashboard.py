@@ -436,7 +436,9 @@ async def test_a_send_to_2000_shows_its_progress_and_mails_each_person_once_what
 
     async def all_there() -> bool:
         await page.goto(f"{world.dashboard.http}/prospects")
-        return (await page.locator("nav.views a[aria-current=page] .count").inner_text()).strip() == "2000"
+        count = page.locator("nav.views a[aria-current=page] .count")
+        await expect(count).not_to_have_text("", timeout=10_000)  # the counts come after the list
+        return (await count.inner_text()).strip() == "2000"
 
     assert await eventually(all_there, timeout_s=180, interval_s=1)
     await page.get_by_role("button", name="Select all").click()

@@ -143,6 +143,9 @@ def test_rating_down_is_said_with_its_address_and_nothing_else(dashboard):
     page = client.get("/prospects")
     assert page.status_code == 503
     assert "The rating service is not answering" in page.text and "http://127.0.0.1:1" in page.text
+    page = client.get("/prospects/counts")
+    assert page.status_code == 503
+    assert "The rating service is not answering" in page.text and "http://127.0.0.1:1" in page.text
     assert "Traceback" not in page.text
 
 
@@ -185,8 +188,10 @@ def test_sending_twice_publishes_the_same_commands_and_a_reload_shows_the_progre
     # Back to the send page (its key in the address): the progress, not a second form
     again = client.get("/send", params={"template": "ask_to_apply", "all": "1", "key": key})
     assert "2 of 3 sent" in again.text and 'id="send-form"' not in again.text
-    # The Prospects page shows the send in progress
-    assert "sending 3 — 2 sent" in client.get("/prospects").text
+    # The Prospects page shows the send in progress (with its counts, after the list)
+    assert 'hx-get="/prospects/counts?view=needs_follow_up"' in client.get("/prospects").text
+    counts = client.get("/prospects/counts", params={"view": "needs_follow_up"}).text
+    assert "sending 3 — 2 sent" in counts and '<span id="count-needs_follow_up" hx-swap-oob="innerHTML">3</span>' in counts
 
     messaging.taken[key].update(sent=3, pending=0)
     done = client.get(f"/sends/{key}/progress")

@@ -54,25 +54,33 @@ async def prospects(
     job: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
     cursor: Annotated[str | None, Query(max_length=2_000)] = None,
 ) -> HTMLResponse:
+    """The list first: the counts, the job filter and the sends come after it (`/prospects/counts`),
+    so they never hold it up."""
     job = job or None
-    rating = dashboard.rating
-    more_only = is_htmx(request) and bool(cursor)
     try:
-        if more_only:  # Show more: the next rows only; the counts are on the page already
-            result, summary, sends = await rating.page(session.token, view, job, cursor), None, []
-        else:
-            result, summary, sends = await asyncio.gather(rating.page(session.token, view, job, cursor),
-                                                          rating.summary(session.token),
-                                                          sends_to_show(dashboard, session.token))
+        result = await dashboard.rating.page(session.token, view, job, cursor)
     except NotFound:
         raise Problem("No such job", "That job is not one of yours. Pick one from the Job filter.", 404) from None
-    more = (f"/prospects?{urlencode({k: v for k, v in {'view': view, 'job': job, 'cursor': result['next_cursor']}.items() if v})}"
-            if result.get("next_cursor") else None)
-    context = {"view": view, "job": job, "items": result["items"], "more": more, "summary": summary,
-               "nav": "prospects", "count": _count(summary, view, job) if summary else 0, "sends": sends}
-    if more_only:
+    query = {k: v for k, v in {"view": view, "job": job}.items() if v}
+    more = f"/prospects?{urlencode({**query, 'cursor': result['next_cursor']})}" if result.get("next_cursor") else None
+    context = {"view": view, "job": job, "items": result["items"], "more": more, "summary": None,
+               "nav": "prospects", "count": 0, "sends": [], "counts_query": urlencode(query)}
+    if is_htmx(request) and cursor:
         return dashboard.fragment(request, "_more.html", **context)
     return dashboard.page(request, "prospects.html", session, **context)
+
+
+@router.get("/prospects/counts", response_class=HTMLResponse)
+async def prospect_counts(
+    request: Request, dashboard: Dashboard, session: Current,
+    view: Annotated[str, Query(pattern=views.VIEW_PATTERN)] = "needs_follow_up",
+    job: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+) -> HTMLResponse:
+    """The Prospects page's counts per view, its job filter and the sends line, as out-of-band
+    fragments for the page that asked."""
+    summary, sends = await asyncio.gather(dashboard.rating.summary(session.token), sends_to_show(dashboard, session.token))
+    return dashboard.fragment(request, "_counts.html", view=view, job=job or None, summary=summary, sends=sends,
+                              count=_count(summary, view, job or None))
 
 
 @router.get("/prospects/{prospect_id}", response_class=HTMLResponse)

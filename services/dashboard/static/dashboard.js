@@ -87,7 +87,8 @@
       button.setAttribute("aria-pressed", on ? "true" : "false");
       button.textContent = on ? "Clear selection" : "Select all";
       const ticked = document.querySelectorAll("#rows input[name=id]:checked").length;
-      status.textContent = on ? "All " + button.dataset.count + " prospects in " + viewName + " are selected"
+      const count = (document.getElementById("view-count") || {}).textContent || "the";
+      status.textContent = on ? "All " + count + " prospects in " + viewName + " are selected"
         : ticked ? ticked + " selected" : "";
     }
     button.addEventListener("click", function () {
@@ -159,8 +160,8 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
-    document.querySelectorAll("select[data-autosubmit]").forEach(function (s) {
-      s.addEventListener("change", function () { s.form.submit(); });
+    document.addEventListener("change", function (event) {  // delegated: the options are swapped in later
+      if (event.target.matches && event.target.matches("select[data-autosubmit]")) event.target.form.submit();
     });
     document.addEventListener("click", function (event) {
       if (event.target.matches && event.target.matches("[data-dismiss]")) {
