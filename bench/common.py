@@ -116,8 +116,11 @@ async def timestamp_span(bootstrap: str, topic: str) -> float:
         ends = await consumer.end_offsets(tps)
         await consumer.seek_to_beginning(*tps)
         first, last, left = None, None, {tp: end for tp, end in ends.items() if end > 0}
-        while left:
-            for tp, records in (await consumer.getmany(*left, timeout_ms=1000)).items():
+        quiet = 0  # polls that brought nothing: the end of what was written (a partition's last
+        while left and quiet < 3:  # offset can stay short of its end, which hung this loop twice)
+            fetched = await consumer.getmany(*left, timeout_ms=1000)
+            quiet = 0 if any(fetched.values()) else quiet + 1
+            for tp, records in fetched.items():
                 for r in records:
                     first = r.timestamp if first is None else min(first, r.timestamp)
                     last = r.timestamp if last is None else max(last, r.timestamp)

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from pymongo import UpdateMany, UpdateOne
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from shared.kafka import Outgoing
 
@@ -200,6 +200,9 @@ class MemoryCollection:
         if unique:
             self.unique.append(tuple(k for k, _ in keys))
         return "index"
+
+    async def drop_index(self, name: str) -> None:
+        raise OperationFailure(f"index not found with name [{name}]", 27)
 
     def _clashes(self, doc: dict[str, Any]) -> bool:
         if doc["_id"] in self.docs:
