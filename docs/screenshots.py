@@ -53,6 +53,7 @@ async def main() -> None:
         await page.screenshot(path=ROOT / "docs" / "dashboard-home.png")
         await page.get_by_role("link", name="Prospects", exact=True).click()
         await expect(page.get_by_role("checkbox").first).to_be_visible()
+        await expect(page.locator("#count-needs_follow_up")).not_to_have_text("")  # the counts come after the list
         await page.get_by_role("checkbox", name="Lee Park").check()
         await page.get_by_role("checkbox", name="Alex Kim").check()
         await page.screenshot(path=ROOT / "docs" / "dashboard-prospects.png")
@@ -64,6 +65,7 @@ async def main() -> None:
         await page.screenshot(path=ROOT / "docs" / "dashboard-send.png", full_page=True)
         phone = await browser.new_page(viewport={"width": 360, "height": 760}, storage_state=await page.context.storage_state())
         await phone.goto(f"{DASHBOARD}/prospects")
+        await expect(phone.locator("#count-needs_follow_up")).not_to_have_text("")
         await phone.screenshot(path=ROOT / "docs" / "dashboard-phone.png")
         await bulk_send(browser)
         await browser.close()
@@ -89,7 +91,7 @@ async def publish_bulk() -> None:
         for n in range(BULK):
             email = f"person.{n}@example.com"
             inquiries.append((email, ops.envelope("inquiry.received", {
-                "job_id": job["job_id"], "board": "acme-board", "board_inquiry_id": f"screenshot-{n}",
+                "job_id": job["job_id"], "board": "acme-board", "board_inquiry_id": f"screenshot-{BULK_RECRUITER}-{n}",
                 "prospect": {"name": f"Person {n}", "email": email}, "inquired_at": now},
                 event_id=ids.derive("screenshot-inquiry", BULK_RECRUITER, email)), None))
         await bus.publish_many(inquiry_topic, inquiries)
@@ -114,6 +116,7 @@ async def bulk_send(browser) -> None:  # type: ignore[no-untyped-def]
     await page.wait_for_timeout(3_000)
     await page.screenshot(path=ROOT / "docs" / "dashboard-sending.png")
     await page.goto(f"{DASHBOARD}/prospects")
+    await expect(page.get_by_role("list", name="Your sends")).to_be_visible()  # it comes after the list
     await page.screenshot(path=ROOT / "docs" / "dashboard-sends-line.png", clip={"x": 0, "y": 0, "width": 1280, "height": 300})
 
 

@@ -214,3 +214,15 @@ def test_a_send_without_the_sessions_csrf_token_is_refused_and_publishes_nothing
     form = {"csrf": "forged", "key": "a" * 32, "template": "ask_to_apply", "ids": "p0"}
     assert client.post("/send", data=form).status_code == 403
     assert feed.published == []
+
+
+def test_a_send_in_parts_counts_against_all_it_was_for_and_the_job_filter_keeps_all_jobs(dashboard):
+    client, _, messaging, _, _ = dashboard
+    key = "e" * 32
+    messaging.taken[key] = {"send_id": key, "template": "ask_to_apply", "commands": 1, "accepted": 1_000, "sent": 10,
+                            "failed": 0, "pending": 990, "failed_reasons": {}, "skipped": [], "messages": [],
+                            "started_at": "2026-12-02T06:00:00Z"}
+    counts = client.get(f"/sends/{key}/progress", params={"parts": 3, "total": 2_500}).text
+    assert "10 of 2,500 sent" in counts and "1 of 3 parts" in counts and 'max="2500"' in counts
+    options = client.get("/prospects/counts").text
+    assert '<option value="" selected>All jobs</option>' in options and 'hx-swap-oob="true"' in options

@@ -127,7 +127,7 @@ async def send(request: Request, dashboard: Dashboard, session: Checked, templat
     results = await dashboard.feed.commands(topics.MESSAGING_COMMANDS, "messages.send", commands,
                                             session.recruiter_id, correlationid=key, track_messages=small,
                                             wait_s=RESULTS_WAIT_S)
-    address = f"/sends/{key}?{urlencode({'parts': len(parts), 'template': template, 'started': int(started)})}"
+    address = f"/sends/{key}?{urlencode({'parts': len(parts), 'total': len(chosen), 'template': template, 'started': int(started)})}"
     if not is_htmx(request):  # the results came, or the wait is over: the progress page reads them back
         return RedirectResponse(address, status_code=303)
     progress = await dashboard.messaging.progress(session.token, key)
@@ -146,7 +146,7 @@ async def send(request: Request, dashboard: Dashboard, session: Checked, templat
         if progress is not None:
             progress["skipped"] = rejected
     response = dashboard.fragment(request, "_send_progress.html", **_progress_context(
-        key, progress, parts=len(parts), template=template, started=started, each=each))
+        key, progress, parts=len(parts), template=template, started=started, each=each, total=len(chosen)))
     response.headers["HX-Push-Url"] = address  # a reload shows this send's progress
     return response
 
@@ -154,25 +154,27 @@ async def send(request: Request, dashboard: Dashboard, session: Checked, templat
 @router.get("/sends/{key}", response_class=HTMLResponse)
 async def send_progress_page(request: Request, dashboard: Dashboard, session: Current, key: SendKey,
                              parts: Annotated[int, Query(ge=1, le=1_000)] = 1, template: str = "",
-                             started: Annotated[float | None, Query(ge=0)] = None) -> HTMLResponse:
+                             started: Annotated[float | None, Query(ge=0)] = None,
+                             total: Annotated[int | None, Query(ge=1, le=1_000_000)] = None) -> HTMLResponse:
     progress = await dashboard.messaging.progress(session.token, key)
     return await _progress_page(request, dashboard, session, key, progress, parts=parts, template=template,
-                                started=started)
+                                started=started, total=total)
 
 
 @router.get("/sends/{key}/progress", response_class=HTMLResponse)
 async def send_progress_counts(request: Request, dashboard: Dashboard, session: Current, key: SendKey,
                                parts: Annotated[int, Query(ge=1, le=1_000)] = 1, template: str = "",
-                               started: Annotated[float | None, Query(ge=0)] = None) -> HTMLResponse:
+                               started: Annotated[float | None, Query(ge=0)] = None,
+                               total: Annotated[int | None, Query(ge=1, le=1_000_000)] = None) -> HTMLResponse:
     """The counts of a send, polled by its page until every recipient has an outcome."""
     progress = await dashboard.messaging.progress(session.token, key)
     return dashboard.fragment(request, "_send_counts.html", **_progress_context(
-        key, progress, parts=parts, template=template, started=started, each=None))
+        key, progress, parts=parts, template=template, started=started, each=None, total=total))
 
 
 async def _progress_page(request: Request, dashboard: Parts, session: Session, key: str,
                          progress: dict[str, Any] | None, *, parts: int, template: str,
-                         started: float | None) -> HTMLResponse:
+                         started: float | None, total: int | None = None) -> HTMLResponse:
     each = None
     if progress is not None and progress.get("messages"):
         flags = await asyncio.gather(*(_flagged(dashboard, session, m["prospect_id"]) for m in progress["messages"]))
@@ -181,7 +183,7 @@ async def _progress_page(request: Request, dashboard: Parts, session: Session, k
                 for m, flag in zip(progress["messages"], flags, strict=True)]
     return dashboard.page(request, "send_progress.html", session, nav="prospects", **_progress_context(
         key, progress, parts=parts, template=template or (progress or {}).get("template") or "", started=started,
-        each=each))
+        each=each, total=total))
 
 
 async def _flagged(dashboard: Parts, session: Session, prospect_id: str) -> bool:
@@ -192,16 +194,22 @@ async def _flagged(dashboard: Parts, session: Session, prospect_id: str) -> bool
 
 
 def _progress_context(key: str, progress: dict[str, Any] | None, *, parts: int, template: str,
-                      started: float | None, each: list[dict[str, Any]] | None) -> dict[str, Any]:
+                      started: float | None, each: list[dict[str, Any]] | None,
+                      total: int | None = None) -> dict[str, Any]:
+    """`total`: how many the send was for (all parts), so the count reads "of 2,000" before
+    messaging has taken every part; without it, what messaging has taken."""
     taken = progress["commands"] if progress else 0
     late = started is not None and taken < parts and time.time() - started > NOT_TAKEN_AFTER_S
     skipped_reasons: dict[str, int] = {}
     for x in (progress or {}).get("skipped", []):
         skipped_reasons[x["reason"]] = skipped_reasons.get(x["reason"], 0) + 1
-    query = urlencode({k: v for k, v in {"parts": parts, "template": template,
+    query = urlencode({k: v for k, v in {"parts": parts, "total": total, "template": template,
                                          "started": int(started) if started else None}.items() if v})
+    skipped = len((progress or {}).get("skipped", []))
+    expected = max(0, total - skipped) if total and taken < parts else (progress or {}).get("accepted", 0)
     return {"key": key, "progress": progress, "parts": parts, "taken": taken, "template": template, "late": late,
             "done": present.send_done(progress, parts), "skipped_reasons": skipped_reasons, "each": each,
+            "expected": expected,
             "poll_url": f"/sends/{key}/progress?{query}"}
 
 
