@@ -17,10 +17,11 @@ import json
 import re
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
@@ -151,25 +152,36 @@ async def send(request: Request, dashboard: Dashboard, session: Checked, templat
     return response
 
 
+@dataclass(frozen=True)
+class SendAddress:
+    """What a progress page's address says of its send: how many parts and prospects it was
+    for, its template, and when it was sent (for saying parts that are late)."""
+
+    parts: Annotated[int, Query(ge=1, le=1_000)] = 1
+    template: str = ""
+    started: Annotated[float | None, Query(ge=0)] = None
+    total: Annotated[int | None, Query(ge=1, le=1_000_000)] = None
+
+
+Address = Annotated[SendAddress, Depends()]
+
+
 @router.get("/sends/{key}", response_class=HTMLResponse)
 async def send_progress_page(request: Request, dashboard: Dashboard, session: Current, key: SendKey,
-                             parts: Annotated[int, Query(ge=1, le=1_000)] = 1, template: str = "",
-                             started: Annotated[float | None, Query(ge=0)] = None,
-                             total: Annotated[int | None, Query(ge=1, le=1_000_000)] = None) -> HTMLResponse:
+                             address: Address) -> HTMLResponse:
     progress = await dashboard.messaging.progress(session.token, key)
-    return await _progress_page(request, dashboard, session, key, progress, parts=parts, template=template,
-                                started=started, total=total)
+    return await _progress_page(request, dashboard, session, key, progress, parts=address.parts,
+                                template=address.template, started=address.started, total=address.total)
 
 
 @router.get("/sends/{key}/progress", response_class=HTMLResponse)
 async def send_progress_counts(request: Request, dashboard: Dashboard, session: Current, key: SendKey,
-                               parts: Annotated[int, Query(ge=1, le=1_000)] = 1, template: str = "",
-                               started: Annotated[float | None, Query(ge=0)] = None,
-                               total: Annotated[int | None, Query(ge=1, le=1_000_000)] = None) -> HTMLResponse:
+                               address: Address) -> HTMLResponse:
     """The counts of a send, polled by its page until every recipient has an outcome."""
     progress = await dashboard.messaging.progress(session.token, key)
     return dashboard.fragment(request, "_send_counts.html", **_progress_context(
-        key, progress, parts=parts, template=template, started=started, each=None, total=total))
+        key, progress, parts=address.parts, template=address.template, started=address.started, each=None,
+        total=address.total))
 
 
 async def _progress_page(request: Request, dashboard: Parts, session: Session, key: str,
