@@ -127,13 +127,6 @@ def registration_fields(data: ProspectRegistered, job: dict[str, Any]) -> dict[s
             "last_inquired_at": inquired_at, "board": data.inquiry.board}
 
 
-def inquiry_history(cause_id: str, data: ProspectRegistered) -> dict[str, Any]:
-    outcome = Outcome(cause_id)
-    outcome.note(data.prospect_id, "inquiry", data.inquiry.inquired_at, board=data.inquiry.board,
-                 board_inquiry_id=data.inquiry.board_inquiry_id, message=data.inquiry.message)
-    return outcome.history[0]
-
-
 def _set(state: BoardState, outcome: Outcome, entry: Entry, fields: dict[str, Any]) -> None:
     state.entries[entry.prospect_id] = entry
     outcome.board.append((entry.prospect_id, {**fields, "updated_at": datetime.now(timezone.utc)}))
@@ -169,7 +162,8 @@ def _prospect(state: BoardState, r: Received, outcome: Outcome) -> None:
     data: ProspectRegistered = r.data  # type: ignore[assignment]
     inquired_at = data.inquiry.inquired_at
     profile = data.profile.model_dump(mode="json", exclude_none=True)
-    outcome.history.append(inquiry_history(r.event.id, data))
+    outcome.note(data.prospect_id, "inquiry", inquired_at, board=data.inquiry.board,
+                 board_inquiry_id=data.inquiry.board_inquiry_id, message=data.inquiry.message)
     entry = state.entries.get(data.prospect_id)
     if entry is None:
         job = state.jobs.get(data.job_id, {})
