@@ -242,6 +242,7 @@ class RejectionReason(StrEnum):
     JOB_CLOSED = "job_closed"
     OPTED_OUT = "opted_out"
     MISSING_LINK = "missing_link"
+    BOUNCED = "bounced"
 
 
 class Rejection(_Data):
@@ -264,6 +265,7 @@ class FollowUpCause(StrEnum):
     RECRUITER = "recruiter"
     MESSAGE_SENT = "message_sent"
     NEW_INQUIRY = "new_inquiry"
+    REPLIED = "replied"
 
 
 class ProspectRated(_Data):
@@ -311,6 +313,53 @@ class MessageFailed(_Data):
     permanent: bool
 
 
+ReplyText = Annotated[str, StringConstraints(max_length=20_000, pattern=_MULTI_LINE)]
+
+
+class _Answer(_Data):
+    """What every message that came back names: the message it answers, and when it came."""
+
+    message_id: Identifier
+    prospect_id: Identifier
+    job_id: Identifier
+    recruiter_id: Identifier
+    received_at: AwareDatetime
+
+
+class MessageReplied(_Answer):
+    """A person answered a message: the new part of the reply, quoted history removed, as plain text."""
+
+    from_: Annotated[str, StringConstraints(max_length=320, pattern=_SINGLE_LINE)] = Field(alias="from")
+    subject: Annotated[str, StringConstraints(max_length=1_000, pattern=_SINGLE_LINE)] = ""
+    text: ReplyText = ""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True, serialize_by_alias=True)
+
+
+class AutoReplyKind(StrEnum):
+    OUT_OF_OFFICE = "out_of_office"
+    AUTO = "auto"
+
+
+class MessageAutoReplied(_Answer):
+    """An automatic answer (RFC 3834): not a reply; it changes no flag."""
+
+    kind: AutoReplyKind
+
+
+class MessageBounced(_Answer):
+    """A delivery status notification (RFC 3464) for a message we sent; a permanent one
+    suppresses the address (later sends are rejected `bounced`)."""
+
+    permanent: bool
+    status: Annotated[str, StringConstraints(max_length=20)] = ""
+    diagnostic: Annotated[str, StringConstraints(max_length=1_000)] = ""
+
+
+class MessageComplained(_Answer):
+    """A spam complaint (RFC 5965 feedback report); `prospect.opted_out` (reason `complaint`) follows."""
+
+
 # --- reminders ---------------------------------------------------------------------------------
 
 
@@ -338,6 +387,7 @@ class ReminderDue(_Data):
     oldest_pending_since: AwareDatetime | None
     jobs: list[ReminderJob]
     prospects: list[ReminderProspect] = Field(max_length=50)
+    replied: int = Field(0, description="how many of those waiting answered a message (added)")
 
 
 # --- event types -------------------------------------------------------------------------------
@@ -359,6 +409,10 @@ EVENT_TYPES: dict[str, type[_Data]] = {
     "prospect.follow_up_flag_changed": FollowUpFlagChanged,
     "message.sent": MessageSent,
     "message.failed": MessageFailed,
+    "message.replied": MessageReplied,
+    "message.auto_replied": MessageAutoReplied,
+    "message.bounced": MessageBounced,
+    "message.complained": MessageComplained,
     "follow_up.reminder_due": ReminderDue,
 }
 """Every type of the contract and the model of its `data`."""

@@ -4,7 +4,8 @@ these words and rules.
 
 A prospect **needs follow-up** while its follow-up flag is off and its job is open. The
 `shortlist` and `not_a_fit` views show prospects of open jobs with that rating; `all` shows
-every prospect of the recruiter's jobs, closed ones included.
+every prospect of the recruiter's jobs, closed ones included. `replied` (added) shows those of
+needs follow-up who are there because they answered a message (the reply turned the flag off).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 NEEDS_FOLLOW_UP, SHORTLIST, NOT_A_FIT, ALL = "needs_follow_up", "shortlist", "not_a_fit", "all"
-VIEWS = (NEEDS_FOLLOW_UP, SHORTLIST, NOT_A_FIT, ALL)
+REPLIED = "replied"
+VIEWS = (NEEDS_FOLLOW_UP, REPLIED, SHORTLIST, NOT_A_FIT, ALL)
 VIEW_PATTERN = "^(" + "|".join(VIEWS) + ")$"
 
 
@@ -20,26 +22,31 @@ def needs_follow_up(*, flagged: bool | None, job_open: bool | None) -> bool:
     return job_open is True and not flagged
 
 
-def views_holding(*, flagged: bool | None, job_open: bool | None, rating: str | None) -> list[str]:
+def views_holding(*, flagged: bool | None, job_open: bool | None, rating: str | None,
+                  replied: bool | None = False) -> list[str]:
     """The views a prospect appears in."""
     held = [ALL]
     if needs_follow_up(flagged=flagged, job_open=job_open):
         held.append(NEEDS_FOLLOW_UP)
+        if replied:
+            held.append(REPLIED)
     if job_open is True and rating in (SHORTLIST, NOT_A_FIT):
         held.append(str(rating))
     return held
 
 
 def view_query(recruiter_id: str, view: str, job_id: str | None = None) -> dict[str, Any]:
-    """The same, as a MongoDB filter over documents with `recruiter_id`, `job_open`, `flagged`
-    and `rating` fields (rating's board)."""
+    """The same, as a MongoDB filter over documents with `recruiter_id`, `job_open`, `flagged`,
+    `rating` and `replied` fields (rating's board)."""
     if view not in VIEWS:
         raise ValueError(f"no view {view!r}: one of {', '.join(VIEWS)}")
     query: dict[str, Any] = {"recruiter_id": recruiter_id}
     if view != ALL:
         query["job_open"] = True
-    if view == NEEDS_FOLLOW_UP:
+    if view in (NEEDS_FOLLOW_UP, REPLIED):
         query["flagged"] = False
+    if view == REPLIED:
+        query["replied"] = True
     elif view in (SHORTLIST, NOT_A_FIT):
         query["rating"] = view
     if job_id is not None:
@@ -54,6 +61,7 @@ def view_counters() -> dict[str, Any]:
     return {
         ALL: {"$literal": 1},
         NEEDS_FOLLOW_UP: {"$cond": [{"$and": [is_open, {"$ne": ["$flagged", True]}]}, 1, 0]},
+        REPLIED: {"$cond": [{"$and": [is_open, {"$ne": ["$flagged", True]}, {"$eq": ["$replied", True]}]}, 1, 0]},
         SHORTLIST: {"$cond": [{"$and": [is_open, {"$eq": ["$rating", SHORTLIST]}]}, 1, 0]},
         NOT_A_FIT: {"$cond": [{"$and": [is_open, {"$eq": ["$rating", NOT_A_FIT]}]}, 1, 0]},
     }

@@ -120,6 +120,12 @@ def _project(doc: dict[str, Any], projection: dict[str, Any] | None) -> dict[str
 def _expression(doc: dict[str, Any], expression: Any) -> Any:
     if isinstance(expression, str) and expression.startswith("$"):
         return _value(doc, expression[1:])
+    if isinstance(expression, dict) and set(expression) == {"$cond"}:
+        test, then, otherwise = expression["$cond"]
+        return _expression(doc, then) if _expression(doc, test) else _expression(doc, otherwise)
+    if isinstance(expression, dict) and set(expression) == {"$eq"}:
+        left, right = (_expression(doc, e) for e in expression["$eq"])
+        return left == right
     if isinstance(expression, dict):
         return {k: _expression(doc, v) for k, v in expression.items()}
     return expression
@@ -334,6 +340,7 @@ class MemoryMailer:
 
     def __init__(self) -> None:
         self.sent: list[Any] = []
+        self.envelope_senders: list[str | None] = []
         self._gate = asyncio.Semaphore(4)
 
     @asynccontextmanager
@@ -341,8 +348,9 @@ class MemoryMailer:
         async with self._gate:
             yield
 
-    async def send(self, message: Any) -> None:
+    async def send(self, message: Any, envelope_sender: str | None = None) -> None:
         self.sent.append(message)
+        self.envelope_senders.append(envelope_sender)
 
     def to(self) -> list[str]:
         return [re.sub(r".*<|>.*", "", str(m["To"])) for m in self.sent]

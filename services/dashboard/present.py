@@ -8,7 +8,7 @@ from typing import Any
 
 from shared import views
 
-VIEWS = dict(zip(views.VIEWS, ("Needs follow-up", "Shortlist", "Not for this job", "All"), strict=True))
+VIEWS = dict(zip(views.VIEWS, ("Needs follow-up", "Replied", "Shortlist", "Not for this job", "All"), strict=True))
 RATINGS = {"unrated": "Not rated", "shortlist": "Shortlist", "not_a_fit": "Not for this job"}
 TEMPLATES = {"ask_to_apply": "Ask to apply", "arrange_interview": "Arrange an interview", "not_a_match": "Not a match"}
 REASONS = {
@@ -17,8 +17,11 @@ REASONS = {
     "job_closed": "the job is closed",
     "opted_out": "opted out of messages",
     "missing_link": "the job has no link for this template (apply or interview link)",
+    "bounced": "e-mail bounced",
 }
-CAUSES = {"recruiter": "by you", "message_sent": "when a message was sent", "new_inquiry": "inquired again"}
+CAUSES = {"recruiter": "by you", "message_sent": "when a message was sent", "new_inquiry": "inquired again",
+          "replied": "they replied"}
+AUTO_KINDS = {"out_of_office": "out of office", "auto": "automatic answer"}
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -58,7 +61,13 @@ def when(value: Any) -> str:
 def views_holding(prospect: dict[str, Any]) -> list[str]:
     """The views a prospect (as rating's API gives it) appears in, by the contract's rules."""
     return views.views_holding(flagged=prospect.get("flagged"), job_open=prospect.get("job_open"),
-                               rating=prospect.get("rating"))
+                               rating=prospect.get("rating"), replied=prospect.get("replied"))
+
+
+def first_line(text: Any, limit: int = 120) -> str:
+    """A reply's first line with words in it, shortened: what a row shows of it."""
+    line = next((ln.strip() for ln in str(text or "").splitlines() if ln.strip()), "")
+    return line if len(line) <= limit else line[:limit - 1].rstrip() + "…"
 
 
 def number(value: Any) -> str:

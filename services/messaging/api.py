@@ -13,12 +13,13 @@ from datetime import UTC, datetime, timedelta
 from html import escape
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, HTTPException, Path
-from fastapi.responses import HTMLResponse
+from fastapi import Depends, FastAPI, HTTPException, Path, Request
+from fastapi.responses import HTMLResponse, JSONResponse
 from faststream import FastStream
 from pydantic import BaseModel, Field
 
 from services.messaging import domain
+from services.messaging.inbound import Inbound, WebhookRefused, check_webhook_auth, webhook_mail
 from services.messaging.rendering import Templates
 from services.messaging.store import MessagingStore
 from services.messaging.unsubscribe import UnsubscribeLinks
@@ -47,7 +48,7 @@ class Skipped(BaseModel):
     prospect_id: str
     name: str | None = None
     reason: str = Field(description="as `messages.send` would reject it: unknown_prospect, forbidden, job_closed, "
-                                    "opted_out, missing_link")
+                                    "opted_out, missing_link, bounced")
 
 
 class Mail(BaseModel):
@@ -105,7 +106,8 @@ button{{font:inherit;padding:.6rem 1.2rem;border:0;border-radius:6px;background:
 
 
 def create_api(store: MessagingStore, templates: Templates, links: UnsubscribeLinks, publisher: Publisher, *,
-               verifier: TokenVerifier | None, stream: FastStream | None = None) -> FastAPI:
+               verifier: TokenVerifier | None, stream: FastStream | None = None, inbound: Inbound | None = None,
+               webhook_secret: str | None = None, inbound_max_bytes: int = 10 * 1024 * 1024) -> FastAPI:
 
     api = FastAPI(title="Prospectflow messaging", version="0.1.0", lifespan=running(stream),
                   description="Template preview for recruiter apps; one-click unsubscribe for prospects.")
@@ -120,13 +122,16 @@ def create_api(store: MessagingStore, templates: Templates, links: UnsubscribeLi
         wanted = list(dict.fromkeys(request.prospect_ids))
         contacts = await store.by_ids("contacts", wanted)
         jobs = await store.by_ids("jobs", {c["job_id"] for c in contacts.values()})
-        suppressed = set(await store.by_ids("suppressions", {c["email"] for c in contacts.values()}))
+        emails = {c["email"] for c in contacts.values()}
+        suppressed = set(await store.by_ids("suppressions", emails))
+        bounced = set(await store.by_ids("bounced", emails))
         recipients, skipped = [], []
         for pid in wanted:
             contact = contacts.get(pid)
             job = jobs.get(contact["job_id"]) if contact else None
             reason = domain.check(contact, job, recruiter_id, request.template,
-                                  suppressed=bool(contact and contact["email"] in suppressed))
+                                  suppressed=bool(contact and contact["email"] in suppressed),
+                                  bounced=bool(contact and contact["email"] in bounced))
             if reason is None:
                 assert contact is not None
                 recipients.append(Recipient(prospect_id=pid, name=contact["name"], email=contact["email"]))
@@ -195,5 +200,55 @@ def create_api(store: MessagingStore, templates: Templates, links: UnsubscribeLi
                           data=ProspectOptedOut(email=email, reason="unsubscribe link"))
         await publisher.publish([Outgoing(topics.OPT_OUTS, email, event)])
         return _page("You are unsubscribed", f"<p>{escape(email)} will not receive messages about positions any more.</p>")
+
+    @api.post("/inbound/mail", tags=["inbound"], responses={
+        200: {"description": "stored (or stored before): it will be processed once"},
+        401: {"description": "not authenticated"}, 404: {"description": "inbound mail is not configured"},
+        413: {"description": "larger than MESSAGING_INBOUND_MAX_BYTES"},
+        422: {"description": "no raw message in the request"}, 503: {"description": "not stored: retry"}})
+    async def inbound_mail(request: Request) -> JSONResponse:
+        """A mail provider's inbound webhook: the raw RFC 5322 message as the body
+        (`message/rfc822`), Mailgun's MIME route (`body-mime`), Postmark's JSON with `RawEmail`,
+        or Amazon SES's notification with `content`. Authenticated by MESSAGING_INBOUND_WEBHOOK_SECRET
+        (bearer token, basic-auth password, or Mailgun's signature). Answers 200 only once the
+        mail is stored; a replay is stored once."""
+        if inbound is None or not webhook_secret:
+            return JSONResponse({"detail": "inbound mail by webhook is not configured: set MESSAGING_INBOUND_DOMAIN "
+                                           "and MESSAGING_INBOUND_WEBHOOK_SECRET"}, 404)
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > inbound_max_bytes * 2:  # base64 in JSON grows a third
+            return JSONResponse({"detail": f"larger than {inbound_max_bytes} bytes"}, 413)
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > inbound_max_bytes * 2:
+                return JSONResponse({"detail": f"larger than {inbound_max_bytes} bytes"}, 413)
+        content_type = request.headers.get("content-type", "")
+        fields: dict[str, str] = {}
+        if content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+            from starlette.datastructures import UploadFile
+            from starlette.requests import Request as Replayed
+
+            async def replay() -> dict[str, object]:
+                return {"type": "http.request", "body": body, "more_body": False}
+
+            form = await Replayed(request.scope, replay).form(max_part_size=inbound_max_bytes * 2)
+            for key, value in form.multi_items():
+                fields[key] = (await value.read()).decode("utf-8", "replace") if isinstance(value, UploadFile) \
+                    else str(value)
+        if not check_webhook_auth(webhook_secret, request.headers.get("authorization"), fields):
+            return JSONResponse({"detail": "not authenticated: a bearer token, basic-auth password or Mailgun "
+                                           "signature made with MESSAGING_INBOUND_WEBHOOK_SECRET"}, 401)
+        try:
+            raw, recipients = webhook_mail(content_type, body, fields, request.query_params.get("recipient"))
+        except WebhookRefused as refused:
+            return JSONResponse({"detail": refused.reason}, refused.status)
+        if len(raw) > inbound_max_bytes:
+            return JSONResponse({"detail": f"the mail is larger than {inbound_max_bytes} bytes"}, 413)
+        try:
+            inbound_id, new = await inbound.accept(raw, recipients, "webhook")
+        except Exception:  # noqa: BLE001 - not stored: the provider retries
+            return JSONResponse({"detail": "not stored right now; retry"}, 503, headers={"Retry-After": "30"})
+        return JSONResponse({"id": inbound_id, "stored": "new" if new else "before"})
 
     return api

@@ -19,7 +19,9 @@ from shared.service import ConfigurationError, service_app
 
 from services.messaging.api import create_api
 
+from services.messaging.addresses import ReturnAddresses
 from services.messaging.handlers import Messaging
+from services.messaging.inbound import Inbound, start_listener
 from services.messaging.mail import Mailer
 from services.messaging.rendering import Templates
 from services.messaging.settings import MessagingSettings
@@ -31,7 +33,9 @@ DESCRIPTION = (
     "at most once per command and prospect, and reports each as `message.sent` or `message.failed`."
 )
 CONSUMES = topics.CONSUMED_BY["messaging"]
-PRODUCES = {topics.MESSAGES: ("message.sent", "message.failed"), topics.COMMAND_RESULTS: ("command.completed",),
+PRODUCES = {topics.MESSAGES: ("message.sent", "message.failed", "message.replied", "message.auto_replied",
+                              "message.bounced", "message.complained"),
+            topics.COMMAND_RESULTS: ("command.completed",),
             topics.OPT_OUTS: ("prospect.opted_out",)}
 
 
@@ -43,6 +47,7 @@ class Wired:
     store: MessagingStore
     templates: Templates
     links: UnsubscribeLinks
+    inbound: Inbound | None = None
 
 
 def unsubscribe_links(settings: MessagingSettings) -> UnsubscribeLinks:
@@ -65,10 +70,12 @@ def wire(settings: MessagingSettings) -> Wired:
     client = mongo_client(settings.mongodb, appname=f"prospectflow-{settings.service_name}")
     store = MessagingStore(client[settings.database])
     mailer = Mailer(settings.smtp, settings.smtp_connections)
+    publisher = Publisher(broker, settings.kafka)
+    addresses = return_addresses(settings)
     consumer = BatchConsumer(
-        apply=Messaging(store, Publisher(broker, settings.kafka), templates, mailer, sender=settings.smtp.sender,
+        apply=Messaging(store, publisher, templates, mailer, sender=settings.smtp.sender,
                         max_attempts=settings.smtp_max_attempts, max_backoff_s=settings.retry_max_backoff_s,
-                        daily_digest=settings.daily_digest, links=links),
+                        daily_digest=settings.daily_digest, links=links, addresses=addresses),
         dead_letters=DeadLetters(broker, settings.service_name, settings.kafka.topic_prefix),
         settings=settings,
     )
@@ -83,8 +90,37 @@ def wire(settings: MessagingSettings) -> Wired:
     app = service_app(broker=broker, client=client, settings=settings, topics=[*CONSUMES, *PRODUCES],
                       title="Prospectflow messaging", description=DESCRIPTION, prepare_database=store.ensure_indexes,
                       kept=store.kept())
+    inbound = None
+    if addresses is not None:
+        inbound = Inbound(store, publisher, addresses, mailer, sender=settings.smtp.sender,
+                          forward=settings.inbound_forward)
+        listening: list[Any] = []
+
+        @app.after_startup
+        async def listen() -> None:
+            # After the Kafka side is up: a stored mail is processed at once.
+            listening.append(await start_listener(inbound, host=settings.inbound_smtp_host,
+                                                  port=settings.inbound_smtp_port, max_bytes=settings.inbound_max_bytes,
+                                                  max_connections=settings.inbound_max_connections))
+            inbound.start()
+
+        @app.on_shutdown
+        async def stop_listening() -> None:
+            for server in listening:
+                server.close()
+            await inbound.stop()
+
     app.after_shutdown(mailer.close)
-    return Wired(app=app, broker=broker, client=client, store=store, templates=templates, links=links)
+    return Wired(app=app, broker=broker, client=client, store=store, templates=templates, links=links,
+                 inbound=inbound)
+
+
+def return_addresses(settings: MessagingSettings) -> ReturnAddresses | None:
+    """The reply and bounce addresses, when MESSAGING_INBOUND_DOMAIN says where answers come back."""
+    if not settings.inbound_domain:
+        return None
+    assert settings.unsubscribe_secret is not None  # unsubscribe_links() insisted
+    return ReturnAddresses(settings.unsubscribe_secret.get_secret_value(), settings.inbound_domain)
 
 
 def create_service(settings: MessagingSettings) -> FastAPI:
@@ -93,5 +129,7 @@ def create_service(settings: MessagingSettings) -> FastAPI:
     secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
     verifier = TokenVerifier(secret=secret, jwks_url=settings.jwks_url) if secret or settings.jwks_url else None
 
+    webhook = settings.inbound_webhook_secret.get_secret_value() if settings.inbound_webhook_secret else None
     return create_api(wired.store, wired.templates, wired.links, Publisher(wired.broker, settings.kafka),
-                      verifier=verifier, stream=wired.app)
+                      verifier=verifier, stream=wired.app, inbound=wired.inbound, webhook_secret=webhook,
+                      inbound_max_bytes=settings.inbound_max_bytes)

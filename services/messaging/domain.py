@@ -18,7 +18,7 @@ NEEDS_LINK = {Template.ASK_TO_APPLY: "apply_url", Template.ARRANGE_INTERVIEW: "i
 
 
 def check(contact: dict[str, Any] | None, job: dict[str, Any] | None, recruiter_id: str, template: Template,
-          suppressed: bool) -> RejectionReason | None:
+          suppressed: bool, bounced: bool = False) -> RejectionReason | None:
     if contact is None:
         return RejectionReason.UNKNOWN_PROSPECT
     if job is None or job.get("recruiter", {}).get("recruiter_id") != recruiter_id:
@@ -27,6 +27,8 @@ def check(contact: dict[str, Any] | None, job: dict[str, Any] | None, recruiter_
         return RejectionReason.JOB_CLOSED
     if suppressed:
         return RejectionReason.OPTED_OUT
+    if bounced:
+        return RejectionReason.BOUNCED
     link = NEEDS_LINK.get(template)
     if link and not job.get(link):
         return RejectionReason.MISSING_LINK
@@ -54,7 +56,7 @@ def is_permanent(code: int | None) -> bool:
 
 def decide_send(command_id: str, command: SendMessages, contacts: dict[str, dict[str, Any]],
                 jobs: dict[str, dict[str, Any]], suppressed: set[str], *, send_id: str | None = None,
-                at: Any = None) -> tuple[CommandCompleted, list[dict[str, Any]]]:
+                at: Any = None, bounced: set[str] | frozenset[str] = frozenset()) -> tuple[CommandCompleted, list[dict[str, Any]]]:
     """A `messages.send` against what is known: its result (each id accepted or rejected with
     the reason) and the messages to queue, one per accepted prospect, with ids derived from
     (command, prospect) so a redelivery queues the same ones. `send_id` groups the commands of
@@ -66,7 +68,8 @@ def decide_send(command_id: str, command: SendMessages, contacts: dict[str, dict
         contact = contacts.get(pid)
         job = jobs.get(contact["job_id"]) if contact else None
         reason = check(contact, job, command.recruiter_id, template,
-                       suppressed=bool(contact and contact["email"] in suppressed))
+                       suppressed=bool(contact and contact["email"] in suppressed),
+                       bounced=bool(contact and contact["email"] in bounced))
         if reason is not None:
             rejected.append({"prospect_id": pid, "reason": reason})
             continue

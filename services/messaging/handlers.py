@@ -15,6 +15,7 @@ from shared.telemetry import OUTAGES, RETRIES
 from prometheus_client import Counter
 
 from services.messaging import domain
+from services.messaging.addresses import ReturnAddresses
 from services.messaging.mail import Mailer, SendFailure, build
 from services.messaging.rendering import DIGEST, DIGEST_SAMPLE, Templates
 from services.messaging.store import UNSENT, MessagingStore
@@ -30,7 +31,7 @@ MAILS = Counter("prospectflow_mails", "Mails by template and result: sent, faile
 class Messaging:
     def __init__(self, store: MessagingStore, publisher: Publishes, templates: Templates, mailer: Mailer, *,
                  sender: str, max_attempts: int, max_backoff_s: float, daily_digest: bool = True,
-                 links: UnsubscribeLinks | None = None) -> None:
+                 links: UnsubscribeLinks | None = None, addresses: ReturnAddresses | None = None) -> None:
         self.store = store
         self.publisher = publisher
         self.templates = templates
@@ -40,6 +41,7 @@ class Messaging:
         self.max_backoff_s = max_backoff_s
         self.daily_digest = daily_digest
         self.links = links
+        self.addresses = addresses  # reply and bounce addresses, when answers come back to us
 
     async def __call__(self, batch: list[Received]) -> None:
         await self._keep_state([r for r in batch if r.topic not in (topics.MESSAGING_COMMANDS, topics.REMINDERS)])
@@ -112,12 +114,14 @@ class Messaging:
         wanted = {pid for r in fresh for pid in r.data.prospect_ids}  # type: ignore[attr-defined]
         contacts = await self.store.by_ids("contacts", wanted)
         jobs = await self.store.by_ids("jobs", {c["job_id"] for c in contacts.values()})
-        suppressed = set(await self.store.by_ids("suppressions", {c["email"] for c in contacts.values()}))
+        emails = {c["email"] for c in contacts.values()}
+        suppressed = set(await self.store.by_ids("suppressions", emails))
+        bounced = set(await self.store.by_ids("bounced", emails)) if emails else set()
         outcomes, messages = [], []
         for r in fresh:
             send_id = r.event.correlationid or r.event.id
             result, queued = domain.decide_send(r.event.id, r.data, contacts, jobs, suppressed,  # type: ignore[arg-type]
-                                                send_id=send_id, at=r.time)
+                                                send_id=send_id, at=r.time, bounced=bounced)
             messages += queued
             event = new_event(event_id=ids.event_id(r.event.id, "command.completed"), source=SOURCE,
                               type="command.completed", data=result, correlationid=r.event.id)
@@ -166,6 +170,8 @@ class Messaging:
         rendered = email = None
         attempts = message["attempts"] + 1
         backoff = 0.2
+        to_prospect = message.get("kind") != "digest"
+        returns = self.addresses if to_prospect else None  # the digest goes to the recruiter
         while True:
             try:
                 # Render only once a connection is free: rendering is this process's CPU and
@@ -175,13 +181,14 @@ class Messaging:
                     if email is None:
                         # Prospects' mails carry an unsubscribe link; the recruiter's digest does not.
                         unsubscribe = (self.links.url(message["to"])
-                                       if self.links is not None and message.get("kind") != "digest" else None)
+                                       if self.links is not None and to_prospect else None)
                         context = {**message["context"], "unsubscribe_url": unsubscribe}
                         rendered = self.templates.render(message["template"], context)
                         email = build(rendered, sender=self.sender, recruiter_name=recruiter["name"],
                                       recruiter_email=recruiter["email"], to_name=message["to_name"],
-                                      to=message["to"], message_id=message["_id"], unsubscribe_url=unsubscribe)
-                    await self.mailer.send(email)
+                                      to=message["to"], message_id=message["_id"], unsubscribe_url=unsubscribe,
+                                      reply_to=returns.reply_to(message["_id"]) if returns else None)
+                    await self.mailer.send(email, returns.bounce(message["_id"]) if returns else None)
                 OUTAGES.up("smtp")
                 assert rendered is not None
                 return {"state": "sent", "subject": rendered.subject, "sent_at": datetime.now(timezone.utc),

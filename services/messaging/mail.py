@@ -20,11 +20,13 @@ def header_safe(value: str) -> str:
 
 
 def build(rendered: Rendered, *, sender: str, recruiter_name: str, recruiter_email: str, to_name: str, to: str,
-          message_id: str, unsubscribe_url: str | None = None) -> EmailMessage:
+          message_id: str, unsubscribe_url: str | None = None, reply_to: str | None = None) -> EmailMessage:
     message = EmailMessage()
     message["Subject"] = header_safe(rendered.subject)
     message["From"] = Address(display_name=header_safe(recruiter_name), addr_spec=sender)
-    message["Reply-To"] = Address(display_name=header_safe(recruiter_name), addr_spec=recruiter_email)
+    # The message's own reply address when replies come back to us (MESSAGING_INBOUND_DOMAIN),
+    # else the recruiter's.
+    message["Reply-To"] = Address(display_name=header_safe(recruiter_name), addr_spec=reply_to or recruiter_email)
     message["To"] = Address(display_name=header_safe(to_name), addr_spec=to)
     message["Date"] = formatdate(usegmt=True)
     domain = sender.rpartition("@")[2] or "prospectflow"
@@ -72,12 +74,14 @@ class Mailer:
             await client.login(s.username, s.password.get_secret_value() if s.password else "")
         return client
 
-    async def send(self, message: EmailMessage) -> None:
+    async def send(self, message: EmailMessage, envelope_sender: str | None = None) -> None:
+        """Send one message; `envelope_sender` is SMTP's `MAIL FROM` (hence `Return-Path`),
+        where bounces go: the message's own bounce address (VERP), or the From address."""
         client = await self._idle.get()
         try:
             if client is None or not client.is_connected:
                 client = await self._connect()
-            errors, _ = await client.send_message(message)
+            errors, _ = await client.send_message(message, sender=envelope_sender)
             if not self.reuse:
                 await client.quit()
                 client = None

@@ -37,7 +37,7 @@ DIGEST_SAMPLE: dict[str, Any] = {
     "reminder": {"pending_total": 2, "date": "2026-11-25", "counts": {"unrated": 1, "shortlist": 1, "not_a_fit": 0},
                  "jobs": [{"job_id": "job-42", "title": "Backend Engineer", "pending": 2}],
                  "prospects": [{"prospect_id": "p1", "job_id": "job-42", "name": "Lee Park", "rating": "shortlist",
-                                "waiting_since": "2026-11-20T09:29:00Z"}]},
+                                "waiting_since": "2026-11-20T09:29:00Z"}], "replied": 1},
 }
 """The digest's variables: `recruiter`, and `reminder` (the `follow_up.reminder_due` data)."""
 

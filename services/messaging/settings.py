@@ -21,5 +21,16 @@ class MessagingSettings(ServiceSettings):
     public_url: str = Field("http://127.0.0.1:8082", description="the address prospects reach this service at "
                             "(unsubscribe links in every mail)")
     unsubscribe_secret: SecretStr | None = Field(None, description="HMAC key of the unsubscribe links (required)")
+    inbound_domain: str | None = Field(None, description="the domain of the reply and bounce addresses "
+                                       "(reply+<token>@, bounce+<token>@; its MX points at the inbound listener). "
+                                       "Unset: mails carry the recruiter's Reply-To and nothing comes back")
+    inbound_smtp_host: str = Field("127.0.0.1", description="where the inbound SMTP listener (replies, bounces) listens")
+    inbound_smtp_port: int = Field(2526, description="its port")
+    inbound_max_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="the largest inbound mail accepted")
+    inbound_max_connections: int = Field(100, ge=1, description="inbound SMTP connections at once (more get 421)")
+    inbound_webhook_secret: SecretStr | None = Field(None, description="authenticates a mail provider's inbound "
+                                                     "webhook (POST /inbound/mail): bearer token, basic-auth password "
+                                                     "or Mailgun signing key")
+    inbound_forward: bool = Field(True, description="hand each reply on to the recruiter's own address as well")
     jwt_secret: SecretStr | None = Field(None, description="HS256 secret of recruiters' tokens (template preview)")
     jwks_url: str | None = Field(None, description="an identity provider's JWKS URL (template preview)")

@@ -33,10 +33,13 @@ class MessagingStore:
         self.suppressions = db["suppressions"]
         self.outbox = Outbox(db)
         self.messages = db["messages"]
+        self.inbound = db["inbound"]  # mails that came back (services.messaging.inbound)
+        self.bounced = db["bounced"]  # addresses that bounced permanently, by address
 
     def kept(self) -> list[Kept]:
-        """What retention prunes: the outbox's records and markers."""
-        return self.outbox.kept()
+        """What retention prunes: the outbox's records and markers, and inbound mails once done
+        (those kept aside stay until an operator looks at them)."""
+        return [*self.outbox.kept(), Kept(self.inbound, "done_at")]
 
     async def ensure_indexes(self) -> None:
         await self.messages.create_index([("command_id", ASCENDING), ("state", ASCENDING)], name="by_command")
@@ -45,6 +48,8 @@ class MessagingStore:
         await self.messages.create_index([("recruiter_id", ASCENDING), ("queued_at", ASCENDING)], name="recent_sends")
         await self.outbox.records.create_index([("send_id", ASCENDING)], name="by_send")
         await self.contacts.create_index([("email", ASCENDING)], name="by_email")
+        # The sweep (received, oldest first) and `prospectflow inbound list` (kept, newest first).
+        await self.inbound.create_index([("state", ASCENDING), ("received_at", ASCENDING)], name="by_state")
 
     async def save_jobs(self, jobs: dict[str, dict[str, Any]]) -> None:
         await bulk_write(self.jobs, [UpdateOne({"_id": k}, {"$set": v}, upsert=True) for k, v in jobs.items()])

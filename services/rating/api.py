@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, status
 from faststream import FastStream
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.rating.store import BoardViews
 from shared.auth import TokenVerifier
@@ -35,9 +35,26 @@ class LastMessage(BaseModel):
     reason: str | None = Field(None, description="why it failed")
 
 
-class HistoryLine(BaseModel):
+class LastReply(BaseModel):
+    received_at: datetime
+    message_id: str = Field(description="the message it answers")
+    text: str = Field(description="the start of the reply's new text (plain text; the whole of it is on the timeline)")
+
+
+class Bounce(BaseModel):
     at: datetime
-    kind: str = Field(description="`inquiry`, `rated`, `flag` or `message`")
+    message_id: str = Field(description="the message that bounced")
+    permanent: bool = Field(description="permanent (5.x.x: later sends to the address are rejected `bounced`)")
+    status: str = Field("", description="RFC 3463 status, e.g. 5.1.1")
+    diagnostic: str = Field("", description="the receiving server's words")
+
+
+class HistoryLine(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    at: datetime
+    kind: str = Field(description="`inquiry`, `rated`, `flag`, `message`, `reply`, `auto_reply`, `bounce` or "
+                                  "`complaint`")
     board: str | None = None
     board_inquiry_id: str | None = None
     message: str | None = Field(None, description="the inquiry's message")
@@ -49,6 +66,11 @@ class HistoryLine(BaseModel):
     status: str | None = None
     subject: str | None = None
     reason: str | None = None
+    text: str | None = Field(None, description="a reply's new text, as plain text")
+    from_: str | None = Field(None, alias="from", description="who replied")
+    auto_kind: str | None = Field(None, description="an automatic answer: `out_of_office` or `auto`")
+    permanent: bool | None = None
+    diagnostic: str | None = Field(None, description="a bounce's diagnostic")
 
 
 class Prospect(BaseModel):
@@ -69,6 +91,9 @@ class Prospect(BaseModel):
     job_open: bool = Field(False, description="the job is open (closed jobs' prospects leave the follow-up views)")
     waiting_since: datetime | None = None
     last_message: LastMessage | None = None
+    replied: bool = Field(False, description="waiting because they answered a message (the `replied` view)")
+    last_reply: LastReply | None = None
+    bounced: Bounce | None = Field(None, description="the last bounce of a message to them")
 
 
 class Page(BaseModel):
@@ -99,6 +124,8 @@ def _prospect(doc: dict[str, Any]) -> Prospect:
         needs_follow_up=needs_follow_up(flagged=doc.get("flagged"), job_open=doc.get("job_open")),
         job_open=doc.get("job_open") is True,
         waiting_since=doc.get("waiting_since"), last_message=doc.get("last_message"),
+        replied=doc.get("replied") is True and needs_follow_up(flagged=doc.get("flagged"), job_open=doc.get("job_open")),
+        last_reply=doc.get("last_reply"), bounced=doc.get("bounced"),
     )
 
 

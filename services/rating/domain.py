@@ -12,8 +12,8 @@ from pydantic import BaseModel
 
 from shared import ids, topics, views
 from shared.contract import (
-    CommandCompleted, FlagFollowUp, FollowUpCause, FollowUpFlagChanged, JobClosed, JobOpened, MessageFailed,
-    MessageSent, ProspectRated, ProspectRegistered, RateProspects, Rating, RejectionReason, new_event,
+    CommandCompleted, FlagFollowUp, FollowUpCause, FollowUpFlagChanged, JobClosed, JobOpened, MessageAutoReplied,
+    MessageBounced, MessageComplained, MessageFailed, MessageReplied, MessageSent, ProspectRated, ProspectRegistered, RateProspects, Rating, RejectionReason, new_event,
 )
 from shared.kafka import Outgoing, Received
 
@@ -76,6 +76,18 @@ def on_message_sent(entry: Entry, auto_flag: bool) -> tuple[Entry, FollowUpCause
     if not auto_flag or entry.flagged:
         return entry, None
     return replace(entry, flagged=True), FollowUpCause.MESSAGE_SENT
+
+
+def on_reply(entry: Entry, received_at: datetime) -> tuple[Entry, FollowUpCause | None]:
+    """A prospect who answers needs follow-up again, waiting since the reply (one already
+    waiting keeps waiting since earlier)."""
+    if not entry.flagged:
+        return entry, None
+    return replace(entry, flagged=False, waiting_since=received_at), FollowUpCause.REPLIED
+
+
+SNIPPET = 300  # how much of a reply the board keeps (the whole text is on the timeline)
+
 
 # --- decisions: one function per input type, over the batch's state, without I/O -----------------
 
@@ -190,7 +202,7 @@ def _message_sent(state: BoardState, r: Received, outcome: Outcome) -> None:
                  subject=data.subject, message_id=data.message_id)
     entry, cause = on_message_sent(entry, state.flag_on_message_sent)
     if cause is not None:
-        fields["flagged"] = True
+        fields.update(flagged=True, replied=False)
         _flag_changed(outcome, entry, cause, data.command_id, data.sent_at)
     _set(state, outcome, entry, fields)
 
@@ -205,6 +217,51 @@ def _message_failed(state: BoardState, r: Received, outcome: Outcome) -> None:
     _set(state, outcome, entry, {"last_message": {"template": data.template, "sent_at": r.time,
                                                 "message_id": data.message_id, "status": "failed",
                                                 "reason": data.reason}})
+
+
+def _message_replied(state: BoardState, r: Received, outcome: Outcome) -> None:
+    data: MessageReplied = r.data  # type: ignore[assignment]
+    entry = state.entries.get(data.prospect_id)
+    if entry is None:
+        return
+    outcome.note(entry.prospect_id, "reply", data.received_at, message_id=data.message_id, subject=data.subject,
+                 text=data.text, **{"from": data.from_})
+    fields: dict[str, Any] = {"last_reply": {"received_at": data.received_at, "message_id": data.message_id,
+                                             "text": data.text[:SNIPPET]}}
+    entry, cause = on_reply(entry, data.received_at)
+    if cause is not None:
+        fields.update(flagged=False, waiting_since=entry.waiting_since, replied=True)
+        _flag_changed(outcome, entry, cause, None, data.received_at)
+    elif not entry.flagged:
+        fields["replied"] = True  # already waiting: now also one who answered
+    _set(state, outcome, entry, fields)
+
+
+def _message_auto_replied(state: BoardState, r: Received, outcome: Outcome) -> None:
+    data: MessageAutoReplied = r.data  # type: ignore[assignment]
+    if data.prospect_id in state.entries:  # a line on the timeline; no flag moves
+        outcome.note(data.prospect_id, "auto_reply", data.received_at, message_id=data.message_id,
+                     auto_kind=data.kind.value)
+
+
+def _message_bounced(state: BoardState, r: Received, outcome: Outcome) -> None:
+    data: MessageBounced = r.data  # type: ignore[assignment]
+    entry = state.entries.get(data.prospect_id)
+    if entry is None:
+        return
+    details = {"message_id": data.message_id, "permanent": data.permanent, "status": data.status,
+               "diagnostic": data.diagnostic}
+    outcome.note(entry.prospect_id, "bounce", data.received_at, **details)
+    _set(state, outcome, entry, {"bounced": {**details, "at": data.received_at}})
+
+
+def _message_complained(state: BoardState, r: Received, outcome: Outcome) -> None:
+    data: MessageComplained = r.data  # type: ignore[assignment]
+    entry = state.entries.get(data.prospect_id)
+    if entry is None:
+        return
+    outcome.note(entry.prospect_id, "complaint", data.received_at, message_id=data.message_id)
+    _set(state, outcome, entry, {"complained_at": data.received_at})
 
 
 def _rate(state: BoardState, r: Received, outcome: Outcome) -> None:
@@ -230,7 +287,10 @@ def _flag(state: BoardState, r: Received, outcome: Outcome) -> None:
     def change(entry: Entry) -> None:
         entry, changed = flag(entry, command.flagged, r.time)
         if changed:
-            _set(state, outcome, entry, {"flagged": entry.flagged, "waiting_since": entry.waiting_since})
+            fields: dict[str, Any] = {"flagged": entry.flagged, "waiting_since": entry.waiting_since}
+            if entry.flagged:
+                fields["replied"] = False  # followed up: the answer is dealt with
+            _set(state, outcome, entry, fields)
             _flag_changed(outcome, entry, FollowUpCause.RECRUITER, r.event.id, r.time)
 
     _command(state, r, outcome, command.recruiter_id, command.prospect_ids, change)
@@ -283,6 +343,8 @@ DECISIONS: dict[str, Callable[[BoardState, Received, Outcome], None]] = {
     "job.opened": _job, "job.updated": _job, "job.closed": _job_closed,
     "prospect.registered": _prospect, "prospect.inquired_again": _prospect,
     "message.sent": _message_sent, "message.failed": _message_failed,
+    "message.replied": _message_replied, "message.auto_replied": _message_auto_replied,
+    "message.bounced": _message_bounced, "message.complained": _message_complained,
     "prospects.rate": _rate, "prospects.flag_follow_up": _flag,
 }
 """The dispatch table: input type -> decision. Types not listed change nothing."""

@@ -59,6 +59,9 @@ class RatingStore:
         await self.board.create_index(
             [("recruiter_id", ASCENDING), ("job_open", ASCENDING), ("rating", ASCENDING),
              ("waiting_since", ASCENDING), ("_id", ASCENDING)], name="view_rating")
+        await self.board.create_index(
+            [("recruiter_id", ASCENDING), ("job_open", ASCENDING), ("flagged", ASCENDING), ("replied", ASCENDING),
+             ("waiting_since", ASCENDING), ("_id", ASCENDING)], name="view_replied")
         await self.board.create_index([("recruiter_id", ASCENDING), ("waiting_since", ASCENDING), ("_id", ASCENDING)],
                                       name="view_all")
         # A view of one job (a job has one recruiter), and the joins of job fields onto its prospects.

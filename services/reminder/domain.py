@@ -47,12 +47,13 @@ class Pending:
     """Who is waiting for one recruiter, kept as the reminder needs it: counts per rating and
     per job, and the oldest few. Memory stays bounded by MOST_LISTED, not by how many wait."""
 
-    __slots__ = ("total", "counts", "per_job", "_oldest")
+    __slots__ = ("total", "counts", "per_job", "replied", "_oldest")
 
     def __init__(self, waiting: Iterable[Waiting] = ()) -> None:
         self.total = 0
         self.counts: Counter[str] = Counter()
         self.per_job: Counter[str] = Counter()
+        self.replied = 0  # of those waiting, how many answered a message
         self._oldest: list[Waiting] = []
         for w in waiting:
             self.add(w)
@@ -61,9 +62,11 @@ class Pending:
         self.count(w.job_id, w.rating, 1)
         self.consider(w)
 
-    def count(self, job_id: str, rating: str, n: int) -> None:
-        """`n` more waiting for this job with this rating (counted by the database)."""
+    def count(self, job_id: str, rating: str, n: int, replied: int = 0) -> None:
+        """`n` more waiting for this job with this rating, `replied` of them having answered
+        (counted by the database)."""
         self.total += n
+        self.replied += replied
         self.counts[rating] += n
         self.per_job[job_id] += n
 
@@ -96,6 +99,7 @@ def reminder(schedule: Schedule, day: date, waiting: list[Waiting] | Pending,
                  for job_id, n in sorted(pending.per_job.items(), key=lambda kv: (-kv[1], kv[0]))],
         "prospects": [{"prospect_id": w.prospect_id, "job_id": w.job_id, "name": w.name, "rating": w.rating,
                        "waiting_since": w.waiting_since} for w in oldest_first],
+        "replied": pending.replied,
     }
 
 
@@ -151,7 +155,8 @@ def _rated(kind: str, data: Any, at: datetime, changes: Changes) -> None:
 
 
 def _flag_changed(kind: str, data: Any, at: datetime, changes: Changes) -> None:
-    fields: dict[str, Any] = {"flagged": data.flagged}
+    # `replied`: waiting because they answered (the flag went off with cause `replied`)
+    fields: dict[str, Any] = {"flagged": data.flagged, "replied": not data.flagged and data.cause == "replied"}
     if not data.flagged:
         fields["waiting_since"] = at  # waiting again, from now
     changes.prospects.append(ProspectChange(data.prospect_id, fields))

@@ -99,7 +99,8 @@ class Reminders:
         for group in counted:
             key = group["_id"]
             job_ids.add(key["job_id"])
-            by_recruiter[key["recruiter_id"]].count(key["job_id"], key.get("rating") or "unrated", group["n"])
+            by_recruiter[key["recruiter_id"]].count(key["job_id"], key.get("rating") or "unrated", group["n"],
+                                                      group.get("replied", 0))
         for group in listed:
             for d in group["oldest"]:
                 if d.get("waiting_since") is not None:

@@ -65,7 +65,8 @@ class ReminderStore:
         and each recruiter's MOST_LISTED oldest (`$topN`). The two run at once."""
         match = {"$match": {**WAITING_QUERY, "recruiter_id": {"$in": sorted(set(recruiter_ids))}}}
         counts = [match, {"$group": {"_id": {"recruiter_id": "$recruiter_id", "job_id": "$job_id", "rating": "$rating"},
-                                     "n": {"$sum": 1}}}]
+                                     "n": {"$sum": 1},
+                                     "replied": {"$sum": {"$cond": [{"$eq": ["$replied", True]}, 1, 0]}}}}]
         oldest = [match, {"$group": {"_id": "$recruiter_id", "oldest": {"$topN": {
             "n": MOST_LISTED, "sortBy": {"waiting_since": 1, "_id": 1},
             "output": {"prospect_id": "$_id", "job_id": "$job_id", "name": "$name", "rating": "$rating",

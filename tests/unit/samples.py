@@ -14,6 +14,9 @@ _PROSPECT = {"prospect_id": "p-1", "person_id": "person-1", "job_id": "job-42",
 _MESSAGE = {"message_id": "m-1", "command_id": "c-1", "prospect_id": "p-1", "job_id": "job-42",
             "recruiter_id": "rec-7", "template": "ask_to_apply"}
 
+_ANSWER = {"message_id": "m-1", "prospect_id": "p-1", "job_id": "job-42", "recruiter_id": "rec-7",
+           "received_at": "2026-11-25T10:00:00Z"}
+
 SAMPLE_DATA: dict[str, dict[str, Any]] = {
     "job.opened": _JOB,
     "job.updated": _JOB,
@@ -35,6 +38,11 @@ SAMPLE_DATA: dict[str, dict[str, Any]] = {
                                         "flagged": True, "cause": "recruiter", "command_id": "c-1"},
     "message.sent": {**_MESSAGE, "to": "lee@example.com", "subject": "Next step", "sent_at": "2026-11-25T10:00:00Z"},
     "message.failed": {**_MESSAGE, "reason": "550 no such user", "attempts": 1, "permanent": True},
+    "message.replied": {**_ANSWER, "from": "lee.park@example.com", "subject": "Re: Next step",
+                        "text": "Yes, Tuesday works."},
+    "message.auto_replied": {**_ANSWER, "kind": "out_of_office"},
+    "message.bounced": {**_ANSWER, "permanent": True, "status": "5.1.1", "diagnostic": "smtp; 550 5.1.1 unknown"},
+    "message.complained": dict(_ANSWER),
     "follow_up.reminder_due": {"reminder_id": "r-1", "recruiter_id": "rec-7", "date": "2026-11-25",
                                "timezone": "Europe/Berlin", "pending_total": 1,
                                "oldest_pending_since": "2026-11-20T09:29:00Z",

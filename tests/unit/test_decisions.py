@@ -58,7 +58,7 @@ def test_who_is_waiting_follows_jobs_registrations_ratings_and_flags_in_order():
     assert changes.jobs == [("job-42", {"recruiter_id": "rec-7", "title": "Backend Engineer", "open": True})]
     assert changes.recruiters == [("rec-7", {"timezone": "Europe/Berlin", "reminder_hour": 7})]
     assert [c.set for c in changes.prospects] == [{"job_id": "job-42", "name": "Lee Park"}, {"rating": "shortlist"},
-                                                  {"flagged": False, "waiting_since": T0}]
+                                                  {"flagged": False, "replied": False, "waiting_since": T0}]
     # the new prospect is joined with the job opened later in the same batch
     joined = reminder.joins_for_registered(changes, jobs={})
     assert [(c.prospect_id, c.set) for c in joined] == [("p1", {"recruiter_id": "rec-7", "job_open": True})]

@@ -132,7 +132,7 @@ def test_a_sent_message_exactly():
     outcome = rating.decide(received("message.sent", SENT, "messages"), state(p1=entry()))
     last = {"template": "ask_to_apply", "sent_at": SENT_AT, "message_id": "m1", "status": "sent"}
     assert plain(outcome) == {
-        "_id": "e1", "board": [{"id": "p1", "set": {"last_message": last, "flagged": True}}], "jobs": [], "joins": [],
+        "_id": "e1", "board": [{"id": "p1", "set": {"last_message": last, "flagged": True, "replied": False}}], "jobs": [], "joins": [],
         "history": [line("e1", "message", "p1", SENT_AT, 0, template="ask_to_apply", status="sent",
                          subject="Next step", message_id="m1"),
                     line("e1", "flag", "p1", SENT_AT, 1, flagged=True, cause="message_sent")],
@@ -177,7 +177,7 @@ def test_rate_and_flag_commands_exactly():
                     "event": event("command.completed", "c1", "", completed)}]}
     unflag = rating.decide(received("prospects.flag_follow_up", {"recruiter_id": "rec-7", "prospect_ids": ["p1"],
                                                                  "flagged": True}, "rating-commands", "c2"), board)
-    assert plain(unflag)["board"] == [{"id": "p1", "set": {"flagged": True, "waiting_since": T0}}]
+    assert plain(unflag)["board"] == [{"id": "p1", "set": {"flagged": True, "waiting_since": T0, "replied": False}}]
     assert plain(unflag)["events"][0]["event"]["data"] == {"prospect_id": "p1", "job_id": "job-42",
                                                            "recruiter_id": "rec-7", "flagged": True,
                                                            "cause": "recruiter", "command_id": "c2"}
@@ -281,8 +281,12 @@ def test_the_reminder_data_exactly():
         "prospects": [{"prospect_id": p, "job_id": j, "name": n, "rating": r, "waiting_since": w.waiting_since}
                       for w, (p, j, n, r) in zip(sorted(waiting, key=lambda w: w.waiting_since),
                                                  [("p1", "job-42", "Lee", "unrated"), ("p2", "job-9", "Sam", "shortlist"),
-                                                  ("p3", "job-42", "Alex", "unrated")])]}
+                                                  ("p3", "job-42", "Alex", "unrated")])],
+        "replied": 0}
     assert reminders.reminder(schedule, date(2026, 11, 26), [], {}) is None
+    answered = reminders.Pending(waiting)
+    answered.count("job-42", "unrated", 2, replied=2)
+    assert reminders.reminder(schedule, date(2026, 11, 26), answered, {})["replied"] == 2
 
 
 def test_who_is_waiting_changes_exactly():
@@ -318,8 +322,8 @@ def test_who_is_waiting_changes_exactly():
         reminders.ProspectChange("p1", {"job_id": "job-42", "name": "Lee Park"}, {"flagged": False, "rating": "unrated"},
                                  {"waiting_since": T0}),
         reminders.ProspectChange("p1", {"rating": "shortlist"}, {"flagged": False}),
-        reminders.ProspectChange("p1", {"flagged": True}),
-        reminders.ProspectChange("p1", {"flagged": False, "waiting_since": at})]
+        reminders.ProspectChange("p1", {"flagged": True, "replied": False}),
+        reminders.ProspectChange("p1", {"flagged": False, "replied": False, "waiting_since": at})]
     assert changes.registered == [("p1", "job-42")]
     assert reminders.joins_for_registered(changes, {}) == [
         reminders.ProspectChange("p1", {"recruiter_id": "rec-7", "job_open": False})]
