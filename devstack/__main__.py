@@ -74,6 +74,10 @@ def run_services(config: StackConfig) -> int:
     for variable in ("MESSAGING_JWT_SECRET", "DASHBOARD_JWT_SECRET"):
         env.setdefault(variable, env["RATING_JWT_SECRET"])
     env.setdefault("MESSAGING_UNSUBSCRIBE_SECRET", jwt_secret(config, "unsubscribe-secret"))
+    # Replies and bounces come back to the inbound listener (127.0.0.1:2526) at these addresses;
+    # `prospectflow inbound reply` plays a prospect answering.
+    env.setdefault("MESSAGING_INBOUND_DOMAIN", "inbound.prospectflow.localhost")
+    env.setdefault("MESSAGING_INBOUND_WEBHOOK_SECRET", jwt_secret(config, "inbound-webhook-secret"))
     processes: dict[str, subprocess.Popen[str]] = {}
     lock = threading.Lock()
 

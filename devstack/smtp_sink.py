@@ -42,8 +42,10 @@ class MaildirHandler:
         # Written to tmp/ then renamed into new/: a reader never sees half a message.
         name = f"{time.time_ns()}.{uuid.uuid4().hex}.eml"
         data = envelope.original_content or envelope.content
+        data = data if isinstance(data, bytes) else data.encode()
+        # As a mailbox's final delivery does (RFC 5321 4.4): the envelope sender, where bounces go.
         tmp = self.tmp / name
-        tmp.write_bytes(data if isinstance(data, bytes) else data.encode())
+        tmp.write_bytes(f"Return-Path: <{envelope.mail_from or ''}>\r\n".encode() + data)
         os.replace(tmp, self.new / name)
         return "250 Message accepted for delivery"
 

@@ -564,6 +564,44 @@ async def sample(recruiter_id: str, email_domain: str, as_json: bool) -> None:
         click.echo(f"published {jobs} jobs and {inquiries} inquiries for recruiter {recruiter_id}")
 
 
+@main.group()
+def inbound() -> None:
+    """Mail that came back: replies, automatic answers, bounces, complaints (messaging's database)."""
+
+
+@inbound.command("list")
+@click.option("--all", "everything", is_flag=True, help="every stored mail, not only those kept aside")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@json_option
+@run
+async def inbound_list(everything: bool, limit: int, as_json: bool) -> None:
+    """Inbound mails kept aside (they matched nothing we sent), newest first, with the reason.
+    Reads messaging's database (MONGODB_URI, MESSAGING_DATABASE) as an operator does."""
+    from prospectflow.inbound import stored_mails
+
+    rows = await stored_mails(kept_only=not everything, limit=limit)
+    if as_json:
+        emit_json(rows)
+        return
+    table(rows, ["received_at", "state", "kind", "from", "subject", "reason"], empty="(no inbound mail kept aside)")
+
+
+@inbound.command("reply")
+@click.argument("email")
+@click.option("--text", default="Yes, Tuesday works for me.", show_default=True, help="what the person answers")
+@click.option("--out-of-office", is_flag=True, help="answer as an out-of-office auto-reply instead")
+@click.option("--bounce", is_flag=True, help="bounce the message instead (a permanent 5.1.1 DSN)")
+@run
+async def inbound_reply(email: str, text: str, out_of_office: bool, bounce: bool) -> None:
+    """Play a prospect answering the last mail they received in the local sink: a reply (or an
+    out-of-office, or a bounce) to its reply or bounce address, into the inbound listener
+    (MESSAGING_INBOUND_SMTP_HOST / _PORT, default 127.0.0.1:2526)."""
+    from prospectflow.inbound import answer_last_mail
+
+    click.echo(await answer_last_mail(settings().mail_folder(), email, text, out_of_office=out_of_office,
+                                      bounce=bounce))
+
+
 @main.command()
 @click.option("--pause", is_flag=True, help="wait for Enter between the steps")
 @run

@@ -74,6 +74,8 @@ class Namespace(Named):
             **extra,
         }
 
+    inbound_domain: str = "inbound.test"
+
     @property
     def jwt_secret(self) -> str:
         return f"test-secret-{self.name}-long-enough-for-hs256"
@@ -85,7 +87,9 @@ class Namespace(Named):
             extra = {"RATING_JWT_SECRET": self.jwt_secret, **extra}
         elif service == "messaging":
             extra = {"MESSAGING_JWT_SECRET": self.jwt_secret, "MESSAGING_PUBLIC_URL": f"http://127.0.0.1:{port}",
-                     "MESSAGING_UNSUBSCRIBE_SECRET": f"unsubscribe-{self.name}", **extra}
+                     "MESSAGING_UNSUBSCRIBE_SECRET": f"unsubscribe-{self.name}",
+                     "MESSAGING_INBOUND_DOMAIN": self.inbound_domain, "MESSAGING_INBOUND_SMTP_PORT": str(free_port()),
+                     "MESSAGING_INBOUND_WEBHOOK_SECRET": f"inbound-{self.name}", **extra}
         elif service == "dashboard":
             extra = {"DASHBOARD_JWT_SECRET": self.jwt_secret, **extra}
         same = sum(1 for p in self.processes if p.service == service)
@@ -427,6 +431,7 @@ def cli(ns: Namespace, rating: ServiceProcess | None = None, **extra: str) -> Cl
         "RATING_JWT_SECRET": ns.jwt_secret,
         "PROSPECTFLOW_MAILDIR": str(ns.stack.maildir),
         "PROSPECTFLOW_TIMEOUT_S": "60",
+        "MONGODB_URI": ns.stack.mongodb_uri, "MESSAGING_DATABASE": ns.database("messaging"),
         **{f"{s.upper()}_GROUP_ID": f"{ns.name}-{s}" for s in ("intake", "rating", "messaging", "reminder")},
     }
     if rating is not None:

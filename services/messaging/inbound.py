@@ -189,8 +189,11 @@ class Inbound:
     async def accept(self, raw: bytes, recipients: list[str], via: str) -> tuple[str, bool]:
         """Store a mail durably; (its id, False if it was stored before). Raises when it cannot
         be stored: the caller tells the sender to retry."""
-        doc: dict[str, Any] = {"_id": inbound_id(raw), "raw": raw, "size": len(raw), "recipients": recipients[:20], "via": via,
-               "received_at": datetime.now(timezone.utc), "state": RECEIVED}
+        now = datetime.now(timezone.utc)
+        # milliseconds, as the database keeps it: processed from memory or read back, the same event
+        now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+        doc: dict[str, Any] = {"_id": inbound_id(raw), "raw": raw, "size": len(raw), "recipients": recipients[:20],
+                               "via": via, "received_at": now, "state": RECEIVED}
         if await insert_new(self.store.inbound, [doc]):
             INBOUND.labels(via, "duplicate").inc()
             return str(doc["_id"]), False
