@@ -11,10 +11,10 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench import dashboard, intake, latency, mail, messaging, pipeline, reminder, send, views
+from bench import dashboard, intake, latency, mail, messaging, pipeline, reminder, replies, send, views
 from bench.common import machine, stack_addresses
 
-ALL = ["intake", "latency", "messaging", "reminder", "views", "mail", "dashboard", "pipeline", "send"]
+ALL = ["intake", "latency", "messaging", "reminder", "views", "mail", "dashboard", "pipeline", "send", "replies"]
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 
@@ -33,6 +33,7 @@ def main() -> None:
     parser.add_argument("--burst", type=int, default=20_000, help="inquiries (and ratings) of the pipeline burst")
     parser.add_argument("--board", type=int, default=10_000, help="the recruiter's board for the dashboard benchmark")
     parser.add_argument("--send-count", type=int, default=10_000, help="prospects of the dashboard's send benchmark")
+    parser.add_argument("--replies", type=int, default=5_000, help="replies of the inbound burst")
     parser.add_argument("--large", action="store_true", help="reminder: also 1,000,000 waiting prospects (slow to seed)")
     parser.add_argument("--no-write", action="store_true", help=f"do not write {RESULTS.name}")
     args = parser.parse_args()
@@ -72,6 +73,8 @@ def main() -> None:
         report(asyncio.run(pipeline.main(addresses, args.burst)))
     if "send" in which:
         report(asyncio.run(send.main(addresses, args.send_count)))
+    if "replies" in which:
+        report(asyncio.run(replies.main(addresses, args.replies, args.runs)))
     if memory:
         lines = ["memory, MB RSS (idle: after start; peak: the process's high-water mark during the benchmark):"]
         for key, values in memory.items():

@@ -52,6 +52,12 @@ def waiting(value: Any, now: datetime | None = None) -> str:
     return "1 day" if days == 1 else f"{days} days"
 
 
+def ago(value: Any, now: datetime | None = None) -> str:
+    """'3 days ago', '5 min ago', 'just now'."""
+    span = waiting(value, now)
+    return span if span in ("", "just now") else f"{span} ago"
+
+
 def when(value: Any) -> str:
     """An instant as people read it: 'Nov 25, 09:29 UTC'."""
     at = parse_time(value)

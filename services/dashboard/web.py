@@ -31,8 +31,10 @@ ProspectId = Annotated[str, PathParam(pattern=ID_PATTERN)]
 def make_templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.globals.update(VIEWS=present.VIEWS, RATINGS=present.RATINGS, TEMPLATES=present.TEMPLATES,
-                                 REASONS=present.REASONS, CAUSES=present.CAUSES)
-    templates.env.filters.update(waiting=present.waiting, when=present.when, number=present.number)
+                                 REASONS=present.REASONS, CAUSES=present.CAUSES,
+                                 AUTO_KINDS=present.AUTO_KINDS)
+    templates.env.filters.update(waiting=present.waiting, ago=present.ago, when=present.when, number=present.number,
+                                 first_line=present.first_line)
     return templates
 
 

@@ -29,6 +29,7 @@ DEFAULT_VIEW = View("needs_follow_up")
 
 
 class LastMessage(BaseModel):
+    message_id: str | None = None
     template: str
     sent_at: datetime = Field(description="when it was sent, or when it failed")
     status: str = Field("sent", description="`sent` or `failed`")

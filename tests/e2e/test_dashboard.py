@@ -467,3 +467,52 @@ async def test_a_send_to_2000_shows_its_progress_and_mails_each_person_once_what
     await page.goto(f"{world.dashboard.http}/prospects")
     await expect(page.get_by_role("list", name="Your sends")).to_contain_text("2,000 sent, 0 failed")
     await page.close()
+
+
+async def test_a_reply_shows_up_on_the_open_page_and_a_bounce_is_skipped_on_the_send_page(world: World):
+    from tests.integration.test_inbound import deliver
+    from tests.mailsamples import sample
+
+    recruiter = f"rec-{uuid.uuid4().hex[:6]}"
+    job_id = await world.job(recruiter)
+    people = await world.inquiries(job_id, ["Lee Park", "Ana Lima"])
+    page = await world.page(recruiter)
+    await page.goto(f"{world.dashboard.http}/prospects")
+    await page.get_by_role("button", name="Select all").click()
+    await page.get_by_role("button", name="Go").click()
+    await page.get_by_role("button", name="Send").click()
+    await expect(page.locator(".results").get_by_text("sent", exact=True)).to_have_count(2, timeout=60_000)
+    await page.goto(f"{world.dashboard.http}/prospects")  # both flagged by the send: Needs follow-up is empty
+    await expect(page.get_by_role("checkbox", name="Lee Park")).to_have_count(0)
+    await expect(page.locator("body[data-live-state=open]")).to_have_count(1)
+
+    # Lee answers from Gmail: the row comes back on the open page, with the reply's first line.
+    lee_mail, = await wait_for_mails(world.ns.stack, people["Lee Park"], 1)
+    reply_to = lee_mail["Reply-To"].addresses[0].addr_spec
+    message_id = lee_mail["Message-ID"].strip("<>").partition("@")[0]
+    reply = sample("gmail_reply", message_id=message_id, reply_to=reply_to, prospect=people["Lee Park"],
+                   tag=recruiter).replace(b"yes, Tuesday works", b"<b>yes</b>, Tuesday works")
+    assert deliver(world.messaging, reply, reply_to)[0] == 250
+    await expect(row(page, "Lee Park")).to_contain_text("replied", timeout=30_000)
+    await expect(row(page, "Lee Park")).to_contain_text("Hi Dana,")
+    await page.get_by_role("link", name="Replied").click()
+    await expect(page.get_by_role("checkbox")).to_have_count(1)
+    await page.get_by_role("link", name="Lee Park").click()
+    reply_line = page.locator(".timeline .reply-text")
+    await expect(reply_line).to_contain_text("<b>yes</b>, Tuesday works for me")  # as text, never as HTML
+    await expect(page.locator(".timeline b")).to_have_count(0)
+
+    # Ana's address bounces: her row says so on the open page, and the Send page skips her.
+    await page.goto(f"{world.dashboard.http}/prospects?view=all")
+    await expect(page.locator("body[data-live-state=open]")).to_have_count(1)
+    ana_mail, = await wait_for_mails(world.ns.stack, people["Ana Lima"], 1)
+    bounce_to = ana_mail["Return-Path"].strip("<>")
+    dsn = sample("postfix_dsn", message_id=ana_mail["Message-ID"].strip("<>").partition("@")[0], bounce_to=bounce_to,
+                 prospect=people["Ana Lima"], tag=recruiter)
+    assert deliver(world.messaging, dsn, bounce_to, sender="")[0] == 250
+    await expect(row(page, "Ana Lima")).to_contain_text("bounced", timeout=30_000)
+    await page.get_by_role("checkbox", name="Ana Lima").check()
+    await page.get_by_label("Message template").select_option(label="Not a match")
+    await page.get_by_role("button", name="Go").click()
+    await expect(page.get_by_text("Ana Lima: e-mail bounced")).to_be_visible()
+    await page.close()

@@ -146,7 +146,7 @@ async def test_bad_input_gets_a_clear_error_and_publishes_nothing(ns: Namespace,
     run = cli(ns)
     unknown_view = run("prospects", "--recruiter", RECRUITER, "--view", "favourites")
     assert unknown_view.returncode == 2
-    assert "'favourites' is not one of 'needs_follow_up', 'shortlist', 'not_a_fit', 'all'" in unknown_view.stderr
+    assert "'favourites' is not one of 'needs_follow_up', 'replied', 'shortlist', 'not_a_fit', 'all'" in unknown_view.stderr
 
     lines = [json.dumps(inquiry(1)), json.dumps(inquiry(2, prospect={"name": "No Mail"})), "", "{oops",
              json.dumps(inquiry(3))]

@@ -62,9 +62,9 @@ async def test_every_page_query_uses_its_index(client):
     await store.board.insert_many([
         {"_id": f"p{n:05d}", "recruiter_id": f"r{n % 3}", "job_id": f"j{n % 12}", "job_open": n % 10 != 0,
          "flagged": n % 4 == 0, "rating": ("unrated", "shortlist", "not_a_fit")[n % 3 if n % 7 else 1],
-         "waiting_since": start + timedelta(minutes=n)} for n in range(6_000)])
-    expected = {"needs_follow_up": "view_needs_follow_up", "shortlist": "view_rating", "not_a_fit": "view_rating",
-                "all": "view_all"}
+         "replied": n % 4 != 0 and n % 5 == 0, "waiting_since": start + timedelta(minutes=n)} for n in range(6_000)])
+    expected = {"needs_follow_up": "view_needs_follow_up", "replied": "view_replied", "shortlist": "view_rating",
+                "not_a_fit": "view_rating", "all": "view_all"}
     order = {"waiting_since": 1, "_id": 1}
     for view in VIEWS:
         for job in (None, "j1"):
@@ -94,7 +94,7 @@ async def test_summary_counts_every_view_per_job_with_one_group(client):
     at = datetime(2026, 3, 1, tzinfo=timezone.utc)
     await store.board.insert_many([
         {"_id": "a", "recruiter_id": "r", "job_id": "j1", "job_title": "One", "job_open": True, "flagged": False,
-         "rating": "shortlist", "waiting_since": at},
+         "rating": "shortlist", "waiting_since": at, "replied": True},
         {"_id": "b", "recruiter_id": "r", "job_id": "j1", "job_title": "One", "job_open": True, "flagged": True,
          "rating": "not_a_fit", "waiting_since": at - timedelta(days=1)},
         {"_id": "c", "recruiter_id": "r", "job_id": "j2", "job_title": "Two", "job_open": False, "flagged": False,
@@ -103,11 +103,13 @@ async def test_summary_counts_every_view_per_job_with_one_group(client):
          "waiting_since": at},
     ])
     summary = await BoardViews(store).summary("r")
-    assert summary["views"] == {"needs_follow_up": 1, "shortlist": 1, "not_a_fit": 1, "all": 3}
+    assert summary["views"] == {"needs_follow_up": 1, "replied": 1, "shortlist": 1, "not_a_fit": 1, "all": 3}
     assert summary["jobs"] == [
-        {"job_id": "j1", "title": "One", "open": True, "needs_follow_up": 1, "shortlist": 1, "not_a_fit": 1, "all": 2,
+        {"job_id": "j1", "title": "One", "open": True, "needs_follow_up": 1, "replied": 1, "shortlist": 1,
+         "not_a_fit": 1, "all": 2,
          "oldest_waiting_since": at},
-        {"job_id": "j2", "title": "Two", "open": False, "needs_follow_up": 0, "shortlist": 0, "not_a_fit": 0, "all": 1,
+        {"job_id": "j2", "title": "Two", "open": False, "needs_follow_up": 0, "replied": 0, "shortlist": 0,
+         "not_a_fit": 0, "all": 1,
          "oldest_waiting_since": None},
     ]
 

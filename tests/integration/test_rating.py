@@ -227,7 +227,7 @@ async def test_views_over_http(ns: Namespace, kafka: Kafka):
     assert http_get(f"{rating.http}/prospects/{foreign['data']['prospect_id']}", mine)[0] == 404  # not theirs
     assert http_get(f"{rating.http}/prospects/no-such-id", mine)[0] == 404
     code, summary = http_get(f"{rating.http}/summary", mine)
-    assert summary["views"] == {"needs_follow_up": 4, "shortlist": 2, "not_a_fit": 1, "all": 5}
+    assert summary["views"] == {"needs_follow_up": 4, "replied": 0, "shortlist": 2, "not_a_fit": 1, "all": 5}
 
     assert http_get(f"{rating.http}/prospects", None)[0] == 401
     assert http_get(f"{rating.http}/prospects", token("wrong-secret-that-is-long-enough-for-hs256", RECRUITER))[0] == 401

@@ -89,10 +89,14 @@ async def render_update(request: Request, dashboard: Parts, session: Session, up
         at = data.get("sent_at") or update.time
         last = item.get("last_message") or {}
         if not last or (present.parse_time(last.get("sent_at")) or 0) <= (present.parse_time(at) or 0):  # type: ignore[operator]
-            item["last_message"] = {"template": data.get("template"), "sent_at": at, "status": status,
+            item["last_message"] = {"message_id": data.get("message_id"), "template": data.get("template"),
+                                    "sent_at": at, "status": status,
                                     "reason": data.get("reason")}
         out.append({"mode": "replace", "target": f"result-{pid}",
                     "html": render(request, "_send_status.html", pid=pid, result={"type": update.type, **data})})
+    if update.type == "message.bounced":  # rating may not have it yet: the row says so from the event
+        item["bounced"] = {k: data.get(k) for k in ("message_id", "permanent", "status", "diagnostic")}
+        item["bounced"]["at"] = data.get("received_at")
     if update.type == "prospect.follow_up_flag_changed":
         out.append({"mode": "replace", "target": f"sendflag-{pid}",
                     "html": render(request, "_send_flag.html", pid=pid, flagged=bool(data.get("flagged")))})
