@@ -15,7 +15,6 @@ import uuid
 from datetime import datetime, timezone
 
 import aiosmtplib
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from pymongo import AsyncMongoClient
 
 from bench.common import BenchNamespace, percentile, wait_for_log, wait_for_records
@@ -23,7 +22,7 @@ from bench.mail import private_sink
 from devstack.stack import ROOT
 from services.messaging.addresses import ReturnAddresses
 from tests.mailsamples import sample
-from tests.support import free_port
+from tests.support import Kafka, free_port
 
 RECRUITER = "rec-0"
 CONNECTIONS = 8
@@ -84,27 +83,8 @@ async def blast(port: int, batch: list[tuple[str, str, bytes]]) -> tuple[dict[st
 
 
 async def flag_times(bootstrap: str, topic: str) -> dict[str, float]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        if not tps:
-            await consumer._client.force_metadata_update()  # noqa: SLF001
-            tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        consumer.assign(tps)
-        ends = await consumer.end_offsets(tps)
-        await consumer.seek_to_beginning(*tps)
-        left = {tp: end for tp, end in ends.items() if end > 0}
-        times: dict[str, float] = {}
-        while left:
-            for tp, records in (await consumer.getmany(*left, timeout_ms=1000)).items():
-                for r in records:
-                    times[r.key.decode()] = r.timestamp / 1000
-                if records and records[-1].offset >= left[tp] - 1:
-                    del left[tp]
-        return times
-    finally:
-        await consumer.stop()
+    """When rating published each prospect's flag change (the record's Kafka timestamp)."""
+    return {r.key.decode(): r.timestamp / 1000 for r in await Kafka(bootstrap).read_to_end(topic)}
 
 
 async def one(addresses: dict[str, str], sink_port: int, count: int) -> dict[str, float]:

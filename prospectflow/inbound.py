@@ -18,7 +18,7 @@ from prospectflow.mailbox import read_mails
 async def stored_mails(*, kept_only: bool, limit: int) -> list[dict[str, Any]]:
     from pymongo import DESCENDING
 
-    from services.messaging.classify import one_line, parse
+    from services.messaging.classify import header, one_line, parse
     from services.messaging.settings import MessagingSettings
     from shared.db import mongo_client
 
@@ -32,8 +32,8 @@ async def stored_mails(*, kept_only: bool, limit: int) -> list[dict[str, Any]]:
             headers = parse(bytes(doc["raw"])[:64 * 1024])
             rows.append({"id": doc["_id"], "received_at": doc["received_at"].isoformat(), "state": doc["state"],
                          "kind": doc.get("kind") or "", "reason": doc.get("reason") or "",
-                         "from": one_line(headers.get("From", ""), 200).rpartition("<")[2].rstrip(">") or "",
-                         "subject": one_line(headers.get("Subject", ""), 200), "size": doc.get("size"),
+                         "from": one_line(header(headers, "From"), 200).rpartition("<")[2].rstrip(">"),
+                         "subject": one_line(header(headers, "Subject"), 200), "size": doc.get("size"),
                          "recipients": doc.get("recipients", [])})
         return rows
     except Exception as exc:  # noqa: BLE001 - the database is away or the URI wrong: say which

@@ -76,6 +76,8 @@ def setup_logging(service: str, level: str = "INFO") -> None:
     root.setLevel(level.upper())
     # aiokafka is chatty about rebalances and coordinator moves at INFO.
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    # aiosmtpd (messaging's inbound listener) logs every session at INFO: thousands a burst.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 
 def get_logger(name: str = "prospectflow") -> logging.Logger:

@@ -21,7 +21,8 @@ import email
 import email.policy
 import re
 from dataclasses import dataclass, field
-from email.message import EmailMessage, Message
+from email.header import decode_header, make_header
+from email.message import Message
 from email.utils import getaddresses
 from html.parser import HTMLParser
 from typing import Any
@@ -76,10 +77,10 @@ class Classified:
     recipient: str = ""  # a bounce's or complaint's original recipient
 
 
-def parse(raw: bytes) -> EmailMessage:
-    message = email.message_from_bytes(raw, policy=email.policy.default)
-    assert isinstance(message, EmailMessage)
-    return message
+def parse(raw: bytes) -> Message:
+    """The mail's structure. `compat32`: the modern policy's header objects cost ten times the
+    parse (1.8 ms against 0.2 ms a reply), and only a few headers are read, decoded by `header`."""
+    return email.message_from_bytes(raw, policy=email.policy.compat32)
 
 
 def one_line(value: Any, limit: int) -> str:
@@ -90,11 +91,18 @@ def message_ids(value: Any) -> list[str]:
     return re.findall(r"<([^<>\s]+)>", str(value or ""))
 
 
-def _header(message: Message, name: str) -> str:
-    try:
-        return str(message.get(name) or "")
-    except Exception:  # noqa: BLE001 - a header a sender got wrong is no header
+def header(message: Message, name: str) -> str:
+    """A header as text, RFC 2047 encoded words decoded; empty when missing or malformed."""
+    value = message.get(name)
+    if value is None:
         return ""
+    try:
+        return str(make_header(decode_header(str(value))))
+    except Exception:  # noqa: BLE001 - a header a sender got wrong is read as it is
+        return str(value)
+
+
+_header = header
 
 
 def classify(raw: bytes) -> Classified:
@@ -138,7 +146,7 @@ def classify(raw: bytes) -> Classified:
     return found
 
 
-def _ooo_text(message: EmailMessage) -> bool:
+def _ooo_text(message: Message) -> bool:
     text = body_text(message)[:500]
     return bool(re.search(r"(out of (the )?office|on (vacation|holiday|leave)|away until|abwesend|im urlaub|"
                           r"nicht im b(ü|ue)ro|bis (zum|einschließlich))", text, re.IGNORECASE))
@@ -176,7 +184,7 @@ def _address_field(value: Any) -> str:
     return one_line(str(value).partition(";")[2] or str(value), 320).strip("<> ").lower()
 
 
-def _non_standard_bounce(found: Classified, message: EmailMessage, parts: list[Any]) -> None:
+def _non_standard_bounce(found: Classified, message: Message, parts: list[Any]) -> None:
     """A bounce in prose (qmail, old Exim, Exchange): the status or SMTP code is in its text."""
     found.kind = BOUNCE
     text = body_text(message)
@@ -247,21 +255,29 @@ def _html_text(html: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", "".join(parser.chunks))
 
 
-def body_text(message: EmailMessage) -> str:
-    """The mail's text: its plain part, or its HTML part as text."""
+def _text_of(part: Message) -> str:
+    raw: Any = part.get_payload(decode=True) or b""
+    charset = part.get_content_charset() or "utf-8"
     try:
-        body = message.get_body(("plain", "html"))
-    except Exception:  # noqa: BLE001 - a malformed structure has no readable body
-        body = None
-    if body is None:
-        return ""
-    try:
-        content = body.get_content()
-    except Exception:  # noqa: BLE001 - an unknown charset: read what can be read
-        raw: Any = body.get_payload(decode=True) or b""
-        content = raw.decode("utf-8", "replace")
-    text = str(content)
-    return _html_text(text) if body.get_content_type() == "text/html" else text
+        return str(raw.decode(charset, "replace"))
+    except LookupError:  # a charset Python does not know
+        return str(raw.decode("utf-8", "replace"))
+
+
+def body_text(message: Message) -> str:
+    """The mail's text: its first plain part that is not an attachment, else its HTML part as text."""
+    html = None
+    for part in message.walk():
+        if part.is_multipart() or str(part.get("Content-Disposition", "")).lower().startswith("attachment"):
+            continue
+        kind = part.get_content_type()
+        if kind == "text/plain":
+            return _text_of(part)
+        if kind == "text/html" and html is None:
+            html = part
+        if kind.startswith("message/"):  # an attached original is not the body
+            break
+    return _html_text(_text_of(html)) if html is not None else ""
 
 
 def reply_text(text: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from email.headerregistry import Address
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
 from email.utils import formatdate
 
 import aiosmtplib
@@ -74,7 +74,7 @@ class Mailer:
             await client.login(s.username, s.password.get_secret_value() if s.password else "")
         return client
 
-    async def send(self, message: EmailMessage, envelope_sender: str | None = None) -> None:
+    async def send(self, message: Message, envelope_sender: str | None = None) -> None:
         """Send one message; `envelope_sender` is SMTP's `MAIL FROM` (hence `Return-Path`),
         where bounces go: the message's own bounce address (VERP), or the From address."""
         client = await self._idle.get()

@@ -50,6 +50,9 @@ class MessagingStore:
         await self.contacts.create_index([("email", ASCENDING)], name="by_email")
         # The sweep (received, oldest first) and `prospectflow inbound list` (kept, newest first).
         await self.inbound.create_index([("state", ASCENDING), ("received_at", ASCENDING)], name="by_state")
+        # Replies not handed on to the recruiter yet (the sweep's other half): few, so partial.
+        await self.inbound.create_index([("processed_at", ASCENDING)], name="to_forward",
+                                        partialFilterExpression={"to_forward": True})
 
     async def save_jobs(self, jobs: dict[str, dict[str, Any]]) -> None:
         await bulk_write(self.jobs, [UpdateOne({"_id": k}, {"$set": v}, upsert=True) for k, v in jobs.items()])
