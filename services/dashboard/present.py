@@ -71,8 +71,12 @@ def views_holding(prospect: dict[str, Any]) -> list[str]:
 
 
 def first_line(text: Any, limit: int = 120) -> str:
-    """A reply's first line with words in it, shortened: what a row shows of it."""
-    line = next((ln.strip() for ln in str(text or "").splitlines() if ln.strip()), "")
+    """A reply's first line with words in it, past a greeting ("Hi Dana,"), shortened: what a
+    row shows of it."""
+    lines = [ln.strip() for ln in str(text or "").splitlines() if ln.strip()]
+    if len(lines) > 1 and lines[0].endswith(",") and len(lines[0]) <= 40:
+        lines = lines[1:]
+    line = lines[0] if lines else ""
     return line if len(line) <= limit else line[:limit - 1].rstrip() + "…"
 
 

@@ -95,6 +95,14 @@ async def world(stack: Stack) -> AsyncIterator[World]:
         await ns.clean_up()
 
 
+async def shot(page: Page, name: str) -> None:
+    """With PROSPECTFLOW_SCREENSHOTS set (a folder, e.g. docs), keep what the page looks like here."""
+    import os
+
+    if os.environ.get("PROSPECTFLOW_SCREENSHOTS"):
+        await page.screenshot(path=f"{os.environ['PROSPECTFLOW_SCREENSHOTS']}/{name}")
+
+
 def row(page: Page, name: str) -> Any:
     return page.get_by_role("row").filter(has=page.get_by_role("checkbox", name=name, exact=True))
 
@@ -494,13 +502,15 @@ async def test_a_reply_shows_up_on_the_open_page_and_a_bounce_is_skipped_on_the_
                    tag=recruiter).replace(b"yes, Tuesday works", b"<b>yes</b>, Tuesday works")
     assert deliver(world.messaging, reply, reply_to)[0] == 250
     await expect(row(page, "Lee Park")).to_contain_text("replied", timeout=30_000)
-    await expect(row(page, "Lee Park")).to_contain_text("Hi Dana,")
+    await expect(row(page, "Lee Park")).to_contain_text("<b>yes</b>, Tuesday works for me.")  # past "Hi Dana,"
     await page.get_by_role("link", name="Replied").click()
     await expect(page.get_by_role("checkbox")).to_have_count(1)
+    await shot(page, "dashboard-replied.png")
     await page.get_by_role("link", name="Lee Park").click()
     reply_line = page.locator(".timeline .reply-text")
     await expect(reply_line).to_contain_text("<b>yes</b>, Tuesday works for me")  # as text, never as HTML
     await expect(page.locator(".timeline b")).to_have_count(0)
+    await shot(page, "dashboard-reply-timeline.png")
 
     # Ana's address bounces: her row says so on the open page, and the Send page skips her.
     await page.goto(f"{world.dashboard.http}/prospects?view=all")
@@ -511,6 +521,7 @@ async def test_a_reply_shows_up_on_the_open_page_and_a_bounce_is_skipped_on_the_
                  prospect=people["Ana Lima"], tag=recruiter)
     assert deliver(world.messaging, dsn, bounce_to, sender="")[0] == 250
     await expect(row(page, "Ana Lima")).to_contain_text("bounced", timeout=30_000)
+    await shot(page, "dashboard-bounced.png")
     await page.get_by_role("checkbox", name="Ana Lima").check()
     await page.get_by_label("Message template").select_option(label="Not a match")
     await page.get_by_role("button", name="Go").click()

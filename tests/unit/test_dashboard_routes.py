@@ -226,3 +226,12 @@ def test_a_send_in_parts_counts_against_all_it_was_for_and_the_job_filter_keeps_
     assert "10 of 2,500 sent" in counts and "1 of 3 parts" in counts and 'max="2500"' in counts
     options = client.get("/prospects/counts").text
     assert '<option value="" selected>All jobs</option>' in options and 'hx-swap-oob="true"' in options
+
+
+def test_a_rows_reply_line_skips_the_greeting():
+    from services.dashboard.present import ago, first_line
+
+    assert first_line("Hi Dana,\n\nyes, Tuesday works.\nBest") == "yes, Tuesday works."
+    assert first_line("Sure, Tuesday.") == "Sure, Tuesday."
+    assert first_line("x" * 200).endswith("…") and len(first_line("x" * 200)) == 120
+    assert ago(None) == "" and ago("2020-01-01T00:00:00Z").endswith(" ago")
