@@ -102,15 +102,14 @@ def header(message: Message, name: str) -> str:
         return str(value)
 
 
-_header = header
 
 
 def classify(raw: bytes) -> Classified:
     message = parse(raw)
-    sender = next((addr for _, addr in getaddresses([_header(message, "From")]) if addr), "")
-    subject = one_line(_header(message, "Subject"), 1_000)
+    sender = next((addr for _, addr in getaddresses([header(message, "From")]) if addr), "")
+    subject = one_line(header(message, "Subject"), 1_000)
     # In-Reply-To names the message answered; References the thread, most recent last.
-    refs = message_ids(_header(message, "In-Reply-To")) + list(reversed(message_ids(_header(message, "References"))))
+    refs = message_ids(header(message, "In-Reply-To")) + list(reversed(message_ids(header(message, "References"))))
     found = Classified(REPLY, list(dict.fromkeys(refs)), sender=one_line(sender, 320), subject=subject)
     content_type = message.get_content_type()
     report_type = str(message.get_param("report-type", "", header="content-type") or "").lower()
@@ -131,9 +130,9 @@ def classify(raw: bytes) -> Classified:
         _non_standard_bounce(found, message, parts)
         _original(found, parts)
         return found
-    auto_submitted = _header(message, "Auto-Submitted").strip().lower()
-    precedence = _header(message, "Precedence").strip().lower()
-    automatic = (auto_submitted not in ("", "no") or any(_header(message, h) for h in ("X-Autoreply", "X-Autorespond",
+    auto_submitted = header(message, "Auto-Submitted").strip().lower()
+    precedence = header(message, "Precedence").strip().lower()
+    automatic = (auto_submitted not in ("", "no") or any(header(message, h) for h in ("X-Autoreply", "X-Autorespond",
                                                                                       "X-Autoresponder"))
                  or precedence in _AUTO_PRECEDENCE)
     out_of_office = bool(_OUT_OF_OFFICE.match(subject))
@@ -217,7 +216,7 @@ def _original(found: Classified, parts: list[Any]) -> None:
             inner = part.get_payload()
             inner = inner[0] if isinstance(inner, list) and inner else inner
             if isinstance(inner, Message):
-                names += message_ids(_header(inner, "Message-ID"))
+                names += message_ids(header(inner, "Message-ID"))
         elif kind in ("text/rfc822-headers", "text/plain"):
             payload: Any = part.get_payload(decode=True) or b""
             names += _MESSAGE_ID.findall(payload.decode("utf-8", "replace"))
