@@ -48,6 +48,22 @@ def jwt_secret(config: StackConfig, name: str = "jwt-secret") -> str:
     return path.read_text().strip()
 
 
+def board_secrets(config: StackConfig) -> str:
+    """One signing secret per job board for the gateway (INTAKE_BOARD_SECRETS), made once and
+    kept in DEVSTACK_DIR/board-secrets.json, where `prospectflow board-post` finds them."""
+    import base64
+    import secrets
+
+    path = config.state_dir / "board-secrets.json"
+    if not path.exists():
+        config.state_dir.mkdir(parents=True, exist_ok=True)
+        made = {board: [secrets.token_urlsafe(32)] for board in ("indeed", "linkedin", "ziprecruiter")}
+        made["cloudevents"] = ["whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()]
+        path.write_text(json.dumps(made, indent=2) + "\n")
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
 def _readable(service: str, line: str) -> str:
     """A service's JSON log line as one short human line."""
     try:
@@ -78,6 +94,10 @@ def run_services(config: StackConfig) -> int:
     # `prospectflow inbound reply` plays a prospect answering.
     env.setdefault("MESSAGING_INBOUND_DOMAIN", "inbound.prospectflow.localhost")
     env.setdefault("MESSAGING_INBOUND_WEBHOOK_SECRET", jwt_secret(config, "inbound-webhook-secret"))
+    # The job-board gateway on intake (127.0.0.1:8081): one secret per board; résumé downloads
+    # take the recruiters' tokens.
+    env.setdefault("INTAKE_BOARD_SECRETS", board_secrets(config))
+    env.setdefault("INTAKE_JWT_SECRET", env["RATING_JWT_SECRET"])
     processes: dict[str, subprocess.Popen[str]] = {}
     lock = threading.Lock()
 

@@ -146,6 +146,23 @@ class ProspectProfile(_Data):
     skills: Annotated[list[Skill], Field(max_length=100)] = []
 
 
+RESUME_TYPES = ("application/pdf", "application/msword",
+                "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+                "application/rtf", "application/vnd.oasis.opendocument.text", "text/plain")
+"""The résumé formats the gateway takes: PDF, DOC, DOCX, RTF, ODT and plain text."""
+
+
+class Resume(_Data):
+    """A résumé the gateway stored (the file never travels in an event): download it from intake's
+    `GET /v1/resumes/{resume_id}` with the recruiter's token."""
+
+    resume_id: Identifier
+    filename: Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=_SINGLE_LINE)]
+    content_type: Literal[RESUME_TYPES]  # type: ignore[valid-type]
+    size: int = Field(ge=1, description="bytes")
+    sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+
+
 class InquiryReceived(_Data):
     job_id: Identifier
     board: Identifier
@@ -155,6 +172,7 @@ class InquiryReceived(_Data):
     inquired_at: AwareDatetime | None = Field(
         default=None, description="defaults to the event's `time`"
     )
+    resume: Resume | None = Field(default=None, description="a résumé the gateway stored (added)")
 
 
 class ProspectOptedOut(_Data):
@@ -170,6 +188,7 @@ class Inquiry(_Data):
     board_inquiry_id: Identifier | None = None
     message: Message | None = None
     inquired_at: AwareDatetime
+    resume: Resume | None = None
 
 
 class ProspectRegistered(_Data):

@@ -46,7 +46,7 @@ TYPES_BY_TOPIC: dict[str, frozenset[str]] = {
 """The event types each topic carries; anything else on it is dead-lettered."""
 
 CONSUMED_BY: dict[str, tuple[str, ...]] = {
-    "intake": (INQUIRIES,),
+    "intake": (INQUIRIES, JOBS),
     "rating": (RATING_COMMANDS, PROSPECTS, MESSAGES, JOBS),
     "messaging": (MESSAGING_COMMANDS, PROSPECTS, JOBS, OPT_OUTS, REMINDERS),
     "reminder": (PROSPECTS, ASSESSMENTS, JOBS, REMINDER_COMMANDS),

@@ -2,42 +2,63 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Union
+
 from fastapi import FastAPI
 from faststream import FastStream
+from faststream.kafka import KafkaBroker
 
 from shared import topics
 from shared.contract import documented_envelope
 from shared.db import mongo_client
 from shared.kafka import BatchConsumer, DeadLetters, Publisher, broker_factory, subscribe_batches
-from shared.http import operations_api
-from shared.service import service_app
+from shared.auth import TokenVerifier
+from shared.http import add_operations, running
+from shared.service import VERSION, ConfigurationError, service_app
 
-from services.intake.handlers import RegisterInquiries
+from services.intake.gateway import Gateway, add_gateway
+from services.intake.handlers import Intake
 from services.intake.settings import IntakeSettings
 from services.intake.store import IntakeStore
 
 DESCRIPTION = (
     "Validates `inquiry.received` from job boards, merges duplicates and registers one prospect "
-    "per job and person. Malformed inquiries go to `inquiries.dlq` with the reason."
+    "per job and person. Malformed inquiries go to `inquiries.dlq` with the reason. Its HTTP side "
+    "is the job-board gateway: Indeed, LinkedIn and ZipRecruiter post in their own signed formats, "
+    "any other board CloudEvents signed by Standard Webhooks; résumés are downloaded from it."
 )
 
 
+@dataclass
+class Wired:
+    app: FastStream
+    broker: KafkaBroker
+    store: IntakeStore
+
+
 def create_app(settings: IntakeSettings | None = None) -> FastStream:
-    settings = settings or IntakeSettings()
+    """The Kafka side alone."""
+    return wire(settings or IntakeSettings()).app
+
+
+def wire(settings: IntakeSettings) -> Wired:
     broker = broker_factory(settings.kafka, client_id=settings.service_name, description=DESCRIPTION)
     client = mongo_client(settings.mongodb, appname=f"prospectflow-{settings.service_name}")
     store = IntakeStore(client[settings.database])
 
     consumer = BatchConsumer(
-        apply=RegisterInquiries(store, Publisher(broker, settings.kafka)),
+        apply=Intake(store, Publisher(broker, settings.kafka)),
         dead_letters=DeadLetters(broker, settings.service_name, settings.kafka.topic_prefix),
         settings=settings,
     )
     subscribe_batches(
         broker, settings, list(topics.CONSUMED_BY["intake"]), consumer,
-        title="inquiries",
-        description="Inquiries from job boards; key: the prospect's e-mail (recommended).",
-        payload=list[documented_envelope("inquiry.received")],  # type: ignore[misc]
+        title="inquiries-and-jobs",
+        description="Inquiries from job boards (key: the prospect's e-mail, recommended), and jobs "
+                    "(the gateway answers 404 for a job never opened, 410 for a closed one).",
+        payload=list[Union[tuple(documented_envelope(t) for t in  # type: ignore[misc]
+                                 ("inquiry.received", "job.opened", "job.updated", "job.closed"))]],
     )
     for event_type in ("prospect.registered", "prospect.inquired_again"):
         broker.publisher(
@@ -46,14 +67,29 @@ def create_app(settings: IntakeSettings | None = None) -> FastStream:
             description="Prospects registered or inquiring again; key: prospect_id.",
             schema=documented_envelope(event_type),
         )
-    return service_app(
+    app = service_app(
         broker=broker, client=client, settings=settings,
-        topics=[topics.INQUIRIES, topics.PROSPECTS],
+        topics=[topics.INQUIRIES, topics.JOBS, topics.PROSPECTS],
         title="Prospectflow intake", description=DESCRIPTION,
         prepare_database=store.ensure_indexes, kept=store.kept(),
     )
+    return Wired(app=app, broker=broker, store=store)
 
 
 def create_service(settings: IntakeSettings) -> FastAPI:
-    """The whole service: /health, /ready and /metrics, running the Kafka side for its lifetime."""
-    return operations_api(create_app(settings), title="Prospectflow intake", description=DESCRIPTION)
+    """The whole service: the gateway and résumé downloads, /health, /ready and /metrics, running
+    the Kafka side for its lifetime."""
+    try:
+        secrets = settings.secrets()
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from None
+    wired = wire(settings)
+    secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
+    verifier = TokenVerifier(secret=secret, jwks_url=settings.jwks_url) if secret or settings.jwks_url else None
+    gateway = Gateway(wired.store, wired.broker, settings.kafka, secrets, max_bytes=settings.gateway_max_bytes,
+                      resume_max_bytes=settings.resume_max_bytes, concurrency=settings.gateway_concurrency,
+                      publish_timeout_s=settings.publish_timeout_s)
+    api = FastAPI(title="Prospectflow intake", description=DESCRIPTION, version=VERSION, lifespan=running(wired.app))
+    add_operations(api, wired.app)
+    add_gateway(api, gateway, verifier)
+    return api

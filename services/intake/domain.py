@@ -28,6 +28,7 @@ class Inquiry:
     profile: dict[str, Any]  # as validated; e-mail normalised
     message: str | None
     inquired_at: datetime
+    resume: dict[str, Any] | None = None  # the contract's `resume`, carried on as it came
 
     @property
     def board_key(self) -> str:
@@ -50,6 +51,7 @@ def inquiry_from_event(event_id: str, data: InquiryReceived, event_time: datetim
         profile=merge_profile({}, data.prospect.model_dump(mode="json", exclude_none=True)),
         message=data.message,
         inquired_at=data.inquired_at or event_time,
+        resume=data.resume.model_dump(mode="json") if data.resume else None,
     )
 
 

@@ -5,13 +5,40 @@ from __future__ import annotations
 from typing import Any
 
 from shared import ids, topics
-from shared.contract import ProspectRegistered, new_event
+from shared.contract import JobClosed, JobOpened, ProspectRegistered, new_event
 from shared.kafka import Outgoing, Publishes, Received
 
 from services.intake import domain
 from services.intake.store import IntakeStore
 
 SOURCE = "prospectflow/intake"
+
+
+class Intake:
+    """Intake's batch: jobs (what the gateway answers for each job) and inquiries."""
+
+    def __init__(self, store: IntakeStore, publisher: Publishes) -> None:
+        self.store = store
+        self.register = RegisterInquiries(store, publisher)
+
+    async def __call__(self, batch: list[Received]) -> None:
+        await self.store.save_jobs([job_fields(r) for r in batch if r.topic == topics.JOBS])
+        inquiries = [r for r in batch if r.topic == topics.INQUIRIES]
+        if inquiries:
+            await self.register(inquiries)
+
+
+def job_fields(r: Received) -> tuple[str, dict[str, Any]]:
+    """What the gateway keeps of a job event: open or closed, and the recruiter (who may read
+    the résumés sent to it)."""
+    if r.event.type == "job.closed":
+        closed: JobClosed = r.data  # type: ignore[assignment]
+        return closed.job_id, {"open": False}
+    job: JobOpened = r.data  # type: ignore[assignment]
+    fields: dict[str, Any] = {"recruiter_id": job.recruiter.recruiter_id, "title": job.title}
+    if r.event.type == "job.opened":
+        fields["open"] = True  # an update keeps the job as open or closed as it was
+    return job.job_id, fields
 
 
 class RegisterInquiries:
@@ -56,6 +83,7 @@ class RegisterInquiries:
                 "board_inquiry_id": inquiry.board_inquiry_id,
                 "message": inquiry.message,
                 "inquired_at": inquiry.inquired_at,
+                **({"resume": inquiry.resume} if inquiry.resume else {}),
             },
         })
         event = new_event(

@@ -1,7 +1,11 @@
-from pydantic import Field
+import json
+
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
+
+GATEWAY_BOARDS = ("indeed", "linkedin", "ziprecruiter", "cloudevents")
 
 
 class IntakeSettings(ServiceSettings):
@@ -9,4 +13,42 @@ class IntakeSettings(ServiceSettings):
 
     model_config = SettingsConfigDict(env_prefix="INTAKE_", extra="ignore")
     service_name: str = "intake"
-    http_port: int = Field(8081, description="/health, /ready and /metrics")
+    http_port: int = Field(8081, description="the job-board gateway, résumé downloads, /health, /ready, /metrics")
+    board_secrets: SecretStr | None = Field(
+        None, description='the boards\' signing secrets, a JSON object: {"indeed": ["…"], "linkedin": ["…"], '
+                          '"ziprecruiter": ["…"], "cloudevents": ["whsec_…"]}; several per board while rotating')
+    gateway_max_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="largest request body a board may post")
+    resume_max_bytes: int = Field(10 * 1024 * 1024, ge=1, description="largest résumé file")
+    gateway_concurrency: int = Field(64, ge=1, description="requests handled at once; more are answered 503")
+    publish_timeout_s: float = Field(10.0, gt=0, description="longest wait for Kafka's acknowledgement before 503")
+    jwt_secret: SecretStr | None = Field(None, description="HS256 secret of recruiters' tokens (résumé downloads)")
+    jwks_url: str | None = Field(None, description="an identity provider's JWKS URL (résumé downloads)")
+
+    def secrets(self) -> dict[str, list[str]]:
+        """The secrets per board; ValueError saying what is wrong with INTAKE_BOARD_SECRETS."""
+        if self.board_secrets is None or not self.board_secrets.get_secret_value().strip():
+            return {}
+        try:
+            raw = json.loads(self.board_secrets.get_secret_value())
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"INTAKE_BOARD_SECRETS is not JSON ({exc.msg} at character {exc.pos})") from None
+        if not isinstance(raw, dict):
+            raise ValueError("INTAKE_BOARD_SECRETS must be a JSON object of board → list of secrets")
+        secrets: dict[str, list[str]] = {}
+        for board, values in raw.items():
+            if board not in GATEWAY_BOARDS:
+                raise ValueError(f"INTAKE_BOARD_SECRETS names {board!r}; the boards are {', '.join(GATEWAY_BOARDS)}")
+            values = [values] if isinstance(values, str) else values
+            if not isinstance(values, list) or not all(isinstance(v, str) and v for v in values):
+                raise ValueError(f"INTAKE_BOARD_SECRETS[{board!r}] must be a list of non-empty strings")
+            if board == "cloudevents":
+                from standardwebhooks import Webhook
+
+                for value in values:
+                    try:
+                        Webhook(value)
+                    except Exception:  # noqa: BLE001 - the library raises several kinds
+                        raise ValueError("INTAKE_BOARD_SECRETS['cloudevents'] holds a secret that is not "
+                                         "Standard Webhooks' whsec_ and base64") from None
+            secrets[board] = list(values)
+        return secrets

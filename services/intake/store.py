@@ -16,8 +16,10 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
+from gridfs import AsyncGridFSBucket
+from gridfs.errors import NoFile
 from pymongo import ASCENDING, UpdateOne
-from pymongo.errors import OperationFailure
+from pymongo.errors import DuplicateKeyError, OperationFailure
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.intake.domain import Inquiry, Known
@@ -32,9 +34,22 @@ class IntakeStore:
         self.inquiries = db["inquiries"]
         self.prospects = db["prospects"]
         self.published = db["published"]
+        # The gateway's: the jobs seen on `jobs` (open or closed, and whose), each application it
+        # published (for Indeed's duplicates), and résumés: the files in GridFS (`_id` derived from
+        # their sha256, so each is stored once) and which jobs each was sent to (who may read it).
+        self.jobs = db["jobs"]
+        self.posted = db["posted"]
+        self.resume_jobs = db["resume_jobs"]
+        self._db = db
+        self.resume_files = db["resumes.files"]
+        self.resume_chunks = db["resumes.chunks"]
 
     async def ensure_indexes(self) -> None:
         await self.inquiries.create_index([("board_key", ASCENDING)], unique=True, name="board_key_unique")
+        await self.posted.create_index([("prospect_id", ASCENDING)], name="by_prospect")
+        await self.resume_jobs.create_index([("resume_id", ASCENDING)], name="by_resume")
+        await self.resume_chunks.create_index([("files_id", ASCENDING), ("n", ASCENDING)], unique=True,
+                                              name="files_id_1_n_1")
         # Only indexes a query uses: each secondary index is a write per document on the hot path
         # (on DocumentDB 500 inserts took 8 ms without and 46 ms with two). Those of earlier
         # versions, which no query read, go.
@@ -55,7 +70,8 @@ class IntakeStore:
         clashed = await insert_new(self.inquiries, [
             {"_id": i.event_id, "board_key": i.board_key, "prospect_id": i.prospect_id, "person_id": i.person_id,
              "job_id": i.job_id, "board": i.board, "board_inquiry_id": i.board_inquiry_id, "profile": i.profile,
-             "message": i.message, "inquired_at": i.inquired_at, "received_at": now}
+             "message": i.message, "inquired_at": i.inquired_at, "received_at": now,
+             **({"resume": i.resume} if i.resume else {})}
             for i in inquiries
         ])
         if not clashed:
@@ -98,6 +114,68 @@ class IntakeStore:
     async def mark_published(self, event_ids: Iterable[str]) -> None:
         now = datetime.now(timezone.utc)
         await insert_new(self.published, [{"_id": event_id, "at": now} for event_id in event_ids])
+
+    # --- the gateway's -----------------------------------------------------------------------
+
+    async def save_jobs(self, jobs: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """What the gateway needs of each job, in the order the events came (an update replaces)."""
+        if jobs:
+            now = datetime.now(timezone.utc)
+            await bulk_write(self.jobs, [
+                UpdateOne({"_id": job_id}, {"$set": {**fields, "updated_at": now},
+                                            **({} if "open" in fields else {"$setOnInsert": {"open": True}})}, upsert=True)
+                for job_id, fields in jobs], ordered=True)
+
+    async def job(self, job_id: str) -> dict[str, Any] | None:
+        return await self.jobs.find_one({"_id": job_id})
+
+    async def applied_before(self, prospect_id: str, event_id: str) -> bool:
+        """The same person applied to the same job before, under another application (Indeed's 409)."""
+        if await self.posted.find_one({"prospect_id": prospect_id, "_id": {"$ne": event_id}}, {"_id": 1}):
+            return True
+        known = await self.prospects.find_one({"_id": prospect_id}, {"registered_by": 1})
+        return known is not None and known.get("registered_by") != event_id
+
+    async def was_posted(self, event_id: str) -> bool:
+        return await self.posted.find_one({"_id": event_id}, {"_id": 1}) is not None
+
+    async def mark_posted(self, event_id: str, board: str, job_id: str, prospect_id: str) -> None:
+        await insert_new(self.posted, [{"_id": event_id, "board": board, "job_id": job_id, "prospect_id": prospect_id,
+                                        "at": datetime.now(timezone.utc)}])
+
+    async def store_resume(self, resume_id: str, data: bytes, *, filename: str, content_type: str,
+                           sha256: str, job_id: str) -> None:
+        """Store the file once (a second upload of the same bytes finds it there), and note that
+        it was sent to `job_id`. A crash mid-upload leaves chunks without a file document:
+        the next upload of the same file clears them and stores it whole."""
+        if await self.resume_files.find_one({"_id": resume_id}, {"_id": 1}) is None:
+            for _ in range(2):
+                try:
+                    await self.resumes.upload_from_stream_with_id(
+                        resume_id, filename, data, metadata={"content_type": content_type, "sha256": sha256})
+                    break
+                except DuplicateKeyError:
+                    if await self.resume_files.find_one({"_id": resume_id}, {"_id": 1}) is not None:
+                        break  # stored by another request at the same moment
+                    await self.resume_chunks.delete_many({"files_id": resume_id})
+        await insert_new(self.resume_jobs, [{"_id": f"{resume_id}:{job_id}", "resume_id": resume_id, "job_id": job_id,
+                                             "at": datetime.now(timezone.utc)}])
+
+    async def resume_for(self, resume_id: str, recruiter_id: str) -> Any | None:
+        """The résumé's download stream, if it was sent to one of `recruiter_id`'s jobs; else None."""
+        job_ids = [d["job_id"] async for d in self.resume_jobs.find({"resume_id": resume_id}, {"job_id": 1})]
+        if not job_ids or await self.jobs.find_one({"_id": {"$in": job_ids}, "recruiter_id": recruiter_id},
+                                                   {"_id": 1}) is None:
+            return None
+        try:
+            return await self.resumes.open_download_stream(resume_id)
+        except NoFile:
+            return None
+
+    @property
+    def resumes(self) -> AsyncGridFSBucket:
+        """The résumé files (GridFS bucket `resumes`), made when first used."""
+        return AsyncGridFSBucket(self._db, bucket_name="resumes")
 
     def kept(self) -> list[Kept]:
         """What retention prunes: the published markers (inquiries and prospects are the data)."""
