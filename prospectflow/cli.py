@@ -554,14 +554,58 @@ async def sample(recruiter_id: str, email_domain: str, as_json: bool) -> None:
     """Publish a small, fixed sample (two open jobs and ten inquiries from two boards) for
     RECRUITER, so the dashboard has something to show. Safe to run again: the same events and
     board inquiry ids are ignored the second time."""
+    from prospectflow.boards import post_samples
     from prospectflow.sample import publish_sample
 
     async with bus() as b:
         jobs, inquiries = await publish_sample(b, recruiter_id, email_domain)
-    if as_json:
-        emit_json({"jobs": jobs, "inquiries": inquiries})
+    s = settings()
+    try:  # and one application from each board, through the gateway, as the boards send them
+        posted = await post_samples(s.intake_url, s.state_dir(), f"{recruiter_id}-backend")
+    except CliError as exc:
+        posted, skipped = {}, str(exc)
     else:
-        click.echo(f"published {jobs} jobs and {inquiries} inquiries for recruiter {recruiter_id}")
+        skipped = ""
+    if as_json:
+        emit_json({"jobs": jobs, "inquiries": inquiries, "board_posts": posted})
+        return
+    click.echo(f"published {jobs} jobs and {inquiries} inquiries for recruiter {recruiter_id}")
+    if posted:
+        click.echo("posted to the gateway: " + ", ".join(f"{board} {code}" for board, code in posted.items()))
+    else:
+        click.echo(f"posted nothing to the gateway: {skipped}")
+
+
+@main.command("board-post")
+@click.argument("board", type=click.Choice(["indeed", "linkedin", "ziprecruiter", "cloudevents"]))
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=False)
+@click.option("--job", "job_id", help="post it for this job instead of the one in the file")
+@click.option("--secret", help="sign with this secret instead of the board's first one")
+def board_post(board: str, file: Path | None, job_id: str | None, secret: str | None) -> None:
+    """Sign FILE (default: the board's sample application) as BOARD signs and post it to intake's
+    gateway (PROSPECTFLOW_INTAKE_URL); prints the gateway's answer. Secrets: INTAKE_BOARD_SECRETS,
+    or the local stack's board-secrets.json."""
+    from prospectflow.boards import board_secrets, for_job, load_sample, signed_post
+
+    s = settings()
+    try:
+        payload: Any = json.loads(file.read_text()) if file else load_sample(board)
+    except ValueError as exc:
+        raise click.ClickException(f"{file} is not JSON: {exc}") from None
+    if job_id:
+        payload = for_job(board, payload, job_id)
+    try:
+        if secret is None:
+            secrets = board_secrets(s.state_dir()).get(board) or []
+            if not secrets:
+                raise CliError(f"no secret for {board} in INTAKE_BOARD_SECRETS")
+            secret = secrets[0]
+        response = signed_post(s.intake_url, board, json.dumps(payload).encode(), secret)
+    except CliError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{response.status_code} {response.text}")
+    if response.status_code >= 300:
+        sys.exit(4 if response.status_code >= 500 else 1)
 
 
 @main.group()

@@ -31,6 +31,10 @@ class CliSettings(BaseSettings):
     maildir: Path | None = Field(None, description="the local SMTP sink's maildir")
     timeout_s: float = Field(60.0, gt=0, description="longest wait for a command's result")
     dashboard_url: str = Field("http://127.0.0.1:8000", description="the Recruiter Dashboard, for sign-in links")
+    intake_url: str = Field("http://127.0.0.1:8081", description="intake's job-board gateway")
+
+    def state_dir(self) -> Path:
+        return _devstack_dir()
 
     def group_id(self, service: str) -> str:
         """A service's consumer group, read from the same variable the service reads."""

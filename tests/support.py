@@ -77,6 +77,15 @@ class Namespace(Named):
     inbound_domain: str = "inbound.test"
 
     @property
+    def board_secrets(self) -> dict[str, list[str]]:
+        """The gateway's signing secrets in this test: one per board."""
+        import base64
+
+        whsec = "whsec_" + base64.b64encode(self.name.encode().ljust(24, b"-")).decode()
+        return {"indeed": [f"indeed-{self.name}"], "linkedin": [f"linkedin-{self.name}"],
+                "ziprecruiter": [f"zip-{self.name}"], "cloudevents": [whsec]}
+
+    @property
     def jwt_secret(self) -> str:
         return f"test-secret-{self.name}-long-enough-for-hs256"
 
@@ -92,6 +101,9 @@ class Namespace(Named):
                      "MESSAGING_INBOUND_WEBHOOK_SECRET": f"inbound-{self.name}", **extra}
         elif service == "dashboard":
             extra = {"DASHBOARD_JWT_SECRET": self.jwt_secret, **extra}
+        elif service == "intake":
+            extra = {"INTAKE_JWT_SECRET": self.jwt_secret, "INTAKE_BOARD_SECRETS": json.dumps(self.board_secrets),
+                     **extra}
         same = sum(1 for p in self.processes if p.service == service)
         process = ServiceProcess(service, self.env(service, **extra), log_dir=ROOT / ".devstack" / "test-logs" / self.name,
                                  label=f"{service}{same + 1}")

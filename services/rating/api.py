@@ -72,6 +72,14 @@ class HistoryLine(BaseModel):
     auto_kind: str | None = Field(None, description="an automatic answer: `out_of_office` or `auto`")
     permanent: bool | None = None
     diagnostic: str | None = Field(None, description="a bounce's diagnostic")
+    resume: str | None = Field(None, description="the file name of the résumé an inquiry came with")
+
+
+class ResumeRef(BaseModel):
+    resume_id: str = Field(description="download from intake: `GET /v1/resumes/{resume_id}` with the same token")
+    filename: str
+    content_type: str
+    size: int
 
 
 class Prospect(BaseModel):
@@ -95,6 +103,7 @@ class Prospect(BaseModel):
     replied: bool = Field(False, description="waiting because they answered a message (the `replied` view)")
     last_reply: LastReply | None = None
     bounced: Bounce | None = Field(None, description="the last bounce of a message to them")
+    resume: ResumeRef | None = Field(None, description="the latest résumé a job board sent (added)")
 
 
 class Page(BaseModel):
@@ -126,7 +135,7 @@ def _prospect(doc: dict[str, Any]) -> Prospect:
         job_open=doc.get("job_open") is True,
         waiting_since=doc.get("waiting_since"), last_message=doc.get("last_message"),
         replied=doc.get("replied") is True and needs_follow_up(flagged=doc.get("flagged"), job_open=doc.get("job_open")),
-        last_reply=doc.get("last_reply"), bounced=doc.get("bounced"),
+        last_reply=doc.get("last_reply"), bounced=doc.get("bounced"), resume=doc.get("resume"),
     )
 
 

@@ -136,7 +136,13 @@ def registration_fields(data: ProspectRegistered, job: dict[str, Any]) -> dict[s
     return {"job_id": data.job_id, "recruiter_id": job.get("recruiter_id"), "job_open": job.get("open"),
             "job_title": job.get("title"), "rating": Rating.UNRATED.value, "flagged": False,
             "waiting_since": inquired_at, "profile": data.profile.model_dump(mode="json", exclude_none=True),
-            "last_inquired_at": inquired_at, "board": data.inquiry.board}
+            "last_inquired_at": inquired_at, "board": data.inquiry.board, **_resume(data)}
+
+
+def _resume(data: ProspectRegistered) -> dict[str, Any]:
+    """The latest résumé a board sent with an inquiry (an inquiry without one keeps the last)."""
+    resume = data.inquiry.resume
+    return {"resume": resume.model_dump(mode="json")} if resume is not None else {}
 
 
 def _set(state: BoardState, outcome: Outcome, entry: Entry, fields: dict[str, Any]) -> None:
@@ -175,7 +181,8 @@ def _prospect(state: BoardState, r: Received, outcome: Outcome) -> None:
     inquired_at = data.inquiry.inquired_at
     profile = data.profile.model_dump(mode="json", exclude_none=True)
     outcome.note(data.prospect_id, "inquiry", inquired_at, board=data.inquiry.board,
-                 board_inquiry_id=data.inquiry.board_inquiry_id, message=data.inquiry.message)
+                 board_inquiry_id=data.inquiry.board_inquiry_id, message=data.inquiry.message,
+                 resume=data.inquiry.resume.filename if data.inquiry.resume else None)
     entry = state.entries.get(data.prospect_id)
     if entry is None:
         job = state.jobs.get(data.job_id, {})
@@ -184,7 +191,8 @@ def _prospect(state: BoardState, r: Received, outcome: Outcome) -> None:
         _set(state, outcome, entry, registration_fields(data, job))
         return
     entry, cause = on_new_inquiry(replace(entry, profile=profile), inquired_at)
-    fields: dict[str, Any] = {"profile": profile, "last_inquired_at": inquired_at, "board": data.inquiry.board}
+    fields: dict[str, Any] = {"profile": profile, "last_inquired_at": inquired_at, "board": data.inquiry.board,
+                              **_resume(data)}
     if cause is not None:
         fields.update(flagged=False, waiting_since=inquired_at)
         _flag_changed(outcome, entry, cause, None, inquired_at)
