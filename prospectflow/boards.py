@@ -13,6 +13,7 @@ import json
 import os
 import time
 import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +34,19 @@ def load_sample(board: str) -> dict[str, Any]:
     return dict(json.loads((SAMPLES / f"{board}.json").read_text()))
 
 
-def for_job(board: str, payload: Any, job_id: str) -> Any:
-    """The same application, for another job (each board names the job in its own place)."""
+def for_job(board: str, payload: Any, job_id: str, *, at_ms: int | None = None) -> Any:
+    """The same application, for another job (each board names the job in its own place), and
+    applied at `at_ms` (milliseconds since the epoch) when given."""
     payload = copy.deepcopy(payload)
     if not isinstance(payload, dict):
         return payload
+    if at_ms is not None:
+        if board == "indeed":
+            payload["appliedOnMillis"] = at_ms
+        elif board == "linkedin":
+            payload["appliedAt"] = at_ms
+        elif board == "cloudevents":
+            payload.setdefault("data", {})["inquired_at"] = datetime.fromtimestamp(at_ms / 1000, timezone.utc).isoformat()
     if board == "indeed":
         payload.setdefault("job", {})["jobId"] = job_id
     elif board == "linkedin":
@@ -84,7 +93,8 @@ async def post_samples(intake_url: str, state_dir: Path, job_id: str, *, wait_s:
     for board in BOARDS:
         if not secrets.get(board):
             continue
-        body = json.dumps(for_job(board, load_sample(board), job_id)).encode()
+        at_ms = int((time.time() - 3600 * (1 + BOARDS.index(board))) * 1000)  # the last hours, as a morning's
+        body = json.dumps(for_job(board, load_sample(board), job_id, at_ms=at_ms)).encode()
         deadline = time.monotonic() + wait_s
         while True:
             response = await asyncio.to_thread(signed_post, intake_url, board, body, secrets[board][0])

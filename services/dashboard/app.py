@@ -23,7 +23,7 @@ from shared.http import add_metrics
 from shared.telemetry import READY
 
 from services.dashboard import errors
-from services.dashboard.clients import MessagingApi, RatingApi
+from services.dashboard.clients import IntakeApi, MessagingApi, RatingApi
 from services.dashboard.feed import Feed
 from services.dashboard.routes import actions, live, pages, send, signin
 from services.dashboard.sessions import Sessions
@@ -45,6 +45,7 @@ def make_parts(settings: DashboardSettings, *, feed: Feed | None = None) -> Part
         messaging=MessagingApi(settings.messaging_api_url, settings.api_timeout_s),
         feed=feed or Feed(settings.kafka, command_timeout_s=settings.command_timeout_s),
         templates=make_templates(),
+        intake=IntakeApi(settings.intake_api_url, settings.api_timeout_s),
     )
 
 
@@ -61,6 +62,8 @@ def create_service(settings: DashboardSettings, *, feed: Feed | None = None, par
             await made.feed.stop()
             await made.rating.close()
             await made.messaging.close()
+            if made.intake is not None:
+                await made.intake.close()
 
     app = FastAPI(title="Prospectflow Recruiter Dashboard", version="0.1.0", lifespan=lifespan,
                   docs_url=None, redoc_url=None, responses=errors.RESPONSES)

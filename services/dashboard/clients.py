@@ -105,3 +105,24 @@ class MessagingApi(Api):
 
     async def recent_sends(self, token: str) -> list[dict[str, Any]]:
         return list(await self.call("GET", "/sends", token))
+
+
+class IntakeApi(Api):
+    """Intake's résumé downloads, with the recruiter's token (intake checks the job is theirs)."""
+
+    def __init__(self, base_url: str, timeout_s: float) -> None:
+        super().__init__("the intake service", base_url, timeout_s, "DASHBOARD_INTAKE_API_URL")
+
+    async def resume(self, token: str, resume_id: str) -> httpx.Response:
+        try:
+            response = await self._http.get(f"/v1/resumes/{quote(resume_id, safe='')}",
+                                            headers={"Authorization": f"Bearer {token}"})
+        except httpx.HTTPError as exc:
+            raise Unavailable(self.service, self.base_url, f"{type(exc).__name__} (set {self.variable})") from None
+        if response.status_code == 401:
+            raise SessionExpired()
+        if response.status_code == 404:
+            raise NotFound()
+        if response.status_code >= 400:
+            raise Unavailable(self.service, self.base_url, f"answered {response.status_code}")
+        return response

@@ -91,3 +91,13 @@ def number(value: Any) -> str:
 def send_done(progress: dict[str, Any] | None, expected_commands: int) -> bool:
     """Every command of the send taken by messaging, and every accepted message sent or failed."""
     return progress is not None and progress["commands"] >= expected_commands and progress["pending"] == 0
+
+
+def filesize(value: Any) -> str:
+    """Bytes as a person reads them: 980 bytes, 12 KB, 1.4 MB."""
+    size = int(value or 0)
+    if size < 1000:
+        return f"{size} bytes"
+    if size < 1_000_000:
+        return f"{size / 1000:.0f} KB"
+    return f"{size / 1_000_000:.1f} MB"

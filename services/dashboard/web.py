@@ -16,7 +16,7 @@ from fastapi.templating import Jinja2Templates
 from shared.auth import InvalidToken
 
 from services.dashboard import present
-from services.dashboard.clients import MessagingApi, RatingApi
+from services.dashboard.clients import IntakeApi, MessagingApi, RatingApi
 from services.dashboard.errors import Forbidden, SignedOut
 from services.dashboard.feed import Feed
 from services.dashboard.sessions import COOKIE, Session, Sessions
@@ -34,7 +34,7 @@ def make_templates() -> Jinja2Templates:
                                  REASONS=present.REASONS, CAUSES=present.CAUSES,
                                  AUTO_KINDS=present.AUTO_KINDS)
     templates.env.filters.update(waiting=present.waiting, ago=present.ago, when=present.when, number=present.number,
-                                 first_line=present.first_line)
+                                 first_line=present.first_line, filesize=present.filesize)
     return templates
 
 
@@ -48,6 +48,7 @@ class Parts:
     messaging: MessagingApi
     feed: Feed
     templates: Jinja2Templates
+    intake: IntakeApi | None = None
 
     def page(self, request: Request, name: str, session: Session | None, status_code: int = 200,
              **context: Any) -> HTMLResponse:

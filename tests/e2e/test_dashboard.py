@@ -33,6 +33,7 @@ class World:
     dashboard: ServiceProcess
     messaging: ServiceProcess
     browser: Browser
+    intake: ServiceProcess | None = None
 
     def link(self, recruiter_id: str) -> str:
         return login_link(self.ns.jwt_secret, recruiter_id, self.dashboard.http)
@@ -74,19 +75,19 @@ async def world(stack: Stack) -> AsyncIterator[World]:
     ns = Namespace(stack)
     kafka = Kafka(stack.kafka)
     try:
-        for service in ("intake", "reminder"):
-            ns.start(service, REMINDER_TICK_S="0")
+        intake = ns.start("intake")
+        ns.start("reminder", REMINDER_TICK_S="0")
         rating = ns.start("rating")
         messaging = ns.start("messaging", SMTP_SENDER="jobs@acme.example")
         rating.wait_for_log("Uvicorn running")
         messaging.wait_for_log("Uvicorn running")
         dashboard = ns.start("dashboard", DASHBOARD_RATING_API_URL=rating.http, DASHBOARD_MESSAGING_API_URL=messaging.http,
-                             DASHBOARD_COMMAND_TIMEOUT_S="60")
+                             DASHBOARD_INTAKE_API_URL=intake.http, DASHBOARD_COMMAND_TIMEOUT_S="60")
         dashboard.wait_for_log("reading updates")
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(executable_path=chromium(), args=CHROMIUM_FLAGS)
             try:
-                yield World(ns, kafka, dashboard, messaging, browser)
+                yield World(ns, kafka, dashboard, messaging, browser, intake)
             finally:
                 await browser.close()
     finally:
@@ -526,4 +527,43 @@ async def test_a_reply_shows_up_on_the_open_page_and_a_bounce_is_skipped_on_the_
     await page.get_by_label("Message template").select_option(label="Not a match")
     await page.get_by_role("button", name="Go").click()
     await expect(page.get_by_text("Ana Lima: e-mail bounced")).to_be_visible()
+    await page.close()
+
+
+async def test_a_resume_from_indeed_is_an_icon_on_the_row_and_a_download_on_the_prospect_page(world: World):
+    import base64
+    import re
+
+    from prospectflow.boards import load_sample
+    from tests.integration.test_gateway import application, post
+    from tests.support import mongo_count
+
+    assert world.intake is not None
+    recruiter = f"rec-{uuid.uuid4().hex[:6]}"
+    job_id = await world.job(recruiter)
+    await eventually(lambda: mongo_count(world.ns.stack, world.ns.database("intake"), "jobs", {"_id": job_id}))
+    tag = uuid.uuid4().hex[:6]
+    from prospectflow.boards import for_job
+
+    payload = for_job("indeed", application("indeed", email=f"ines+{tag}@example.com", application_id=f"apply-{tag}"),
+                      job_id, at_ms=int((time.time() - 3 * 3600) * 1000))
+    answer = post(world.intake, "indeed", payload)
+    assert answer.status_code == 200, answer.text
+    page = await world.page(recruiter)
+    await page.goto(f"{world.dashboard.http}/prospects")
+    icon = row(page, "Ines Moreau").get_by_role("link", name=re.compile("résumé"))
+    await expect(icon).to_have_count(1, timeout=30_000)
+    await shot(page, "dashboard-resume-row.png")
+
+    await page.get_by_role("link", name="Ines Moreau", exact=True).click()
+    link = page.get_by_role("link", name="Ines Moreau CV.pdf")
+    await expect(link).to_be_visible()
+    await expect(page.locator(".timeline")).to_contain_text("with a résumé (Ines Moreau CV.pdf)")
+    await shot(page, "dashboard-resume.png")
+    async with page.expect_download() as downloading:
+        await link.click()
+    download = await downloading.value
+    assert download.suggested_filename == "Ines Moreau CV.pdf"
+    sent = base64.b64decode(load_sample("indeed")["applicant"]["resume"]["file"]["data"])
+    assert open(await download.path(), "rb").read() == sent
     await page.close()

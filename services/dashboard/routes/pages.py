@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
 from shared import views
 
@@ -91,6 +91,24 @@ async def one_prospect(request: Request, dashboard: Dashboard, session: Current,
     except NotFound:
         raise Problem("No such prospect", "That prospect is not one of yours, or not known yet.", 404) from None
     return dashboard.page(request, "prospect.html", session, item=item, history=history, nav="prospects")
+
+
+@router.get("/prospects/{prospect_id}/resume")
+async def resume(dashboard: Dashboard, session: Current, prospect_id: ProspectId) -> Response:
+    """The prospect's résumé, fetched from intake with the recruiter's own token, as a download."""
+    try:
+        item = await dashboard.rating.prospect(session.token, prospect_id)
+    except NotFound:
+        raise Problem("No such prospect", "That prospect is not one of yours, or not known yet.", 404) from None
+    if not item.get("resume") or dashboard.intake is None:
+        raise Problem("No résumé", "No job board sent a résumé with this prospect's inquiries.", 404)
+    try:
+        file = await dashboard.intake.resume(session.token, item["resume"]["resume_id"])
+    except NotFound:
+        raise Problem("No résumé", "Intake does not have this résumé (any more).", 404) from None
+    headers = {k: v for k, v in file.headers.items() if k.lower() in ("content-disposition", "content-type")}
+    return Response(file.content, headers={**headers, "X-Content-Type-Options": "nosniff",
+                                           "Cache-Control": "private, no-store"})
 
 
 def _count(summary: dict[str, Any], view: str, job: str | None) -> int:
