@@ -1,4 +1,4 @@
-"""`python -m bench [intake latency messaging reminder views mail dashboard pipeline send] [options]`: benchmarks on the
+"""`python -m bench [intake latency messaging reminder views mail dashboard pipeline send replies gateway] [options]`: benchmarks on the
 local stack, each against a baseline measured in the same run. With no names, all of them run
 and the results are written to bench/RESULTS.md (--no-write to only print)."""
 
@@ -11,10 +11,11 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench import dashboard, intake, latency, mail, messaging, pipeline, reminder, replies, send, views
+from bench import dashboard, gateway, intake, latency, mail, messaging, pipeline, reminder, replies, send, views
 from bench.common import machine, stack_addresses
 
-ALL = ["intake", "latency", "messaging", "reminder", "views", "mail", "dashboard", "pipeline", "send", "replies"]
+ALL = ["intake", "latency", "messaging", "reminder", "views", "mail", "dashboard", "pipeline", "send", "replies",
+       "gateway"]
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 
@@ -34,6 +35,8 @@ def main() -> None:
     parser.add_argument("--board", type=int, default=10_000, help="the recruiter's board for the dashboard benchmark")
     parser.add_argument("--send-count", type=int, default=10_000, help="prospects of the dashboard's send benchmark")
     parser.add_argument("--replies", type=int, default=5_000, help="replies of the inbound burst")
+    parser.add_argument("--posts", type=int, default=2_000, help="board posts of the gateway benchmark (a quarter "
+                                                                 "of them with résumés)")
     parser.add_argument("--large", action="store_true", help="reminder: also 1,000,000 waiting prospects (slow to seed)")
     parser.add_argument("--no-write", action="store_true", help=f"do not write {RESULTS.name}")
     args = parser.parse_args()
@@ -75,6 +78,8 @@ def main() -> None:
         report(asyncio.run(send.main(addresses, args.send_count)))
     if "replies" in which:
         report(asyncio.run(replies.main(addresses, args.replies, args.runs)))
+    if "gateway" in which:
+        report(asyncio.run(gateway.main(addresses, args.posts, args.runs)))
     if memory:
         lines = ["memory, MB RSS (idle: after start; peak: the process's high-water mark during the benchmark):"]
         for key, values in memory.items():

@@ -46,6 +46,7 @@ SECONDS = Histogram("prospectflow_gateway_request_seconds", "Time from a board's
 RESUMES = Counter("prospectflow_gateway_resumes_total", "Résumés received, by outcome", ["outcome"])
 
 RETRY_AFTER = "5"
+JOB_CACHE_S = 2.0
 
 
 class Accepted(BaseModel):
@@ -157,6 +158,7 @@ class Gateway:
         self.resume_max_bytes = resume_max_bytes
         self.publish_timeout_s = publish_timeout_s
         self._slots = asyncio.Semaphore(concurrency)
+        self._jobs: dict[str, tuple[dict[str, Any] | None, float]] = {}
 
     async def handle(self, board: str, request: Request) -> Response:
         started = time.perf_counter()
@@ -207,9 +209,11 @@ class Gateway:
         for application in applications:
             prospect_id = ids.prospect_id(application.job_id, application.email)
             try:
-                job = await self.store.job(application.job_id)
-                before = await self.store.was_posted(application.event_id)
-                if board == "indeed" and not before and await self.store.applied_before(prospect_id, application.event_id):
+                job = await self._job(application.job_id)
+                posted = await self.store.posted_for(prospect_id)
+                before = application.event_id in posted
+                if board == "indeed" and not before and (
+                        posted or await self.store.registered_by_other(prospect_id, application.event_id)):
                     raise Refused(409, f"{application.email} applied to job {application.job_id} before")
             except Refused:
                 raise
@@ -234,6 +238,20 @@ class Gateway:
             accepted.append(Accepted(id=application.event_id, prospect_id=prospect_id,
                                      received="before" if before else "new"))
         return accepted
+
+    async def _job(self, job_id: str) -> dict[str, Any] | None:
+        """The job as `jobs` last said, read at most every JOB_CACHE_S seconds per job: a board
+        posts many applications to one job, and a job opened or closed a moment ago is seen
+        a moment later."""
+        now = time.monotonic()
+        cached = self._jobs.get(job_id)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        job = await self.store.job(job_id)
+        if len(self._jobs) > 10_000:
+            self._jobs.clear()
+        self._jobs[job_id] = (job, now + JOB_CACHE_S)
+        return job
 
     async def _resume(self, application: Application) -> dict[str, Any] | None:
         file = application.resume

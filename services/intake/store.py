@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from gridfs import AsyncGridFSBucket
-from gridfs.errors import NoFile
+from gridfs.errors import FileExists, NoFile
 from pymongo import ASCENDING, UpdateOne
 from pymongo.errors import DuplicateKeyError, OperationFailure
 from pymongo.asynchronous.database import AsyncDatabase
@@ -129,15 +129,15 @@ class IntakeStore:
     async def job(self, job_id: str) -> dict[str, Any] | None:
         return await self.jobs.find_one({"_id": job_id})
 
-    async def applied_before(self, prospect_id: str, event_id: str) -> bool:
-        """The same person applied to the same job before, under another application (Indeed's 409)."""
-        if await self.posted.find_one({"prospect_id": prospect_id, "_id": {"$ne": event_id}}, {"_id": 1}):
-            return True
+    async def posted_for(self, prospect_id: str) -> list[str]:
+        """The applications published for this person and job (their event ids): the same
+        application sent again is among them (an application names one job and one e-mail)."""
+        return [d["_id"] async for d in self.posted.find({"prospect_id": prospect_id}, {"_id": 1})]
+
+    async def registered_by_other(self, prospect_id: str, event_id: str) -> bool:
+        """The prospect is registered, by an inquiry other than `event_id` (one not through the gateway)."""
         known = await self.prospects.find_one({"_id": prospect_id}, {"registered_by": 1})
         return known is not None and known.get("registered_by") != event_id
-
-    async def was_posted(self, event_id: str) -> bool:
-        return await self.posted.find_one({"_id": event_id}, {"_id": 1}) is not None
 
     async def mark_posted(self, event_id: str, board: str, job_id: str, prospect_id: str) -> None:
         await insert_new(self.posted, [{"_id": event_id, "board": board, "job_id": job_id, "prospect_id": prospect_id,
@@ -148,16 +148,15 @@ class IntakeStore:
         """Store the file once (a second upload of the same bytes finds it there), and note that
         it was sent to `job_id`. A crash mid-upload leaves chunks without a file document:
         the next upload of the same file clears them and stores it whole."""
-        if await self.resume_files.find_one({"_id": resume_id}, {"_id": 1}) is None:
-            for _ in range(2):
-                try:
-                    await self.resumes.upload_from_stream_with_id(
-                        resume_id, filename, data, metadata={"content_type": content_type, "sha256": sha256})
-                    break
-                except DuplicateKeyError:
-                    if await self.resume_files.find_one({"_id": resume_id}, {"_id": 1}) is not None:
-                        break  # stored by another request at the same moment
-                    await self.resume_chunks.delete_many({"files_id": resume_id})
+        for _ in range(2):  # most files are new: upload first, and find out about a stored one from the clash
+            try:
+                await self.resumes.upload_from_stream_with_id(
+                    resume_id, filename, data, metadata={"content_type": content_type, "sha256": sha256})
+                break
+            except (FileExists, DuplicateKeyError):  # GridFS says FileExists for a clash on its chunks
+                if await self.resume_files.find_one({"_id": resume_id}, {"_id": 1}) is not None:
+                    break  # stored before, or by another request at the same moment
+                await self.resume_chunks.delete_many({"files_id": resume_id})  # a crash's leftovers
         await insert_new(self.resume_jobs, [{"_id": f"{resume_id}:{job_id}", "resume_id": resume_id, "job_id": job_id,
                                              "at": datetime.now(timezone.utc)}])
 
