@@ -85,7 +85,7 @@ def signed_post(intake_url: str, board: str, body: bytes, secret: str, timeout_s
                        f"running? (set PROSPECTFLOW_INTAKE_URL)") from None
 
 
-async def post_samples(intake_url: str, state_dir: Path, job_id: str, *, wait_s: float = 60) -> dict[str, int]:
+async def post_samples(intake_url: str, state_dir: Path, job_id: str, *, wait_s: float = 20) -> dict[str, int]:
     """One sample application from each board to `job_id`, answered code by board. A job just
     opened may not have reached intake yet (404): tried again until `wait_s`."""
     secrets = board_secrets(state_dir)
@@ -94,11 +94,17 @@ async def post_samples(intake_url: str, state_dir: Path, job_id: str, *, wait_s:
         if not secrets.get(board):
             continue
         at_ms = int((time.time() - 3600 * (1 + BOARDS.index(board))) * 1000)  # the last hours, as a morning's
-        body = json.dumps(for_job(board, load_sample(board), job_id, at_ms=at_ms)).encode()
+        payload = for_job(board, load_sample(board), job_id, at_ms=at_ms)
+        # The board's application id, of this job: the same sample for another job is another application.
+        key = {"indeed": "id", "linkedin": "jobApplicationId", "ziprecruiter": "response_id", "cloudevents": "id"}[board]
+        payload[key] = f"{payload[key]}-{job_id}"[:128]
+        if board == "cloudevents":
+            payload["data"]["board_inquiry_id"] = f"{payload['data']['board_inquiry_id']}-{job_id}"[:128]
+        body = json.dumps(payload).encode()
         deadline = time.monotonic() + wait_s
         while True:
             response = await asyncio.to_thread(signed_post, intake_url, board, body, secrets[board][0])
-            if response.status_code not in (404, 503) or time.monotonic() > deadline:
+            if response.status_code not in (404, 503) or time.monotonic() > deadline:  # a job just opened
                 break
             await asyncio.sleep(0.5)
         answers[board] = response.status_code

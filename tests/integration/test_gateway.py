@@ -16,7 +16,7 @@ import httpx
 from prospectflow.boards import load_sample
 from services.intake import signatures
 from tests.integration.test_messaging import RECRUITER, job
-from tests.support import Kafka, answers, Namespace, ServiceProcess, cloud_event, eventually, events, http_get, mongo_count, token
+from tests.support import Kafka, answers, cli, Namespace, ServiceProcess, cloud_event, eventually, events, http_get, mongo_count, token
 
 ROUTES = {"indeed": "/v1/boards/indeed/applications", "linkedin": "/v1/boards/linkedin/applications",
           "ziprecruiter": "/v1/boards/ziprecruiter/applications", "cloudevents": "/v1/inquiries"}
@@ -274,3 +274,28 @@ async def test_kafka_going_away_answers_503_and_every_200_is_registered_once(ns:
         assert sorted(emails) == sorted(codes) and len(emails) == len(set(emails)) == 90
     finally:
         await private.close()
+
+
+async def test_the_sample_and_board_post_go_through_the_gateway_as_a_new_user_tries_it(ns: Namespace, kafka: Kafka):
+    gw = Gateway(ns, kafka)
+    await gw.ready()
+    tool = cli(ns, gw.rating, INTAKE_BOARD_SECRETS=gw.intake.env["INTAKE_BOARD_SECRETS"],
+               PROSPECTFLOW_INTAKE_URL=gw.intake.http)
+    done = tool("sample", "--recruiter", RECRUITER)
+    assert done.returncode == 0, done.stderr
+    assert "posted to the gateway: indeed 200, linkedin 200, ziprecruiter 200, cloudevents 200" in done.stdout
+    seen = await eventually(lambda: (lambda p: p if len(p) == 14 else None)(gw.prospects()), timeout_s=60)
+    assert {p["board"] for p in seen.values()} >= {"indeed", "linkedin", "ziprecruiter", "jobs-weekly"}
+    assert sum(1 for p in seen.values() if p["resume"]) == 3
+
+    # By hand: the raw sample is another application of the same people than the sample's.
+    first = tool("board-post", "ziprecruiter", "--job", f"{RECRUITER}-backend")
+    again = tool("board-post", "ziprecruiter", "--job", f"{RECRUITER}-backend")
+    assert first.returncode == 0 and first.stdout.startswith("200 ") and '"received":"new"' in first.stdout
+    assert again.returncode == 0 and '"received":"before"' in again.stdout
+    duplicate = tool("board-post", "indeed", "--job", f"{RECRUITER}-backend")
+    assert duplicate.returncode == 1 and duplicate.stdout.startswith("409 ")
+    wrong = tool("board-post", "ziprecruiter", "--secret", "not-it")
+    assert wrong.returncode == 1 and wrong.stdout.startswith("401 ")
+    nowhere = cli(ns, gw.rating, INTAKE_BOARD_SECRETS="{}", PROSPECTFLOW_INTAKE_URL=gw.intake.http)("board-post", "indeed")
+    assert nowhere.returncode == 1 and "no secret for indeed" in nowhere.stderr
