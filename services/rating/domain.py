@@ -182,7 +182,7 @@ def _prospect(state: BoardState, r: Received, outcome: Outcome) -> None:
     profile = data.profile.model_dump(mode="json", exclude_none=True)
     outcome.note(data.prospect_id, "inquiry", inquired_at, board=data.inquiry.board,
                  board_inquiry_id=data.inquiry.board_inquiry_id, message=data.inquiry.message,
-                 resume=data.inquiry.resume.filename if data.inquiry.resume else None)
+                 **({"resume": data.inquiry.resume.filename} if data.inquiry.resume else {}))
     entry = state.entries.get(data.prospect_id)
     if entry is None:
         job = state.jobs.get(data.job_id, {})

@@ -299,3 +299,30 @@ async def test_the_sample_and_board_post_go_through_the_gateway_as_a_new_user_tr
     assert wrong.returncode == 1 and wrong.stdout.startswith("401 ")
     nowhere = cli(ns, gw.rating, INTAKE_BOARD_SECRETS="{}", PROSPECTFLOW_INTAKE_URL=gw.intake.http)("board-post", "indeed")
     assert nowhere.returncode == 1 and "no secret for indeed" in nowhere.stderr
+
+
+async def test_a_resume_upload_cut_short_by_a_crash_is_stored_whole_next_time(ns: Namespace, kafka: Kafka):
+    """A crash between GridFS's chunks and its file document leaves chunks alone; the board's
+    retry stores the file whole, and the recruiter downloads exactly what was sent."""
+    import hashlib
+
+    from pymongo import AsyncMongoClient
+
+    from shared import ids
+
+    gw = Gateway(ns, kafka)
+    await gw.open("job-42")
+    await gw.ready()
+    payload = application("linkedin")
+    sent = base64.b64decode(payload["resume"]["data"])
+    resume_id = ids.derive("resume", hashlib.sha256(sent).hexdigest())
+    client: AsyncMongoClient = AsyncMongoClient(ns.stack.mongodb_uri)
+    try:
+        await client[ns.database("intake")]["resumes.chunks"].insert_one(
+            {"files_id": resume_id, "n": 0, "data": b"half of it"})
+    finally:
+        await client.close()
+    answer = post(gw.intake, "linkedin", payload)
+    assert answer.status_code == 200, answer.text
+    download = httpx.get(f"{gw.intake.http}/v1/resumes/{resume_id}", headers={"Authorization": f"Bearer {gw.token}"})
+    assert download.status_code == 200 and download.content == sent

@@ -67,7 +67,9 @@ async def test_every_service_answers_health_ready_and_metrics(ns: Namespace, kaf
     assert metric(intake, "prospectflow_dead_letters_total", topic="inquiries", reason="not_json") == 1
     assert metric(intake, "prospectflow_events_published_total", topic="prospects", type="prospect.registered") == 1
     assert metric(intake, "prospectflow_batch_seconds_count") >= 1
-    assert metric(intake, "prospectflow_event_age_seconds_count") == 1
+    # intake reads `jobs` too (its gateway answers 404/410 from them): the job and the inquiry
+    assert metric(intake, "prospectflow_events_consumed_total", topic="jobs", type="job.opened") == 1
+    assert metric(intake, "prospectflow_event_age_seconds_count") == 2
     rating = metrics(procs["rating"])
     assert metric(rating, "prospectflow_commands_total", type="prospects.rate", outcome="partly_rejected") == 1
     assert metric(rating, "prospectflow_events_published_total", topic="assessments", type="prospect.rated") == 1
