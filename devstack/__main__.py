@@ -25,8 +25,8 @@ from devstack.stack import (
     ROOT, StackConfig, StackError, down, prometheus_ready, remove, start_prometheus, status, up,
 )
 
-SERVICES = ("intake", "rating", "messaging", "reminder", "dashboard")
-HTTP_PORTS = {"intake": 8081, "rating": 8080, "messaging": 8082, "reminder": 8083, "dashboard": 8000}
+SERVICES = ("intake", "rating", "messaging", "reminder", "webhooks", "dashboard")
+HTTP_PORTS = {"intake": 8081, "rating": 8080, "messaging": 8082, "reminder": 8083, "webhooks": 8084, "dashboard": 8000}
 DEMO_RECRUITER = "dana"
 
 
@@ -98,6 +98,11 @@ def run_services(config: StackConfig) -> int:
     # take the recruiters' tokens.
     env.setdefault("INTAKE_BOARD_SECRETS", board_secrets(config))
     env.setdefault("INTAKE_JWT_SECRET", env["RATING_JWT_SECRET"])
+    # Webhooks (127.0.0.1:8084): recruiters' tokens as rating's; local receivers allowed so it can be tried.
+    env.setdefault("WEBHOOKS_JWT_SECRET", env["RATING_JWT_SECRET"])
+    env.setdefault("WEBHOOKS_SECRET_KEY", jwt_secret(config, "webhooks-secret-key"))
+    env.setdefault("WEBHOOKS_ALLOW_HTTP", "true")
+    env.setdefault("WEBHOOKS_ALLOW_LOOPBACK", "true")
     processes: dict[str, subprocess.Popen[str]] = {}
     lock = threading.Lock()
 

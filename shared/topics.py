@@ -50,6 +50,7 @@ CONSUMED_BY: dict[str, tuple[str, ...]] = {
     "rating": (RATING_COMMANDS, PROSPECTS, MESSAGES, JOBS),
     "messaging": (MESSAGING_COMMANDS, PROSPECTS, JOBS, OPT_OUTS, REMINDERS),
     "reminder": (PROSPECTS, ASSESSMENTS, JOBS, REMINDER_COMMANDS),
+    "webhooks": (REMINDERS, ASSESSMENTS, MESSAGES, PROSPECTS, COMMAND_RESULTS, JOBS),
 }
 """What each service consumes (DESIGN.md section 2), each in its own consumer group."""
 

@@ -8,7 +8,8 @@ from devstack.__main__ import available_services
 from devstack.stack import ROOT, StackConfig, install_actionlint, install_composecheck
 
 
-SECRETS = {"RATING_JWT_SECRET": "a-secret-from-the-environment", "MESSAGING_UNSUBSCRIBE_SECRET": "another-one"}
+SECRETS = {"RATING_JWT_SECRET": "a-secret-from-the-environment", "MESSAGING_UNSUBSCRIBE_SECRET": "another-one",
+           "WEBHOOKS_SECRET_KEY": "a-third-one"}
 
 
 def check(path, **env: str) -> subprocess.CompletedProcess[str]:

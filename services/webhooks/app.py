@@ -1,0 +1,100 @@
+"""The webhooks service's factory: `create_app(settings)` wires broker, database, the fan-out
+consumer and the deliverer; `create_service` adds the endpoints API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Union
+
+from fastapi import FastAPI
+from faststream import FastStream
+
+from shared import ids, topics
+from shared.auth import TokenVerifier
+from shared.contract import documented_envelope
+from shared.db import mongo_client
+from shared.kafka import BatchConsumer, DeadLetters, broker_factory, subscribe_batches
+from shared.service import ConfigurationError, service_app
+
+from services.webhooks import safety
+from services.webhooks.api import create_api
+from services.webhooks.crypto import SecretBox
+from services.webhooks.deliver import Deliverer
+from services.webhooks.handlers import Fanout
+from services.webhooks.settings import WebhooksSettings
+from services.webhooks.store import WebhooksStore, utcnow
+
+DESCRIPTION = ("Delivers Prospectflow's events to the HTTPS endpoints recruiter apps register, signed by "
+               "Standard Webhooks, retried with backoff for about three days, each attempt logged.")
+CONSUMES = topics.CONSUMED_BY["webhooks"]
+
+
+@dataclass
+class Wired:
+    app: FastStream
+    store: WebhooksStore
+    box: SecretBox
+    rules: safety.Rules
+
+
+def secret_box(settings: WebhooksSettings) -> SecretBox:
+    key = settings.secret_key.get_secret_value() if settings.secret_key else ""
+    if not key:
+        raise ConfigurationError("WEBHOOKS_SECRET_KEY is not set; it encrypts the endpoints' signing secrets "
+                                 "(any long random string, the same for every replica)")
+    try:
+        return SecretBox(key)
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from None
+
+
+def create_app(settings: WebhooksSettings | None = None) -> FastStream:
+    return wire(settings or WebhooksSettings()).app
+
+
+def wire(settings: WebhooksSettings) -> Wired:
+    box = secret_box(settings)
+    try:
+        operators = settings.operators()
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from None
+    rules = safety.Rules(settings.allow_http, settings.allow_loopback, settings.allow_private)
+    broker = broker_factory(settings.kafka, client_id=settings.service_name, description=DESCRIPTION)
+    client = mongo_client(settings.mongodb, appname=f"prospectflow-{settings.service_name}")
+    store = WebhooksStore(client[settings.database])
+    deliverer = Deliverer(store, box, rules, schedule=list(settings.retry_schedule_s), timeout_s=settings.timeout_s,
+                          disable_after=timedelta(days=settings.disable_after_days), concurrency=settings.concurrency,
+                          poll_s=settings.poll_s, lease_s=settings.lease_s)
+    consumer = BatchConsumer(apply=Fanout(store, deliverer.wake),
+                             dead_letters=DeadLetters(broker, settings.service_name, settings.kafka.topic_prefix),
+                             settings=settings)
+    payloads = [documented_envelope(t) for topic in CONSUMES for t in sorted(topics.TYPES_BY_TOPIC[topic])]
+    subscribe_batches(broker, settings, list(CONSUMES), consumer, title="webhooks-inputs",
+                      description="Every event recruiter apps may subscribe to, and jobs (whose prospects are whose).",
+                      payload=list[Union[tuple(payloads)]])  # type: ignore[misc]
+
+    async def prepare() -> None:
+        await store.ensure_indexes()
+        for endpoint in operators:  # the operators' endpoints, for every recruiter's events
+            endpoint_id = ids.derive("operator-endpoint", str(endpoint["url"]))
+            await store.upsert_endpoint({
+                "_id": endpoint_id, "recruiter_id": None, "url": endpoint["url"],
+                "events": list(endpoint.get("events") or ["*"]),
+                "secrets": [{"sealed": box.seal(str(endpoint["secret"]), bound_to=endpoint_id), "created_at": utcnow(),
+                             "retires_at": None}],
+                "created_at": utcnow(), "disabled": None, "failing_since": None})
+
+    app = service_app(broker=broker, client=client, settings=settings, topics=list(CONSUMES),
+                      title="Prospectflow webhooks", description=DESCRIPTION, prepare_database=prepare)
+    app.after_startup(deliverer.start)
+    app.on_shutdown(deliverer.stop)
+    return Wired(app=app, store=store, box=box, rules=rules)
+
+
+def create_service(settings: WebhooksSettings) -> FastAPI:
+    wired = wire(settings)
+    secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
+    verifier = TokenVerifier(secret=secret, jwks_url=settings.jwks_url) if secret or settings.jwks_url else None
+    return create_api(wired.store, wired.box, wired.rules, verifier=verifier,
+                      rotation=timedelta(hours=settings.rotation_hours), stream=wired.app)

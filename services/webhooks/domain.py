@@ -1,0 +1,74 @@
+"""The webhooks service's decisions, without I/O: whose an event is, which endpoints want it,
+and what an attempt's answer means for the delivery and its endpoint (a table)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from shared import topics
+
+DELIVERED_TOPICS = (topics.REMINDERS, topics.ASSESSMENTS, topics.MESSAGES, topics.PROSPECTS, topics.COMMAND_RESULTS)
+EVENT_TYPES = tuple(sorted(t for topic in DELIVERED_TOPICS for t in topics.TYPES_BY_TOPIC[topic]))
+"""What an endpoint may subscribe to (or `*`, everything)."""
+
+
+def recruiter_of(topic: str, data: Mapping[str, Any], job_recruiters: Mapping[str, str]) -> str | None:
+    """The recruiter an event is about: named in it, or (a prospect's events) the recruiter of its job."""
+    if isinstance(data.get("recruiter_id"), str):
+        return str(data["recruiter_id"])
+    if topic == topics.PROSPECTS and isinstance(data.get("job_id"), str):
+        return job_recruiters.get(str(data["job_id"]))
+    return None
+
+
+def wants(events: Sequence[str], event_type: str) -> bool:
+    return "*" in events or event_type in events
+
+
+def reaches(endpoint_recruiter: str | None, event_recruiter: str | None) -> bool:
+    """A recruiter's endpoint gets that recruiter's events only; an operator's (no recruiter) gets all."""
+    return endpoint_recruiter is None or endpoint_recruiter == event_recruiter
+
+
+class Outcome(StrEnum):
+    DELIVERED = "delivered"
+    RETRY = "retry"
+    DEAD = "dead"
+
+
+@dataclass(frozen=True, slots=True)
+class Attempted:
+    """What an attempt's answer decides."""
+
+    outcome: Outcome
+    next_at: datetime | None = None
+    disable: str | None = None  # the endpoint is disabled, for this reason
+
+
+def after_attempt(status: int | None, *, attempts: int, schedule: Sequence[float], now: datetime,
+                  failing_since: datetime | None, disable_after: timedelta,
+                  jitter: float | None = None) -> Attempted:
+    """The answer of attempt number `attempts` (1 for the first), as a table:
+
+    | answer | delivery | endpoint |
+    |---|---|---|
+    | 2xx | delivered | failing no more |
+    | 410 Gone | dead | disabled: it said it is gone (Standard Webhooks' convention) |
+    | anything else (3xx not followed, 4xx, 5xx), a timeout, a refused connection | retried after `schedule[attempts - 1]` ±20 %; dead past the schedule | disabled once failing longer than `disable_after` |
+    """
+    if status is not None and 200 <= status < 300:
+        return Attempted(Outcome.DELIVERED)
+    if status == 410:
+        return Attempted(Outcome.DEAD, disable="answered 410 Gone")
+    disable = None
+    if failing_since is not None and now - failing_since >= disable_after:
+        disable = f"failing since {failing_since.isoformat(timespec='seconds')}"
+    if attempts > len(schedule) or disable:
+        return Attempted(Outcome.DEAD, disable=disable)
+    spread = jitter if jitter is not None else random.uniform(-0.2, 0.2)
+    return Attempted(Outcome.RETRY, next_at=now + timedelta(seconds=schedule[attempts - 1] * (1 + spread)))

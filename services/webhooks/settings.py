@@ -1,0 +1,47 @@
+import json
+from typing import Any
+
+from pydantic import Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from shared.settings import ServiceSettings
+
+DEFAULT_SCHEDULE = (5, 300, 1_800, 7_200, 18_000, 36_000, 36_000, 43_200, 43_200, 43_200, 43_200)
+"""Seconds before each retry (each ±20 % jitter): 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, then
+every 12 h: about 3 days in all, then dead-lettered."""
+
+
+class WebhooksSettings(ServiceSettings):
+    """The webhooks service's settings: `WEBHOOKS_*`, plus the shared `KAFKA_*` and `MONGODB_*`."""
+
+    model_config = SettingsConfigDict(env_prefix="WEBHOOKS_", extra="ignore")
+    service_name: str = "webhooks"
+    http_port: int = Field(8084, description="the endpoints API, /health, /ready, /metrics")
+    jwt_secret: SecretStr | None = Field(None, description="HS256 secret of recruiters' tokens (as rating's)")
+    jwks_url: str | None = Field(None, description="an identity provider's JWKS URL")
+    secret_key: SecretStr | None = Field(None, description="encrypts the endpoints' signing secrets at rest "
+                                                           "(required; any long random string)")
+    allow_http: bool = Field(False, description="accept http:// endpoint URLs (local use only)")
+    allow_loopback: bool = Field(False, description="accept endpoints on loopback addresses (local use only)")
+    allow_private: bool = Field(False, description="accept endpoints on private, link-local or reserved addresses")
+    retry_schedule_s: list[float] = Field(list(DEFAULT_SCHEDULE), description="seconds before each retry, a JSON list")
+    timeout_s: float = Field(10.0, gt=0, description="longest wait for an endpoint's answer")
+    disable_after_days: float = Field(5.0, gt=0, description="an endpoint failing for this long is disabled")
+    rotation_hours: float = Field(24.0, ge=0, description="an old secret keeps signing beside the new one this long")
+    concurrency: int = Field(32, ge=1, description="deliveries in flight at once (per replica)")
+    poll_s: float = Field(0.5, gt=0, description="how often due retries are looked for")
+    lease_s: float = Field(60.0, gt=0, description="a delivery taken by a replica that died is taken again after this")
+    operator_endpoints: str = Field("", description='endpoints for every event, a JSON list: [{"url": "…", '
+                                                    '"events": ["…"], "secret": "whsec_…"}]')
+
+    def operators(self) -> list[dict[str, Any]]:
+        if not self.operator_endpoints.strip():
+            return []
+        try:
+            found = json.loads(self.operator_endpoints)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"WEBHOOKS_OPERATOR_ENDPOINTS is not JSON ({exc.msg})") from None
+        if not isinstance(found, list) or not all(isinstance(e, dict) and e.get("url") and e.get("secret")
+                                                  for e in found):
+            raise ValueError('WEBHOOKS_OPERATOR_ENDPOINTS must be a list of {"url", "events", "secret"}')
+        return found
