@@ -609,6 +609,106 @@ def board_post(board: str, file: Path | None, job_id: str | None, secret: str | 
 
 
 @main.group()
+def webhooks() -> None:
+    """Endpoints that receive Prospectflow's events as signed HTTPS calls (the webhooks service,
+    PROSPECTFLOW_WEBHOOKS_URL), as the recruiter (`--recruiter`) whose events they get."""
+
+
+def _webhooks_call(recruiter_id: str, method: str, path: str, **kwargs: Any) -> Any:
+    import httpx
+
+    s = settings()
+    try:
+        response = httpx.request(method, s.webhooks_url.rstrip("/") + path, timeout=30, **kwargs,
+                                 headers={"Authorization": f"Bearer {s.bearer_token(recruiter_id)}"})
+    except httpx.HTTPError as exc:
+        raise CliError(f"the webhooks service at {s.webhooks_url} did not answer ({type(exc).__name__}); "
+                       f"is it running? (set PROSPECTFLOW_WEBHOOKS_URL)") from None
+    if response.status_code >= 400:
+        try:
+            detail = response.json().get("detail")
+        except ValueError:
+            detail = response.text
+        raise CliError(f"the webhooks service answered {response.status_code}: {detail}")
+    return response.json() if response.content else None
+
+
+def _guarded(call: Callable[[], None]) -> None:
+    try:
+        call()
+    except CliError as exc:
+        click.echo(f"prospectflow: {exc}", err=True)
+        sys.exit(exc.exit_code)
+
+
+recruiter_option = click.option("--recruiter", "recruiter_id", required=True, envvar="PROSPECTFLOW_RECRUITER",
+                                help="whose endpoints")
+
+
+@webhooks.command("add")
+@click.argument("url")
+@click.option("--events", required=True, help="comma-separated event types, or * for all")
+@recruiter_option
+@json_option
+def webhooks_add(url: str, events: str, recruiter_id: str, as_json: bool) -> None:
+    """Register URL for EVENTS; prints its id and its secret (shown this once)."""
+    def call() -> None:
+        created = _webhooks_call(recruiter_id, "POST", "/v1/endpoints",
+                                 json={"url": url, "events": [e.strip() for e in events.split(",") if e.strip()]})
+        if as_json:
+            emit_json(created)
+            return
+        click.echo(f"endpoint {created['id']}\n  url:    {created['url']}\n  events: {', '.join(created['events'])}\n"
+                   f"  secret: {created['secret']}  (keep it: verify each delivery's webhook-signature with it)")
+    _guarded(call)
+
+
+@webhooks.command("list")
+@recruiter_option
+@json_option
+def webhooks_list(recruiter_id: str, as_json: bool) -> None:
+    """The recruiter's endpoints."""
+    def call() -> None:
+        found = _webhooks_call(recruiter_id, "GET", "/v1/endpoints")
+        if as_json:
+            emit_json(found)
+            return
+        table([{**e, "events": ",".join(e["events"]), "disabled": (e.get("disabled") or {}).get("reason", "")}
+               for e in found], ["id", "url", "events", "disabled"])
+    _guarded(call)
+
+
+@webhooks.command("deliveries")
+@click.argument("endpoint_id")
+@recruiter_option
+@json_option
+def webhooks_deliveries(endpoint_id: str, recruiter_id: str, as_json: bool) -> None:
+    """The endpoint's last 50 deliveries, each attempt's status, time and error."""
+    def call() -> None:
+        found = _webhooks_call(recruiter_id, "GET", f"/v1/endpoints/{endpoint_id}/deliveries")
+        if as_json:
+            emit_json(found)
+            return
+        rows = []
+        for d in found:
+            last = d["attempts"][-1] if d["attempts"] else {}
+            rows.append({"id": d["id"], "event": d["event_type"], "state": d["state"], "attempts": len(d["attempts"]),
+                         "last": f"{last.get('status') or '-'} {last.get('error') or ''}".strip()})
+        table(rows, ["id", "event", "state", "attempts", "last"])
+    _guarded(call)
+
+
+@webhooks.command("retry")
+@click.argument("endpoint_id")
+@click.argument("delivery_id")
+@recruiter_option
+def webhooks_retry(endpoint_id: str, delivery_id: str, recruiter_id: str) -> None:
+    """Attempt a delivery again now (a dead one too), with the same webhook-id."""
+    _guarded(lambda: (_webhooks_call(recruiter_id, "POST", f"/v1/endpoints/{endpoint_id}/deliveries/{delivery_id}/retry"),
+                      click.echo(f"delivery {delivery_id} is pending again"))[1])
+
+
+@main.group()
 def inbound() -> None:
     """Mail that came back: replies, automatic answers, bounces, complaints (messaging's database)."""
 

@@ -32,6 +32,7 @@ class CliSettings(BaseSettings):
     timeout_s: float = Field(60.0, gt=0, description="longest wait for a command's result")
     dashboard_url: str = Field("http://127.0.0.1:8000", description="the Recruiter Dashboard, for sign-in links")
     intake_url: str = Field("http://127.0.0.1:8081", description="intake's job-board gateway")
+    webhooks_url: str = Field("http://127.0.0.1:8084", description="the webhooks service's endpoints API")
 
     def state_dir(self) -> Path:
         return _devstack_dir()

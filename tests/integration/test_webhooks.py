@@ -212,3 +212,32 @@ async def test_killed_mid_batch_it_delivers_everything_after_the_restart(ns: Nam
             assert verified(endpoint["secret"], g)
     finally:
         hooks.receiver.close()
+
+
+async def test_the_tool_adds_lists_and_shows_deliveries(ns: Namespace, kafka: Kafka):
+    from tests.support import cli
+
+    hooks = Hooks(ns, kafka)
+    try:
+        await hooks.ready()
+        tool = cli(ns, PROSPECTFLOW_WEBHOOKS_URL=hooks.service.http)
+        added = tool("webhooks", "add", hooks.receiver.url + "/ok", "--events", "prospect.rated", "--recruiter", "rec-7")
+        assert added.returncode == 0, added.stderr
+        secret = next(w for w in added.stdout.split() if w.startswith("whsec_"))
+        endpoint_id = added.stdout.split()[1]
+        assert endpoint_id in tool("webhooks", "list", "--recruiter", "rec-7").stdout
+        await kafka.send_event(ns.topic("assessments"), rated("p1"), key="p1")
+        await eventually(lambda: hooks.receiver.at("/ok"))
+        assert verified(secret, hooks.receiver.at("/ok")[0])
+        shown = await eventually(lambda: (lambda r: r if "delivered" in r.stdout else None)(
+            tool("webhooks", "deliveries", endpoint_id, "--recruiter", "rec-7")))
+        assert "prospect.rated" in shown.stdout and "204" in shown.stdout
+        delivery_id = tool.json("webhooks", "deliveries", endpoint_id, "--recruiter", "rec-7")[0]["id"]
+        assert tool("webhooks", "retry", endpoint_id, delivery_id, "--recruiter", "rec-7").returncode == 0
+        await eventually(lambda: len(hooks.receiver.at("/ok")) == 2)
+        refused = tool("webhooks", "add", "https://10.0.0.1/x", "--events", "*", "--recruiter", "rec-7")
+        assert refused.returncode == 1 and "10.0.0.1 is a private or reserved address" in refused.stderr
+        other = tool("webhooks", "deliveries", endpoint_id, "--recruiter", "rec-8")
+        assert other.returncode == 1 and "404" in other.stderr
+    finally:
+        hooks.receiver.close()
