@@ -1,4 +1,4 @@
-"""`python -m bench [intake latency messaging reminder views mail dashboard pipeline send replies gateway] [options]`: benchmarks on the
+"""`python -m bench [intake latency messaging reminder views mail dashboard pipeline send replies gateway webhooks] [options]`: benchmarks on the
 local stack, each against a baseline measured in the same run. With no names, all of them run
 and the results are written to bench/RESULTS.md (--no-write to only print)."""
 
@@ -11,11 +11,11 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench import dashboard, gateway, intake, latency, mail, messaging, pipeline, reminder, replies, send, views
+from bench import dashboard, gateway, intake, webhooks, latency, mail, messaging, pipeline, reminder, replies, send, views
 from bench.common import machine, stack_addresses
 
 ALL = ["intake", "latency", "messaging", "reminder", "views", "mail", "dashboard", "pipeline", "send", "replies",
-       "gateway"]
+       "gateway", "webhooks"]
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 
@@ -37,6 +37,7 @@ def main() -> None:
     parser.add_argument("--replies", type=int, default=5_000, help="replies of the inbound burst")
     parser.add_argument("--posts", type=int, default=2_000, help="board posts of the gateway benchmark (a quarter "
                                                                  "of them with résumés)")
+    parser.add_argument("--deliveries", type=int, default=5_000, help="events of the webhooks benchmark")
     parser.add_argument("--large", action="store_true", help="reminder: also 1,000,000 waiting prospects (slow to seed)")
     parser.add_argument("--no-write", action="store_true", help=f"do not write {RESULTS.name}")
     args = parser.parse_args()
@@ -80,6 +81,8 @@ def main() -> None:
         report(asyncio.run(replies.main(addresses, args.replies, args.runs)))
     if "gateway" in which:
         report(asyncio.run(gateway.main(addresses, args.posts, args.runs)))
+    if "webhooks" in which:
+        report(asyncio.run(webhooks.main(addresses, args.deliveries, args.runs)))
     if memory:
         lines = ["memory, MB RSS (idle: after start; peak: the process's high-water mark during the benchmark):"]
         for key, values in memory.items():
