@@ -379,6 +379,20 @@ class MessageComplained(_Answer):
     """A spam complaint (RFC 5965 feedback report); `prospect.opted_out` (reason `complaint`) follows."""
 
 
+# --- recruiter apps' events (added) -------------------------------------------------------------
+
+
+class ProspectViewed(_Data):
+    """A recruiter opened a prospect's page (the dashboard, or any recruiter app, publishes it on
+    `prospect-views`; its id derived from recruiter and prospect, so every later view of the same
+    page is the same event). The boards that ask for it hear their application was viewed."""
+
+    prospect_id: Identifier
+    job_id: Identifier
+    recruiter_id: Identifier
+    viewed_at: AwareDatetime
+
+
 # --- reminders ---------------------------------------------------------------------------------
 
 
@@ -433,6 +447,7 @@ EVENT_TYPES: dict[str, type[_Data]] = {
     "message.bounced": MessageBounced,
     "message.complained": MessageComplained,
     "follow_up.reminder_due": ReminderDue,
+    "prospect.viewed": ProspectViewed,
 }
 """Every type of the contract and the model of its `data`."""
 

@@ -78,6 +78,7 @@ def setup_logging(service: str, level: str = "INFO") -> None:
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
     # aiosmtpd (messaging's inbound listener) logs every session at INFO: thousands a burst.
     logging.getLogger("mail.log").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per delivery attempt; ours say what matters
 
 
 def get_logger(name: str = "prospectflow") -> logging.Logger:

@@ -22,10 +22,11 @@ MESSAGES = "messages"
 REMINDER_COMMANDS = "reminder-commands"
 REMINDERS = "reminders"
 COMMAND_RESULTS = "command-results"
+PROSPECT_VIEWS = "prospect-views"
 
 ALL = (
     JOBS, INQUIRIES, OPT_OUTS, PROSPECTS, RATING_COMMANDS, ASSESSMENTS, MESSAGING_COMMANDS,
-    MESSAGES, REMINDER_COMMANDS, REMINDERS, COMMAND_RESULTS,
+    MESSAGES, REMINDER_COMMANDS, REMINDERS, COMMAND_RESULTS, PROSPECT_VIEWS,
 )
 """Every topic of the contract, without prefix."""
 
@@ -42,6 +43,7 @@ TYPES_BY_TOPIC: dict[str, frozenset[str]] = {
     REMINDER_COMMANDS: frozenset({"reminders.run"}),
     REMINDERS: frozenset({"follow_up.reminder_due"}),
     COMMAND_RESULTS: frozenset({"command.completed"}),
+    PROSPECT_VIEWS: frozenset({"prospect.viewed"}),
 }
 """The event types each topic carries; anything else on it is dead-lettered."""
 
@@ -50,7 +52,7 @@ CONSUMED_BY: dict[str, tuple[str, ...]] = {
     "rating": (RATING_COMMANDS, PROSPECTS, MESSAGES, JOBS),
     "messaging": (MESSAGING_COMMANDS, PROSPECTS, JOBS, OPT_OUTS, REMINDERS),
     "reminder": (PROSPECTS, ASSESSMENTS, JOBS, REMINDER_COMMANDS),
-    "webhooks": (REMINDERS, ASSESSMENTS, MESSAGES, PROSPECTS, COMMAND_RESULTS, JOBS),
+    "webhooks": (REMINDERS, ASSESSMENTS, MESSAGES, PROSPECTS, COMMAND_RESULTS, PROSPECT_VIEWS, JOBS),
 }
 """What each service consumes (DESIGN.md section 2), each in its own consumer group."""
 

@@ -23,9 +23,9 @@ from shared.http import add_metrics
 from shared.telemetry import READY
 
 from services.dashboard import errors
-from services.dashboard.clients import IntakeApi, MessagingApi, RatingApi
+from services.dashboard.clients import IntakeApi, MessagingApi, RatingApi, WebhooksApi
 from services.dashboard.feed import Feed
-from services.dashboard.routes import actions, live, pages, send, signin
+from services.dashboard.routes import actions, integrations, live, pages, send, signin
 from services.dashboard.sessions import Sessions
 from services.dashboard.settings import DashboardSettings
 from services.dashboard.web import HERE, Parts, make_templates
@@ -46,6 +46,7 @@ def make_parts(settings: DashboardSettings, *, feed: Feed | None = None) -> Part
         feed=feed or Feed(settings.kafka, command_timeout_s=settings.command_timeout_s),
         templates=make_templates(),
         intake=IntakeApi(settings.intake_api_url, settings.api_timeout_s),
+        webhooks=WebhooksApi(settings.webhooks_api_url, settings.api_timeout_s),
     )
 
 
@@ -62,15 +63,16 @@ def create_service(settings: DashboardSettings, *, feed: Feed | None = None, par
             await made.feed.stop()
             await made.rating.close()
             await made.messaging.close()
-            if made.intake is not None:
-                await made.intake.close()
+            for api in (made.intake, made.webhooks):
+                if api is not None:
+                    await api.close()
 
     app = FastAPI(title="Prospectflow Recruiter Dashboard", version="0.1.0", lifespan=lifespan,
                   docs_url=None, redoc_url=None, responses=errors.RESPONSES)
     app.state.parts = made
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     errors.install(app, command_timeout_s=settings.command_timeout_s)
-    for area in (signin, pages, actions, send, live):
+    for area in (signin, pages, actions, send, live, integrations):
         app.include_router(area.router)
 
     @app.get("/health", include_in_schema=False)

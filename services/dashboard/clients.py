@@ -126,3 +126,30 @@ class IntakeApi(Api):
         if response.status_code >= 400:
             raise Unavailable(self.service, self.base_url, f"answered {response.status_code}")
         return response
+
+
+class WebhooksApi(Api):
+    """The webhooks service's endpoints API, with the recruiter's token (their own endpoints only)."""
+
+    def __init__(self, base_url: str, timeout_s: float) -> None:
+        super().__init__("the webhooks service", base_url, timeout_s, "DASHBOARD_WEBHOOKS_API_URL")
+
+    async def endpoints(self, token: str) -> list[dict[str, Any]]:
+        return list(await self.call("GET", "/v1/endpoints", token))
+
+    async def add(self, token: str, url: str, events: list[str]) -> dict[str, Any]:
+        return dict(await self.call("POST", "/v1/endpoints", token, json={"url": url, "events": events}))
+
+    async def deliveries(self, token: str, endpoint_id: str) -> list[dict[str, Any]]:
+        return list(await self.call("GET", f"/v1/endpoints/{quote(endpoint_id, safe='')}/deliveries", token))
+
+    async def delete(self, token: str, endpoint_id: str) -> None:
+        try:
+            response = await self._http.delete(f"/v1/endpoints/{quote(endpoint_id, safe='')}",
+                                               headers={"Authorization": f"Bearer {token}"})
+        except httpx.HTTPError as exc:
+            raise Unavailable(self.service, self.base_url, f"{type(exc).__name__} (set {self.variable})") from None
+        if response.status_code == 404:
+            raise NotFound()
+        if response.status_code >= 400:
+            raise Unavailable(self.service, self.base_url, f"answered {response.status_code}")

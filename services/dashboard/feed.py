@@ -207,6 +207,19 @@ class Feed:
 
     # --- commands ---------------------------------------------------------------------------
 
+    async def publish(self, topic: str, kind: str, event_id: str, data: Any, key: str, *, timeout_s: float = 2) -> bool:
+        """Publish one event and wait (briefly) for Kafka's acknowledgement; False if it did not come."""
+        if not self.started or self._producer is None:
+            return False
+        event = new_event(event_id=event_id, source=SOURCE, type=kind, data=data)
+        try:
+            sent = await self._producer.send(self.settings.topic(topic), json.dumps(event, ensure_ascii=False).encode(),
+                                             key=key.encode(), headers=[("content-type", CLOUDEVENTS_CONTENT_TYPE.encode())])
+            await asyncio.wait_for(sent, timeout=timeout_s)
+        except (TimeoutError, KafkaError):
+            return False
+        return True
+
     async def command(self, topic: str, kind: str, data: Any, recruiter_id: str) -> dict[str, Any]:
         """Publish a command (a contract model) and wait for its `command.completed`."""
         command_id = str(uuid.uuid4())

@@ -14,6 +14,7 @@ class DashboardSettings(ServiceSettings):
     rating_api_url: str = Field("http://127.0.0.1:8080", description="rating's read API")
     messaging_api_url: str = Field("http://127.0.0.1:8082", description="messaging's preview API")
     intake_api_url: str = Field("http://127.0.0.1:8081", description="intake's résumé downloads")
+    webhooks_api_url: str = Field("http://127.0.0.1:8084", description="the webhooks service (Integrations page)")
     jwt_secret: SecretStr | None = Field(None, description="HS256 secret shared with the identity provider and "
                                                            "rating (sign-in links and session tokens)")
     jwks_url: str | None = Field(None, description="an identity provider's JWKS URL (RS256/ES256 tokens)")

@@ -16,7 +16,7 @@ from fastapi.templating import Jinja2Templates
 from shared.auth import InvalidToken
 
 from services.dashboard import present
-from services.dashboard.clients import IntakeApi, MessagingApi, RatingApi
+from services.dashboard.clients import IntakeApi, MessagingApi, RatingApi, WebhooksApi
 from services.dashboard.errors import Forbidden, SignedOut
 from services.dashboard.feed import Feed
 from services.dashboard.sessions import COOKIE, Session, Sessions
@@ -49,6 +49,7 @@ class Parts:
     feed: Feed
     templates: Jinja2Templates
     intake: IntakeApi | None = None
+    webhooks: WebhooksApi | None = None
 
     def page(self, request: Request, name: str, session: Session | None, status_code: int = 200,
              **context: Any) -> HTMLResponse:

@@ -99,7 +99,7 @@ def create_api(store: WebhooksStore, box: SecretBox, rules: safety.Rules, *, ver
             _, host, port = safety.check_url(body.url, rules)
             await safety.resolve(host, port, rules)
         except safety.Unsafe as unsafe:
-            raise HTTPException(422, f"not allowed: {unsafe}") from None
+            raise HTTPException(422, str(unsafe)) from None
         endpoint_id = ids.derive("endpoint", recruiter_id, body.url, str(utcnow().timestamp()))
         secret = new_secret()
         doc = {"_id": endpoint_id, "recruiter_id": recruiter_id, "url": body.url, "events": sorted(set(body.events)),

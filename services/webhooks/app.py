@@ -59,6 +59,7 @@ def wire(settings: WebhooksSettings) -> Wired:
         operators = settings.operators()
     except ValueError as exc:
         raise ConfigurationError(str(exc)) from None
+    dispositions = settings.dispositions()
     rules = safety.Rules(settings.allow_http, settings.allow_loopback, settings.allow_private)
     broker = broker_factory(settings.kafka, client_id=settings.service_name, description=DESCRIPTION)
     client = mongo_client(settings.mongodb, appname=f"prospectflow-{settings.service_name}")
@@ -83,6 +84,15 @@ def wire(settings: WebhooksSettings) -> Wired:
                 "events": list(endpoint.get("events") or ["*"]),
                 "secrets": [{"sealed": box.seal(str(endpoint["secret"]), bound_to=endpoint_id), "created_at": utcnow(),
                              "retires_at": None}],
+                "created_at": utcnow(), "disabled": None, "failing_since": None})
+
+        for board in dispositions:  # the boards that hear what became of their applications
+            endpoint_id = f"disposition-{board['board']}"
+            await store.upsert_endpoint({
+                "_id": endpoint_id, "kind": "disposition", "board": board["board"], "recruiter_id": None,
+                "url": board["url"], "events": [], "secrets": [],
+                "token": box.seal(board["token"], bound_to=endpoint_id) if board["token"] else None,
+                "integration_context": settings.linkedin_integration_context if board["board"] == "linkedin" else None,
                 "created_at": utcnow(), "disabled": None, "failing_since": None})
 
     app = service_app(broker=broker, client=client, settings=settings, topics=list(CONSUMES),

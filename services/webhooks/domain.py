@@ -12,7 +12,8 @@ from typing import Any
 
 from shared import topics
 
-DELIVERED_TOPICS = (topics.REMINDERS, topics.ASSESSMENTS, topics.MESSAGES, topics.PROSPECTS, topics.COMMAND_RESULTS)
+DELIVERED_TOPICS = (topics.REMINDERS, topics.ASSESSMENTS, topics.MESSAGES, topics.PROSPECTS, topics.COMMAND_RESULTS,
+                    topics.PROSPECT_VIEWS)
 EVENT_TYPES = tuple(sorted(t for topic in DELIVERED_TOPICS for t in topics.TYPES_BY_TOPIC[topic]))
 """What an endpoint may subscribe to (or `*`, everything)."""
 
@@ -72,3 +73,38 @@ def after_attempt(status: int | None, *, attempts: int, schedule: Sequence[float
         return Attempted(Outcome.DEAD, disable=disable)
     spread = jitter if jitter is not None else random.uniform(-0.2, 0.2)
     return Attempted(Outcome.RETRY, next_at=now + timedelta(seconds=schedule[attempts - 1] * (1 + spread)))
+
+
+# --- dispositions: what became of an application, told to the board it came from ---------------
+
+LINKEDIN_ACTIONS = {"viewed": "APPLICATION_VIEWED", "rejected": "APPLICATION_REJECTED", "resume": "RESUME_DOWNLOADED"}
+INDEED_STATUSES = {"viewed": "REVIEWED", "rejected": "NOT_SELECTED", "shortlisted": "PHONE_SCREEN"}
+
+
+def disposition_of(event_type: str, data: Mapping[str, Any]) -> str | None:
+    """What an event tells a board of an application: `viewed` (its page first opened),
+    `rejected` (rated not for this job), `shortlisted`; None for anything else."""
+    if event_type == "prospect.viewed":
+        return "viewed"
+    if event_type == "prospect.rated":
+        return {"not_a_fit": "rejected", "shortlist": "shortlisted"}.get(str(data.get("rating")))
+    return None
+
+
+def disposition_body(board: str, what: str, application_id: str, at: datetime,
+                     integration_context: str | None = None) -> dict[str, Any] | None:
+    """The board's own request body for it (None: the board takes no such news).
+
+    LinkedIn Apply Connect's job application feedback: `{jobApplicationId, action, performedAt}`
+    (milliseconds), plus `integrationContext` where the customer's organization was given.
+    Indeed's disposition data: `{applyId, status, statusChangeDateTime}` (our reading)."""
+    if board == "linkedin" and what in LINKEDIN_ACTIONS:
+        body: dict[str, Any] = {"jobApplicationId": application_id, "action": LINKEDIN_ACTIONS[what],
+                                "performedAt": int(at.timestamp() * 1000)}
+        if integration_context:
+            body["integrationContext"] = integration_context
+        return body
+    if board == "indeed" and what in INDEED_STATUSES:
+        return {"applyId": application_id, "status": INDEED_STATUSES[what],
+                "statusChangeDateTime": at.isoformat().replace("+00:00", "Z")}
+    return None

@@ -14,6 +14,8 @@ from shared.kafka import Received
 from services.webhooks import domain
 from services.webhooks.store import PENDING, WebhooksStore, utcnow
 
+BOARDS = ("linkedin", "indeed")  # the boards that take dispositions
+
 
 def body_of(r: Received) -> str:
     """The event as it came on Kafka (byte for byte when there is a record)."""
@@ -37,9 +39,17 @@ class Fanout:
         known = dict(jobs)
         wanted = {r.data.job_id for r in events if r.topic == topics.PROSPECTS} - set(known)  # type: ignore[attr-defined]
         known.update(await self.store.job_recruiters(wanted))
+        applications = [(r.data.prospect_id, r.data.inquiry.board, r.data.inquiry.board_inquiry_id)  # type: ignore[attr-defined]
+                        for r in events if r.topic == topics.PROSPECTS and r.data.inquiry.board in BOARDS  # type: ignore[attr-defined]
+                        and r.data.inquiry.board_inquiry_id]  # type: ignore[attr-defined]
+        await self.store.save_applications(applications)
         endpoints = await self.store.active_endpoints()
+        boards = [e for e in endpoints if e.get("kind") == "disposition"]
+        endpoints = [e for e in endpoints if e.get("kind") != "disposition"]
         now = utcnow()
         docs: list[dict[str, Any]] = []
+        if boards:
+            docs += await self._dispositions(events, boards, now)
         for r in events:
             data = r.data.model_dump(mode="json", by_alias=True)
             recruiter = domain.recruiter_of(r.topic, data, known)
@@ -51,3 +61,29 @@ class Fanout:
                                  "attempts": [], "attempt_count": 0})
         if docs and await self.store.add_deliveries(docs):
             self.wake()
+
+    async def _dispositions(self, events: list[Received], boards: list[dict[str, Any]], now: Any) -> list[dict[str, Any]]:
+        """The boards' own requests telling what became of their applications: the first view
+        (once per application, however often the page is opened), a rejection, a shortlisting."""
+        news = [(r, what) for r in events if (what := domain.disposition_of(r.event.type, r.data.model_dump(mode="json")))]
+        if not news:
+            return []
+        known = await self.store.applications_of({r.data.prospect_id for r, _ in news})  # type: ignore[attr-defined]
+        docs = []
+        for r, what in news:
+            application = known.get(r.data.prospect_id)  # type: ignore[attr-defined]
+            for board in boards:
+                if application is None or application["board"] != board["board"]:
+                    continue
+                at = getattr(r.data, "viewed_at", None) or r.time
+                body = domain.disposition_body(board["board"], what, application["application_id"], at,
+                                               board.get("integration_context"))
+                if body is None:
+                    continue
+                once = what if what == "viewed" else r.event.id
+                docs.append({"_id": ids.derive("disposition", board["_id"], once, r.data.prospect_id),  # type: ignore[attr-defined]
+                             "endpoint_id": board["_id"], "recruiter_id": getattr(r.data, "recruiter_id", None),
+                             "event_id": r.event.id, "event_type": f"disposition.{what}",
+                             "body": json.dumps(body, separators=(",", ":")), "state": PENDING, "next_at": now,
+                             "created_at": now, "attempts": [], "attempt_count": 0})
+        return docs

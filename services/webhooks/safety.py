@@ -42,18 +42,18 @@ def check_url(url: str, rules: Rules) -> tuple[str, str, int]:
 
 
 def address_refusal(address: str, rules: Rules) -> str | None:
-    """Why `address` may not be called, or None."""
+    """What kind of address `address` is, when it may not be called ("a loopback address"); else None."""
     ip = ipaddress.ip_address(address)
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
     if ip.is_loopback:
-        return None if rules.allow_loopback else f"{ip} is a loopback address"
+        return None if rules.allow_loopback else "a loopback address"
     if ip.is_link_local:
-        return f"{ip} is link-local (cloud metadata lives there)"
+        return "link-local (cloud metadata lives there)"
     if ip.is_multicast or ip.is_unspecified:
-        return f"{ip} is not a unicast address"
+        return "not a unicast address"
     if not ip.is_global:
-        return None if rules.allow_private else f"{ip} is a private or reserved address"
+        return None if rules.allow_private else "a private or reserved address"
     return None
 
 
@@ -67,7 +67,8 @@ async def resolve(host: str, port: int, rules: Rules) -> str:
     if not addresses:
         raise Unsafe(f"{host} does not resolve")
     for address in addresses:
-        reason = address_refusal(address, rules)
-        if reason:
-            raise Unsafe(f"{host} resolves to {reason}")
+        kind = address_refusal(address, rules)
+        if kind:
+            literal = host.strip("[]") == address
+            raise Unsafe(f"{address} is {kind}" if literal else f"{host} resolves to {address}, {kind}")
     return addresses[0]

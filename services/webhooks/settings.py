@@ -31,8 +31,23 @@ class WebhooksSettings(ServiceSettings):
     concurrency: int = Field(32, ge=1, description="deliveries in flight at once (per replica)")
     poll_s: float = Field(0.5, gt=0, description="how often due retries are looked for")
     lease_s: float = Field(60.0, gt=0, description="a delivery taken by a replica that died is taken again after this")
+    linkedin_feedback_url: str | None = Field(None, description="LinkedIn's job application feedback API: "
+                                                                "APPLICATION_VIEWED / APPLICATION_REJECTED go there")
+    linkedin_token: SecretStr | None = Field(None, description="its bearer token")
+    linkedin_integration_context: str | None = Field(None, description="urn:li:organization:… where one was given")
+    indeed_disposition_url: str | None = Field(None, description="where Indeed takes disposition data")
+    indeed_token: SecretStr | None = Field(None, description="its bearer token")
     operator_endpoints: str = Field("", description='endpoints for every event, a JSON list: [{"url": "…", '
                                                     '"events": ["…"], "secret": "whsec_…"}]')
+
+    def dispositions(self) -> list[dict[str, Any]]:
+        """The boards to tell what became of their applications: board, URL, token."""
+        found = []
+        for board, url, token in (("linkedin", self.linkedin_feedback_url, self.linkedin_token),
+                                  ("indeed", self.indeed_disposition_url, self.indeed_token)):
+            if url:
+                found.append({"board": board, "url": url, "token": token.get_secret_value() if token else ""})
+        return found
 
     def operators(self) -> list[dict[str, Any]]:
         if not self.operator_endpoints.strip():

@@ -30,6 +30,7 @@ class WebhooksStore:
         self.endpoints = db["endpoints"]
         self.deliveries = db["deliveries"]
         self.jobs = db["jobs"]
+        self.applications = db["applications"]  # prospect → the board application it came from (dispositions)
 
     async def ensure_indexes(self) -> None:
         await self.endpoints.create_index([("recruiter_id", ASCENDING)], name="by_recruiter")
@@ -46,6 +47,14 @@ class WebhooksStore:
 
     async def job_recruiters(self, job_ids: Iterable[str]) -> dict[str, str]:
         return {d["_id"]: d["recruiter_id"] for d in await find_by_ids(self.jobs, job_ids)}
+
+    async def save_applications(self, applications: Sequence[tuple[str, str, str]]) -> None:
+        await bulk_write(self.applications, [
+            UpdateOne({"_id": pid}, {"$set": {"board": board, "application_id": app_id}}, upsert=True)
+            for pid, board, app_id in applications])
+
+    async def applications_of(self, prospect_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        return {d["_id"]: d for d in await find_by_ids(self.applications, prospect_ids)}
 
     # --- endpoints ----------------------------------------------------------------------------
 

@@ -34,6 +34,7 @@ class World:
     messaging: ServiceProcess
     browser: Browser
     intake: ServiceProcess | None = None
+    webhooks: ServiceProcess | None = None
 
     def link(self, recruiter_id: str) -> str:
         return login_link(self.ns.jwt_secret, recruiter_id, self.dashboard.http)
@@ -77,17 +78,19 @@ async def world(stack: Stack) -> AsyncIterator[World]:
     try:
         intake = ns.start("intake")
         ns.start("reminder", REMINDER_TICK_S="0")
+        webhooks = ns.start("webhooks")
         rating = ns.start("rating")
         messaging = ns.start("messaging", SMTP_SENDER="jobs@acme.example")
         rating.wait_for_log("Uvicorn running")
         messaging.wait_for_log("Uvicorn running")
         dashboard = ns.start("dashboard", DASHBOARD_RATING_API_URL=rating.http, DASHBOARD_MESSAGING_API_URL=messaging.http,
-                             DASHBOARD_INTAKE_API_URL=intake.http, DASHBOARD_COMMAND_TIMEOUT_S="60")
+                             DASHBOARD_INTAKE_API_URL=intake.http, DASHBOARD_WEBHOOKS_API_URL=webhooks.http,
+                             DASHBOARD_COMMAND_TIMEOUT_S="60")
         dashboard.wait_for_log("reading updates")
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(executable_path=chromium(), args=CHROMIUM_FLAGS)
             try:
-                yield World(ns, kafka, dashboard, messaging, browser, intake)
+                yield World(ns, kafka, dashboard, messaging, browser, intake, webhooks)
             finally:
                 await browser.close()
     finally:
@@ -567,3 +570,44 @@ async def test_a_resume_from_indeed_is_an_icon_on_the_row_and_a_download_on_the_
     sent = base64.b64decode(load_sample("indeed")["applicant"]["resume"]["file"]["data"])
     assert open(await download.path(), "rb").read() == sent
     await page.close()
+
+
+async def test_an_endpoint_added_on_the_integrations_page_gets_the_rating_clicked_on_the_prospects_page(world: World):
+    from standardwebhooks import Webhook
+
+    from tests.integration.test_webhooks import Receiver
+
+    receiver = Receiver()
+    try:
+        recruiter = f"rec-{uuid.uuid4().hex[:6]}"
+        job_id = await world.job(recruiter)
+        await world.inquiries(job_id, ["Lee Park"])
+        page = await world.page(recruiter)
+        await page.get_by_role("link", name="Integrations").click()
+        await expect(page.get_by_text("No endpoints yet.")).to_be_visible()
+        await page.get_by_label("URL").fill("http://10.0.0.7/hook")
+        await page.get_by_role("button", name="Add endpoint").click()
+        await expect(page.locator("p.flash.error")).to_contain_text("Not added: 10.0.0.7 is a private or reserved address")
+        await page.get_by_label("URL").fill(receiver.url + "/ok")
+        await page.get_by_role("button", name="Add endpoint").click()
+        secret = (await page.locator("[data-secret]").inner_text()).strip()
+        assert secret.startswith("whsec_")
+        await shot(page, "dashboard-integrations-added.png")
+
+        await page.get_by_role("link", name="Prospects").click()
+        await row(page, "Lee Park").get_by_role("button", name="Shortlist").click()
+        await eventually(lambda: receiver.at("/ok"), timeout_s=60)
+        got = receiver.at("/ok")[0]
+        event = Webhook(secret).verify(got["body"], got["headers"])
+        assert (event["type"], event["data"]["rating"]) == ("prospect.rated", "shortlist")
+
+        await page.get_by_role("link", name="Integrations").click()
+        await expect(page.locator(".deliveries")).to_contain_text("delivered")
+        await expect(page.locator(".deliveries")).to_contain_text("Prospect rated")
+        await expect(page.locator("[data-secret]")).to_have_count(0)  # shown once
+        await shot(page, "dashboard-integrations.png")
+        await page.get_by_role("button", name="Remove this endpoint").click()
+        await expect(page.get_by_text("No endpoints yet.")).to_be_visible()
+        await page.close()
+    finally:
+        receiver.close()

@@ -181,7 +181,7 @@ async def test_no_server_side_request_forgery(ns: Namespace, kafka: Kafka):
         await hooks.ready()
         for url, says in ((hooks.receiver.url + "/ok", "must be https"),
                           ("https://127.0.0.1:8443/hook", "127.0.0.1 is a loopback address"),
-                          ("https://localhost/hook", "localhost resolves to 127.0.0.1 is a loopback address"),
+                          ("https://localhost/hook", "localhost resolves to 127.0.0.1, a loopback address"),
                           ("https://10.1.2.3/hook", "10.1.2.3 is a private or reserved address"),
                           ("https://169.254.169.254/latest/meta-data/", "link-local"),
                           ("https://[::1]/hook", "loopback")):
@@ -241,3 +241,55 @@ async def test_the_tool_adds_lists_and_shows_deliveries(ns: Namespace, kafka: Ka
         assert other.returncode == 1 and "404" in other.stderr
     finally:
         hooks.receiver.close()
+
+
+def registered(prospect: str, board: str, application_id: str) -> dict:
+    return cloud_event("prospect.registered", {
+        "prospect_id": prospect, "person_id": f"person-{prospect}", "job_id": "job-42",
+        "profile": {"name": "Lee Park", "email": f"{prospect}@example.com"},
+        "inquiry": {"board": board, "board_inquiry_id": application_id, "inquired_at": "2026-12-01T09:00:00Z"}},
+        source="prospectflow/intake")
+
+
+def viewed(prospect: str) -> dict:
+    return cloud_event("prospect.viewed", {"prospect_id": prospect, "job_id": "job-42", "recruiter_id": "rec-7",
+                                           "viewed_at": "2026-12-02T10:00:00Z"}, id=f"viewed-{prospect}",
+                       source="prospectflow/dashboard")
+
+
+async def test_boards_hear_what_became_of_their_applications(ns: Namespace, kafka: Kafka):
+    receiver = Receiver()
+    hooks = Hooks(ns, kafka, WEBHOOKS_LINKEDIN_FEEDBACK_URL=receiver.url + "/linkedin", WEBHOOKS_LINKEDIN_TOKEN="li-token",
+                  WEBHOOKS_LINKEDIN_INTEGRATION_CONTEXT="urn:li:organization:2414183",
+                  WEBHOOKS_INDEED_DISPOSITION_URL=receiver.url + "/indeed", WEBHOOKS_INDEED_TOKEN="in-token")
+    hooks.receiver.close()
+    hooks.receiver = receiver
+    try:
+        await hooks.ready()
+        for event in (registered("p-li", "linkedin", "urn:li:jobApplication:7331"), registered("p-in", "indeed", "b05c30b6"),
+                      registered("p-x", "acme-board", "A-1")):
+            await kafka.send_event(ns.topic("prospects"), event, key=event["data"]["prospect_id"])
+        for prospect in ("p-li", "p-li", "p-in", "p-x"):  # opened twice: told once
+            await kafka.send_event(ns.topic("prospect-views"), viewed(prospect), key=prospect)
+        second_view = cloud_event("prospect.viewed", {**viewed("p-li")["data"], "viewed_at": "2026-12-02T11:00:00Z"})
+        await kafka.send_event(ns.topic("prospect-views"), second_view, key="p-li")
+        for prospect in ("p-li", "p-in", "p-x"):
+            await kafka.send_event(ns.topic("assessments"), {**rated(prospect), "data": {**rated(prospect)["data"],
+                                                             "rating": "not_a_fit"}}, key=prospect)
+        await eventually(lambda: len(receiver.at("/linkedin")) >= 2 and len(receiver.at("/indeed")) >= 2)
+        await kafka.caught_up(ns, "webhooks")
+
+        linkedin = [json.loads(g["body"]) for g in receiver.at("/linkedin")]
+        assert sorted(b["action"] for b in linkedin) == ["APPLICATION_REJECTED", "APPLICATION_VIEWED"]
+        assert {b["jobApplicationId"] for b in linkedin} == {"urn:li:jobApplication:7331"}
+        assert {b["integrationContext"] for b in linkedin} == {"urn:li:organization:2414183"}
+        viewed_body = next(b for b in linkedin if b["action"] == "APPLICATION_VIEWED")
+        assert viewed_body["performedAt"] == 1796205600000  # 2026-12-02T10:00:00Z in milliseconds: the first view
+        assert {g["headers"]["authorization"] for g in receiver.at("/linkedin")} == {"Bearer li-token"}
+        indeed = [json.loads(g["body"]) for g in receiver.at("/indeed")]
+        assert sorted(b["status"] for b in indeed) == ["NOT_SELECTED", "REVIEWED"]
+        assert {b["applyId"] for b in indeed} == {"b05c30b6"}
+        assert {g["headers"]["authorization"] for g in receiver.at("/indeed")} == {"Bearer in-token"}
+        assert len(receiver.got) == 4  # nothing about the acme-board prospect, the second view told nobody
+    finally:
+        receiver.close()

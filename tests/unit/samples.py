@@ -43,6 +43,8 @@ SAMPLE_DATA: dict[str, dict[str, Any]] = {
     "message.auto_replied": {**_ANSWER, "kind": "out_of_office"},
     "message.bounced": {**_ANSWER, "permanent": True, "status": "5.1.1", "diagnostic": "smtp; 550 5.1.1 unknown"},
     "message.complained": dict(_ANSWER),
+    "prospect.viewed": {"prospect_id": "p-1", "job_id": "job-42", "recruiter_id": "rec-7",
+                        "viewed_at": "2026-11-25T09:40:00Z"},
     "follow_up.reminder_due": {"reminder_id": "r-1", "recruiter_id": "rec-7", "date": "2026-11-25",
                                "timezone": "Europe/Berlin", "pending_total": 1,
                                "oldest_pending_since": "2026-11-20T09:29:00Z",

@@ -108,6 +108,10 @@ class FakeFeed:
     def send_results(self, command_id: str) -> dict[str, Any]:
         return {}
 
+    async def publish(self, topic: str, kind: str, event_id: str, data: Any, key: str) -> bool:
+        self.published.append((kind, event_id, data.model_dump(mode="json"), None))
+        return True
+
     async def command(self, topic: str, kind: str, data: Any, recruiter_id: str) -> dict[str, Any]:
         self.published.append((kind, "one", data.model_dump(mode="json"), None))
         return {"accepted": data.prospect_ids, "rejected": []}

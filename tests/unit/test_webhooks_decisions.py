@@ -72,7 +72,7 @@ def test_http_only_by_setting():
 
 
 async def test_a_name_is_judged_by_every_address_it_resolves_to():
-    with pytest.raises(safety.Unsafe, match="localhost resolves to 127.0.0.1 is a loopback address"):
+    with pytest.raises(safety.Unsafe, match="localhost resolves to 127.0.0.1, a loopback address"):
         await safety.resolve("localhost", 443, safety.Rules())
     assert await safety.resolve("localhost", 443, safety.Rules(allow_loopback=True)) in ("127.0.0.1", "::1")
 

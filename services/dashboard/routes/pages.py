@@ -10,7 +10,8 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from shared import views
+from shared import ids, topics, views
+from shared.contract import ProspectViewed
 
 from services.dashboard.clients import NotFound, SessionExpired, Unavailable
 from services.dashboard.errors import Problem
@@ -90,6 +91,12 @@ async def one_prospect(request: Request, dashboard: Dashboard, session: Current,
                                              dashboard.rating.history(session.token, prospect_id))
     except NotFound:
         raise Problem("No such prospect", "That prospect is not one of yours, or not known yet.", 404) from None
+    # The recruiter has seen this application (the boards that ask hear it, once): the same event
+    # id for every later view. A Kafka outage does not hold up the page.
+    viewed = ProspectViewed(prospect_id=prospect_id, job_id=item["job_id"], recruiter_id=session.recruiter_id,
+                            viewed_at=datetime.now(timezone.utc))
+    await dashboard.feed.publish(topics.PROSPECT_VIEWS, "prospect.viewed",
+                                 ids.derive("prospect-viewed", session.recruiter_id, prospect_id), viewed, prospect_id)
     return dashboard.page(request, "prospect.html", session, item=item, history=history, nav="prospects")
 
 
