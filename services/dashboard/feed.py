@@ -212,10 +212,15 @@ class Feed:
         if not self.started or self._producer is None:
             return False
         event = new_event(event_id=event_id, source=SOURCE, type=kind, data=data)
+        producer = self._producer
+
+        async def send() -> None:  # the metadata wait included: a topic nobody made yet must not hold the page
+            sent = await producer.send(self.settings.topic(topic), json.dumps(event, ensure_ascii=False).encode(),
+                                       key=key.encode(), headers=[("content-type", CLOUDEVENTS_CONTENT_TYPE.encode())])
+            await sent
+
         try:
-            sent = await self._producer.send(self.settings.topic(topic), json.dumps(event, ensure_ascii=False).encode(),
-                                             key=key.encode(), headers=[("content-type", CLOUDEVENTS_CONTENT_TYPE.encode())])
-            await asyncio.wait_for(sent, timeout=timeout_s)
+            await asyncio.wait_for(send(), timeout=timeout_s)
         except (TimeoutError, KafkaError):
             return False
         return True
