@@ -46,7 +46,8 @@ class Api:
     async def close(self) -> None:
         await self._http.aclose()
 
-    async def call(self, method: str, path: str, token: str, **kwargs: Any) -> Any:
+    async def send(self, method: str, path: str, token: str, **kwargs: Any) -> httpx.Response:
+        """The response, or the exception that says what went wrong (the same for every API)."""
         try:
             response = await self._http.request(method, path, headers={"Authorization": f"Bearer {token}"}, **kwargs)
         except httpx.HTTPError as exc:
@@ -63,7 +64,10 @@ class Api:
             raise Refused(detail if isinstance(detail, str) else "a parameter is not valid")
         if response.status_code >= 400:
             raise Unavailable(self.service, self.base_url, f"answered {response.status_code}")
-        return response.json()
+        return response
+
+    async def call(self, method: str, path: str, token: str, **kwargs: Any) -> Any:
+        return (await self.send(method, path, token, **kwargs)).json()
 
 
 class RatingApi(Api):
@@ -114,18 +118,7 @@ class IntakeApi(Api):
         super().__init__("the intake service", base_url, timeout_s, "DASHBOARD_INTAKE_API_URL")
 
     async def resume(self, token: str, resume_id: str) -> httpx.Response:
-        try:
-            response = await self._http.get(f"/v1/resumes/{quote(resume_id, safe='')}",
-                                            headers={"Authorization": f"Bearer {token}"})
-        except httpx.HTTPError as exc:
-            raise Unavailable(self.service, self.base_url, f"{type(exc).__name__} (set {self.variable})") from None
-        if response.status_code == 401:
-            raise SessionExpired()
-        if response.status_code == 404:
-            raise NotFound()
-        if response.status_code >= 400:
-            raise Unavailable(self.service, self.base_url, f"answered {response.status_code}")
-        return response
+        return await self.send("GET", f"/v1/resumes/{quote(resume_id, safe='')}", token)
 
 
 class WebhooksApi(Api):
@@ -144,12 +137,4 @@ class WebhooksApi(Api):
         return list(await self.call("GET", f"/v1/endpoints/{quote(endpoint_id, safe='')}/deliveries", token))
 
     async def delete(self, token: str, endpoint_id: str) -> None:
-        try:
-            response = await self._http.delete(f"/v1/endpoints/{quote(endpoint_id, safe='')}",
-                                               headers={"Authorization": f"Bearer {token}"})
-        except httpx.HTTPError as exc:
-            raise Unavailable(self.service, self.base_url, f"{type(exc).__name__} (set {self.variable})") from None
-        if response.status_code == 404:
-            raise NotFound()
-        if response.status_code >= 400:
-            raise Unavailable(self.service, self.base_url, f"answered {response.status_code}")
+        await self.send("DELETE", f"/v1/endpoints/{quote(endpoint_id, safe='')}", token)

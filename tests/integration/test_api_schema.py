@@ -25,8 +25,10 @@ class Running:
         self.rating = self.ns.start("rating")
         self.messaging = self.ns.start("messaging")
         self.intake = self.ns.start("intake")
+        self.webhooks = self.ns.start("webhooks")
         self.dashboard = self.ns.start("dashboard", DASHBOARD_RATING_API_URL=self.rating.http,
-                                       DASHBOARD_MESSAGING_API_URL=self.messaging.http)
+                                       DASHBOARD_MESSAGING_API_URL=self.messaging.http,
+                                       DASHBOARD_WEBHOOKS_API_URL=self.webhooks.http, DASHBOARD_INTAKE_API_URL=self.intake.http)
         self.session = ""
         self.token = token(self.ns.jwt_secret, "rec-7")
         self.forged = token(self.ns.jwt_secret + "-not-ours", "rec-7")
@@ -132,6 +134,26 @@ def test_intake_gateway_matches_its_schema(running: Running) -> None:
     _every_operation(running, running.intake.http, _check_gateway)
     assert {"POST /v1/boards/indeed/applications", "POST /v1/inquiries", "GET /v1/resumes/{resume_id}"} <= set(
         running.tried)
+
+
+def _check_webhooks(case: Any, running: Running, base: str) -> None:
+    """The webhooks API: generated requests with a valid token (no 5xx, documented answers) and
+    with a forged one (always 401, or 422 for a malformed request)."""
+    key = f"{case.method} {case.path}"
+    valid = case.call(base_url=base, headers={"Authorization": f"Bearer {running.token}"})
+    assert valid.status_code < 500, (key, valid.status_code, valid.text[:300])
+    # A URL is judged by what its host resolves to (422 with the reason), which no schema can say.
+    registering = key == "POST /v1/endpoints"
+    case.validate_response(valid, excluded_checks=[positive_data_acceptance] if registering else None)
+    running.tried[key] = running.tried.get(key, 0) + 1
+    if case.path.startswith("/v1/"):
+        forged = case.call(base_url=base, headers={"Authorization": f"Bearer {running.forged}"})
+        assert forged.status_code in (401, 422), (case.path, forged.status_code)
+
+
+def test_webhooks_api_matches_its_schema(running: Running) -> None:
+    _every_operation(running, running.webhooks.http, _check_webhooks)
+    assert {"POST /v1/endpoints", "GET /v1/endpoints/{endpoint_id}/deliveries"} <= set(running.tried)
 
 
 def _check_page(case: Any, running: Running, base: str) -> None:
