@@ -13,6 +13,7 @@ No `from __future__ import annotations`: FastAPI reads the routes' annotations a
 
 import asyncio
 import hashlib
+import json
 import time
 from collections.abc import Mapping
 from typing import Annotated, Any
@@ -205,7 +206,7 @@ class Gateway:
         return bytes(body)
 
     async def _take(self, board: str, applications: list[Application]) -> list[Accepted]:
-        ready: list[tuple[Application, InquiryReceived, bool]] = []
+        ready: list[tuple[Application, InquiryReceived, bool, str]] = []
         for application in applications:
             prospect_id = ids.prospect_id(application.job_id, application.email)
             try:
@@ -225,11 +226,10 @@ class Gateway:
                 raise Refused(410, f"job {application.job_id} is closed")
             resume = None if before else await self._resume(application)
             data = InquiryReceived.model_validate({**application.data, **({"resume": resume} if resume else {})})
-            ready.append((application, data, before))
-        await self._publish([(a, d) for a, d, before in ready if not before])
+            ready.append((application, data, before, prospect_id))
+        await self._publish([(a, d) for a, d, before, _ in ready if not before])
         accepted = []
-        for application, data, before in ready:
-            prospect_id = ids.prospect_id(application.job_id, application.email)
+        for application, data, before, prospect_id in ready:
             if not before:
                 try:
                     await self.store.mark_posted(application.event_id, board, application.job_id, prospect_id)
@@ -305,8 +305,6 @@ class Gateway:
 
 
 def _json(body: bytes) -> Any:
-    import json
-
     try:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError):

@@ -24,6 +24,14 @@ def body_of(r: Received) -> str:
     return json.dumps(r.event.model_dump(mode="json", exclude_none=True), separators=(",", ":"))
 
 
+def delivery(delivery_id: str, endpoint_id: str, recruiter_id: str | None, event_id: str, event_type: str,
+             body: str, now: Any) -> dict[str, Any]:
+    """A new delivery, due now."""
+    return {"_id": delivery_id, "endpoint_id": endpoint_id, "recruiter_id": recruiter_id, "event_id": event_id,
+            "event_type": event_type, "body": body, "state": PENDING, "next_at": now, "created_at": now,
+            "attempts": [], "attempt_count": 0}
+
+
 class Fanout:
     def __init__(self, store: WebhooksStore, wake: Callable[[], None] = lambda: None) -> None:
         self.store = store
@@ -55,10 +63,8 @@ class Fanout:
             recruiter = domain.recruiter_of(r.topic, data, known)
             for endpoint in endpoints:
                 if domain.reaches(endpoint.get("recruiter_id"), recruiter) and domain.wants(endpoint["events"], r.event.type):
-                    docs.append({"_id": ids.derive("delivery", endpoint["_id"], r.event.id), "endpoint_id": endpoint["_id"],
-                                 "recruiter_id": recruiter, "event_id": r.event.id, "event_type": r.event.type,
-                                 "body": body_of(r), "state": PENDING, "next_at": now, "created_at": now,
-                                 "attempts": [], "attempt_count": 0})
+                    docs.append(delivery(ids.derive("delivery", endpoint["_id"], r.event.id), endpoint["_id"], recruiter,
+                                         r.event.id, r.event.type, body_of(r), now))
         if docs and await self.store.add_deliveries(docs):
             self.wake()
 
@@ -81,9 +87,7 @@ class Fanout:
                 if body is None:
                     continue
                 once = what if what == "viewed" else r.event.id
-                docs.append({"_id": ids.derive("disposition", board["_id"], once, r.data.prospect_id),  # type: ignore[attr-defined]
-                             "endpoint_id": board["_id"], "recruiter_id": getattr(r.data, "recruiter_id", None),
-                             "event_id": r.event.id, "event_type": f"disposition.{what}",
-                             "body": json.dumps(body, separators=(",", ":")), "state": PENDING, "next_at": now,
-                             "created_at": now, "attempts": [], "attempt_count": 0})
+                docs.append(delivery(ids.derive("disposition", board["_id"], once, r.data.prospect_id),  # type: ignore[attr-defined]
+                                     board["_id"], getattr(r.data, "recruiter_id", None), r.event.id, f"disposition.{what}",
+                                     json.dumps(body, separators=(",", ":")), now))
         return docs
