@@ -53,17 +53,30 @@ def sniff(data: bytes) -> str:
     raise NotAResume("the résumé is binary data of no format taken (PDF, DOC, DOCX, RTF, ODT or text)")
 
 
+MEMBER_READ = 256
+"""The most bytes of an archive member read to tell its type (ODT's `mimetype` is 39): a read
+stops there whatever the member claims, so a small archive cannot inflate in memory."""
+
+
 def _zipped(data: bytes) -> str:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             names = set(archive.namelist())
             if "mimetype" in names:
                 info = archive.getinfo("mimetype")
-                if info.file_size < 200 and archive.read("mimetype").strip() == ODT.encode():
+                with archive.open(info) as member:
+                    # read(n) inflates at most about n bytes (zipfile asks zlib for n at a time);
+                    # read() would inflate the whole compressed member at once.
+                    head = member.read(MEMBER_READ)
+                    if len(head) < MEMBER_READ and member.read(1):
+                        raise NotAResume("the résumé is a ZIP archive whose members lie about their sizes")
+                if len(head) != info.file_size or info.file_size >= MEMBER_READ:
+                    raise NotAResume("the résumé is a ZIP archive whose members lie about their sizes")
+                if head.strip() == ODT.encode():
                     return ODT
             if "[Content_Types].xml" in names and any(n.startswith("word/") for n in names):
                 return DOCX
-    except (zipfile.BadZipFile, ValueError, OSError, NotImplementedError):
+    except (zipfile.BadZipFile, ValueError, OSError, NotImplementedError, EOFError, RuntimeError):
         raise NotAResume("the résumé is a damaged ZIP archive") from None
     raise NotAResume("the résumé is a ZIP archive, not a DOCX or ODT document")
 

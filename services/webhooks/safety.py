@@ -41,11 +41,49 @@ def check_url(url: str, rules: Rules) -> tuple[str, str, int]:
     return parts.scheme, parts.hostname, port
 
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052's well-known prefix
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215: local-use translation
+_COMPATIBLE = ipaddress.ip_network("::/96")  # RFC 4291's deprecated IPv4-compatible form
+_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")  # RFC 2765's IPv4-translated form
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address carries inside it, which a translator, a tunnel or the
+    kernel itself may connect to: mapped, compatible, translated, NAT64 (both prefixes), 6to4 and
+    Teredo (its server and its client)."""
+    value = int(ip)
+    found: list[ipaddress.IPv4Address] = []
+    if ip.ipv4_mapped is not None:
+        found.append(ip.ipv4_mapped)
+    if ip in _COMPATIBLE and value > 1 or ip in _TRANSLATED or ip in _NAT64:
+        found.append(ipaddress.IPv4Address(value & 0xFFFFFFFF))
+    if ip in _NAT64_LOCAL:  # RFC 6052 for a /48 prefix: bits 48-63 and 72-87, the u octet between
+        found.append(ipaddress.IPv4Address(((value >> 64) & 0xFFFF) << 16 | (value >> 40) & 0xFFFF))
+    if ip.sixtofour is not None:
+        found.append(ip.sixtofour)
+    if ip.teredo is not None:
+        found.extend(ip.teredo)
+    return found
+
+
 def address_refusal(address: str, rules: Rules) -> str | None:
-    """What kind of address `address` is, when it may not be called ("a loopback address"); else None."""
+    """What kind of address `address` is, when it may not be called ("a loopback address"); else
+    None. An IPv6 address carrying an IPv4 one is judged by both: the worse refusal wins."""
     ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        inner = embedded_ipv4(ip)
+        for v4 in inner:
+            refusal = _refusal(v4, rules)
+            if refusal:
+                return f"{refusal} inside an IPv6 address"
+        if inner and ip in _NAT64_LOCAL and not rules.allow_private:
+            return "a local-use NAT64 address (private)"
+        if inner and ip.ipv4_mapped is not None:
+            return None  # the socket connects to the IPv4 address itself, judged above
+    return _refusal(ip, rules)
+
+
+def _refusal(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, rules: Rules) -> str | None:
     if ip.is_loopback:
         return None if rules.allow_loopback else "a loopback address"
     if ip.is_link_local:

@@ -9,6 +9,8 @@ import copy
 import io
 import json
 import time
+import struct
+import tracemalloc
 import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -257,6 +259,41 @@ def test_a_resume_is_known_by_its_bytes(data, expected):
 def test_anything_else_is_refused_saying_what_it_is(data, says):
     with pytest.raises(resumes.NotAResume, match=says):
         resumes.sniff(data)
+
+
+def _lying_zip(real_size: int, claimed: int) -> bytes:
+    """An ODT-shaped archive whose `mimetype` member inflates to `real_size` bytes but claims
+    `claimed` in both its local header and the central directory."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        archive.writestr("mimetype", resumes.ODT.encode() + b" " * (real_size - len(resumes.ODT)))
+        archive.writestr("content.xml", b"<office:document-content/>")
+    data = bytearray(out.getvalue())
+    local = data.index(b"PK\x03\x04")
+    central = data.index(b"PK\x01\x02")
+    struct.pack_into("<I", data, local + 22, claimed)
+    struct.pack_into("<I", data, central + 24, claimed)
+    return bytes(data)
+
+
+def test_a_zip_bomb_is_refused_without_inflating_it():
+    """Issue 27, 4: a 200 KB archive whose `mimetype` claims 39 bytes and inflates to 200 MB
+    took +390 MiB while its type was sniffed."""
+    bomb = _lying_zip(64 * 1024 * 1024, len(resumes.ODT))
+    assert len(bomb) < 100 * 1024
+    tracemalloc.start()
+    try:
+        with pytest.raises(resumes.NotAResume, match="lie about their sizes|damaged"):
+            resumes.sniff(bomb)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 1024 * 1024, f"sniffing took {peak / 1e6:.0f} MB"
+
+
+def test_a_member_claiming_more_than_it_holds_is_refused():
+    with pytest.raises(resumes.NotAResume, match="lie about their sizes|damaged"):
+        resumes.sniff(_lying_zip(len(resumes.ODT), 10_000))
 
 
 def test_file_names_are_made_safe_and_say_what_the_file_is():

@@ -51,6 +51,28 @@ def test_addresses_that_are_refused(address, reason):
     assert reason in str(safety.address_refusal(address, safety.Rules()))
 
 
+@pytest.mark.parametrize("address,reason", [
+    # IPv4 inside IPv6 (issue 27, 11): each form of 10/8, 127/8 and 169.254/16 that passed as public
+    ("64:ff9b::a00:1", "private"), ("64:ff9b::7f00:1", "loopback"), ("64:ff9b::a9fe:a9fe", "link-local"),  # NAT64
+    ("64:ff9b:1:a00:1::", "private"), ("64:ff9b:1:7f00:1::", "loopback"), ("64:ff9b:1:5db8:d8:2200::", "NAT64"),
+    ("2002:a00:1::1", "private"), ("2002:7f00:1::1", "loopback"), ("2002:a9fe:a9fe::1", "link-local"),  # 6to4
+    ("::a00:1", "private"), ("::7f00:1", "loopback"), ("::a9fe:a9fe", "link-local"),  # IPv4-compatible
+    ("::ffff:0:a00:1", "private"), ("::ffff:0:7f00:1", "loopback"), ("::ffff:0:a9fe:a9fe", "link-local"),  # translated
+    ("2001:0:4136:e378:8000:63bf:f5ff:fffe", "private"),  # Teredo, whose client is 10.0.0.1
+])
+def test_ipv4_inside_ipv6_is_judged_as_the_ipv4(address, reason):
+    refusal = str(safety.address_refusal(address, safety.Rules()))
+    assert reason in refusal
+    assert "inside an IPv6 address" in refusal or "local-use NAT64" in refusal
+
+
+def test_public_ipv4_inside_ipv6_stays_callable():
+    for address in ("64:ff9b::5db8:d822", "2002:5db8:d822::1", "2606:4700::1"):
+        assert safety.address_refusal(address, safety.Rules()) is None
+    # allowed loopback (make run) still never reaches metadata through NAT64
+    assert safety.address_refusal("64:ff9b::a9fe:a9fe", safety.Rules(allow_loopback=True, allow_private=True))
+
+
 def test_settings_allow_loopback_and_private_but_never_metadata():
     assert safety.address_refusal("93.184.216.34", safety.Rules()) is None
     assert safety.address_refusal("127.0.0.1", safety.Rules(allow_loopback=True)) is None
