@@ -29,10 +29,13 @@ from typing import Any
 
 REPLY, AUTO_REPLY, BOUNCE, COMPLAINT = "reply", "auto_reply", "bounce", "complaint"
 MAX_TEXT = 20_000
+MAX_SCANNED = 256 * 1024
+"""The most characters of a body read for its text: a reply's new text is at most MAX_TEXT, and
+nothing a stranger wrote past this is worth a parser's time (html.parser has superlinear corners)."""
 
 _STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
 _SMTP_CODE = re.compile(r"\b([45])\d\d\b")
-_MESSAGE_ID = re.compile(r"^\s*Message-ID:\s*<([^>\s]+)>", re.IGNORECASE | re.MULTILINE)
+_MESSAGE_ID = re.compile(r"^[ \t]*Message-ID:[ \t]*<([^>\s]{1,500})>", re.IGNORECASE | re.MULTILINE)
 _BOUNCE_SENDER = re.compile(r"^(mailer-daemon|postmaster|mail-daemon|mailer_daemon)@", re.IGNORECASE)
 _BOUNCE_SUBJECT = re.compile(
     r"(undeliver|undelivered mail|delivery status notification|delivery (has )?failed|delivery failure|"
@@ -43,6 +46,8 @@ _OUT_OF_OFFICE = re.compile(
     r"^\s*(auto(matic)?[ -]?(reply|response|antwort)|autoreply|out of (the )?office|ooo\b|away from (the )?office|"
     r"on (vacation|holiday|leave)|vacation (reply|response)|abwesenheit(snotiz|smeldung)?|abwesend|"
     r"automatische antwort|nicht im b(ü|ue)ro|au(ß|ss)er haus|im urlaub|urlaubsabwesenheit|auto:)", re.IGNORECASE)
+# Starts only where a run of address characters starts, each part bounded: linear on any text.
+_ADDRESS_IN_TEXT = re.compile(r"(?<![\w.+'-])([\w.+'-]{1,64}@[\w.-]{1,255}\.\w{1,63})")
 _AUTO_PRECEDENCE = {"auto_reply", "bulk", "junk"}
 
 # Where the quoted history of a reply starts, as mail clients write it.
@@ -186,7 +191,7 @@ def _address_field(value: Any) -> str:
 def _non_standard_bounce(found: Classified, message: Message, parts: list[Any]) -> None:
     """A bounce in prose (qmail, old Exim, Exchange): the status or SMTP code is in its text."""
     found.kind = BOUNCE
-    text = body_text(message)
+    text = body_text(message)[:MAX_SCANNED]
     code = _STATUS.search(text)
     if code:
         found.status = code.group(0)
@@ -202,7 +207,7 @@ def _non_standard_bounce(found: Classified, message: Message, parts: list[Any]) 
         start = text.rfind("\n", 0, hit.start()) + 1
         end = text.find("\n", hit.end())
         found.diagnostic = one_line(text[start:end if end >= 0 else None], 1_000)
-    found.recipient = next((a.lower() for a in re.findall(r"<?([\w.+'-]+@[\w.-]+\.\w+)>?", text)
+    found.recipient = next((a.lower() for a in _ADDRESS_IN_TEXT.findall(text)
                             if not _BOUNCE_SENDER.match(a)), "")
 
 
@@ -246,9 +251,26 @@ class _TextOfHtml(HTMLParser):
             self.chunks.append(data)
 
 
+_GMAIL_QUOTE = re.compile(r"class=\"?gmail_quote", re.IGNORECASE)
+
+
+def quote_start(html: str) -> int:
+    """Where the quoted history of an HTML mail starts: a `<blockquote`, or the `<div` whose class
+    is Gmail's `gmail_quote`; else its length. Linear: each candidate looks back at most one tag's
+    length (a regex `<div[^>]+class=` retried from every `<div` was quadratic)."""
+    lowered = html.lower()
+    end = lowered.find("<blockquote")
+    end = len(html) if end < 0 else end
+    for hit in _GMAIL_QUOTE.finditer(lowered, 0, end):
+        tag = lowered.rfind("<", max(0, hit.start() - 2_000), hit.start())
+        if tag >= 0 and lowered.startswith("<div", tag) and ">" not in lowered[tag:hit.start()]:
+            return tag
+    return end
+
+
 def _html_text(html: str) -> str:
     # Quoted history in HTML mail is a blockquote (or Gmail's gmail_quote): gone before the text
-    html = re.split(r"<blockquote|<div[^>]+class=\"?gmail_quote", html, maxsplit=1, flags=re.IGNORECASE)[0]
+    html = html[:quote_start(html)][:MAX_SCANNED]
     parser = _TextOfHtml()
     parser.feed(html)
     return re.sub(r"\n{3,}", "\n\n", "".join(parser.chunks))
@@ -259,7 +281,7 @@ def _text_of(part: Message) -> str:
     charset = part.get_content_charset() or "utf-8"
     try:
         return str(raw.decode(charset, "replace"))
-    except LookupError:  # a charset Python does not know
+    except (LookupError, UnicodeError):  # a charset Python does not know, or one ("idna") that raises anyway
         return str(raw.decode("utf-8", "replace"))
 
 
@@ -282,7 +304,7 @@ def body_text(message: Message) -> str:
 def reply_text(text: str) -> str:
     """The new part of a reply: up to the quoted history, without quoted lines and signature,
     at most 20,000 characters of plain text."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = text[:MAX_SCANNED].replace("\r\n", "\n").replace("\r", "\n")
     cut = len(text)
     for pattern in _HISTORY + _SIGNATURE:
         hit = pattern.search(text)

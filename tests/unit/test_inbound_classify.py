@@ -65,3 +65,51 @@ def test_a_reply_that_only_quotes_keeps_its_words():
     # A reply whose text comes after the history (bottom-posting) is not cut to nothing.
     assert reply_text("On Tue, Dec 1, 2026 Dana wrote:\n> Hi\n\nYes, see you Tuesday") == \
         "On Tue, Dec 1, 2026 Dana wrote:\n\nYes, see you Tuesday"
+
+
+# --- hostile mail (issue 27, 5 and 6): linear time, and one bad mail fails only itself --------------
+
+def _within(seconds: float, work, *args):
+    """work(*args) in a daemon thread; its result, or a failure if it is still running after
+    `seconds` (a quadratic parse on these inputs takes minutes; a linear one milliseconds)."""
+    import threading
+
+    box: dict = {}
+    thread = threading.Thread(target=lambda: box.setdefault("result", work(*args)), daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"still parsing after {seconds} s: not linear"
+    return box["result"]
+
+
+def _html_mail(html: str) -> bytes:
+    return ("From: lee.park@example.com\r\nTo: reply+x@inbound.example\r\nSubject: Re: the job\r\n"
+            "MIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" + html).encode()
+
+
+@pytest.mark.parametrize("html", [
+    "<div " * 60_000,  # 63 KiB of this took 6 s: the gmail_quote regex retried [^>]+ from every <div
+    "<div class=x " * 20_000 + "gmail_quote",
+    "gmail_quote " * 30_000,
+])
+def test_a_hostile_html_reply_is_read_in_linear_time(html):
+    found = _within(5, classify, _html_mail(html * 4))
+    assert found.kind == REPLY
+
+
+def test_the_gmail_quote_still_ends_the_new_text():
+    html = '<div dir="ltr">Yes, Tuesday.</div><div class="gmail_quote"><div>On Mon, Dana wrote:</div>old</div>'
+    assert classify(_html_mail(html)).text == "Yes, Tuesday."
+
+
+def test_hostile_bounce_text_is_read_in_linear_time():
+    body = "a" * 400_000 + "@" + "\n" * 200_000 + "Message-ID:" + " " * 100_000
+    mail = ("From: MAILER-DAEMON@mx.example\r\nTo: bounce+x@inbound.example\r\nSubject: Undelivered Mail\r\n"
+            "Content-Type: text/plain\r\n\r\n" + body).encode()
+    assert _within(5, classify, mail).kind == BOUNCE
+
+
+def test_a_charset_that_raises_is_read_as_utf8():
+    mail = (b"From: lee.park@example.com\r\nTo: reply+x@inbound.example\r\nSubject: Re: hi\r\n"
+            b"Content-Type: text/plain; charset=idna\r\n\r\nYes please\r\n")
+    assert classify(mail).text == "Yes please"
