@@ -133,3 +133,36 @@ def operations_api(stream: FastStream, *, title: str, description: str) -> FastA
     api = FastAPI(title=title, description=description, version=VERSION, lifespan=running(stream))
     add_operations(api, stream)
     return api
+
+
+class BodyRefused(Exception):
+    """A request body that is not read: `status` (400, 408 or 413) and why, for the client."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.detail = status, detail
+
+
+async def read_body(request: Any, *, max_bytes: int, deadline_s: float) -> bytes:
+    """A request's whole body, at most `max_bytes`, within `deadline_s` of the first byte asked:
+    a stranger trickling a body (or announcing a huge one) is refused before it costs more than
+    its own connection. Chunks are joined once (`+=` on bytes copies all so far, each time)."""
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > max_bytes:
+        raise BodyRefused(413, f"the body is larger than {max_bytes} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    from starlette.requests import ClientDisconnect
+
+    try:
+        async with asyncio.timeout(deadline_s):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > max_bytes:
+                    raise BodyRefused(413, f"the body is larger than {max_bytes} bytes")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise BodyRefused(408, f"the body did not arrive within {deadline_s:g} s") from None
+    except ClientDisconnect:
+        raise BodyRefused(400, "the client disconnected before the body was complete") from None
+    return b"".join(chunks)

@@ -88,7 +88,7 @@ def create_service(settings: IntakeSettings) -> FastAPI:
     verifier = TokenVerifier(secret=secret, jwks_url=settings.jwks_url) if secret or settings.jwks_url else None
     gateway = Gateway(wired.store, wired.broker, settings.kafka, secrets, max_bytes=settings.gateway_max_bytes,
                       resume_max_bytes=settings.resume_max_bytes, concurrency=settings.gateway_concurrency,
-                      publish_timeout_s=settings.publish_timeout_s)
+                      publish_timeout_s=settings.publish_timeout_s, body_timeout_s=settings.gateway_body_timeout_s)
     api = FastAPI(title="Prospectflow intake", description=DESCRIPTION, version=VERSION, lifespan=running(wired.app))
     add_operations(api, wired.app)
     add_gateway(api, gateway, verifier)

@@ -249,11 +249,15 @@ STRUCTURED = "application/cloudevents+json"
 BATCH = "application/cloudevents-batch+json"
 
 
-def cloudevents(content_type: str, headers: Mapping[str, str], payload: Any) -> list[Application]:
+def cloudevents(content_type: str, headers: Mapping[str, str], payload: Any, *, signer: str = "cloudevents",
+                reserved: frozenset[str] | set[str] = frozenset()) -> list[Application]:
     """CloudEvents' HTTP binding: structured mode (the event as the body), batch mode (a JSON
     array of them) or binary mode (`ce-*` headers, `data` as the body). Each must be an
-    `inquiry.received`; its own `id` is the event id (a producer's retry re-sends it). A résumé
-    may come as `data.resume_file` {`filename`, `content_type`, `data` (base64)}."""
+    `inquiry.received`; its own `id` is the idempotency key (a producer's retry re-sends it),
+    the event id is derived from it and the signer, so no sender can take another's ids. A
+    board speaks only for itself: `data.board` is the board the signing secret is named for
+    (any but `reserved` for the unnamed `cloudevents` sender). A résumé may come as
+    `data.resume_file` {`filename`, `content_type`, `data` (base64)}."""
     media = content_type.split(";", 1)[0].strip().lower()
     if media == BATCH:
         if not isinstance(payload, list) or not payload:
@@ -272,13 +276,13 @@ def cloudevents(content_type: str, headers: Mapping[str, str], payload: Any) -> 
     for n, event in enumerate(events):
         where = f"event {n}: " if media == BATCH else ""
         try:
-            applications.append(_cloudevent(event))
+            applications.append(_cloudevent(event, signer, reserved))
         except Refused as refused:
             raise Refused(refused.status, where + refused.reason) from None
     return applications
 
 
-def _cloudevent(event: Any) -> Application:
+def _cloudevent(event: Any, signer: str, reserved: frozenset[str] | set[str]) -> Application:
     if not isinstance(event, dict):
         raise Refused(400, "an event must be a JSON object")
     try:
@@ -289,6 +293,14 @@ def _cloudevent(event: Any) -> Application:
     if envelope.type != "inquiry.received":
         raise Refused(422, f"`type` must be inquiry.received, not {envelope.type}")
     data = dict(envelope.data)
+    board = data.get("board")
+    if signer != "cloudevents":  # a named sender: the board is who signed
+        if board not in (None, "", signer):
+            raise Refused(403, f"`data.board` is {str(board)[:80]!r}, but this secret signs for {signer!r} only")
+        data["board"] = signer
+    elif isinstance(board, str) and board in reserved:
+        raise Refused(403, f"`data.board` {board!r} is not this sender's: {board} posts through its own endpoint "
+                           "and secret")
     if "resume" in data:
         raise Refused(422, "`data.resume` is the gateway's to set; send the file as `data.resume_file`")
     resume = None
@@ -302,5 +314,5 @@ def _cloudevent(event: Any) -> Application:
     validate(data, {}, "data.")
     extra = {k: v for k, v in event.items() if k not in ("specversion", "id", "source", "type", "time", "data",
                                                           "datacontenttype")}
-    return Application(event_id=envelope.id, source=envelope.source, data=data, resume=resume, time=envelope.time,
-                       extra=extra)
+    return Application(event_id=ids.derive("gateway", "cloudevents", signer, envelope.id), source=envelope.source,
+                       data=data, resume=resume, time=envelope.time, extra=extra)

@@ -28,7 +28,7 @@ from pydantic import BaseModel, Field
 from shared import ids, topics
 from shared.auth import TokenVerifier
 from shared.contract import InquiryReceived, new_event
-from shared.http import documented, recruiter_from_bearer
+from shared.http import BodyRefused, documented, read_body, recruiter_from_bearer
 from shared.kafka import CLOUDEVENTS_HEADERS, encode_event, raw_producer
 from shared.logs import get_logger
 from shared.settings import KafkaSettings
@@ -36,6 +36,7 @@ from shared import telemetry
 
 from services.intake import boards, resumes, signatures
 from services.intake.boards import Application, Refused
+from services.intake.settings import RESERVED_BOARDS
 from services.intake.store import IntakeStore
 
 log = get_logger("prospectflow.intake.gateway")
@@ -134,8 +135,10 @@ def _body_schema(model: type[BaseModel], media: str = "application/json") -> dic
 
 BOARD_CODES: dict[int | str, dict[str, Any]] = {
     200: {"description": "in Kafka: it will be registered once", "model": Accepted},
-    400: {"description": "a required field is missing (named), or the body is not JSON"},
+    400: {"description": "a required field is missing (named), the body is not JSON, or the client left mid-body"},
     401: {"description": "the signature does not match any active secret"},
+    403: {"description": "a CloudEvents board named another board than the one its secret is for"},
+    408: {"description": "the body did not arrive within INTAKE_GATEWAY_BODY_TIMEOUT_S"},
     404: {"description": "the job was never opened here"},
     410: {"description": "the job is closed"},
     413: {"description": "the body or the résumé is larger than allowed"},
@@ -150,8 +153,12 @@ class Unavailable(Exception):
 
 class Gateway:
     def __init__(self, store: IntakeStore, broker: KafkaBroker, kafka: KafkaSettings, secrets: Mapping[str, list[str]],
-                 *, max_bytes: int, resume_max_bytes: int, concurrency: int, publish_timeout_s: float) -> None:
+                 *, max_bytes: int, resume_max_bytes: int, concurrency: int, publish_timeout_s: float,
+                 body_timeout_s: float = 10.0) -> None:
         self.store = store
+        self.body_timeout_s = body_timeout_s
+        # Boards a CloudEvents sender may not name: the reserved ones and every named sender's
+        self._reserved = set(RESERVED_BOARDS) | {k.partition(":")[2] for k in secrets if k.startswith("cloudevents:")}
         self.broker = broker
         self.kafka = kafka
         self.secrets = secrets
@@ -169,20 +176,29 @@ class Gateway:
         return response
 
     async def _handle(self, board: str, request: Request) -> Response:
+        # The body first, bounded and under a deadline, and its signature: a stranger trickling
+        # or forging costs its own connection, never one of the slots the boards' work takes.
+        try:
+            body = await read_body(request, max_bytes=self.max_bytes, deadline_s=self.body_timeout_s)
+        except BodyRefused as refused:
+            log.info("a board's request body was not read", extra={
+                "board": board, "status": refused.status, "reason": refused.detail,
+                "client": request.client.host if request.client else None})
+            return _problem(refused.status, refused.detail)
+        signer, reason = self._signer(board, body, request.headers)
+        if reason is not None:
+            log.warning("refused an unsigned or wrongly signed request", extra={
+                "board": board, "reason": reason, "client": request.client.host if request.client else None,
+                "bytes": len(body)})
+            return _problem(401, "the signature does not match: " + reason)
         if self._slots.locked():
             return _problem(503, "busy: too many requests at once; retry", retry=True)
         async with self._slots:
             try:
-                body = await self._body(request)
-                reason = signatures.check(board, self.secrets.get(board, []), body, request.headers)
-                if reason is not None:
-                    log.warning("refused an unsigned or wrongly signed request", extra={
-                        "board": board, "reason": reason, "client": request.client.host if request.client else None,
-                        "bytes": len(body)})
-                    return _problem(401, "the signature does not match: " + reason)
                 payload = _json(body) if body.strip() or board != "cloudevents" else None
                 if board == "cloudevents":
-                    applications = boards.cloudevents(request.headers.get("content-type", ""), request.headers, payload)
+                    applications = boards.cloudevents(request.headers.get("content-type", ""), request.headers, payload,
+                                                      signer=signer, reserved=self._reserved)
                 else:
                     applications = [boards.ADAPTERS[board](payload)]
                 received = await self._take(board, applications)
@@ -194,16 +210,18 @@ class Gateway:
             return JSONResponse(BatchAccepted(accepted=len(received), ids=[r.id for r in received]).model_dump())
         return JSONResponse(received[0].model_dump())
 
-    async def _body(self, request: Request) -> bytes:
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > self.max_bytes:
-            raise Refused(413, f"the body is larger than {self.max_bytes} bytes")
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > self.max_bytes:
-                raise Refused(413, f"the body is larger than {self.max_bytes} bytes")
-        return bytes(body)
+    def _signer(self, board: str, body: bytes, headers: Mapping[str, str]) -> tuple[str, str | None]:
+        """Who signed the body (the board, or for CloudEvents the board its secret is named for:
+        `cloudevents` for the unnamed sender) and None; else why nobody did."""
+        if board != "cloudevents":
+            return board, signatures.check(board, self.secrets.get(board, []), body, headers)
+        signers = [k for k in self.secrets if k == "cloudevents" or k.startswith("cloudevents:")]
+        reason = "no secret is configured for CloudEvents boards (INTAKE_BOARD_SECRETS)"
+        for key in signers:
+            reason = signatures.check("cloudevents", self.secrets[key], body, headers) or ""
+            if not reason:
+                return key.partition(":")[2] or "cloudevents", None
+        return "", reason
 
     async def _take(self, board: str, applications: list[Application]) -> list[Accepted]:
         ready: list[tuple[Application, InquiryReceived, bool, str]] = []
@@ -340,8 +358,11 @@ def add_gateway(api: FastAPI, gateway: Gateway, verifier: TokenVerifier | None) 
 
     @api.get("/v1/boards/linkedin/applications", tags=["job boards"],
              responses={404: {"description": "no LinkedIn secret is configured"}})
-    async def linkedin_validation(challenge_code: Annotated[str, Query(alias="challengeCode", max_length=500)]) -> Response:
-        """LinkedIn's webhook validation: answers the challenge with its HMAC-SHA256 under the current secret."""
+    async def linkedin_validation(challenge_code: Annotated[str, Query(
+            alias="challengeCode", pattern=signatures.LINKEDIN_CHALLENGE_PATTERN)]) -> Response:
+        """LinkedIn's webhook validation: answers the challenge (a UUID, as LinkedIn sends it) with
+        its HMAC-SHA256 under the current secret. Nothing else is signed on request: an answer
+        of this route is never a valid signature of a body the gateway takes."""
         secrets = gateway.secrets.get("linkedin") or []
         if not secrets:
             return _problem(404, "no LinkedIn secret is configured (INTAKE_BOARD_SECRETS)")

@@ -10,6 +10,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 from collections.abc import Mapping, Sequence
 
 from standardwebhooks import Webhook
@@ -46,8 +47,17 @@ def ziprecruiter_signature(secret: str, body: bytes) -> str:
     return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
+LINKEDIN_CHALLENGE_PATTERN = r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$"
+"""LinkedIn's challenge codes are UUIDs. The challenge's answer is the same MAC as a body's
+signature (HMAC-SHA256 under the same secret), so the route signs nothing but this shape, and a
+body of this shape is never taken: no answer of the challenge can sign an application."""
+_LINKEDIN_CHALLENGE = re.compile(LINKEDIN_CHALLENGE_PATTERN.encode())
+
+
 def linkedin_challenge(secret: str, code: str) -> str:
-    """LinkedIn's webhook validation: the hex HMAC-SHA256 of the challenge code."""
+    """LinkedIn's webhook validation: the hex HMAC-SHA256 of the challenge code (a UUID only)."""
+    if not _LINKEDIN_CHALLENGE.match(code.encode()):
+        raise ValueError("a LinkedIn challenge code is a UUID")
     return hmac.new(secret.encode(), code.encode(), hashlib.sha256).hexdigest()
 
 
@@ -57,6 +67,8 @@ def check(board: str, secrets: Sequence[str], body: bytes, headers: Mapping[str,
         return f"no secret is configured for {board} (INTAKE_BOARD_SECRETS)"
     if board == "cloudevents":
         return _standard_webhooks(secrets, body, headers)
+    if board == "linkedin" and _LINKEDIN_CHALLENGE.match(body.strip()):
+        return "the body is a challenge code, which the challenge route signs for anyone"
     given = headers.get(SIGNATURE_HEADERS[board].lower(), "").strip()
     if not given:
         return f"no {SIGNATURE_HEADERS[board]} header"

@@ -164,9 +164,9 @@ async def test_signatures_rotation_and_replays(ns: Namespace, kafka: Kafka):
     assert sorted(e["data"]["profile"]["email"] for e in registered) == ["b@example.com", "ines.moreau@example.com"]
 
     # LinkedIn's webhook validation.
-    challenge = httpx.get(gw.intake.http + ROUTES["linkedin"], params={"challengeCode": "abc-123"}).json()
-    assert challenge == {"challengeCode": "abc-123",
-                         "challengeResponse": signatures.linkedin_challenge(ns.board_secrets["linkedin"][0], "abc-123")}
+    challenge = httpx.get(gw.intake.http + ROUTES["linkedin"], params={"challengeCode": "5f0d3c1e-2b4a-4c6d-8e9f-0a1b2c3d4e5f"}).json()
+    assert challenge == {"challengeCode": "5f0d3c1e-2b4a-4c6d-8e9f-0a1b2c3d4e5f",
+                         "challengeResponse": signatures.linkedin_challenge(ns.board_secrets["linkedin"][0], "5f0d3c1e-2b4a-4c6d-8e9f-0a1b2c3d4e5f")}
 
 
 async def test_a_boards_retry_registers_once_and_indeeds_duplicates_are_409(ns: Namespace, kafka: Kafka):

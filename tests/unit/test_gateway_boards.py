@@ -20,6 +20,7 @@ import pytest
 from services.intake import boards, resumes, signatures
 from services.intake.boards import Refused
 from services.intake.settings import IntakeSettings
+from shared import ids
 from shared.contract import InquiryReceived
 
 SAMPLES = Path(__file__).parents[2] / "prospectflow" / "samples" / "boards"
@@ -135,15 +136,39 @@ def test_a_body_that_is_not_an_object_is_a_400():
 def test_cloudevents_structured_binary_and_batch():
     event = sample("cloudevents")
     (structured,) = boards.cloudevents("application/cloudevents+json; charset=utf-8", {}, event)
-    assert structured.event_id == "jobs-weekly-A-4471" and structured.source == "jobboard/jobs-weekly"
+    assert structured.event_id == ids.derive("gateway", "cloudevents", "cloudevents", "jobs-weekly-A-4471")
+    assert structured.source == "jobboard/jobs-weekly"
     assert structured.data["board"] == "jobs-weekly"
     headers = {"ce-specversion": "1.0", "ce-id": "bin-1", "ce-source": "jobboard/x", "ce-type": "inquiry.received",
                "ce-traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
     (binary,) = boards.cloudevents("application/json", headers, event["data"])
-    assert binary.event_id == "bin-1" and binary.extra["traceparent"].startswith("00-0af7")
+    assert binary.event_id == ids.derive("gateway", "cloudevents", "cloudevents", "bin-1")
+    assert binary.extra["traceparent"].startswith("00-0af7")
     second = {**event, "id": "jobs-weekly-A-4472"}
     batch = boards.cloudevents("application/cloudevents-batch+json", {}, [event, second])
-    assert [a.event_id for a in batch] == ["jobs-weekly-A-4471", "jobs-weekly-A-4472"]
+    assert [a.event_id for a in batch] == [ids.derive("gateway", "cloudevents", "cloudevents", i)
+                                           for i in ("jobs-weekly-A-4471", "jobs-weekly-A-4472")]
+
+
+def test_a_cloudevents_board_speaks_only_for_itself():
+    """Issue 27, 3: a CloudEvents sender claimed `board: indeed` and Indeed's application id, so
+    the real Indeed application vanished as a duplicate and dispositions went to Indeed."""
+    event = sample("cloudevents")
+    claim = {**event, "data": {**event["data"], "board": "indeed", "board_inquiry_id": "1d2b3c4e5f"}}
+    with pytest.raises(Refused) as refused:
+        boards.cloudevents(boards.STRUCTURED, {}, claim, reserved={"indeed", "linkedin"})
+    assert refused.value.status == 403 and "indeed posts through its own endpoint" in refused.value.reason
+    with pytest.raises(Refused, match="signs for 'jobs-weekly' only"):  # a named sender, another board
+        boards.cloudevents(boards.STRUCTURED, {}, {**event, "data": {**event["data"], "board": "acme"}},
+                           signer="jobs-weekly")
+    (named,) = boards.cloudevents(boards.STRUCTURED, {}, {**event, "data": {k: v for k, v in event["data"].items()
+                                                                             if k != "board"}}, signer="jobs-weekly")
+    assert named.data["board"] == "jobs-weekly"  # the signer is the board, said or not
+    # the same id from two senders, or an id crafted as Indeed's derived one, is another event
+    indeed_id = boards.indeed(sample("indeed")).event_id
+    (crafted,) = boards.cloudevents(boards.STRUCTURED, {}, {**event, "id": indeed_id})
+    (other,) = boards.cloudevents(boards.STRUCTURED, {}, event, signer="jobs-weekly")
+    assert crafted.event_id != indeed_id and other.event_id != boards.cloudevents(boards.STRUCTURED, {}, event)[0].event_id
 
 
 def test_cloudevents_refusals_say_which_event_and_why():
@@ -211,10 +236,25 @@ def test_the_linkedin_validation_challenge():
         "9585d359e64d6a2013e0cf377f702b7141313246286c6891f22e3bfcc3938f65")  # openssl dgst -sha256 -hmac
 
 
+def test_the_challenge_is_no_signing_oracle():
+    """Issue 27, 1: the challenge answered HMAC(secret, anything), which is what X-LI-Signature
+    is checked against: an application sent as the challenge came back signed."""
+    application = b'{"jobApplicationId":"x","externalJobPostingId":"j","applicant":{"emailAddress":"a@b.c"}}'
+    with pytest.raises(ValueError, match="UUID"):
+        signatures.linkedin_challenge("secret", application.decode())
+    code = "890e4665-4dfe-4ab1-b689-ed553bceeed0"
+    answer = signatures.linkedin_challenge("secret", code)
+    headers = {"x-li-signature": "hmacsha256=" + answer}
+    assert "challenge code" in str(signatures.check("linkedin", ["secret"], code.encode(), headers))
+
+
 def test_board_secrets_setting_names_what_is_wrong():
     assert IntakeSettings(board_secrets='{"indeed": ["a", "b"], "cloudevents": "' + WHSEC + '"}').secrets() == {
         "indeed": ["a", "b"], "cloudevents": [WHSEC]}
+    named = IntakeSettings(board_secrets='{"cloudevents": {"jobs-weekly": ["' + WHSEC + '"]}}').secrets()
+    assert named == {"cloudevents:jobs-weekly": [WHSEC]}
     for value, says in (("{not json", "not JSON"), ('{"monster": ["a"]}', "names 'monster'"),
+                        ('{"cloudevents": {"indeed": ["' + WHSEC + '"]}}', "may not be called"),
                         ('{"indeed": [""]}', "non-empty strings"), ('{"cloudevents": ["plain"]}', "whsec_")):
         with pytest.raises(ValueError, match=says):
             IntakeSettings(board_secrets=value).secrets()
