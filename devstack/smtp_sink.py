@@ -59,7 +59,7 @@ def main() -> None:
     args = parser.parse_args()
 
     controller = Controller(MaildirHandler(args.maildir, args.delay_ms / 1000), hostname=args.host, port=args.port,
-                            data_size_limit=10 * 1024 * 1024)
+                            data_size_limit=10 * 1024 * 1024, enable_SMTPUTF8=True)
     controller.start()
     print(f"smtp sink listening on {args.host}:{args.port}, maildir {args.maildir}", flush=True)
     stop = asyncio.Event()

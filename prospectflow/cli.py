@@ -719,7 +719,8 @@ def inbound() -> None:
 @json_option
 @run
 async def inbound_list(everything: bool, limit: int, as_json: bool) -> None:
-    """Inbound mails kept aside (they matched nothing we sent), newest first, with the reason.
+    """Inbound mails kept aside (they matched nothing we sent, or could not be read), newest first,
+    with the reason.
     Reads messaging's database (MONGODB_URI, MESSAGING_DATABASE) as an operator does."""
     from prospectflow.inbound import stored_mails
 

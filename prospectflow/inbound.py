@@ -19,17 +19,20 @@ async def stored_mails(*, kept_only: bool, limit: int) -> list[dict[str, Any]]:
     from pymongo import DESCENDING
 
     from services.messaging.classify import header, one_line, parse
+    from services.messaging.inbound import HEADER_END
     from services.messaging.settings import MessagingSettings
     from shared.db import mongo_client
 
     settings = MessagingSettings()
     client = mongo_client(settings.mongodb, appname="prospectflow-cli")
     try:
-        query = {"state": "kept"} if kept_only else {}
+        query = {"state": {"$in": ["kept", "failed"]}} if kept_only else {}
         cursor = client[settings.database]["inbound"].find(query).sort("received_at", DESCENDING).limit(limit)
         rows = []
         async for doc in cursor:
-            headers = parse(bytes(doc["raw"])[:64 * 1024])
+            raw = bytes(doc["raw"])[:64 * 1024]
+            end = HEADER_END.search(raw)
+            headers = parse(raw[:end.start()] + b"\n\n" if end else raw)  # the headers only, whatever the body is
             rows.append({"id": doc["_id"], "received_at": doc["received_at"].isoformat(), "state": doc["state"],
                          "kind": doc.get("kind") or "", "reason": doc.get("reason") or "",
                          "from": one_line(header(headers, "From"), 200).rpartition("<")[2].rstrip(">"),

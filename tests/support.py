@@ -417,7 +417,10 @@ def mails(maildir: Path, recipients_containing: str) -> list[Any]:
         raw = path.read_bytes()
         if needle not in raw:
             continue
-        message = email.message_from_bytes(raw, policy=email.policy.default)
+        head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+        # A mail sent with SMTPUTF8 has UTF-8 headers, which the bytes parser reads as escapes
+        message = (email.message_from_bytes(raw, policy=email.policy.default) if head.isascii()
+                   else email.message_from_string(raw.decode("utf-8", "surrogateescape"), policy=email.policy.default))
         if recipients_containing in str(message["To"]):
             found.append(message)
     return found

@@ -26,7 +26,7 @@ from services.messaging.unsubscribe import UnsubscribeLinks
 from shared import ids, topics
 from shared.auth import TokenVerifier
 from shared.contract import Note, ProspectIds, ProspectOptedOut, Template, new_event
-from shared.http import add_operations, documented, recruiter_from_bearer, running
+from shared.http import BodyRefused, add_operations, documented, read_body, recruiter_from_bearer, running
 from shared.kafka import Outgoing, Publisher
 
 SOURCE = "prospectflow/messaging/unsubscribe"
@@ -107,7 +107,8 @@ button{{font:inherit;padding:.6rem 1.2rem;border:0;border-radius:6px;background:
 
 def create_api(store: MessagingStore, templates: Templates, links: UnsubscribeLinks, publisher: Publisher, *,
                verifier: TokenVerifier | None, stream: FastStream | None = None, inbound: Inbound | None = None,
-               webhook_secret: str | None = None, inbound_max_bytes: int = 10 * 1024 * 1024) -> FastAPI:
+               webhook_secret: str | None = None, inbound_max_bytes: int = 10 * 1024 * 1024,
+               webhook_body_timeout_s: float = 30.0) -> FastAPI:
 
     api = FastAPI(title="Prospectflow messaging", version="0.1.0", lifespan=running(stream),
                   description="Template preview for recruiter apps; one-click unsubscribe for prospects.")
@@ -203,7 +204,9 @@ def create_api(store: MessagingStore, templates: Templates, links: UnsubscribeLi
 
     @api.post("/inbound/mail", tags=["inbound"], responses={
         200: {"description": "stored (or stored before): it will be processed once"},
+        400: {"description": "the client left before the body was complete"},
         401: {"description": "not authenticated"}, 404: {"description": "inbound mail is not configured"},
+        408: {"description": "the body did not arrive within 30 s"},
         413: {"description": "larger than MESSAGING_INBOUND_MAX_BYTES"},
         422: {"description": "no raw message in the request"}, 503: {"description": "not stored: retry"}})
     async def inbound_mail(request: Request) -> JSONResponse:
@@ -215,14 +218,20 @@ def create_api(store: MessagingStore, templates: Templates, links: UnsubscribeLi
         if inbound is None or not webhook_secret:
             return JSONResponse({"detail": "inbound mail by webhook is not configured: set MESSAGING_INBOUND_DOMAIN "
                                            "and MESSAGING_INBOUND_WEBHOOK_SECRET"}, 404)
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > inbound_max_bytes * 2:  # base64 in JSON grows a third
-            return JSONResponse({"detail": f"larger than {inbound_max_bytes} bytes"}, 413)
-        body = b""
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > inbound_max_bytes * 2:
-                return JSONResponse({"detail": f"larger than {inbound_max_bytes} bytes"}, 413)
+        # Who is asking first: a bearer token or basic-auth password is checked before a byte of
+        # the body is read; Mailgun's signature lives in the form, read (bounded, joined once)
+        # and parsed only when no header claims to authenticate.
+        authorization = request.headers.get("authorization")
+        refused = JSONResponse({"detail": "not authenticated: a bearer token, basic-auth password or Mailgun "
+                                          "signature made with MESSAGING_INBOUND_WEBHOOK_SECRET"}, 401)
+        if authorization and not check_webhook_auth(webhook_secret, authorization, {}):
+            return refused
+        try:
+            body = await read_body(request, max_bytes=inbound_max_bytes * 2,  # base64 in JSON grows a third
+                                   deadline_s=webhook_body_timeout_s)
+        except BodyRefused as too_bad:
+            detail = f"larger than {inbound_max_bytes} bytes" if too_bad.status == 413 else too_bad.detail
+            return JSONResponse({"detail": detail}, too_bad.status)
         content_type = request.headers.get("content-type", "")
         fields: dict[str, str] = {}
         if content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
@@ -232,13 +241,15 @@ def create_api(store: MessagingStore, templates: Templates, links: UnsubscribeLi
             async def replay() -> dict[str, object]:
                 return {"type": "http.request", "body": body, "more_body": False}
 
-            form = await Replayed(request.scope, replay).form(max_part_size=inbound_max_bytes * 2)
+            try:
+                form = await Replayed(request.scope, replay).form(max_part_size=inbound_max_bytes * 2)
+            except Exception:  # noqa: BLE001 - python-multipart's and starlette's refusals of a broken form
+                return JSONResponse({"detail": "the form cannot be read"}, 422)
             for key, value in form.multi_items():
                 fields[key] = (await value.read()).decode("utf-8", "replace") if isinstance(value, UploadFile) \
                     else str(value)
-        if not check_webhook_auth(webhook_secret, request.headers.get("authorization"), fields):
-            return JSONResponse({"detail": "not authenticated: a bearer token, basic-auth password or Mailgun "
-                                           "signature made with MESSAGING_INBOUND_WEBHOOK_SECRET"}, 401)
+        if not authorization and not check_webhook_auth(webhook_secret, None, fields):
+            return refused
         try:
             raw, recipients = webhook_mail(content_type, body, fields, request.query_params.get("recipient"))
         except WebhookRefused as refused:

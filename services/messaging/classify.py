@@ -98,13 +98,20 @@ def message_ids(value: Any) -> list[str]:
 
 def header(message: Message, name: str) -> str:
     """A header as text, RFC 2047 encoded words decoded; empty when missing or malformed."""
-    value = message.get(name)
+    wanted = name.lower()
+    value = next((v for k, v in message.raw_items() if k.lower() == wanted), None)  # before compat32's sanitising
     if value is None:
         return ""
+    text = str(value)
+    if not text.isascii():  # raw UTF-8 (RFC 6532, as SMTPUTF8 mail has it), which the parser kept as escapes
+        try:
+            text = text.encode("utf-8", "surrogateescape").decode("utf-8")
+        except UnicodeError:
+            pass
     try:
-        return str(make_header(decode_header(str(value))))
+        return str(make_header(decode_header(text)))
     except Exception:  # noqa: BLE001 - a header a sender got wrong is read as it is
-        return str(value)
+        return text
 
 
 

@@ -193,7 +193,12 @@ class Messaging:
                 assert rendered is not None
                 return {"state": "sent", "subject": rendered.subject, "sent_at": datetime.now(timezone.utc),
                         "attempts": attempts}
-            except SendFailure as failure:
+            except Exception as exc:  # noqa: BLE001 - anything else decides this message only, for good
+                if isinstance(exc, SendFailure):
+                    failure = exc
+                else:
+                    log.warning("a message cannot be built or sent", exc_info=True, extra={"message_id": message["_id"]})
+                    failure = SendFailure(f"cannot be sent: {type(exc).__name__}: {exc}"[:500], permanent=True)
                 if failure.permanent or (not failure.connection and attempts >= self.max_attempts):
                     return {"state": "failed", "reason": failure.reason, "permanent": failure.permanent,
                             "attempts": attempts}

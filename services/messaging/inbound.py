@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.header import Header
@@ -47,33 +46,21 @@ SOURCE = "prospectflow/messaging/inbound"
 log = get_logger("prospectflow.messaging.inbound")
 INBOUND = Counter("prospectflow_inbound_mails", "Inbound mails by how they came (smtp, webhook) and what they were "
                   "(reply, auto_reply, bounce, complaint, kept, duplicate, refused).", ["via", "kind"])
-RECEIVED, DONE, KEPT = "received", "done", "kept"
+RECEIVED, DONE, KEPT, FAILED = "received", "done", "kept", "failed"
 EVENT_TYPES = {kinds.REPLY: "message.replied", kinds.AUTO_REPLY: "message.auto_replied",
                kinds.BOUNCE: "message.bounced", kinds.COMPLAINT: "message.complained"}
-_HEADER_END = re.compile(rb"\r?\n\r?\n")
+HEADER_END = re.compile(rb"\r?\n\r?\n")
 _MESSAGE_ID = re.compile(rb"^Message-ID:[ \t]*(<[^>\r\n]{1,500}>)", re.IGNORECASE | re.MULTILINE)
 
 
 def inbound_id(raw: bytes) -> str:
     """The stored mail's id: from its own `Message-ID` (the same mail delivered twice, to two of
     our addresses, or by SMTP and by webhook, is one), else from its bytes."""
-    end = _HEADER_END.search(raw, 0, 256 * 1024)
+    end = HEADER_END.search(raw, 0, 256 * 1024)
     found = _MESSAGE_ID.search(raw, 0, end.start() if end else min(len(raw), 256 * 1024))
     if found:
         return ids.derive("inbound", found.group(1).decode("ascii", "replace"))
     return ids.derive("inbound-bytes", hashlib.sha256(raw).hexdigest())
-
-
-def referenced_ids(references: list[str]) -> list[str]:
-    """Our message ids among Message-IDs (`<uuid@domain>`, as `mail.build` writes them)."""
-    found = []
-    for ref in references:
-        local = ref.partition("@")[0]
-        try:
-            found.append(str(uuid.UUID(local)))
-        except ValueError:
-            continue
-    return found
 
 
 @dataclass
@@ -84,6 +71,7 @@ class Decided:
     message_id: str | None = None
     prospect_id: str | None = None
     kept: str | None = None  # why it was kept aside (it matched nothing of ours)
+    failed: str | None = None  # the error that kept it from being read
     events: list[Outgoing] = field(default_factory=list)
     bounced: dict[str, Any] | None = None  # an address to suppress: it bounced permanently
     complained: str | None = None  # an address to suppress: its owner called us spam
@@ -94,21 +82,22 @@ def targets(recipients: list[str], addresses: ReturnAddresses) -> list[Target]:
     return [t for t in (addresses.target(r) for r in recipients) if t is not None]
 
 
-def candidates(found: kinds.Classified, recipients: list[str], addresses: ReturnAddresses) -> list[str]:
-    """The message ids a mail may answer, most trusted first: its address' token, then the
-    Message-IDs it names."""
-    return list(dict.fromkeys([t.message_id for t in targets(recipients, addresses)]
-                              + referenced_ids(found.references)))
+def candidates(recipients: list[str], addresses: ReturnAddresses) -> list[str]:
+    """The messages a mail may answer: those its recipients' tokens name, and nothing else. The
+    Message-IDs it quotes (`In-Reply-To`, `References`) are what anyone who saw one of our mails
+    can write, so they never attribute a reply, a bounce (which suppresses an address) or a
+    complaint (which opts a person out everywhere)."""
+    return list(dict.fromkeys(t.message_id for t in targets(recipients, addresses)))
 
 
 def decide(doc_id: str, found: kinds.Classified, recipients: list[str], received_at: datetime,
            addresses: ReturnAddresses, messages: dict[str, dict[str, Any]]) -> Decided:
     """The event a classified mail becomes, given the messages it may answer (read before)."""
-    names = candidates(found, recipients, addresses)
+    names = candidates(recipients, addresses)
     message = next((messages[i] for i in names if i in messages and messages[i].get("prospect_id")), None)
     if message is None:
         if not names:
-            return Decided(kept="no address or Message-ID of ours")
+            return Decided(kept="not sent to a reply+ or bounce+ address of ours with a valid token")
         if any(i in messages for i in names):
             return Decided(kept="an answer to a recruiter's digest, not to a prospect's message")
         return Decided(kept=f"names message {names[0]}, which messaging has no record of")
@@ -163,17 +152,34 @@ def forward_mail(doc_id: str, raw: bytes, forward: dict[str, Any], *, sender: st
     mail["Subject"] = Header(header_safe(forward["subject"]) or "A reply to your message", "utf-8").encode()
     mail["From"] = formataddr((f"{name} via Prospectflow", sender), "utf-8")
     mail["To"] = formataddr((header_safe(recruiter.get("name") or ""), recruiter["email"]), "utf-8")
-    mail["Reply-To"] = formataddr((name, forward["from"]), "utf-8")
+    # formataddr takes ASCII addresses only, and this mail goes to the recruiter without SMTPUTF8:
+    # an internationalised address (`jörg@…`) is said in the text for the recruiter to write to.
+    if forward["from"].isascii():
+        mail["Reply-To"] = formataddr((name, forward["from"]), "utf-8")
     mail["Date"] = formatdate(usegmt=True)
     mail["Message-ID"] = f"<reply-{doc_id}@{sender.rpartition('@')[2] or 'prospectflow'}>"
     mail["Auto-Submitted"] = "auto-generated"  # RFC 3834: nobody's auto-responder answers it
+    answer = (f"Reply to this mail to answer {name} directly" if forward["from"].isascii()
+              else f"Write to {forward['from']} to answer {name}")
     mail.attach(MIMEText(f"{name} <{forward['from']}> answered your message:\n\n{forward['text'] or '(no text)'}\n\n"
-                         f"-- \nReply to this mail to answer {name} directly. The whole mail is attached.\n",
+                         f"-- \n{answer}. The whole mail is attached.\n",
                          "plain", "utf-8"))
     original = MIMEMessage(kinds.parse(raw))
     original.add_header("Content-Disposition", "attachment", filename="reply.eml")
     mail.attach(original)
     return mail
+
+
+def classify_each(raws: list[bytes]) -> list[kinds.Classified | Exception]:
+    """Each mail classified, or the error that one mail raised (a charset that raises, a
+    multipart nested past the recursion limit): one bad mail fails only itself."""
+    found: list[kinds.Classified | Exception] = []
+    for raw in raws:
+        try:
+            found.append(kinds.classify(raw))
+        except Exception as exc:  # noqa: BLE001 - RecursionError, UnicodeError, LookupError, ...
+            found.append(exc)
+    return found
 
 
 class GroupInsert:
@@ -278,21 +284,30 @@ class Inbound:
             "received_at", 1).limit(self.batch * 5)
         docs = [d async for d in cursor]
         for start in range(0, len(docs), self.batch):
-            await self.process(docs[start:start + self.batch])
+            try:
+                await self.process(docs[start:start + self.batch])
+            except Exception:  # noqa: BLE001 - the database or Kafka: this batch waits, the next ones go on
+                log.exception("inbound mails not processed yet; the next sweep retries them")
         unforwarded = self.store.inbound.find({"state": DONE, "to_forward": True, "processed_at": {"$lt": before}})
         for d in await unforwarded.limit(self.batch * 5).to_list():
             self._forwards.put_nowait(d)
         return len(docs)
 
     async def process(self, docs: list[dict[str, Any]]) -> None:
-        found = {}
-        for d in docs:  # parsing is this process's CPU: the listener gets its turn between mails
-            found[d["_id"]] = kinds.classify(bytes(d["raw"]))
-            await asyncio.sleep(0)
-        wanted = {i for d in docs for i in candidates(found[d["_id"]], d.get("recipients", []), self.addresses)}
+        # Parsing is CPU on what strangers wrote: off the event loop, so sending, Kafka, HTTP and
+        # the listener go on meanwhile; a mail that cannot be read fails alone, with its error.
+        found = await asyncio.to_thread(classify_each, [bytes(d["raw"]) for d in docs])
+        wanted = {i for d in docs for i in candidates(d.get("recipients", []), self.addresses)}
         messages = {m["_id"]: m for m in await find_by_ids(self.store.messages, list(wanted))}
-        decided = {d["_id"]: decide(d["_id"], found[d["_id"]], d.get("recipients", []), d["received_at"],
-                                    self.addresses, messages) for d in docs}
+        decided = {}
+        for d, classified in zip(docs, found):
+            try:
+                if isinstance(classified, Exception):
+                    raise classified
+                decided[d["_id"]] = decide(d["_id"], classified, d.get("recipients", []), d["received_at"],
+                                           self.addresses, messages)
+            except Exception as exc:  # noqa: BLE001 - this mail only: kept with its error, nothing behind it waits
+                decided[d["_id"]] = Decided(failed=f"{type(exc).__name__}: {exc}"[:500])
         outcomes = list(decided.values())
         # Suppressions first: once the event is out, the next send must already see them.
         bounced = [o.bounced for o in outcomes if o.bounced]
@@ -309,7 +324,11 @@ class Inbound:
             o = decided[d["_id"]]
             fields: dict[str, Any] = {"kind": o.kind, "message_id": o.message_id, "prospect_id": o.prospect_id,
                                       "processed_at": now}
-            if o.kept:
+            if o.failed:
+                fields.update(state=FAILED, reason=o.failed)
+                log.warning("an inbound mail could not be read; kept with its error",
+                            extra={"inbound_id": d["_id"], "fault": o.failed})
+            elif o.kept:
                 fields.update(state=KEPT, reason=o.kept)
                 log.warning("inbound mail kept aside", extra={"inbound_id": d["_id"], "reason": o.kept})
             else:
@@ -317,7 +336,7 @@ class Inbound:
                 if o.forward and self.forward:
                     # handed on apart from this path: the flag need not wait for an SMTP transaction
                     fields.update(to_forward=True, forward=o.forward)
-            INBOUND.labels(d.get("via", "smtp"), "kept" if o.kept else str(o.kind)).inc()
+            INBOUND.labels(d.get("via", "smtp"), "failed" if o.failed else "kept" if o.kept else str(o.kind)).inc()
             updates.append(({"_id": d["_id"]}, fields))
         await set_each(self.store.inbound, updates)
         for d, (_, fields) in zip(docs, updates):
@@ -330,30 +349,39 @@ class Inbound:
             while not self._forwards.empty() and len(docs) < 50:
                 docs.append(self._forwards.get_nowait())
             try:
-                handed = await self._hand_on(docs)
-                now = datetime.now(timezone.utc)
-                await set_each(self.store.inbound, [({"_id": i}, {"to_forward": False, "forwarded_at": now})
-                                                    for i in handed])
+                ended = await self._hand_on(docs)
+                await set_each(self.store.inbound, [({"_id": i}, fields) for i, fields in ended.items()])
             except Exception:  # noqa: BLE001 - still to_forward: the sweep hands them on
                 log.exception("replies not handed on yet; the sweep retries them", extra={"count": len(docs)})
 
-    async def _hand_on(self, docs: list[dict[str, Any]]) -> set[str]:
+    async def _hand_on(self, docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """Each reply handed on, on its own: {id: the fields that end it} for those forwarded or
+        that never can be; one that failed for now is left to the sweep, whatever its neighbours do."""
         if not docs or self.mailer is None:
-            return set()
+            return {}
         mailer = self.mailer
 
-        async def one(d: dict[str, Any]) -> str | None:
-            forward = d["forward"]
+        async def one(d: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
             try:
+                mail = await asyncio.to_thread(forward_mail, d["_id"], bytes(d["raw"]), d["forward"],
+                                               sender=self.sender)
                 async with mailer.slot():
-                    await mailer.send(forward_mail(d["_id"], bytes(d["raw"]), forward, sender=self.sender))
-                return str(d["_id"])
+                    await mailer.send(mail)
+                return str(d["_id"]), {"to_forward": False, "forwarded_at": datetime.now(timezone.utc)}
             except SendFailure as failure:
                 log.warning("a reply was not handed on to the recruiter yet", extra={"inbound_id": d["_id"],
                                                                                     "fault": failure.reason[:200]})
-                return None
+                if not failure.permanent:
+                    return str(d["_id"]), None
+                reason = failure.reason[:500]
+            except Exception as exc:  # noqa: BLE001 - this reply can never be handed on: said once, not retried
+                log.warning("a reply cannot be handed on to the recruiter", exc_info=True,
+                            extra={"inbound_id": d["_id"]})
+                reason = f"{type(exc).__name__}: {exc}"[:500]
+            return str(d["_id"]), {"to_forward": False, "forward_failed": reason}
 
-        return {i for i in await asyncio.gather(*(one(d) for d in docs)) if i}
+        ended = await asyncio.gather(*(one(d) for d in docs))
+        return {i: fields for i, fields in ended if fields is not None}
 
 
 # --- the SMTP listener ----------------------------------------------------------------------------

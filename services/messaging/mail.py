@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import email.policy
 from email.headerregistry import Address
 from email.message import EmailMessage, Message
-from email.utils import formatdate
+from email.utils import formatdate, quote
 
 import aiosmtplib
+from aiosmtplib.email import extract_recipients, extract_sender
 
 from services.messaging.domain import is_permanent
 from services.messaging.rendering import Rendered
@@ -27,7 +29,7 @@ def build(rendered: Rendered, *, sender: str, recruiter_name: str, recruiter_ema
     # The message's own reply address when replies come back to us (MESSAGING_INBOUND_DOMAIN),
     # else the recruiter's.
     message["Reply-To"] = Address(display_name=header_safe(recruiter_name), addr_spec=reply_to or recruiter_email)
-    message["To"] = Address(display_name=header_safe(to_name), addr_spec=to)
+    message["To"] = recipient_header(header_safe(to_name), to)
     message["Date"] = formatdate(usegmt=True)
     domain = sender.rpartition("@")[2] or "prospectflow"
     # Stable: a resend after a crash carries the same Message-ID, which mail clients dedupe on.
@@ -39,6 +41,33 @@ def build(rendered: Rendered, *, sender: str, recruiter_name: str, recruiter_ema
     message.set_content(rendered.text)
     message.add_alternative(rendered.html, subtype="html")
     return message
+
+
+def recipient_header(name: str, address: str) -> str | Address:
+    """`To` for any address the contract takes: an internationalised one (`jörg@example.com`,
+    RFC 6531) is written as UTF-8 text, which goes out with SMTPUTF8 (aiosmtplib asks for it when
+    an address is not ASCII); `Address` refuses a non-ASCII local part."""
+    if address.isascii():
+        return Address(display_name=name, addr_spec=address)
+    return f'"{quote(name)}" <{address}>' if name else f"<{address}>"
+
+
+_WIRE = email.policy.SMTP.clone(max_line_length=998)
+_WIRE_UTF8 = email.policy.SMTPUTF8.clone(max_line_length=998)
+
+
+def _flatten(message: Message, envelope_sender: str | None) -> tuple[str, list[str], bytes, list[str]]:
+    """(MAIL FROM, RCPT TOs, the bytes, MAIL options). Headers fold at 998, not 78: a header of one
+    long word (List-Unsubscribe's `<https://…>`) folded at 78 becomes RFC 2047 encoded words,
+    which no mail client reads as a link. An address that is not ASCII asks for SMTPUTF8."""
+    sender = envelope_sender or extract_sender(message) or ""
+    recipients = extract_recipients(message)
+    utf8 = not (sender + "".join(recipients)).isascii()
+    if isinstance(message, EmailMessage):
+        flat = message.as_bytes(policy=_WIRE_UTF8 if utf8 else _WIRE)
+    else:  # compat32 messages keep their own folding (their headers are encoded already)
+        flat = message.as_bytes(policy=email.policy.compat32)
+    return sender, recipients, flat, ["SMTPUTF8"] if utf8 else []
 
 
 class SendFailure(Exception):
@@ -81,7 +110,14 @@ class Mailer:
         try:
             if client is None or not client.is_connected:
                 client = await self._connect()
-            errors, _ = await client.send_message(message, sender=envelope_sender)
+            sender, recipients, flat, options = _flatten(message, envelope_sender)
+            if client.is_ehlo_or_helo_needed:
+                await client.ehlo()  # what the server offers is known from its EHLO answer
+            if "SMTPUTF8" in options and not client.supports_extension("smtputf8"):
+                raise aiosmtplib.SMTPNotSupported("an address is not ASCII and the server offers no SMTPUTF8")
+            if client.supports_extension("8bitmime"):
+                options.append("BODY=8BITMIME")
+            errors, _ = await client.sendmail(sender, recipients, flat, mail_options=options)
             if not self.reuse:
                 await client.quit()
                 client = None
@@ -90,6 +126,8 @@ class Mailer:
             code = refusal.code if refusal else None
             raise SendFailure(f"recipient refused: {code} {refusal.message if refusal else ''}".strip(),
                               permanent=is_permanent(code)) from None
+        except aiosmtplib.SMTPNotSupported as exc:  # e.g. no SMTPUTF8 for an internationalised address
+            raise SendFailure(f"the mail server cannot take it: {exc}", permanent=True) from None
         except aiosmtplib.SMTPResponseException as exc:
             await _drop(client)
             client = None
