@@ -74,7 +74,7 @@ def _endpoint(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def create_api(store: WebhooksStore, box: SecretBox, rules: safety.Rules, *, verifier: TokenVerifier | None,
-               rotation: timedelta, stream: FastStream | None = None) -> FastAPI:
+               rotation: timedelta, stream: FastStream | None = None, max_endpoints: int = 20) -> FastAPI:
     from shared.http import recruiter_from_bearer
 
     api = FastAPI(title="Prospectflow webhooks", version="0.1.0", lifespan=running(stream),
@@ -92,9 +92,12 @@ def create_api(store: WebhooksStore, box: SecretBox, rules: safety.Rules, *, ver
 
     @api.post("/v1/endpoints", status_code=201, response_model=Created, tags=["endpoints"],
               responses={401: {"description": "no or a bad token"},
+                         409: {"description": "the recruiter has WEBHOOKS_MAX_ENDPOINTS endpoints already"},
                          422: {"description": "the URL is not allowed (why), or an unknown event type"}})
     async def add(body: NewEndpoint, recruiter_id: Recruiter) -> dict[str, Any]:
         """Register an endpoint for some event types; the answer holds its secret, once."""
+        if len(await store.endpoints_of(recruiter_id)) >= max_endpoints:
+            raise HTTPException(409, f"at most {max_endpoints} endpoints per recruiter: remove one first")
         try:
             _, host, port = safety.check_url(body.url, rules)
             await safety.resolve(host, port, rules)

@@ -107,4 +107,5 @@ def create_service(settings: WebhooksSettings) -> FastAPI:
     secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
     verifier = TokenVerifier(secret=secret, jwks_url=settings.jwks_url) if secret or settings.jwks_url else None
     return create_api(wired.store, wired.box, wired.rules, verifier=verifier,
-                      rotation=timedelta(hours=settings.rotation_hours), stream=wired.app)
+                      rotation=timedelta(hours=settings.rotation_hours), stream=wired.app,
+                      max_endpoints=settings.max_endpoints)

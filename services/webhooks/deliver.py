@@ -29,6 +29,8 @@ SECONDS = Histogram("prospectflow_webhook_attempt_seconds", "Time of a delivery 
                     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 IN_FLIGHT = Gauge("prospectflow_webhook_deliveries_in_flight", "Deliveries being attempted now")
 USER_AGENT = "Prospectflow-Webhooks/1.0 (Standard Webhooks)"
+MAX_ANSWER_BYTES = 64 * 1024
+"""The most of an endpoint's answer read: its status is what counts."""
 
 
 def active_secrets(endpoint: dict[str, Any], box: SecretBox, now: datetime) -> list[str]:
@@ -149,9 +151,17 @@ class Deliverer:
             headers = signed_headers(active_secrets(endpoint, self.box, now), delivery["event_id"], delivery["body"], now)
         headers["host"] = url.netloc.decode()
         try:
-            response = await self._http.post(pinned, content=delivery["body"].encode(), headers=headers,
-                                             extensions={"sni_hostname": host} if scheme == "https" else {})
-        except httpx.TimeoutException:
+            # One deadline for the whole attempt (connect, send, answer): httpx's timeout is per
+            # read, so an endpoint trickling its answer held a delivery for as long as it liked.
+            async with asyncio.timeout(self.timeout_s):
+                async with self._http.stream("POST", pinned, content=delivery["body"].encode(), headers=headers,
+                                             extensions={"sni_hostname": host} if scheme == "https" else {}) as response:
+                    read = 0
+                    async for chunk in response.aiter_raw():  # the answer's body is not needed: read a little
+                        read += len(chunk)
+                        if read >= MAX_ANSWER_BYTES:
+                            break
+        except (TimeoutError, httpx.TimeoutException):
             return None, f"no answer within {self.timeout_s:g} s", time.perf_counter() - began
         except httpx.HTTPError as exc:
             return None, f"{type(exc).__name__}: {exc}"[:300], time.perf_counter() - began

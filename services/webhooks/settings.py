@@ -1,7 +1,7 @@
 import json
 from typing import Any
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -9,6 +9,10 @@ from shared.settings import ServiceSettings
 DEFAULT_SCHEDULE = (5, 300, 1_800, 7_200, 18_000, 36_000, 36_000, 43_200, 43_200, 43_200, 43_200)
 """Seconds before each retry (each ±20 % jitter): 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, then
 every 12 h: about 3 days in all, then dead-lettered."""
+
+
+LEASE_MARGIN_S = 30.0
+"""How much longer than an attempt's deadline a lease lasts: its database writes, a slow loop."""
 
 
 class WebhooksSettings(ServiceSettings):
@@ -30,7 +34,9 @@ class WebhooksSettings(ServiceSettings):
     rotation_hours: float = Field(24.0, ge=0, description="an old secret keeps signing beside the new one this long")
     concurrency: int = Field(32, ge=1, description="deliveries in flight at once (per replica)")
     poll_s: float = Field(0.5, gt=0, description="how often due retries are looked for")
-    lease_s: float = Field(60.0, gt=0, description="a delivery taken by a replica that died is taken again after this")
+    lease_s: float = Field(60.0, gt=0, description="a delivery taken by a replica that died is taken again after this "
+                                                   "(at least WEBHOOKS_TIMEOUT_S + 30: longer than any attempt)")
+    max_endpoints: int = Field(20, ge=1, description="endpoints one recruiter may register")
     linkedin_feedback_url: str | None = Field(None, description="LinkedIn's job application feedback API: "
                                                                 "APPLICATION_VIEWED / APPLICATION_REJECTED go there")
     linkedin_token: SecretStr | None = Field(None, description="its bearer token")
@@ -39,6 +45,16 @@ class WebhooksSettings(ServiceSettings):
     indeed_token: SecretStr | None = Field(None, description="its bearer token")
     operator_endpoints: str = Field("", description='endpoints for every event, a JSON list: [{"url": "…", '
                                                     '"events": ["…"], "secret": "whsec_…"}]')
+
+    @model_validator(mode="after")
+    def _lease_outlasts_an_attempt(self) -> "WebhooksSettings":
+        # An attempt ends within timeout_s (one deadline for connect, send and answer); the lease
+        # must outlast it and its writes, or a second replica takes the same delivery meanwhile.
+        if self.lease_s < self.timeout_s + LEASE_MARGIN_S:
+            raise ValueError(f"WEBHOOKS_LEASE_S ({self.lease_s:g}) must be at least WEBHOOKS_TIMEOUT_S "
+                             f"({self.timeout_s:g}) + {LEASE_MARGIN_S:g}: a lease shorter than an attempt lets "
+                             "another replica send the same delivery at the same time")
+        return self
 
     def dispositions(self) -> list[dict[str, Any]]:
         """The boards to tell what became of their applications: board, URL, token."""

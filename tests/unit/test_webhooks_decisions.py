@@ -109,3 +109,12 @@ def test_secrets_are_sealed_and_bound_to_their_endpoint():
         box.open(sealed, bound_to="e2")
     with pytest.raises(ValueError, match="WEBHOOKS_SECRET_KEY"):
         SecretBox("another-long-enough-key").open(sealed, bound_to="e1")
+
+
+def test_a_lease_shorter_than_an_attempt_is_refused():
+    """Issue 27, 10: past the lease another replica took a delivery still being attempted."""
+    from services.webhooks.settings import WebhooksSettings
+
+    with pytest.raises(ValueError, match="WEBHOOKS_LEASE_S .* must be at least WEBHOOKS_TIMEOUT_S"):
+        WebhooksSettings(timeout_s=40, lease_s=60)
+    assert WebhooksSettings(timeout_s=10, lease_s=60).lease_s == 60
