@@ -17,12 +17,12 @@ import statistics
 import time
 import uuid
 
-import jwt
 from aiokafka import AIOKafkaProducer
 
 from bench.common import BenchNamespace, memory_mb, percentile, produce, summary, wait_for_log
 from devstack.stack import ROOT
 from shared import ids
+from shared.auth import mint
 from tests.support import free_port
 
 JOB = "job-latency"
@@ -103,7 +103,7 @@ async def one(addresses: dict[str, str], rate: int, seconds: float, probes_per_s
     procs = {"intake": ns.start_service("intake", logs["intake"]),
              "rating": ns.start_service("rating", logs["rating"], RATING_JWT_SECRET=secret,
                                         RATING_HTTP_PORT=str(port))}
-    token = jwt.encode({"sub": RECRUITER, "exp": int(time.time()) + 86_400}, secret, algorithm="HS256")
+    token = mint(secret, RECRUITER, ttl_s=86_400)
     bootstrap = addresses["KAFKA_BOOTSTRAP_SERVERS"]
     try:
         for s, log in logs.items():

@@ -11,12 +11,12 @@ import time
 import urllib.request
 from datetime import datetime, timedelta, timezone
 
-import jwt
 from pymongo import AsyncMongoClient
 
 from bench.common import BenchNamespace, summary, wait_for_log
 from devstack.stack import ROOT
 from services.rating.store import RatingStore
+from shared.auth import mint
 from shared.views import view_query
 from tests.support import free_port
 
@@ -71,7 +71,7 @@ async def main(addresses: dict[str, str], count: int, recruiters: int, repeats: 
     process = ns.start_service("rating", log, RATING_JWT_SECRET=secret, RATING_HTTP_PORT=str(port))
     try:
         wait_for_log(log, "Uvicorn running", timeout_s=120)
-        token = jwt.encode({"sub": "rec-1", "exp": int(time.time()) + 86_400}, secret, algorithm="HS256")
+        token = mint(secret, "rec-1", ttl_s=86_400)
         base = f"http://127.0.0.1:{port}/prospects?view=needs_follow_up&limit=50"
         first = [get(base, token)[0] for _ in range(repeats)]
         cursor, deep = None, []

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import jwt
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -49,9 +47,9 @@ class CliSettings(BaseSettings):
         with RATING_JWT_SECRET or the local stack's secret (what an operator of the stack holds)."""
         if self.token is not None:
             return self.token.get_secret_value()
-        now = datetime.now(timezone.utc)
-        return jwt.encode({"sub": recruiter_id, "iat": now, "exp": now + timedelta(hours=1)}, self.jwt_secret(),
-                          algorithm="HS256")
+        from shared.auth import mint
+
+        return mint(self.jwt_secret(), recruiter_id, ttl_s=3600)
 
     def jwt_secret(self, variables: tuple[str, ...] = ("RATING_JWT_SECRET",)) -> str:
         """The HS256 secret the services share: from the environment, or the local stack's."""

@@ -400,9 +400,9 @@ def http_get(url: str, token: str | None = None) -> tuple[int, Any]:
 
 
 def token(secret: str, recruiter_id: str) -> str:
-    import jwt
+    from shared.auth import mint
 
-    return jwt.encode({"sub": recruiter_id, "exp": int(time.time()) + 3600}, secret, algorithm="HS256")
+    return mint(secret, recruiter_id, ttl_s=3600)
 
 
 def mails(maildir: Path, recipients_containing: str) -> list[Any]:

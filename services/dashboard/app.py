@@ -2,7 +2,8 @@
 messaging clients, the Kafka feed, the templates) and the application: one router per area
 (`routes/`: sign-in, pages, actions, send, live), the error pages (`errors`), operations.
 
-It owns no data. It reads the board through rating's API with the recruiter's own token, asks
+It owns no data but its sessions (`sessions`, in its database, so signing out ends one on every
+replica). It reads the board through rating's API with the recruiter's own token, asks
 messaging for a template preview and a send's progress, acts by publishing the contract's
 commands, and pushes what changes to open pages by Server-Sent Events. Tests pass their own
 parts (`parts=`), or a feed of their own (`feed=`).
@@ -18,7 +19,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from shared.auth import TokenVerifier
+from shared.db import mongo_client
 from shared.http import add_metrics
 from shared.telemetry import READY
 
@@ -26,21 +27,23 @@ from services.dashboard import errors
 from services.dashboard.clients import IntakeApi, MessagingApi, RatingApi, WebhooksApi
 from services.dashboard.feed import Feed
 from services.dashboard.routes import actions, integrations, live, pages, send, signin
-from services.dashboard.sessions import Sessions
+from services.dashboard.sessions import MongoSessionStore, Sessions, login_verifier
 from services.dashboard.settings import DashboardSettings
 from services.dashboard.web import HERE, Parts, make_templates
 
 
 def make_parts(settings: DashboardSettings, *, feed: Feed | None = None) -> Parts:
     secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
-    if not secret and not settings.jwks_url:
+    if not secret:
         from shared.service import ConfigurationError
 
-        raise ConfigurationError("neither DASHBOARD_JWT_SECRET nor DASHBOARD_JWKS_URL is set; one of them checks "
-                                 "recruiters' tokens (the same as rating's)")
+        raise ConfigurationError("DASHBOARD_JWT_SECRET is not set: it checks sign-in links and signs the API tokens "
+                                 "of sessions (the same secret as rating's RATING_JWT_SECRET)")
+    client = mongo_client(settings.mongodb, appname="prospectflow-dashboard")
     return Parts(
         settings=settings,
-        sessions=Sessions(TokenVerifier(secret=secret, jwks_url=settings.jwks_url), secret, settings.session_hours),
+        sessions=Sessions(login_verifier(secret), secret, settings.session_hours,
+                          MongoSessionStore(client[settings.database])),
         rating=RatingApi(settings.rating_api_url, settings.api_timeout_s),
         messaging=MessagingApi(settings.messaging_api_url, settings.api_timeout_s),
         feed=feed or Feed(settings.kafka, command_timeout_s=settings.command_timeout_s),
@@ -56,6 +59,11 @@ def create_service(settings: DashboardSettings, *, feed: Feed | None = None, par
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if isinstance(made.sessions.store, MongoSessionStore):
+            try:
+                await made.sessions.store.ensure_indexes()
+            except Exception:  # noqa: BLE001 - the database is away: sessions expire by their own check meanwhile
+                logging.getLogger("prospectflow.dashboard").warning("could not create the sessions' TTL index")
         await made.feed.start()
         try:
             yield

@@ -54,10 +54,7 @@ def flash(request: Request, title: str, detail: str, status_code: int, items: li
         response.headers["HX-Retarget"] = "#flash"
         response.headers["HX-Reswap"] = "innerHTML"
         return response
-    try:
-        session = dashboard.session_of(request)
-    except SignedOut:
-        session = None
+    session = getattr(request.state, "session", None)  # known once the route's dependency resumed it
     return dashboard.page(request, "problem.html", session, status_code, title=title, detail=detail, items=items or [])
 
 

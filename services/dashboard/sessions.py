@@ -1,70 +1,163 @@
-"""Signing in: a token becomes a session cookie; a cookie becomes the recruiter and the token
-forwarded to rating's and messaging's APIs.
+"""Signing in: a one-time sign-in link becomes a server-side session; the session's cookie is an
+opaque id; each request to rating's, messaging's, intake's or the webhooks' API carries an API
+token minted for the session.
 
-- A sign-in link (`prospectflow login-link`) carries a 5-minute token with `typ: login` and a
-  `jti`; it works once (per dashboard process: the used ids are kept in memory) and is exchanged
-  for a session token of DASHBOARD_SESSION_HOURS, signed with the same HS256 secret.
-- A token from an identity provider (HS256 with the shared secret, or RS256/ES256 from its JWKS)
-  is kept as the session as it is, for as long as its own `exp`.
-The cookie is HttpOnly and SameSite=Strict (Secure over https). Every POST also carries a CSRF
-token derived from the session, which another site cannot read or compute.
+- A sign-in link (`prospectflow login-link`) carries a 5-minute token with `typ: login`, the
+  audience `prospectflow-login` and a `jti`. It only signs in (no API takes its audience) and
+  works once, across every dashboard replica: its `jti` is claimed by an insert that a second use
+  finds taken. Any other token (an API token, an identity provider's) signs nobody in, so nobody
+  can sign a victim in as themselves with a token they hold (login CSRF).
+- A session is a document (`sessions`, expiring by a TTL index) named by 256 random bits, which
+  the cookie holds: HttpOnly, SameSite=Strict, Secure over https (also behind a TLS proxy, by
+  X-Forwarded-Proto). Signing out deletes it: the cookie is worth nothing after.
+- Every POST carries a CSRF token derived from the session, which another site cannot read.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Protocol
 
-from shared.auth import InvalidToken, TokenVerifier, mint
+from shared.auth import API_AUDIENCE, LOGIN_AUDIENCE, InvalidToken, TokenVerifier, mint
 
 COOKIE = "pf_session"
+API_TOKEN_S = 600  # an API token minted for a session lasts this long (or the session's end)
 
 
 @dataclass
 class Session:
     recruiter_id: str
-    token: str
+    session_id: str
+    token: str  # an API token for this recruiter, forwarded to the services' APIs
     expires_at: float
 
     @property
     def csrf(self) -> str:
-        return csrf_token(self.token)
+        return csrf_token(self.session_id)
 
 
-def csrf_token(session_token: str) -> str:
-    return hmac.new(session_token.encode(), b"prospectflow-csrf", hashlib.sha256).hexdigest()[:40]
+def csrf_token(session_id: str) -> str:
+    return hmac.new(session_id.encode(), b"prospectflow-csrf", hashlib.sha256).hexdigest()[:40]
+
+
+class SessionStore(Protocol):
+    async def claim_link(self, jti: str, expires_at: datetime) -> bool:
+        """True the first time a sign-in link's id is claimed, False ever after (until it expires)."""
+
+    async def open(self, session_id: str, recruiter_id: str, expires_at: datetime) -> None: ...
+
+    async def find(self, session_id: str) -> dict[str, Any] | None: ...
+
+    async def close(self, session_id: str) -> None: ...
+
+
+@dataclass
+class MemorySessionStore:
+    """The store of one process (unit tests): what MongoSessionStore keeps, in dicts."""
+
+    links: dict[str, datetime] = field(default_factory=dict)
+    sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    async def claim_link(self, jti: str, expires_at: datetime) -> bool:
+        if jti in self.links:
+            return False
+        self.links[jti] = expires_at
+        return True
+
+    async def open(self, session_id: str, recruiter_id: str, expires_at: datetime) -> None:
+        self.sessions[session_id] = {"_id": session_id, "recruiter_id": recruiter_id, "expires_at": expires_at}
+
+    async def find(self, session_id: str) -> dict[str, Any] | None:
+        return self.sessions.get(session_id)
+
+    async def close(self, session_id: str) -> None:
+        self.sessions.pop(session_id, None)
+
+
+class MongoSessionStore:
+    """Sessions and used sign-in links in the dashboard's database, shared by its replicas. Each is
+    written once by an insert (a duplicate key says a link was used), never by a concurrent upsert."""
+
+    def __init__(self, db: Any) -> None:
+        self.sessions = db["sessions"]
+        self.links = db["used_links"]
+
+    async def ensure_indexes(self) -> None:
+        for collection in (self.sessions, self.links):
+            await collection.create_index("expires_at", expireAfterSeconds=0)
+
+    async def claim_link(self, jti: str, expires_at: datetime) -> bool:
+        from pymongo.errors import DuplicateKeyError
+
+        try:
+            await self.links.insert_one({"_id": jti, "expires_at": expires_at})
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def open(self, session_id: str, recruiter_id: str, expires_at: datetime) -> None:
+        await self.sessions.insert_one({"_id": session_id, "recruiter_id": recruiter_id, "expires_at": expires_at,
+                                        "created_at": datetime.now(timezone.utc)})
+
+    async def find(self, session_id: str) -> dict[str, Any] | None:
+        found: dict[str, Any] | None = await self.sessions.find_one({"_id": session_id})
+        return found
+
+    async def close(self, session_id: str) -> None:
+        await self.sessions.delete_one({"_id": session_id})
 
 
 @dataclass
 class Sessions:
-    verifier: TokenVerifier
-    secret: str | None
+    verifier: TokenVerifier  # checks sign-in links (audience prospectflow-login)
+    secret: str | None  # signs the API tokens minted for sessions
     session_hours: float
-    _used: dict[str, float] = field(default_factory=dict)
+    store: SessionStore = field(default_factory=MemorySessionStore)
 
-    def sign_in(self, token: str) -> Session:
-        """The session a presented token opens; InvalidToken if it opens none."""
+    async def sign_in(self, token: str) -> Session:
+        """The session a sign-in link opens; InvalidToken if it opens none."""
         claims = self.verifier.claims(token)
         if claims.get("typ") != "login":
-            return Session(str(claims["sub"]), token, float(claims["exp"]))
-        jti = str(claims.get("jti") or "")
-        now = time.time()
-        self._used = {k: exp for k, exp in self._used.items() if exp > now}
-        if not jti or jti in self._used:
-            raise InvalidToken("this sign-in link was used already")
+            raise InvalidToken("only a sign-in link signs in")
         if not self.secret:
             raise InvalidToken("sign-in links need DASHBOARD_JWT_SECRET")
-        self._used[jti] = float(claims["exp"])
-        ttl = self.session_hours * 3600
-        return Session(str(claims["sub"]), mint(self.secret, str(claims["sub"]), ttl_s=ttl, typ="session"), now + ttl)
+        jti = str(claims.get("jti") or "")
+        expires = datetime.fromtimestamp(float(claims["exp"]), timezone.utc) + timedelta(seconds=60)
+        if not jti or not await self.store.claim_link(jti, expires):
+            raise InvalidToken("this sign-in link was used already")
+        session_id = secrets.token_urlsafe(32)
+        until = time.time() + self.session_hours * 3600
+        await self.store.open(session_id, str(claims["sub"]), datetime.fromtimestamp(until, timezone.utc))
+        return self._session(session_id, str(claims["sub"]), until)
 
-    def resume(self, token: str | None) -> Session:
-        """The session of a cookie; InvalidToken if there is none or it expired."""
-        if not token:
+    async def resume(self, session_id: str | None) -> Session:
+        """The session of a cookie; InvalidToken if there is none, it ended or it expired."""
+        if not session_id or len(session_id) > 100:
             raise InvalidToken("not signed in")
-        claims = self.verifier.claims(token)
-        if claims.get("typ") == "login":
-            raise InvalidToken("a sign-in link is not a session")
-        return Session(str(claims["sub"]), token, float(claims["exp"]))
+        found = await self.store.find(session_id)
+        if found is None:
+            raise InvalidToken("this session has ended")
+        until = found["expires_at"].replace(tzinfo=timezone.utc).timestamp()
+        if until <= time.time():
+            raise InvalidToken("this session has expired")
+        return self._session(session_id, str(found["recruiter_id"]), until)
+
+    async def sign_out(self, session_id: str | None) -> None:
+        if session_id:
+            await self.store.close(session_id)
+
+    def _session(self, session_id: str, recruiter_id: str, until: float) -> Session:
+        assert self.secret is not None
+        ttl = max(1.0, min(API_TOKEN_S, until - time.time()))
+        return Session(recruiter_id, session_id, mint(self.secret, recruiter_id, ttl_s=ttl, audience=API_AUDIENCE),
+                       until)
+
+
+def login_verifier(secret: str) -> TokenVerifier:
+    """The verifier of sign-in links: ours (HS256 with the dashboard's secret), the login audience only."""
+    return TokenVerifier(secret=secret, audience=LOGIN_AUDIENCE)

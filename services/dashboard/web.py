@@ -63,11 +63,13 @@ class Parts:
     def render(self, request: Request, name: str, **context: Any) -> str:
         return self.templates.env.get_template(name).render(request=request, **context)
 
-    def session_of(self, request: Request) -> Session:
+    async def session_of(self, request: Request) -> Session:
         try:
-            return self.sessions.resume(request.cookies.get(COOKIE))
+            session = await self.sessions.resume(request.cookies.get(COOKIE))
         except InvalidToken:
             raise SignedOut("expired" if request.cookies.get(COOKIE) else "signed_out") from None
+        request.state.session = session  # for an error page drawn later in this request
+        return session
 
 
 def parts(request: Request) -> Parts:
@@ -78,14 +80,14 @@ def parts(request: Request) -> Parts:
 Dashboard = Annotated[Parts, Depends(parts)]
 
 
-def current(request: Request, dashboard: Dashboard) -> Session:
-    return dashboard.session_of(request)
+async def current(request: Request, dashboard: Dashboard) -> Session:
+    return await dashboard.session_of(request)
 
 
 async def checked(request: Request, session: Annotated[Session, Depends(current)]) -> Session:
     """A state-changing request: same origin, and the session's CSRF token."""
     origin = request.headers.get("origin")
-    if origin is not None and origin.rstrip("/") != f"{request.url.scheme}://{request.url.netloc}":
+    if origin is not None and origin.rstrip("/") not in same_origins(request):
         raise Forbidden()
     sent = request.headers.get("x-csrf-token")
     if sent is None:
@@ -94,6 +96,21 @@ async def checked(request: Request, session: Annotated[Session, Depends(current)
     if sent != session.csrf:
         raise Forbidden()
     return session
+
+
+def served_over_https(request: Request) -> bool:
+    """https here, or at the TLS proxy in front (X-Forwarded-Proto). Trusting the header can only
+    make a cookie Secure, which nobody can turn against the recruiter."""
+    forwarded = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+    return request.url.scheme == "https" or forwarded == "https"
+
+
+def same_origins(request: Request) -> set[str]:
+    """This site's origins: as served, and as the browser sees it behind a TLS proxy."""
+    origins = {f"{request.url.scheme}://{request.url.netloc}"}
+    if served_over_https(request):
+        origins.add(f"https://{request.url.netloc}")
+    return origins
 
 
 Current = Annotated[Session, Depends(current)]

@@ -14,6 +14,7 @@ from typing import Any
 import jwt
 
 from shared import ids
+from shared.auth import API_AUDIENCE, login_link
 from tests.integration.test_messaging import job, outcomes, send, setup
 from tests.integration.test_rating import RECRUITER, flag, job_opened, on_board, prospect_event, rate, results_for
 from tests.support import Kafka, Namespace, cloud_event, http_get, http_text, mails, metric, token
@@ -27,7 +28,7 @@ def _b64(data: dict[str, Any]) -> str:
 
 def bad_tokens(secret: str) -> dict[str, str]:
     now = int(time.time())
-    good = {"sub": RECRUITER, "exp": now + 3600}
+    good = {"sub": RECRUITER, "exp": now + 3600, "aud": API_AUDIENCE}
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -42,7 +43,10 @@ def bad_tokens(secret: str) -> dict[str, str]:
         "not yet valid": jwt.encode({**good, "nbf": now + 600}, secret, algorithm="HS256"),
         "issued in the future": jwt.encode({**good, "iat": now + 600}, secret, algorithm="HS256"),
         "no sub": jwt.encode({"exp": now + 3600}, secret, algorithm="HS256"),
-        "no exp": jwt.encode({"sub": RECRUITER}, secret, algorithm="HS256"),
+        "no exp": jwt.encode({"sub": RECRUITER, "aud": API_AUDIENCE}, secret, algorithm="HS256"),
+        "no audience": jwt.encode({"sub": RECRUITER, "exp": now + 3600}, secret, algorithm="HS256"),
+        "another surface's audience": jwt.encode({**good, "aud": "prospectflow-dashboard"}, secret, algorithm="HS256"),
+        "a dashboard sign-in link": login_link(secret, RECRUITER, "http://x").partition("token=")[2],
         "sub not a string": jwt.encode({**good, "sub": 7}, secret, algorithm="HS256"),
         "huge (over our 8 KB limit)": jwt.encode({**good, "pad": "x" * 9_000}, secret, algorithm="HS256"),
         "signature stripped": jwt.encode(good, secret, algorithm="HS256").rsplit(".", 1)[0] + ".",

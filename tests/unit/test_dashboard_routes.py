@@ -13,10 +13,10 @@ from fastapi.testclient import TestClient
 
 from services.dashboard.app import create_service
 from services.dashboard.clients import NotFound, Unavailable
-from services.dashboard.sessions import COOKIE, Sessions
+from services.dashboard.sessions import COOKIE, Sessions, csrf_token, login_verifier
 from services.dashboard.settings import DashboardSettings
 from services.dashboard.web import Parts, make_templates
-from shared.auth import TokenVerifier, mint
+from shared.auth import InvalidToken, TokenVerifier, login_link, mint
 
 SECRET = "a-test-secret-long-enough-for-hs256-tokens"
 RECRUITER = "rec-7"
@@ -133,12 +133,58 @@ class FakeFeed:
 def dashboard():
     settings = DashboardSettings(jwt_secret=SECRET)  # type: ignore[call-arg]
     rating, messaging, feed = FakeRating(), FakeMessaging(), FakeFeed()
-    parts = Parts(settings=settings, sessions=Sessions(TokenVerifier(secret=SECRET), SECRET, 8),
+    parts = Parts(settings=settings, sessions=Sessions(login_verifier(SECRET), SECRET, 8),
                   rating=rating, messaging=messaging, feed=feed, templates=make_templates())  # type: ignore[arg-type]
     with TestClient(create_service(settings, parts=parts), base_url="http://dashboard.test") as client:
-        token = mint(SECRET, RECRUITER, ttl_s=3600, typ="session")
-        client.cookies.set(COOKIE, token)
-        yield client, rating, messaging, feed, parts.sessions.resume(token).csrf
+        assert client.get("/login", params={"token": _link()}).status_code == 200
+        yield client, rating, messaging, feed, csrf_token(client.cookies[COOKIE])
+
+
+def _link(recruiter: str = RECRUITER) -> str:
+    return login_link(SECRET, recruiter, "http://dashboard.test").partition("token=")[2]
+
+
+# --- sessions (issue 27, 12) ------------------------------------------------------------------------
+
+def test_only_a_sign_in_link_signs_in_and_only_once(dashboard):
+    client, *_ = dashboard
+    client.cookies.clear()
+    api_token = mint(SECRET, "mallory", ttl_s=3600)  # login CSRF: an attacker's own valid token
+    assert client.get("/login", params={"token": api_token}).status_code == 401
+    assert COOKIE not in client.cookies
+    link = _link()
+    assert client.get("/login", params={"token": link}).status_code == 200
+    client.cookies.clear()
+    assert client.get("/login", params={"token": link}).status_code == 401  # used already
+
+
+def test_a_sign_in_link_is_no_api_token_and_an_api_token_no_link():
+    link = _link()
+    with pytest.raises(InvalidToken):
+        TokenVerifier(secret=SECRET).recruiter(link)  # what rating, messaging, intake, webhooks check
+    assert TokenVerifier(secret=SECRET).recruiter(mint(SECRET, RECRUITER, ttl_s=60)) == RECRUITER
+    with pytest.raises(InvalidToken):
+        login_verifier(SECRET).claims(mint(SECRET, RECRUITER, ttl_s=60, typ="login", jti="x"))
+
+
+def test_signing_out_ends_the_session_on_the_server(dashboard):
+    client, _, _, _, csrf = dashboard
+    cookie = client.cookies[COOKIE]
+    assert client.get("/prospects").status_code == 200
+    out = client.post("/logout", data={"csrf": csrf}, follow_redirects=False)
+    assert out.status_code == 303
+    client.cookies.set(COOKIE, cookie)  # the cookie kept by whoever copied it
+    again = client.get("/prospects", follow_redirects=False)
+    assert again.status_code == 401 and "Your session has expired" in again.text
+
+
+def test_the_cookie_is_secure_behind_a_tls_proxy(dashboard):
+    client, *_ = dashboard
+    plain = client.get("/login", params={"token": _link()})
+    assert "secure" not in plain.headers["set-cookie"].lower()
+    proxied = client.get("/login", params={"token": _link()}, headers={"X-Forwarded-Proto": "https"})
+    assert "secure" in proxied.headers["set-cookie"].lower()
+    assert "httponly" in proxied.headers["set-cookie"].lower() and "samesite=strict" in proxied.headers["set-cookie"].lower()
 
 
 def test_rating_down_is_said_with_its_address_and_nothing_else(dashboard):
@@ -211,6 +257,18 @@ def test_a_send_of_2500_is_three_commands_with_ids_derived_from_the_key(dashboar
     assert sizes == [1_000, 1_000, 500] and len(feed.distinct_commands()) == 3
     client.post("/send", data=form, headers={"HX-Request": "true"})
     assert len(feed.distinct_commands()) == 3
+
+
+def test_a_send_is_bounded_and_publishes_nothing_past_the_bound(dashboard):
+    """Issue 27: POST /send took any number of ids (a 1 MB form was 27 commands)."""
+    client, _, _, feed, csrf = dashboard
+    form = {"csrf": csrf, "key": "e" * 32, "template": "ask_to_apply",
+            "ids": ",".join(f"p{n:05d}" for n in range(10_001))}
+    refused = client.post("/send", data=form, headers={"HX-Request": "true"})
+    assert refused.status_code == 400 and "at most 10,000 prospects" in refused.text
+    bad = client.post("/send", data={**form, "ids": "p1,<script>"}, headers={"HX-Request": "true"})
+    assert bad.status_code == 400
+    assert feed.published == []
 
 
 def test_a_send_without_the_sessions_csrf_token_is_refused_and_publishes_nothing(dashboard):

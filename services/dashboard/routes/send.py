@@ -36,10 +36,12 @@ from services.dashboard.web import COMMAND_SIZE, ID_PATTERN, Checked, Current, D
 
 router = APIRouter()
 KEY_PATTERN = r"^[0-9a-f]{32}$"
+_ID = re.compile(ID_PATTERN)
 SendKey = Annotated[str, PathParam(pattern=ID_PATTERN)]  # any send: the dashboard's keys, or a command id
 RESULTS_WAIT_S = 5.0  # how long Send waits for the commands' results before showing progress
 NOT_TAKEN_AFTER_S = 60.0  # a part messaging has not taken by then is said, with what to do
 EACH_LISTED = 50  # a send of at most this many recipients lists each one
+SEND_MAX = 10_000  # the most recipients of one send: ten commands (a bigger view is sent in several)
 
 
 def command_ids(key: str, parts: int) -> list[str]:
@@ -112,9 +114,12 @@ async def send(request: Request, dashboard: Dashboard, session: Checked, templat
     template = _template(template)
     key = key or uuid.uuid4().hex  # a form of its own (another app's): a send of its own
     # Sorted: the same people make the same parts, whatever order the page listed them in.
-    chosen = sorted(set(i for i in ids.split(",") if i))
+    chosen = sorted(set(i for i in ids.split(",", SEND_MAX + 1)[:SEND_MAX + 1] if i))
     if not chosen:
         raise Problem("No prospects selected", "Go back and select prospects.", 400)
+    if len(chosen) > SEND_MAX or not all(_ID.match(i) for i in chosen):
+        raise Problem("Not sent", f"One send goes to at most {SEND_MAX:,} prospects, each named by its id; "
+                                  "nothing was sent. Narrow the view (a job) and send in parts.", 400)
     parts = [chosen[i:i + COMMAND_SIZE] for i in range(0, len(chosen), COMMAND_SIZE)]
     try:
         commands = [(command_id, SendMessages(recruiter_id=session.recruiter_id, template=template,
