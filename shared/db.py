@@ -73,14 +73,56 @@ async def find_by_ids(collection: AsyncCollection[dict[str, Any]], ids: Iterable
 
 async def set_by_id(collection: AsyncCollection[dict[str, Any]], writes: Sequence[tuple[Any, dict[str, Any]]]) -> None:
     """Apply `$set` writes (top-level fields) by `_id`, in order, creating documents that are
-    not there: one upsert per document, its writes merged in order (the last value of each field
-    wins, as if applied one by one), in one unordered bulk command, since no two touch the same
-    document."""
+    not there: each document's writes merged in order (the last value of each field wins, as if
+    applied one by one), then written as `write_by_id` does (no upsert)."""
     merged: dict[Any, dict[str, Any]] = {}
     for key, fields in writes:
         merged.setdefault(key, {}).update(fields)
-    await bulk_write(collection, [UpdateOne({"_id": k}, {"$set": f}, upsert=True) for k, f in merged.items()],
-                     ordered=False)
+    await write_by_id(collection, [(k, {"$set": f}) for k, f in merged.items()], ordered=False)
+
+
+async def write_by_id(collection: AsyncCollection[dict[str, Any]], writes: Sequence[tuple[Any, dict[str, Any]]],
+                      *, ordered: bool = True) -> None:
+    """What an upserting `UpdateOne({"_id": key}, update)` does for each write, in order, without
+    an upsert: the first write of each key is an insert of the document that upsert would make,
+    and where the document was there already (a duplicate key), every write of that key is a
+    plain update; the writes after a key's first are plain updates too.
+
+    Why: two connections upserting the same new `_id` at once lose one of the writes on the
+    local engine (DocumentDB before 0.108; MongoDB does not). An insert that clashes is told so,
+    and a plain update of an existing document is never lost, on both engines. A batch costs
+    one insert and one bulk update (for the documents that existed, or were written twice)."""
+    if not writes:
+        return
+    first: dict[Any, int] = {}
+    for n, (key, _) in enumerate(writes):
+        first.setdefault(key, n)
+    firsts = list(first.items())
+    clashed = await insert_new(collection, [{"_id": key, **created_by(writes[n][1])} for key, n in firsts])
+    existed = {firsts[i][0] for i in clashed}
+    updates = [UpdateOne({"_id": key}, {op: v for op, v in update.items() if op != "$setOnInsert"})
+               for n, (key, update) in enumerate(writes)
+               if (key in existed or first[key] != n) and any(op != "$setOnInsert" for op in update)]
+    await bulk_write(collection, updates, ordered=ordered)
+
+
+def created_by(update: dict[str, Any]) -> dict[str, Any]:
+    """The document an upsert of `update` creates where there was none (the `_id` aside): the
+    fields of `$setOnInsert`, `$set`, `$min`, `$max` and `$inc` as given, `$addToSet` as a list."""
+    doc: dict[str, Any] = {}
+    for op in ("$setOnInsert", "$set", "$min", "$max", "$inc", "$addToSet"):
+        for path, value in (update.get(op) or {}).items():
+            if op == "$addToSet":
+                value = list(dict.fromkeys(value["$each"])) if isinstance(value, dict) and "$each" in value else [value]
+            target = doc
+            *parents, leaf = path.split(".")
+            for part in parents:
+                target = target.setdefault(part, {})
+            target[leaf] = value
+    unknown = set(update) - {"$setOnInsert", "$set", "$min", "$max", "$inc", "$addToSet"}
+    if unknown:
+        raise ValueError(f"write_by_id cannot make a document of {sorted(unknown)}")
+    return doc
 
 
 async def set_each(collection: AsyncCollection[dict[str, Any]], writes: Sequence[tuple[dict[str, Any], dict[str, Any]]]) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import random
+import socket
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -25,6 +27,12 @@ class InfrastructureError(Exception):
     """A dependency (Kafka, MongoDB, SMTP) is unavailable; the same work will succeed later."""
 
 
+NETWORK_ERRNOS = frozenset({
+    errno.ECONNREFUSED, errno.ECONNRESET, errno.ECONNABORTED, errno.EPIPE, errno.ETIMEDOUT, errno.EHOSTUNREACH,
+    errno.ENETUNREACH, errno.ENETDOWN, errno.EHOSTDOWN, errno.ENOTCONN, errno.EADDRNOTAVAIL, errno.ESHUTDOWN,
+})
+
+
 def is_infrastructure_error(exc: BaseException) -> bool:
     if isinstance(exc, (InfrastructureError, KafkaError, ConnectionFailure, WaitQueueTimeoutError,
                         ConnectionError, TimeoutError, asyncio.TimeoutError)):
@@ -37,7 +45,10 @@ def is_infrastructure_error(exc: BaseException) -> bool:
         # FerretDB 2 after its PostgreSQL restarted: the first command on each pooled connection
         # fails once with PostgreSQL's own words; the next one works.
         return any(words in str(exc) for words in RESTARTED_POSTGRESQL)
-    return isinstance(exc, OSError)
+    # An OSError is an outage only when it is the network's: a file, a permission or an encoding
+    # problem raised while handling one message is that message's, and retrying it forever would
+    # stop its partition; it is dead-lettered instead.
+    return isinstance(exc, socket.gaierror) or isinstance(exc, OSError) and exc.errno in NETWORK_ERRNOS
 
 
 async def retry_forever(

@@ -251,8 +251,13 @@ class Gateway:
             if not before:
                 try:
                     await self.store.mark_posted(application.event_id, board, application.job_id, prospect_id)
-                except Exception:  # noqa: BLE001 - in Kafka already; the mark only serves Indeed's 409
-                    log.warning("could not note a posted application", extra={"event_id": application.event_id})
+                except Exception as exc:  # noqa: BLE001 - in Kafka, but not noted: the board sends it again
+                    # Answering 200 would lose the note for good (Indeed's 409 and "received: before"
+                    # rest on it); the board's retry publishes the same event id, which intake
+                    # registers once, and notes it then.
+                    log.warning("could not note a posted application; the board is asked to retry",
+                                extra={"event_id": application.event_id})
+                    raise Unavailable(f"the application could not be noted ({type(exc).__name__})") from None
             accepted.append(Accepted(id=application.event_id, prospect_id=prospect_id,
                                      received="before" if before else "new"))
         return accepted

@@ -12,21 +12,27 @@ The hot path is inserts (one `insert_many` per collection and batch, the unique 
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from gridfs import AsyncGridFSBucket
-from gridfs.errors import FileExists, NoFile
+from gridfs.errors import NoFile
 from pymongo import ASCENDING, UpdateOne
 from pymongo.errors import DuplicateKeyError, OperationFailure
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.intake.domain import Inquiry, Known
-from shared.db import bulk_write, find_by_ids, insert_new
+from shared.db import bulk_write, find_by_ids, insert_new, write_by_id
 from shared.retention import Kept
 
 NOT_FOUND = (26, 27)  # NamespaceNotFound, IndexNotFound
+
+
+UPLOAD_CLAIM_S = 30.0
+"""The longest one résumé's upload may hold its claim: a claim older than this is a crashed one's."""
 
 
 class IntakeStore:
@@ -40,6 +46,7 @@ class IntakeStore:
         self.jobs = db["jobs"]
         self.posted = db["posted"]
         self.resume_jobs = db["resume_jobs"]
+        self.uploads = db["resume_uploads"]  # one claim per résumé being uploaded
         self._db = db
         self.resume_files = db["resumes.files"]
         self.resume_chunks = db["resumes.chunks"]
@@ -121,10 +128,10 @@ class IntakeStore:
         """What the gateway needs of each job, in the order the events came (an update replaces)."""
         if jobs:
             now = datetime.now(timezone.utc)
-            await bulk_write(self.jobs, [
-                UpdateOne({"_id": job_id}, {"$set": {**fields, "updated_at": now},
-                                            **({} if "open" in fields else {"$setOnInsert": {"open": True}})}, upsert=True)
-                for job_id, fields in jobs], ordered=True)
+            await write_by_id(self.jobs, [
+                (job_id, {"$set": {**fields, "updated_at": now},
+                          **({} if "open" in fields else {"$setOnInsert": {"open": True}})})
+                for job_id, fields in jobs])
 
     async def job(self, job_id: str) -> dict[str, Any] | None:
         return await self.jobs.find_one({"_id": job_id})
@@ -145,20 +152,41 @@ class IntakeStore:
 
     async def store_resume(self, resume_id: str, data: bytes, *, filename: str, content_type: str,
                            sha256: str, job_id: str) -> None:
-        """Store the file once (a second upload of the same bytes finds it there), and note that
-        it was sent to `job_id`. A crash mid-upload leaves chunks without a file document:
-        the next upload of the same file clears them and stores it whole."""
-        for _ in range(2):  # most files are new: upload first, and find out about a stored one from the clash
-            try:
-                await self.resumes.upload_from_stream_with_id(
-                    resume_id, filename, data, metadata={"content_type": content_type, "sha256": sha256})
+        """Store the file once, and note that it was sent to `job_id`.
+
+        One writer per file: an upload is claimed first (an insert into `resume_uploads`, which a
+        second request at the same moment finds taken; it waits for the file instead). GridFS
+        itself cannot be raced: an upload that clashes aborts by deleting every chunk of its id,
+        the other upload's too, so a file stored whole lost its chunks to a second board sending
+        the same bytes. A claim older than UPLOAD_CLAIM_S is a crashed upload's: taken over,
+        its leftover chunks cleared first."""
+        deadline = time.monotonic() + UPLOAD_CLAIM_S
+        while await self.resume_files.find_one({"_id": resume_id}, {"_id": 1}) is None:
+            if await self._claim_upload(resume_id):
+                try:
+                    if await self.resume_files.find_one({"_id": resume_id}, {"_id": 1}) is None:
+                        await self.resume_chunks.delete_many({"files_id": resume_id})  # a crash's leftovers
+                        await self.resumes.upload_from_stream_with_id(
+                            resume_id, filename, data, metadata={"content_type": content_type, "sha256": sha256})
+                finally:
+                    await self.uploads.delete_one({"_id": resume_id})
                 break
-            except (FileExists, DuplicateKeyError):  # GridFS says FileExists for a clash on its chunks
-                if await self.resume_files.find_one({"_id": resume_id}, {"_id": 1}) is not None:
-                    break  # stored before, or by another request at the same moment
-                await self.resume_chunks.delete_many({"files_id": resume_id})  # a crash's leftovers
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"résumé {resume_id} is being stored by another request")
+            await asyncio.sleep(0.05)  # another request is storing these very bytes
         await insert_new(self.resume_jobs, [{"_id": f"{resume_id}:{job_id}", "resume_id": resume_id, "job_id": job_id,
                                              "at": datetime.now(timezone.utc)}])
+
+    async def _claim_upload(self, resume_id: str) -> bool:
+        now = datetime.now(timezone.utc)
+        try:
+            await self.uploads.insert_one({"_id": resume_id, "at": now})
+            return True
+        except DuplicateKeyError:
+            stale = now - timedelta(seconds=UPLOAD_CLAIM_S)
+            taken = await self.uploads.find_one_and_update({"_id": resume_id, "at": {"$lt": stale}},
+                                                           {"$set": {"at": now}})
+            return taken is not None
 
     async def resume_for(self, resume_id: str, recruiter_id: str) -> Any | None:
         """The résumé's download stream, if it was sent to one of `recruiter_id`'s jobs; else None."""

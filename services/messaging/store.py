@@ -14,10 +14,10 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any
 
-from pymongo import ASCENDING, UpdateOne
+from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
-from shared.db import bulk_write, find_by_ids, insert_new, set_by_id, set_each
+from shared.db import find_by_ids, insert_new, set_by_id, set_each, write_by_id
 from shared.outbox import Outbox
 from shared.retention import Kept
 
@@ -55,10 +55,10 @@ class MessagingStore:
                                         partialFilterExpression={"to_forward": True})
 
     async def save_jobs(self, jobs: dict[str, dict[str, Any]]) -> None:
-        await bulk_write(self.jobs, [UpdateOne({"_id": k}, {"$set": v}, upsert=True) for k, v in jobs.items()])
+        await write_by_id(self.jobs, [(k, {"$set": v}) for k, v in jobs.items()])
 
     async def save_recruiters(self, recruiters: dict[str, dict[str, Any]]) -> None:
-        await bulk_write(self.recruiters, [UpdateOne({"_id": k}, {"$set": v}, upsert=True) for k, v in recruiters.items()])
+        await write_by_id(self.recruiters, [(k, {"$set": v}) for k, v in recruiters.items()])
 
     async def save_contacts(self, contacts: dict[str, dict[str, Any]]) -> None:
         await set_by_id(self.contacts, list(contacts.items()))

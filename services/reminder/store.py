@@ -9,10 +9,10 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from pymongo import ASCENDING, UpdateMany, UpdateOne
+from pymongo import ASCENDING, UpdateMany
 from pymongo.asynchronous.database import AsyncDatabase
 
-from shared.db import bulk_write, find_by_ids, insert_new
+from shared.db import bulk_write, find_by_ids, insert_new, write_by_id
 from services.reminder.domain import MOST_LISTED, Changes
 from shared.retention import Kept
 from shared.views import WAITING_QUERY
@@ -39,18 +39,20 @@ class ReminderStore:
     async def write(self, changes: Changes) -> None:
         """A batch's changes, in order: jobs (and their joins onto prospects), schedules, prospects
         (upserts: `$setOnInsert` for a registration, `$min` for the earliest wait)."""
-        await bulk_write(self.jobs, [UpdateOne({"_id": k}, {"$set": v}, upsert=True) for k, v in changes.jobs])
-        await bulk_write(self.recruiters, [UpdateOne({"_id": k}, {"$set": v}, upsert=True) for k, v in changes.recruiters])
+        # First writes as insert-then-update (shared.db.write_by_id): replicas holding different
+        # topics' partitions write the same prospect at once, and an upsert race loses a write.
+        await write_by_id(self.jobs, [(k, {"$set": v}) for k, v in changes.jobs])
+        await write_by_id(self.recruiters, [(k, {"$set": v}) for k, v in changes.recruiters])
         await bulk_write(self.prospects, [UpdateMany({"job_id": k}, {"$set": v}) for k, v in changes.joins if v])
-        operations: list[Any] = []
+        writes: list[tuple[str, dict[str, Any]]] = []
         for c in changes.prospects:
             update: dict[str, Any] = {"$set": c.set}
             if c.set_on_insert:
                 update["$setOnInsert"] = c.set_on_insert
             if c.earliest:
                 update["$min"] = c.earliest
-            operations.append(UpdateOne({"_id": c.prospect_id}, update, upsert=True))
-        await bulk_write(self.prospects, operations)
+            writes.append((c.prospect_id, update))
+        await write_by_id(self.prospects, writes)
 
     async def job_docs(self, job_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         return {d["_id"]: d for d in await find_by_ids(self.jobs, list(job_ids))}

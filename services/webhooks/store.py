@@ -13,10 +13,10 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
-from shared.db import bulk_write, find_by_ids, insert_new
+from shared.db import find_by_ids, insert_new, write_by_id
 
 PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
 
@@ -42,16 +42,14 @@ class WebhooksStore:
     # --- jobs ---------------------------------------------------------------------------------
 
     async def save_jobs(self, jobs: Sequence[tuple[str, str]]) -> None:
-        await bulk_write(self.jobs, [UpdateOne({"_id": job_id}, {"$set": {"recruiter_id": recruiter}}, upsert=True)
-                                     for job_id, recruiter in jobs])
+        await write_by_id(self.jobs, [(job_id, {"$set": {"recruiter_id": recruiter}}) for job_id, recruiter in jobs])
 
     async def job_recruiters(self, job_ids: Iterable[str]) -> dict[str, str]:
         return {d["_id"]: d["recruiter_id"] for d in await find_by_ids(self.jobs, job_ids)}
 
     async def save_applications(self, applications: Sequence[tuple[str, str, str]]) -> None:
-        await bulk_write(self.applications, [
-            UpdateOne({"_id": pid}, {"$set": {"board": board, "application_id": app_id}}, upsert=True)
-            for pid, board, app_id in applications])
+        await write_by_id(self.applications, [(pid, {"$set": {"board": board, "application_id": app_id}})
+                                              for pid, board, app_id in applications])
 
     async def applications_of(self, prospect_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         return {d["_id"]: d for d in await find_by_ids(self.applications, prospect_ids)}
@@ -62,7 +60,9 @@ class WebhooksStore:
         await self.endpoints.insert_one(doc)
 
     async def upsert_endpoint(self, doc: dict[str, Any]) -> None:
-        await self.endpoints.replace_one({"_id": doc["_id"]}, doc, upsert=True)
+        """An operator's endpoint, written by every replica at start (at once): no upsert."""
+        fields = {k: v for k, v in doc.items() if k != "_id"}
+        await write_by_id(self.endpoints, [(doc["_id"], {"$set": fields})])
 
     async def endpoint(self, endpoint_id: str, recruiter_id: str | None = None) -> dict[str, Any] | None:
         query: dict[str, Any] = {"_id": endpoint_id}

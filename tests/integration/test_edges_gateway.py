@@ -111,3 +111,40 @@ async def test_a_named_cloudevents_sender_is_the_board_it_signs_for(ns: Namespac
     assert post(gw.intake, "cloudevents", own, secret=secret).status_code == 200
     seen = await eventually(lambda: (lambda p: p if p else None)(gw.prospects()), timeout_s=60)
     assert [p["board"] for p in seen.values()] == ["jobs-weekly"]
+
+
+async def test_the_same_resume_uploaded_again_or_at_once_is_stored_whole_and_once(stack):
+    """A second upload of stored bytes clashed in GridFS, whose abort deletes every chunk and the
+    file document of that id, the stored file's too: the file was gone until the re-upload, and
+    two boards at once could leave a file document without its chunks."""
+    import hashlib
+    import os
+    import uuid
+
+    from pymongo import AsyncMongoClient
+
+    from services.intake.store import IntakeStore
+
+    client: AsyncMongoClient = AsyncMongoClient(stack.mongodb_uri, tz_aware=True)
+    name = f"t{uuid.uuid4().hex[:10]}_intake"
+    try:
+        store = IntakeStore(client[name])
+        await store.ensure_indexes()
+        chunks = client[name]["resumes.chunks"]
+        for round_ in range(3):
+            data = os.urandom(2 * 1024 * 1024 + round_)  # 9 chunks of GridFS's 255 KB
+            sha = hashlib.sha256(data).hexdigest()
+            resume_id = f"resume-{sha[:16]}"
+            await asyncio.gather(*(store.store_resume(resume_id, data, filename="cv.pdf", content_type="application/pdf",
+                                                      sha256=sha, job_id=f"job-{n}") for n in range(8)))
+            stored = sorted([c["_id"] async for c in chunks.find({"files_id": resume_id}, {"_id": 1})])
+            await store.store_resume(resume_id, data, filename="cv.pdf", content_type="application/pdf",
+                                     sha256=sha, job_id="job-later")
+            assert sorted([c["_id"] async for c in chunks.find({"files_id": resume_id}, {"_id": 1})]) == stored, \
+                "the stored file was deleted and written again"
+            stream = await store.resumes.open_download_stream(resume_id)
+            assert await stream.read() == data, f"round {round_}: the stored file is not the file sent"
+            assert await client[name]["resume_jobs"].count_documents({"resume_id": resume_id}) == 9
+    finally:
+        await client.drop_database(name)
+        await client.close()
