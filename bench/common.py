@@ -166,6 +166,17 @@ def stack_pids() -> dict[str, int]:
         return {}
 
 
+def dashboard_session(base: str, secret: str, recruiter: str) -> str:
+    """A session cookie of the dashboard at `base`, opened with a sign-in link as a recruiter does."""
+    import httpx
+
+    from shared.auth import login_link
+
+    response = httpx.get(login_link(secret, recruiter, base), timeout=30)
+    response.raise_for_status()
+    return str(response.cookies["pf_session"])
+
+
 def percentile(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 

@@ -17,7 +17,7 @@ import uuid
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from bench.common import BenchNamespace, percentile, summary, wait_for_log
+from bench.common import BenchNamespace, dashboard_session, percentile, summary, wait_for_log
 from bench.views import seed
 from devstack.stack import ROOT
 from shared.auth import mint
@@ -104,10 +104,11 @@ async def main(addresses: dict[str, str], count: int = 10_000, repeats: int = 40
     try:
         wait_for_log(logs / f"{ns.name}-rating.log", "Uvicorn running", timeout_s=120)
         wait_for_log(logs / f"{ns.name}-dashboard.log", "reading updates", timeout_s=120)
-        token = mint(secret, RECRUITER, ttl_s=3600, typ="session")
+        token = mint(secret, RECRUITER, ttl_s=3600)
         base = f"http://127.0.0.1:{dashboard_port}"
         api = f"http://127.0.0.1:{rating_port}"
-        async with httpx.AsyncClient(timeout=120, cookies={"pf_session": token}) as client:
+        cookie = dashboard_session(base, secret, RECRUITER)
+        async with httpx.AsyncClient(timeout=120, cookies={"pf_session": cookie}) as client:
             headers = {"Authorization": f"Bearer {token}"}
             await timed(client, f"{base}/prospects")  # warm-up
             page, counts, baseline = [], [], []
@@ -115,7 +116,7 @@ async def main(addresses: dict[str, str], count: int = 10_000, repeats: int = 40
                 page.append(await timed(client, f"{base}/prospects?view=all"))
                 counts.append(await timed(client, f"{base}/prospects/counts?view=all"))
                 baseline.append(await timed(client, f"{api}/prospects?view=all&limit=50", headers=headers))
-        to_sse, to_raw = await sse_delays(addresses["KAFKA_BOOTSTRAP_SERVERS"], ns, base, token, samples)
+        to_sse, to_raw = await sse_delays(addresses["KAFKA_BOOTSTRAP_SERVERS"], ns, base, cookie, samples)
     finally:
         await ns.finish(dashboard, rating)
     return [

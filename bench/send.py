@@ -15,7 +15,7 @@ import uuid
 import httpx
 from pymongo import AsyncMongoClient
 
-from bench.common import BenchNamespace, produce, summary, wait_for_log, wait_for_records
+from bench.common import BenchNamespace, dashboard_session, produce, summary, wait_for_log, wait_for_records
 from bench.mail import private_sink
 from bench.views import seed
 from devstack.stack import ROOT
@@ -61,7 +61,7 @@ async def one(addresses: dict[str, str], port: int, count: int) -> dict[str, flo
             wait_for_log(logs / f"{ns.name}-{service}.log", "Uvicorn running", timeout_s=120)
         wait_for_log(logs / f"{ns.name}-dashboard.log", "reading updates", timeout_s=120)
         wait_for_log(logs / f"{ns.name}-messaging.log", "assigned to partitions", timeout_s=120)
-        token = mint(secret, RECRUITER, ttl_s=3600, typ="session")
+        token = mint(secret, RECRUITER, ttl_s=3600)
         base = f"http://127.0.0.1:{ports['dashboard']}"
         async with httpx.AsyncClient(timeout=300, headers={"Authorization": f"Bearer {token}"}) as api:
             # what Go waits for: rating's ids of the view, then messaging's previews (1,000 ids each, at once)
@@ -72,7 +72,8 @@ async def one(addresses: dict[str, str], port: int, count: int) -> dict[str, flo
             await asyncio.gather(*(api.post(f"http://127.0.0.1:{ports['messaging']}/preview", json={
                 "template": "ask_to_apply", "prospect_ids": ids[i:i + 1_000]}) for i in range(0, len(ids), 1_000)))
             previews_ms = (time.perf_counter() - started) * 1000
-        async with httpx.AsyncClient(base_url=base, timeout=300, cookies={"pf_session": token}) as client:
+        cookie = dashboard_session(base, secret, RECRUITER)
+        async with httpx.AsyncClient(base_url=base, timeout=300, cookies={"pf_session": cookie}) as client:
             started = time.perf_counter()
             go = await client.get("/send", params={"template": "ask_to_apply", "all": "1", "view": "all"},
                                   follow_redirects=True)
