@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from shared import topics
+from shared.auth import InvalidToken
 from shared.logs import get_logger
 
 from services.dashboard import present
@@ -23,6 +24,7 @@ from services.dashboard.web import Current, Dashboard, Parts
 
 router = APIRouter()
 log = get_logger("prospectflow.dashboard")
+SESSION_CHECK_S = 60.0  # how often an open stream reads its session again
 
 
 @router.get("/events")
@@ -42,12 +44,26 @@ async def events(request: Request, dashboard: Dashboard, session: Current) -> St
         return job_id in jobs
 
     async def stream() -> AsyncIterator[str]:
+        nonlocal session
+        checked = time.time()
         try:
             yield ": connected\n\n"
             while True:
                 try:
                     update = await asyncio.wait_for(queue.get(), timeout=15)
                 except TimeoutError:
+                    update = None
+                if time.time() - checked > SESSION_CHECK_S:
+                    # The session, read again: signed out (on any replica) ends the stream, and
+                    # its API token, which lasts minutes, is renewed for a page open for hours.
+                    checked = time.time()
+                    try:
+                        session = await dashboard.sessions.resume(session.session_id)
+                    except InvalidToken:
+                        return
+                    except Exception:  # noqa: BLE001 - the database is away: keep the token until it works
+                        pass
+                if update is None:
                     if session.expires_at < time.time():
                         return
                     yield ": keep-alive\n\n"
