@@ -27,7 +27,8 @@ from services.dashboard import errors
 from services.dashboard.clients import IntakeApi, MessagingApi, RatingApi, WebhooksApi
 from services.dashboard.feed import Feed
 from services.dashboard.routes import actions, integrations, live, pages, send, signin
-from services.dashboard.sessions import MongoSessionStore, Sessions, login_verifier
+from services.dashboard.sessions import Sessions, login_verifier
+from services.dashboard.store import DashboardStore
 from services.dashboard.settings import DashboardSettings
 from services.dashboard.web import HERE, Parts, make_templates
 
@@ -40,10 +41,11 @@ def make_parts(settings: DashboardSettings, *, feed: Feed | None = None) -> Part
         raise ConfigurationError("DASHBOARD_JWT_SECRET is not set: it checks sign-in links and signs the API tokens "
                                  "of sessions (the same secret as rating's RATING_JWT_SECRET)")
     client = mongo_client(settings.mongodb, appname="prospectflow-dashboard")
+    store = DashboardStore(client[settings.database])
     return Parts(
         settings=settings,
-        sessions=Sessions(login_verifier(secret), secret, settings.session_hours,
-                          MongoSessionStore(client[settings.database])),
+        sessions=Sessions(login_verifier(secret), secret, settings.session_hours, store),
+        store=store,
         rating=RatingApi(settings.rating_api_url, settings.api_timeout_s),
         messaging=MessagingApi(settings.messaging_api_url, settings.api_timeout_s),
         feed=feed or Feed(settings.kafka, command_timeout_s=settings.command_timeout_s),
@@ -59,11 +61,11 @@ def create_service(settings: DashboardSettings, *, feed: Feed | None = None, par
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if isinstance(made.sessions.store, MongoSessionStore):
+        if isinstance(made.store, DashboardStore):
             try:
-                await made.sessions.store.ensure_indexes()
+                await made.store.ensure_indexes()
             except Exception:  # noqa: BLE001 - the database is away: sessions expire by their own check meanwhile
-                logging.getLogger("prospectflow.dashboard").warning("could not create the sessions' TTL index")
+                logging.getLogger("prospectflow.dashboard").warning("could not create the TTL indexes of its store")
         await made.feed.start()
         try:
             yield

@@ -21,9 +21,10 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Protocol
 
 from shared.auth import API_AUDIENCE, LOGIN_AUDIENCE, InvalidToken, TokenVerifier, mint
+
+from services.dashboard.store import MemoryStore, SessionStore
 
 COOKIE = "pf_session"
 API_TOKEN_S = 600  # an API token minted for a session lasts this long (or the session's end)
@@ -45,79 +46,12 @@ def csrf_token(session_id: str) -> str:
     return hmac.new(session_id.encode(), b"prospectflow-csrf", hashlib.sha256).hexdigest()[:40]
 
 
-class SessionStore(Protocol):
-    async def claim_link(self, jti: str, expires_at: datetime) -> bool:
-        """True the first time a sign-in link's id is claimed, False ever after (until it expires)."""
-
-    async def open(self, session_id: str, recruiter_id: str, expires_at: datetime) -> None: ...
-
-    async def find(self, session_id: str) -> dict[str, Any] | None: ...
-
-    async def close(self, session_id: str) -> None: ...
-
-
-@dataclass
-class MemorySessionStore:
-    """The store of one process (unit tests): what MongoSessionStore keeps, in dicts."""
-
-    links: dict[str, datetime] = field(default_factory=dict)
-    sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    async def claim_link(self, jti: str, expires_at: datetime) -> bool:
-        if jti in self.links:
-            return False
-        self.links[jti] = expires_at
-        return True
-
-    async def open(self, session_id: str, recruiter_id: str, expires_at: datetime) -> None:
-        self.sessions[session_id] = {"_id": session_id, "recruiter_id": recruiter_id, "expires_at": expires_at}
-
-    async def find(self, session_id: str) -> dict[str, Any] | None:
-        return self.sessions.get(session_id)
-
-    async def close(self, session_id: str) -> None:
-        self.sessions.pop(session_id, None)
-
-
-class MongoSessionStore:
-    """Sessions and used sign-in links in the dashboard's database, shared by its replicas. Each is
-    written once by an insert (a duplicate key says a link was used), never by a concurrent upsert."""
-
-    def __init__(self, db: Any) -> None:
-        self.sessions = db["sessions"]
-        self.links = db["used_links"]
-
-    async def ensure_indexes(self) -> None:
-        for collection in (self.sessions, self.links):
-            await collection.create_index("expires_at", expireAfterSeconds=0)
-
-    async def claim_link(self, jti: str, expires_at: datetime) -> bool:
-        from pymongo.errors import DuplicateKeyError
-
-        try:
-            await self.links.insert_one({"_id": jti, "expires_at": expires_at})
-        except DuplicateKeyError:
-            return False
-        return True
-
-    async def open(self, session_id: str, recruiter_id: str, expires_at: datetime) -> None:
-        await self.sessions.insert_one({"_id": session_id, "recruiter_id": recruiter_id, "expires_at": expires_at,
-                                        "created_at": datetime.now(timezone.utc)})
-
-    async def find(self, session_id: str) -> dict[str, Any] | None:
-        found: dict[str, Any] | None = await self.sessions.find_one({"_id": session_id})
-        return found
-
-    async def close(self, session_id: str) -> None:
-        await self.sessions.delete_one({"_id": session_id})
-
-
 @dataclass
 class Sessions:
     verifier: TokenVerifier  # checks sign-in links (audience prospectflow-login)
     secret: str | None  # signs the API tokens minted for sessions
     session_hours: float
-    store: SessionStore = field(default_factory=MemorySessionStore)
+    store: SessionStore = field(default_factory=MemoryStore)
 
     async def sign_in(self, token: str) -> Session:
         """The session a sign-in link opens; InvalidToken if it opens none."""

@@ -4,7 +4,7 @@ signed-in recruiter, the CSRF check, and rendering pages and fragments."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,6 +20,7 @@ from services.dashboard.clients import IntakeApi, MessagingApi, RatingApi, Webho
 from services.dashboard.errors import Forbidden, SignedOut
 from services.dashboard.feed import Feed
 from services.dashboard.sessions import COOKIE, Session, Sessions
+from services.dashboard.store import DashboardStore, MemoryStore
 from services.dashboard.settings import DashboardSettings
 
 HERE = Path(__file__).parent
@@ -50,6 +51,7 @@ class Parts:
     templates: Jinja2Templates
     intake: IntakeApi | None = None
     webhooks: WebhooksApi | None = None
+    store: DashboardStore | MemoryStore = field(default_factory=MemoryStore)
 
     def page(self, request: Request, name: str, session: Session | None, status_code: int = 200,
              **context: Any) -> HTMLResponse:

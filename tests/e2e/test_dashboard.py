@@ -9,7 +9,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -19,7 +19,7 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 from devstack.stack import CHROMIUM_FLAGS, chromium
 from shared import ids
 from shared.auth import login_link, mint
-from tests.support import Kafka, Namespace, ServiceProcess, Stack, cloud_event, eventually, mails
+from tests.support import Kafka, Namespace, ServiceProcess, Stack, answers, cloud_event, eventually, http_get, mails
 
 pytestmark = pytest.mark.stack
 
@@ -35,6 +35,9 @@ class World:
     browser: Browser
     intake: ServiceProcess | None = None
     webhooks: ServiceProcess | None = None
+    rating: ServiceProcess | None = None
+    recruiters: dict[str, str] = field(default_factory=dict)  # job -> recruiter
+    inquired: dict[str, int] = field(default_factory=dict)  # job -> people who inquired so far
 
     def link(self, recruiter_id: str) -> str:
         return login_link(self.ns.jwt_secret, recruiter_id, self.dashboard.http)
@@ -54,11 +57,15 @@ class World:
                               "timezone": BERLIN, "reminder_hour": reminder_hour}}
         if interview:
             data["interview_url"] = f"https://acme.example/book/{job_id}"
+        self.recruiters[job_id] = recruiter_id
         await self.kafka.send_event(self.ns.topic("jobs"), cloud_event("job.opened", data), key=job_id)
         return job_id
 
-    async def inquiries(self, job_id: str, names: list[str], *, hours_ago: float = 5) -> dict[str, str]:
-        """Inquiries from two boards; returns name -> e-mail. Oldest first, in the order given."""
+    async def inquiries(self, job_id: str, names: list[str], *, hours_ago: float = 5,
+                        registered: bool = True) -> dict[str, str]:
+        """Inquiries from two boards; returns name -> e-mail. Oldest first, in the order given.
+        With `registered`, once they are on the recruiter's board (rating's API): what the test
+        then clicks on is there, however busy the machine is."""
         tag = uuid.uuid4().hex[:6]
         people = {n: f"{n.lower().replace(' ', '.')}+{tag}@example.com" for n in names}
         for number, (name, email) in enumerate(people.items()):
@@ -68,6 +75,15 @@ class World:
                     "message": "I'd love to hear more.",
                     "inquired_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))}
             await self.kafka.send_event(self.ns.topic("inquiries"), cloud_event("inquiry.received", data), key=email)
+        if registered and self.rating is not None:
+            token = mint(self.ns.jwt_secret, self.recruiters[job_id], ttl_s=600)
+            self.inquired[job_id] = self.inquired.get(job_id, 0) + len(people)
+
+            def on_board() -> bool:
+                status, body = http_get(f"{self.rating.http}/prospect-ids?view=all&job_id={job_id}", token)
+                return status == 200 and len(body["ids"]) >= self.inquired[job_id]
+
+            await eventually(lambda: answers(on_board), timeout_s=120, interval_s=0.2)
         return people
 
 
@@ -90,7 +106,7 @@ async def world(stack: Stack) -> AsyncIterator[World]:
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(executable_path=chromium(), args=CHROMIUM_FLAGS)
             try:
-                yield World(ns, kafka, dashboard, messaging, browser, intake, webhooks)
+                yield World(ns, kafka, dashboard, messaging, browser, intake, webhooks, rating)
             finally:
                 await browser.close()
     finally:

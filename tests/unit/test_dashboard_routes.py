@@ -290,6 +290,20 @@ def test_a_send_in_parts_counts_against_all_it_was_for_and_the_job_filter_keeps_
     assert '<option value="" selected>All jobs</option>' in options and 'hx-swap-oob="true"' in options
 
 
+def test_back_on_the_send_page_a_send_counts_all_its_parts_before_messaging_took_them(dashboard):
+    """The Send page of a known send took its parts from messaging's commands seen: one part of a
+    2,500 send taken, and the page counted "of 1,000" for good (the e2e send of 2,000 saw it)."""
+    client, _, messaging, _, csrf = dashboard
+    key = "d" * 32
+    form = {"csrf": csrf, "key": key, "template": "ask_to_apply", "ids": ",".join(f"p{n:04d}" for n in range(2_500))}
+    assert client.post("/send", data=form, headers={"HX-Request": "true"}).status_code == 200
+    messaging.taken[key] = {"send_id": key, "template": "ask_to_apply", "commands": 1, "accepted": 1_000, "sent": 10,
+                            "failed": 0, "pending": 990, "failed_reasons": {}, "skipped": [], "messages": [],
+                            "started_at": "2026-12-02T06:00:00Z"}
+    page = client.get("/send", params={"template": "ask_to_apply", "all": "1", "key": key}).text
+    assert "10 of 2,500 sent" in page and "1 of 3 parts" in page
+
+
 def test_a_rows_reply_line_skips_the_greeting():
     from services.dashboard.present import ago, first_line
 

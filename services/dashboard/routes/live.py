@@ -91,6 +91,8 @@ async def render_update(request: Request, dashboard: Parts, session: Session, up
     if update.type == "follow_up.reminder_due":
         return [{"mode": "replace", "target": "reminder-banner",
                  "html": render(request, "_reminder.html", reminder=dashboard.feed.reminder_today(session.recruiter_id))}]
+    if not pid:  # a command's result names no one prospect: nothing on the page is its row
+        return []
     if update.topic == topics.PROSPECTS:
         if not await my_jobs(str(data.get("job_id"))):
             return []

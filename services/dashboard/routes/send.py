@@ -79,8 +79,11 @@ async def send_page(
         return RedirectResponse(f"/send?{urlencode(query)}", status_code=303)
     progress = await dashboard.messaging.progress(session.token, key)
     if progress is not None:  # sent already: its progress, not a second send
-        return await _progress_page(request, dashboard, session, key, progress, parts=progress["commands"],
-                                    template=template, started=None)
+        # Its size as noted when sent: messaging may not have taken every part yet.
+        noted = await dashboard.store.send(key) or {}
+        return await _progress_page(request, dashboard, session, key, progress,
+                                    parts=max(progress["commands"], int(noted.get("parts", 0))),
+                                    template=template, started=None, total=noted.get("total"))
     if all == "1":
         ids = await dashboard.rating.ids(session.token, view, job or None)
     else:
@@ -128,6 +131,7 @@ async def send(request: Request, dashboard: Dashboard, session: Checked, templat
     except ValidationError:
         raise Problem("Not sent", "The note is too long (2,000 characters at most) or holds control "
                                   "characters; nothing was sent.", 400) from None
+    await dashboard.store.note_send(key, len(parts), len(chosen))  # before any part can be taken
     started = time.time()
     small = len(chosen) <= EACH_LISTED
     results = await dashboard.feed.commands(topics.MESSAGING_COMMANDS, "messages.send", commands,
