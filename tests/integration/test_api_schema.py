@@ -69,12 +69,14 @@ class Running:
 @pytest.fixture(scope="module")
 def running(stack: Stack) -> Iterator[Running]:
     services = Running(stack)
-    services.seed()
-    services.sign_in()
-    yield services
-    print(f"schemathesis: requests per operation and token: {services.tried}")
-    services.ns.stop_all()
-    asyncio.run(services.ns.clean_up())
+    try:  # a set-up that fails still stops the five processes it started
+        services.seed()
+        services.sign_in()
+        yield services
+        print(f"schemathesis: requests per operation and token: {services.tried}")
+    finally:
+        services.ns.stop_all()
+        asyncio.run(services.ns.clean_up())
 
 
 def _check(case: Any, running: Running, base: str) -> None:
