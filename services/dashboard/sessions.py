@@ -54,10 +54,13 @@ class Sessions:
     store: SessionStore = field(default_factory=MemoryStore)
 
     async def sign_in(self, token: str) -> Session:
-        """The session a sign-in link opens; InvalidToken if it opens none."""
-        claims = self.verifier.claims(token)
+        """The session a sign-in link opens; InvalidToken, in words for the page, if it opens none."""
+        try:
+            claims = self.verifier.claims(token)
+        except InvalidToken:
+            raise InvalidToken("it is not a sign-in link of this dashboard, or it has expired") from None
         if claims.get("typ") != "login":
-            raise InvalidToken("only a sign-in link signs in")
+            raise InvalidToken("it is not a sign-in link of this dashboard")
         if not self.secret:
             raise InvalidToken("sign-in links need DASHBOARD_JWT_SECRET")
         jti = str(claims.get("jti") or "")
