@@ -17,6 +17,7 @@ from fastapi import Depends, FastAPI, HTTPException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from faststream import FastStream
 from pydantic import BaseModel
+from starlette.requests import ClientDisconnect
 
 from shared.auth import InvalidToken, TokenVerifier
 from shared.logs import get_logger
@@ -152,8 +153,6 @@ async def read_body(request: Any, *, max_bytes: int, deadline_s: float) -> bytes
         raise BodyRefused(413, f"the body is larger than {max_bytes} bytes")
     chunks: list[bytes] = []
     size = 0
-    from starlette.requests import ClientDisconnect
-
     try:
         async with asyncio.timeout(deadline_s):
             async for chunk in request.stream():

@@ -467,7 +467,8 @@ class WebhookRefused(Exception):
 def _header_recipients(raw: bytes) -> list[str]:
     from email.utils import getaddresses
 
-    headers = kinds.parse(raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0] + b"\n\n")
+    end = HEADER_END.search(raw)
+    headers = kinds.parse((raw[:end.start()] if end else raw) + b"\n\n")
     values = [str(v) for name in ("Delivered-To", "X-Original-To", "Envelope-To", "To", "Cc")
               for v in (headers.get_all(name) or [])]
     return [addr for _, addr in getaddresses(values) if addr]
