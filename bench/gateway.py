@@ -25,7 +25,8 @@ from services.intake import signatures
 from services.intake.boards import indeed
 from shared import ids
 from shared.contract import InquiryReceived, new_event
-from shared.kafka import CLOUDEVENTS_HEADERS, encode_event
+from shared.kafka import CLOUDEVENTS_HEADERS
+from shared.messages import encode_event
 from tests.support import cloud_event, free_port
 
 CLIENTS = 16

@@ -20,7 +20,7 @@ from shared.contract import (
     EVENT_TYPES, CloudEvent, FlagFollowUp, InquiryReceived, JobClosed, RateProspects, RunReminders,
     SendMessages, new_event,
 )
-from shared.kafka import describe_validation_error
+from shared.messages import describe_validation_error
 
 SOURCE = "prospectflow/cli"
 MAX_IDS = 1000  # prospect_ids per command (the contract's limit)

@@ -457,7 +457,7 @@ def utcnow() -> datetime:
 
 
 def new_event(
-    *, event_id: str, source: str, type: str, data: _Data, correlationid: str | None = None,
+    *, event_id: str, source: str, type: str, data: BaseModel, correlationid: str | None = None,
     time: datetime | None = None,
 ) -> dict[str, Any]:
     """A CloudEvent as the JSON-ready dict we publish."""

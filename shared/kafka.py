@@ -16,9 +16,8 @@ import ssl
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Protocol
+from typing import Any, Union
 
 from aiokafka import AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -26,10 +25,10 @@ from aiokafka.errors import KafkaError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
-from pydantic import BaseModel, ValidationError
 
 from shared import topics as topic_names
-from shared.contract import CLOUDEVENTS_CONTENT_TYPE, EVENT_TYPES, CloudEvent
+from shared.contract import CLOUDEVENTS_CONTENT_TYPE, documented_envelope
+from shared.messages import BadMessage, Outgoing, Received, encode_event, received
 from shared.logs import get_logger
 from shared.retry import retry_forever
 from shared.settings import KafkaSettings, ServiceSettings
@@ -128,24 +127,6 @@ def raw_producer(broker: KafkaBroker) -> AIOKafkaProducer:
 # --- publishing --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Outgoing:
-    topic: str  # the contract name, without prefix
-    key: str
-    event: dict[str, Any]  # a CloudEvent, as made by shared.contract.new_event
-
-
-def encode_event(event: dict[str, Any]) -> bytes:
-    return json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-class Publishes(Protocol):
-    """What a handler publishes through: returns once every message is acknowledged (the seam
-    that handlers' tests replace with an in-memory publisher)."""
-
-    async def publish(self, messages: Sequence[Outgoing]) -> None: ...
-
-
 class Publisher:
     """Publishes a batch of events and returns once the broker has acknowledged all of them."""
 
@@ -174,59 +155,6 @@ class Publisher:
 
 
 # --- consuming ---------------------------------------------------------------------------------
-
-
-class BadMessage(Exception):
-    """A message that cannot be parsed or fails validation: it goes to the dead-letter topic."""
-
-    def __init__(self, reason: str, error: str) -> None:
-        super().__init__(f"{reason}: {error}")
-        self.reason = reason
-        self.error = error
-
-
-@dataclass(frozen=True, slots=True)
-class Received:
-    """A valid message: its envelope and its typed `data`, and the Kafka record it came in (None
-    for an event built by `received()`, as handlers' tests do)."""
-
-    record: ConsumerRecord | None
-    topic: str  # the contract name, without prefix
-    event: CloudEvent
-    data: BaseModel
-    timestamp_ms: int = 0  # the record's timestamp
-
-    @property
-    def time(self) -> datetime:
-        """The event's `time`, else the record's timestamp: stable across redeliveries."""
-        if self.event.time is not None:
-            return self.event.time
-        return datetime.fromtimestamp(self.timestamp_ms / 1000, timezone.utc)
-
-
-def received(topic: str, event: dict[str, Any], *, timestamp_ms: int = 0) -> Received:
-    """An event as a consumer of `topic` receives it, validated as `parse_record` does, without
-    a Kafka record (raises BadMessage as it would dead-letter)."""
-    try:
-        envelope = CloudEvent.model_validate(event)
-    except ValidationError as exc:
-        raise BadMessage("not_cloudevent", describe_validation_error(exc)) from None
-    if envelope.type not in topic_names.TYPES_BY_TOPIC.get(topic, frozenset()):
-        raise BadMessage("unknown_type", f"type {envelope.type!r} is not carried on {topic!r}")
-    try:
-        data = EVENT_TYPES[envelope.type].model_validate(envelope.data)
-    except ValidationError as exc:
-        raise BadMessage("invalid_data", describe_validation_error(exc)) from None
-    return Received(record=None, topic=topic, event=envelope, data=data, timestamp_ms=timestamp_ms)
-
-
-def describe_validation_error(exc: ValidationError) -> str:
-    """Where and what, without echoing the input (it may be personal data)."""
-    parts = []
-    for error in exc.errors(include_input=False, include_url=False):
-        location = ".".join(str(p) for p in error["loc"]) or "(message)"
-        parts.append(f"{location}: {error['msg']}")
-    return "; ".join(parts)[:2_000]
 
 
 def parse_record(record: ConsumerRecord, *, topic_prefix: str) -> Received:
@@ -437,7 +365,6 @@ def subscribe_batches(
     *,
     title: str,
     description: str,
-    payload: Any = None,
 ) -> None:
     """Consume `topics` (contract names) in batches in the service's group. After a batch is
     done, commit exactly its offsets; if it raises, rewind to its first offsets so nothing is
@@ -464,8 +391,10 @@ def subscribe_batches(
         await offsets.commit()
         telemetry.BATCH_SECONDS.observe(time.perf_counter() - started)
 
-    # The annotation only documents the payload (AsyncAPI); apply_types is off.
-    handle.__annotations__ = {"body": payload or list[dict[str, Any]], "return": None}
+    # The annotation only documents the payload (AsyncAPI): every type the topics carry, each as
+    # its CloudEvent. apply_types is off: parse_record validates (a bad one is dead-lettered).
+    payloads = tuple(documented_envelope(t) for topic in topics for t in sorted(topic_names.TYPES_BY_TOPIC[topic]))
+    handle.__annotations__ = {"body": list[Union[payloads]], "return": None}  # type: ignore[valid-type]
     handle.__doc__ = description
     subscriber = broker.subscriber(
         *(settings.kafka.topic(t) for t in topics),

@@ -19,7 +19,7 @@ from typing import Any
 from pymongo import UpdateMany, UpdateOne
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
-from shared.kafka import Outgoing
+from shared.messages import Outgoing
 
 
 # --- filters, updates, projections --------------------------------------------------------------

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 from fastapi import FastAPI
 from faststream import FastStream
@@ -56,10 +55,7 @@ def wire(settings: IntakeSettings) -> Wired:
         broker, settings, list(topics.CONSUMED_BY["intake"]), consumer,
         title="inquiries-and-jobs",
         description="Inquiries from job boards (key: the prospect's e-mail, recommended), and jobs "
-                    "(the gateway answers 404 for a job never opened, 410 for a closed one).",
-        payload=list[Union[tuple(documented_envelope(t) for t in  # type: ignore[misc]
-                                 ("inquiry.received", "job.opened", "job.updated", "job.closed"))]],
-    )
+                    "(the gateway answers 404 for a job never opened, 410 for a closed one).")
     for event_type in ("prospect.registered", "prospect.inquired_again"):
         broker.publisher(
             settings.kafka.topic(topics.PROSPECTS),

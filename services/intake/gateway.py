@@ -29,7 +29,8 @@ from shared import ids, topics
 from shared.auth import TokenVerifier
 from shared.contract import InquiryReceived, new_event
 from shared.http import BodyRefused, documented, read_body, recruiter_from_bearer
-from shared.kafka import CLOUDEVENTS_HEADERS, encode_event, raw_producer
+from shared.kafka import CLOUDEVENTS_HEADERS, raw_producer
+from shared.messages import encode_event
 from shared.logs import get_logger
 from shared.settings import KafkaSettings
 from shared import telemetry

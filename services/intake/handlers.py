@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from shared import ids, topics
-from shared.contract import JobClosed, JobOpened, ProspectRegistered, new_event
-from shared.kafka import Outgoing, Publishes, Received
+from shared.contract import InquiryReceived, JobClosed, JobOpened, ProspectRegistered, new_event
+from shared.messages import Outgoing, Publishes, Received
 
 from services.intake import domain
 from services.intake.store import IntakeStore
@@ -31,10 +31,9 @@ class Intake:
 def job_fields(r: Received) -> tuple[str, dict[str, Any]]:
     """What the gateway keeps of a job event: open or closed, and the recruiter (who may read
     the résumés sent to it)."""
-    if r.event.type == "job.closed":
-        closed: JobClosed = r.data  # type: ignore[assignment]
-        return closed.job_id, {"open": False}
-    job: JobOpened = r.data  # type: ignore[assignment]
+    if isinstance(r.data, JobClosed):
+        return r.data.job_id, {"open": False}
+    job = r.of(JobOpened).data
     fields: dict[str, Any] = {"recruiter_id": job.recruiter.recruiter_id, "title": job.title}
     if r.event.type == "job.opened":
         fields["open"] = True  # an update keeps the job as open or closed as it was
@@ -50,7 +49,7 @@ class RegisterInquiries:
 
     async def __call__(self, batch: list[Received]) -> None:
         inquiries = domain.unique_by_event_id(
-            domain.inquiry_from_event(r.event.id, r.data, r.time) for r in batch  # type: ignore[arg-type]
+            domain.inquiry_from_event(r.event.id, r.of(InquiryReceived).data, r.time) for r in batch
         )
         to_emit = await self.store.claim(inquiries)
         if not to_emit:

@@ -27,7 +27,8 @@ from shared import ids, topics
 from shared.auth import TokenVerifier
 from shared.contract import Note, ProspectIds, ProspectOptedOut, Template, new_event
 from shared.http import BodyRefused, add_operations, documented, read_body, recruiter_from_bearer, running
-from shared.kafka import Outgoing, Publisher
+from shared.kafka import Publisher
+from shared.messages import Outgoing
 
 SOURCE = "prospectflow/messaging/unsubscribe"
 

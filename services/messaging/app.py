@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from fastapi import FastAPI
 from faststream import FastStream
@@ -79,10 +79,8 @@ def wire(settings: MessagingSettings) -> Wired:
         dead_letters=DeadLetters(broker, settings.service_name, settings.kafka.topic_prefix),
         settings=settings,
     )
-    payloads = [documented_envelope(t) for topic in CONSUMES for t in sorted(topics.TYPES_BY_TOPIC[topic])]
     subscribe_batches(broker, settings, list(CONSUMES), consumer, title="messaging-inputs",
-                      description="Send commands, prospects, jobs, opt-outs and reminders (the daily digest).",
-                      payload=list[Union[tuple(payloads)]])  # type: ignore[misc]
+                      description="Send commands, prospects, jobs, opt-outs and reminders (the daily digest).")
     for topic, types in PRODUCES.items():
         for event_type in types:
             broker.publisher(settings.kafka.topic(topic), title=f"{topic}:{event_type}",

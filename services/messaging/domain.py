@@ -12,7 +12,7 @@ from shared.contract import (
     CommandCompleted, JobClosed, JobOpened, ProspectOptedOut, ProspectRegistered, RejectionReason, SendMessages,
     Template,
 )
-from shared.kafka import Received
+from shared.messages import Received
 
 NEEDS_LINK = {Template.ASK_TO_APPLY: "apply_url", Template.ARRANGE_INTERVIEW: "interview_url"}
 
@@ -101,8 +101,8 @@ class StateChanges:
     suppressed: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def _job(changes: StateChanges, r: Received) -> None:
-    job: JobOpened = r.data  # type: ignore[assignment]
+def _job(changes: StateChanges, r: Received[JobOpened]) -> None:
+    job = r.data
     fields = {"recruiter": job.recruiter.model_dump(mode="json"),
               **job.model_dump(mode="json", include={"title", "company", "location", "apply_url", "interview_url"})}
     if r.event.type == "job.opened":
@@ -111,23 +111,23 @@ def _job(changes: StateChanges, r: Received) -> None:
     changes.recruiters[job.recruiter.recruiter_id] = job.recruiter.model_dump(mode="json")
 
 
-def _job_closed(changes: StateChanges, r: Received) -> None:
-    closed: JobClosed = r.data  # type: ignore[assignment]
+def _job_closed(changes: StateChanges, r: Received[JobClosed]) -> None:
+    closed = r.data
     changes.jobs.setdefault(closed.job_id, {})["open"] = False
 
 
-def _prospect(changes: StateChanges, r: Received) -> None:
-    prospect: ProspectRegistered = r.data  # type: ignore[assignment]
+def _prospect(changes: StateChanges, r: Received[ProspectRegistered]) -> None:
+    prospect = r.data
     changes.contacts[prospect.prospect_id] = {"job_id": prospect.job_id, "name": prospect.profile.name,
                                               "email": prospect.profile.email}
 
 
-def _opted_out(changes: StateChanges, r: Received) -> None:
-    opt_out: ProspectOptedOut = r.data  # type: ignore[assignment]
+def _opted_out(changes: StateChanges, r: Received[ProspectOptedOut]) -> None:
+    opt_out = r.data
     changes.suppressed.setdefault(opt_out.email, {"reason": opt_out.reason, "at": r.time})
 
 
-STATE_DECISIONS: dict[str, Callable[[StateChanges, Received], None]] = {
+STATE_DECISIONS: dict[str, Callable[[StateChanges, Received[Any]], None]] = {
     "job.opened": _job, "job.updated": _job, "job.closed": _job_closed,
     "prospect.registered": _prospect, "prospect.inquired_again": _prospect,
     "prospect.opted_out": _opted_out,

@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from shared import ids, topics
-from shared.contract import MessageFailed, MessageSent, new_event
-from shared.kafka import Outgoing, Publishes, Received
+from shared.contract import MessageFailed, MessageSent, ReminderDue, SendMessages, new_event
+from shared.messages import Outgoing, Publishes, Received
 from shared.logs import get_logger
 from shared.telemetry import OUTAGES, RETRIES
 from prometheus_client import Counter
@@ -45,11 +45,11 @@ class Messaging:
 
     async def __call__(self, batch: list[Received]) -> None:
         await self._keep_state([r for r in batch if r.topic not in (topics.MESSAGING_COMMANDS, topics.REMINDERS)])
-        await self._digests([r for r in batch if r.topic == topics.REMINDERS])
-        commands: dict[str, Received] = {}
+        await self._digests([r.of(ReminderDue) for r in batch if r.topic == topics.REMINDERS])
+        commands: dict[str, Received[SendMessages]] = {}
         for r in batch:
             if r.topic == topics.MESSAGING_COMMANDS:
-                commands.setdefault(r.event.id, r)
+                commands.setdefault(r.event.id, r.of(SendMessages))
         if not commands:
             return
         done, pending = await self.store.outbox.state(list(commands))
@@ -83,16 +83,16 @@ class Messaging:
 
     # --- the daily digest ----------------------------------------------------------------
 
-    async def _digests(self, reminders: list[Received]) -> None:
+    async def _digests(self, reminders: list[Received[ReminderDue]]) -> None:
         """One digest mail per reminder (`message_id` derived from the reminder id), with the
         same never-twice delivery as any message; it reports no `message.*` event, since it
         concerns no prospect."""
         if not reminders or not self.daily_digest:
             return
-        recruiters = await self.store.by_ids("recruiters", {r.data.recruiter_id for r in reminders})  # type: ignore[attr-defined]
+        recruiters = await self.store.by_ids("recruiters", {r.data.recruiter_id for r in reminders})
         messages = []
         for r in reminders:
-            reminder: Any = r.data
+            reminder = r.data
             recruiter = recruiters.get(reminder.recruiter_id)
             if recruiter is None:
                 log.warning("no address for a recruiter's digest", extra={"recruiter_id": reminder.recruiter_id})
@@ -108,10 +108,10 @@ class Messaging:
 
     # --- commands ------------------------------------------------------------------------
 
-    async def _decide(self, fresh: list[Received]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    async def _decide(self, fresh: list[Received[SendMessages]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         if not fresh:
             return [], []
-        wanted = {pid for r in fresh for pid in r.data.prospect_ids}  # type: ignore[attr-defined]
+        wanted = {pid for r in fresh for pid in r.data.prospect_ids}
         contacts = await self.store.by_ids("contacts", wanted)
         jobs = await self.store.by_ids("jobs", {c["job_id"] for c in contacts.values()})
         emails = {c["email"] for c in contacts.values()}
@@ -120,13 +120,13 @@ class Messaging:
         outcomes, messages = [], []
         for r in fresh:
             send_id = r.event.correlationid or r.event.id
-            result, queued = domain.decide_send(r.event.id, r.data, contacts, jobs, suppressed,  # type: ignore[arg-type]
+            result, queued = domain.decide_send(r.event.id, r.data, contacts, jobs, suppressed,
                                                 send_id=send_id, at=r.time, bounced=bounced)
             messages += queued
             event = new_event(event_id=ids.event_id(r.event.id, "command.completed"), source=SOURCE,
                               type="command.completed", data=result, correlationid=r.event.id)
             outcomes.append({"_id": r.event.id, "send_id": send_id, "recruiter_id": result.recruiter_id,
-                             "template": r.data.template,  # type: ignore[attr-defined]
+                             "template": r.data.template,
                              "accepted": len(result.accepted), "rejected": [x.model_dump(mode="json") for x in result.rejected],
                              "events": [{"topic": topics.COMMAND_RESULTS, "key": result.recruiter_id, "event": event}]})
         return outcomes, messages

@@ -39,7 +39,7 @@ from shared.contract import (
     MessageAutoReplied, MessageBounced, MessageComplained, MessageReplied, ProspectOptedOut, new_event,
 )
 from shared.db import find_by_ids, insert_new, set_each
-from shared.kafka import Outgoing, Publishes
+from shared.messages import Outgoing, Publishes
 from shared.logs import get_logger
 
 SOURCE = "prospectflow/messaging/inbound"

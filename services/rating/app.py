@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Union
+from typing import Any
 
 from fastapi import FastAPI
 from faststream import FastStream
@@ -42,12 +42,10 @@ def create_app(settings: RatingSettings | None = None, client: AsyncMongoClient[
         dead_letters=DeadLetters(broker, settings.service_name, settings.kafka.topic_prefix),
         settings=settings,
     )
-    payloads = [documented_envelope(t) for topic in CONSUMES for t in sorted(topics.TYPES_BY_TOPIC[topic])]
     subscribe_batches(
         broker, settings, list(CONSUMES), consumer,
         title="rating-inputs",
-        description="Recruiter commands, prospects, messages and jobs.",
-        payload=list[Union[tuple(payloads)]],  # type: ignore[misc]
+        description="Recruiter commands, prospects, messages and jobs."
     )
     for topic, types in PRODUCES.items():
         for event_type in types:

@@ -15,7 +15,7 @@ from shared.contract import (
     CommandCompleted, FlagFollowUp, FollowUpCause, FollowUpFlagChanged, JobClosed, JobOpened, MessageAutoReplied,
     MessageBounced, MessageComplained, MessageFailed, MessageReplied, MessageSent, ProspectRated, ProspectRegistered, RateProspects, Rating, RejectionReason, new_event,
 )
-from shared.kafka import Outgoing, Received
+from shared.messages import Outgoing, Received
 
 SOURCE = "prospectflow/rating"
 
@@ -150,8 +150,8 @@ def _set(state: BoardState, outcome: Outcome, entry: Entry, fields: dict[str, An
     outcome.board.append((entry.prospect_id, {**fields, "updated_at": datetime.now(timezone.utc)}))
 
 
-def _job(state: BoardState, r: Received, outcome: Outcome) -> None:
-    job: JobOpened = r.data  # type: ignore[assignment]
+def _job(state: BoardState, r: Received[JobOpened], outcome: Outcome) -> None:
+    job = r.data
     known = state.jobs.get(job.job_id, {})
     is_open = True if r.event.type == "job.opened" else known.get("open", True)
     doc = {"recruiter_id": job.recruiter.recruiter_id, "title": job.title, "company": job.company,
@@ -161,8 +161,8 @@ def _job(state: BoardState, r: Received, outcome: Outcome) -> None:
     _join(state, outcome, job.job_id, {"recruiter_id": job.recruiter.recruiter_id, "job_open": is_open, "job_title": job.title})
 
 
-def _job_closed(state: BoardState, r: Received, outcome: Outcome) -> None:
-    data: JobClosed = r.data  # type: ignore[assignment]
+def _job_closed(state: BoardState, r: Received[JobClosed], outcome: Outcome) -> None:
+    data = r.data
     state.jobs.setdefault(data.job_id, {})["open"] = False
     outcome.jobs.append((data.job_id, {"open": False}))
     _join(state, outcome, data.job_id, {"job_open": False})
@@ -176,8 +176,8 @@ def _join(state: BoardState, outcome: Outcome, job_id: str, fields: dict[str, An
                                         job_open=fields["job_open"])
 
 
-def _prospect(state: BoardState, r: Received, outcome: Outcome) -> None:
-    data: ProspectRegistered = r.data  # type: ignore[assignment]
+def _prospect(state: BoardState, r: Received[ProspectRegistered], outcome: Outcome) -> None:
+    data = r.data
     inquired_at = data.inquiry.inquired_at
     profile = data.profile.model_dump(mode="json", exclude_none=True)
     outcome.note(data.prospect_id, "inquiry", inquired_at, board=data.inquiry.board,
@@ -199,8 +199,8 @@ def _prospect(state: BoardState, r: Received, outcome: Outcome) -> None:
     _set(state, outcome, entry, fields)
 
 
-def _message_sent(state: BoardState, r: Received, outcome: Outcome) -> None:
-    data: MessageSent = r.data  # type: ignore[assignment]
+def _message_sent(state: BoardState, r: Received[MessageSent], outcome: Outcome) -> None:
+    data = r.data
     entry = state.entries.get(data.prospect_id)
     if entry is None:
         return
@@ -215,8 +215,8 @@ def _message_sent(state: BoardState, r: Received, outcome: Outcome) -> None:
     _set(state, outcome, entry, fields)
 
 
-def _message_failed(state: BoardState, r: Received, outcome: Outcome) -> None:
-    data: MessageFailed = r.data  # type: ignore[assignment]
+def _message_failed(state: BoardState, r: Received[MessageFailed], outcome: Outcome) -> None:
+    data = r.data
     entry = state.entries.get(data.prospect_id)
     if entry is None:
         return
@@ -227,8 +227,8 @@ def _message_failed(state: BoardState, r: Received, outcome: Outcome) -> None:
                                                 "reason": data.reason}})
 
 
-def _message_replied(state: BoardState, r: Received, outcome: Outcome) -> None:
-    data: MessageReplied = r.data  # type: ignore[assignment]
+def _message_replied(state: BoardState, r: Received[MessageReplied], outcome: Outcome) -> None:
+    data = r.data
     entry = state.entries.get(data.prospect_id)
     if entry is None:
         return
@@ -245,15 +245,15 @@ def _message_replied(state: BoardState, r: Received, outcome: Outcome) -> None:
     _set(state, outcome, entry, fields)
 
 
-def _message_auto_replied(state: BoardState, r: Received, outcome: Outcome) -> None:
-    data: MessageAutoReplied = r.data  # type: ignore[assignment]
+def _message_auto_replied(state: BoardState, r: Received[MessageAutoReplied], outcome: Outcome) -> None:
+    data = r.data
     if data.prospect_id in state.entries:  # a line on the timeline; no flag moves
         outcome.note(data.prospect_id, "auto_reply", data.received_at, message_id=data.message_id,
                      auto_kind=data.kind.value)
 
 
-def _message_bounced(state: BoardState, r: Received, outcome: Outcome) -> None:
-    data: MessageBounced = r.data  # type: ignore[assignment]
+def _message_bounced(state: BoardState, r: Received[MessageBounced], outcome: Outcome) -> None:
+    data = r.data
     entry = state.entries.get(data.prospect_id)
     if entry is None:
         return
@@ -263,8 +263,8 @@ def _message_bounced(state: BoardState, r: Received, outcome: Outcome) -> None:
     _set(state, outcome, entry, {"bounced": {**details, "at": data.received_at}})
 
 
-def _message_complained(state: BoardState, r: Received, outcome: Outcome) -> None:
-    data: MessageComplained = r.data  # type: ignore[assignment]
+def _message_complained(state: BoardState, r: Received[MessageComplained], outcome: Outcome) -> None:
+    data = r.data
     entry = state.entries.get(data.prospect_id)
     if entry is None:
         return
@@ -272,8 +272,8 @@ def _message_complained(state: BoardState, r: Received, outcome: Outcome) -> Non
     _set(state, outcome, entry, {"complained_at": data.received_at})
 
 
-def _rate(state: BoardState, r: Received, outcome: Outcome) -> None:
-    command: RateProspects = r.data  # type: ignore[assignment]
+def _rate(state: BoardState, r: Received[RateProspects], outcome: Outcome) -> None:
+    command = r.data
 
     def change(entry: Entry) -> None:
         entry, previous = rate(entry, command.rating)
@@ -289,8 +289,8 @@ def _rate(state: BoardState, r: Received, outcome: Outcome) -> None:
     _command(state, r, outcome, command.recruiter_id, command.prospect_ids, change)
 
 
-def _flag(state: BoardState, r: Received, outcome: Outcome) -> None:
-    command: FlagFollowUp = r.data  # type: ignore[assignment]
+def _flag(state: BoardState, r: Received[FlagFollowUp], outcome: Outcome) -> None:
+    command = r.data
 
     def change(entry: Entry) -> None:
         entry, changed = flag(entry, command.flagged, r.time)
@@ -334,7 +334,7 @@ def _flag_event(entry: Entry, cause: FollowUpCause, command_id: str | None, caus
 
 def _event(kind: str, data: BaseModel, cause_id: str, key: str, topic: str, what: str | None = None) -> Outgoing:
     event = new_event(event_id=ids.event_id(cause_id, f"{kind}:{key if what is None else what}"), source=SOURCE,
-                      type=kind, data=data, correlationid=cause_id)  # type: ignore[arg-type]
+                      type=kind, data=data, correlationid=cause_id)
     return Outgoing(topic, key, event)
 
 
@@ -347,7 +347,7 @@ def decide(r: Received, state: BoardState) -> Outcome:
     return outcome
 
 
-DECISIONS: dict[str, Callable[[BoardState, Received, Outcome], None]] = {
+DECISIONS: dict[str, Callable[[BoardState, Received[Any], Outcome], None]] = {
     "job.opened": _job, "job.updated": _job, "job.closed": _job_closed,
     "prospect.registered": _prospect, "prospect.inquired_again": _prospect,
     "message.sent": _message_sent, "message.failed": _message_failed,

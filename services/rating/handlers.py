@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from shared.kafka import Outgoing, Publishes, Received
+from shared.messages import Outgoing, Publishes, Received
 
 from services.rating import domain
 from services.rating.store import RatingStore

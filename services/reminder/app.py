@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import datetime, timezone
-from typing import Union
 
 from fastapi import FastAPI
 from faststream import FastStream
@@ -38,10 +37,8 @@ def create_app(settings: ReminderSettings | None = None) -> FastStream:
     store = ReminderStore(client[settings.database])
     reminders = Reminders(store, Publisher(broker, settings.kafka))
     consumer = BatchConsumer(apply=reminders, dead_letters=DeadLetters(broker, settings.service_name, settings.kafka.topic_prefix), settings=settings)
-    payloads = [documented_envelope(t) for topic in CONSUMES for t in sorted(topics.TYPES_BY_TOPIC[topic])]
     subscribe_batches(broker, settings, list(CONSUMES), consumer, title="reminder-inputs",
-                      description="Prospects, assessments, jobs and reminders.run.",
-                      payload=list[Union[tuple(payloads)]])  # type: ignore[misc]
+                      description="Prospects, assessments, jobs and reminders.run.")
     broker.publisher(settings.kafka.topic(topics.REMINDERS), title="reminders:follow_up.reminder_due",
                      schema=documented_envelope("follow_up.reminder_due"))
     app = service_app(broker=broker, client=client, settings=settings, topics=[*CONSUMES, topics.REMINDERS],

@@ -8,7 +8,7 @@ from typing import Any
 
 from shared import ids, topics
 from shared.contract import ReminderDue, RunReminders, new_event
-from shared.kafka import Outgoing, Publishes, Received
+from shared.messages import Outgoing, Publishes, Received
 from shared.logs import get_logger
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -35,7 +35,7 @@ class Reminders:
         await self._keep_state([r for r in batch if r.topic != topics.REMINDER_COMMANDS])
         for r in batch:
             if r.topic == topics.REMINDER_COMMANDS:
-                run: RunReminders = r.data  # type: ignore[assignment]
+                run = r.of(RunReminders).data
                 await self.evaluate(run.as_of, run.recruiter_id)
 
     async def _keep_state(self, events: list[Received]) -> None:

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Union
 
 from fastapi import FastAPI
 from faststream import FastStream
 
 from shared import ids, topics
 from shared.auth import TokenVerifier
-from shared.contract import documented_envelope
 from shared.db import mongo_client
 from shared.kafka import BatchConsumer, DeadLetters, broker_factory, subscribe_batches
 from shared.service import ConfigurationError, service_app
@@ -70,10 +68,8 @@ def wire(settings: WebhooksSettings) -> Wired:
     consumer = BatchConsumer(apply=Fanout(store, deliverer.wake),
                              dead_letters=DeadLetters(broker, settings.service_name, settings.kafka.topic_prefix),
                              settings=settings)
-    payloads = [documented_envelope(t) for topic in CONSUMES for t in sorted(topics.TYPES_BY_TOPIC[topic])]
     subscribe_batches(broker, settings, list(CONSUMES), consumer, title="webhooks-inputs",
-                      description="Every event recruiter apps may subscribe to, and jobs (whose prospects are whose).",
-                      payload=list[Union[tuple(payloads)]])  # type: ignore[misc]
+                      description="Every event recruiter apps may subscribe to, and jobs (whose prospects are whose).")
 
     async def prepare() -> None:
         await store.ensure_indexes()

@@ -9,7 +9,8 @@ from collections.abc import Callable
 from typing import Any
 
 from shared import ids, topics
-from shared.kafka import Received
+from shared.contract import JobOpened, ProspectRegistered
+from shared.messages import Received
 
 from services.webhooks import domain
 from services.webhooks.store import PENDING, WebhooksStore, utcnow
@@ -38,18 +39,17 @@ class Fanout:
         self.wake = wake
 
     async def __call__(self, batch: list[Received]) -> None:
-        jobs = [(r.data.job_id, r.data.recruiter.recruiter_id) for r in batch  # type: ignore[attr-defined]
-                if r.topic == topics.JOBS and r.event.type in ("job.opened", "job.updated")]
+        jobs = [(job.data.job_id, job.data.recruiter.recruiter_id) for job in
+                (r.of(JobOpened) for r in batch if r.topic == topics.JOBS and r.event.type in ("job.opened", "job.updated"))]
         await self.store.save_jobs(jobs)
         events = [r for r in batch if r.topic != topics.JOBS]
         if not events:
             return
         known = dict(jobs)
-        wanted = {r.data.job_id for r in events if r.topic == topics.PROSPECTS} - set(known)  # type: ignore[attr-defined]
-        known.update(await self.store.job_recruiters(wanted))
-        applications = [(r.data.prospect_id, r.data.inquiry.board, r.data.inquiry.board_inquiry_id)  # type: ignore[attr-defined]
-                        for r in events if r.topic == topics.PROSPECTS and r.data.inquiry.board in BOARDS  # type: ignore[attr-defined]
-                        and r.data.inquiry.board_inquiry_id]  # type: ignore[attr-defined]
+        prospects = [r.of(ProspectRegistered).data for r in events if r.topic == topics.PROSPECTS]
+        known.update(await self.store.job_recruiters({p.job_id for p in prospects} - set(known)))
+        applications = [(p.prospect_id, p.inquiry.board, p.inquiry.board_inquiry_id) for p in prospects
+                        if p.inquiry.board in BOARDS and p.inquiry.board_inquiry_id]
         await self.store.save_applications(applications)
         endpoints = await self.store.active_endpoints()
         boards = [e for e in endpoints if e.get("kind") == "disposition"]
@@ -71,13 +71,14 @@ class Fanout:
     async def _dispositions(self, events: list[Received], boards: list[dict[str, Any]], now: Any) -> list[dict[str, Any]]:
         """The boards' own requests telling what became of their applications: the first view
         (once per application, however often the page is opened), a rejection, a shortlisting."""
-        news = [(r, what) for r in events if (what := domain.disposition_of(r.event.type, r.data.model_dump(mode="json")))]
+        news = [(r, what, str(getattr(r.data, "prospect_id"))) for r in events
+                if (what := domain.disposition_of(r.event.type, r.data.model_dump(mode="json")))]
         if not news:
             return []
-        known = await self.store.applications_of({r.data.prospect_id for r, _ in news})  # type: ignore[attr-defined]
+        known = await self.store.applications_of({prospect_id for _, _, prospect_id in news})
         docs = []
-        for r, what in news:
-            application = known.get(r.data.prospect_id)  # type: ignore[attr-defined]
+        for r, what, prospect_id in news:
+            application = known.get(prospect_id)
             for board in boards:
                 if application is None or application["board"] != board["board"]:
                     continue
@@ -87,7 +88,7 @@ class Fanout:
                 if body is None:
                     continue
                 once = what if what == "viewed" else r.event.id
-                docs.append(delivery(ids.derive("disposition", board["_id"], once, r.data.prospect_id),  # type: ignore[attr-defined]
+                docs.append(delivery(ids.derive("disposition", board["_id"], once, prospect_id),
                                      board["_id"], getattr(r.data, "recruiter_id", None), r.event.id, f"disposition.{what}",
                                      json.dumps(body, separators=(",", ":")), now))
         return docs

@@ -10,7 +10,8 @@ import json
 from typing import Any
 
 from shared import ids
-from shared.kafka import BatchConsumer, DeadLetters, Received, broker_factory, ensure_topics, subscribe_batches
+from shared.kafka import BatchConsumer, DeadLetters, broker_factory, ensure_topics, subscribe_batches
+from shared.messages import Received
 from shared.settings import KafkaSettings, ServiceSettings
 from tests.integration.test_messaging import job, outcomes, send, setup
 from tests.integration.test_rating import RECRUITER, lee_on_board_and_mailed, on_board, prospect_event

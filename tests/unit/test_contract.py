@@ -7,7 +7,8 @@ from aiokafka import ConsumerRecord
 from pydantic import ValidationError
 
 from shared.contract import EVENT_TYPES, InquiryReceived, JobOpened, RateProspects, SendMessages, new_event
-from shared.kafka import BadMessage, parse_record
+from shared.kafka import parse_record
+from shared.messages import BadMessage
 
 
 def record(value: bytes | None, topic: str = "inquiries") -> ConsumerRecord:

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from shared import topics
 from shared.contract import EVENT_TYPES
-from shared.kafka import BadMessage, Received, parse_record
+from shared.kafka import parse_record
+from shared.messages import BadMessage, Received
 
 REASONS = {"not_json", "not_cloudevent", "unknown_type", "invalid_data"}
 TOPICS = sorted(topics.TYPES_BY_TOPIC)

@@ -21,7 +21,7 @@ from services.rating.store import RatingStore
 from services.reminder.handlers import Reminders
 from services.reminder.store import ReminderStore
 from shared import ids
-from shared.kafka import Received, received
+from shared.messages import Received, received
 from tests.fakes import MemoryDatabase, MemoryMailer, MemoryPublisher, PublishFailed
 
 AT = "2026-11-25T09:30:00Z"

@@ -11,7 +11,8 @@ from typing import Any
 from aiokafka import ConsumerRecord
 
 from services.rating import domain
-from shared.kafka import Received, parse_record
+from shared.kafka import parse_record
+from shared.messages import Received
 
 T0 = datetime(2026, 11, 20, 9, 29, tzinfo=timezone.utc)
 

@@ -106,7 +106,8 @@ async def render_update(request: Request, dashboard: Parts, session: Session, up
         status = "sent" if update.type == "message.sent" else "failed"
         at = data.get("sent_at") or update.time
         last = item.get("last_message") or {}
-        if not last or (present.parse_time(last.get("sent_at")) or 0) <= (present.parse_time(at) or 0):  # type: ignore[operator]
+        previous, this = present.parse_time(last.get("sent_at")), present.parse_time(at)
+        if not last or previous is None or (this is not None and previous <= this):
             item["last_message"] = {"message_id": data.get("message_id"), "template": data.get("template"),
                                     "sent_at": at, "status": status,
                                     "reason": data.get("reason")}
