@@ -8,8 +8,10 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from datetime import datetime, timezone
 
+_outages_log = logging.getLogger("prospectflow.operations")  # as before: ops filter on it
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
 
@@ -60,11 +62,37 @@ class KafkaNoise(logging.Filter):
         if record.relativeCreated < _STARTUP_S * 1000 and any(m in message for m in _STARTING):
             return False
         if any(m in message for m in _UNREACHABLE):
-            from shared.telemetry import OUTAGES
-
             OUTAGES.down("kafka", message, record.name)
             return False
         return True
+
+
+class Outages:
+    """A dependency's outage is logged when it starts and when it ends (with how long it
+    lasted), not once per failed attempt."""
+
+    def __init__(self) -> None:
+        self._since: dict[str, tuple[float, str]] = {}
+
+    def down(self, dependency: str, fault: str, operation: str = "") -> None:
+        if dependency in self._since:
+            return
+        self._since[dependency] = (time.monotonic(), datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        _outages_log.warning(f"{dependency} is failing; retrying until it answers",
+                    extra={"dependency": dependency, "operation": operation, "fault": fault[:300]})
+
+    def up(self, dependency: str) -> None:
+        started = self._since.pop(dependency, None)
+        if started is None:
+            return
+        _outages_log.warning(f"{dependency} answers again", extra={
+            "dependency": dependency, "down_since": started[1], "down_s": round(time.monotonic() - started[0], 1)})
+
+    def is_down(self, dependency: str) -> bool:
+        return dependency in self._since
+
+
+OUTAGES = Outages()
 
 
 def setup_logging(service: str, level: str = "INFO") -> None:

@@ -13,7 +13,8 @@ from aiokafka.errors import KafkaError
 from pymongo.errors import ConnectionFailure, PyMongoError, WaitQueueTimeoutError
 
 from shared.logs import get_logger
-from shared.telemetry import OUTAGES, RETRIES, dependency_of
+from shared.logs import OUTAGES
+from shared.telemetry import RETRIES, dependency_of
 
 T = TypeVar("T")
 log = get_logger("prospectflow.retry")

@@ -17,7 +17,8 @@ from shared.logs import get_logger
 from shared.retention import Kept, ensure_retention
 from shared.retry import retry_forever
 from shared.settings import ServiceSettings
-from shared.telemetry import OUTAGES, READY, setup_tracing, shutdown_tracing
+from shared.logs import OUTAGES
+from shared.telemetry import READY, setup_tracing, shutdown_tracing
 
 VERSION = "0.1.0"
 log = get_logger("prospectflow.operations")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import re
-import time
 from collections import Counter as CountOf
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -113,32 +112,6 @@ def dependency_of(exc: BaseException, what: str = "") -> str:
     return "mongodb"  # our other retried operations are database writes and reads
 
 
-class Outages:
-    """A dependency's outage is logged when it starts and when it ends (with how long it
-    lasted), not once per failed attempt."""
-
-    def __init__(self) -> None:
-        self._since: dict[str, tuple[float, str]] = {}
-
-    def down(self, dependency: str, fault: str, operation: str = "") -> None:
-        if dependency in self._since:
-            return
-        self._since[dependency] = (time.monotonic(), datetime.now(timezone.utc).isoformat(timespec="seconds"))
-        log.warning(f"{dependency} is failing; retrying until it answers",
-                    extra={"dependency": dependency, "operation": operation, "fault": fault[:300]})
-
-    def up(self, dependency: str) -> None:
-        started = self._since.pop(dependency, None)
-        if started is None:
-            return
-        log.warning(f"{dependency} answers again", extra={
-            "dependency": dependency, "down_since": started[1], "down_s": round(time.monotonic() - started[0], 1)})
-
-    def is_down(self, dependency: str) -> bool:
-        return dependency in self._since
-
-
-OUTAGES = Outages()
 
 
 # --- tracing -----------------------------------------------------------------------------------

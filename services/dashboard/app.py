@@ -23,7 +23,7 @@ from shared.db import mongo_client
 from shared.http import add_metrics
 from shared.telemetry import READY
 
-from services.dashboard import errors
+from services.dashboard import errors, problems
 from services.dashboard.clients import IntakeApi, MessagingApi, RatingApi, WebhooksApi
 from services.dashboard.feed import Feed
 from services.dashboard.routes import actions, integrations, live, pages, send, signin
@@ -81,7 +81,7 @@ def create_service(settings: DashboardSettings, *, feed: Feed | None = None, par
                   docs_url=None, redoc_url=None, responses=errors.RESPONSES)
     app.state.parts = made
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    errors.install(app, command_timeout_s=settings.command_timeout_s)
+    problems.install(app, command_timeout_s=settings.command_timeout_s)
     for area in (signin, pages, actions, send, live, integrations):
         app.include_router(area.router)
 

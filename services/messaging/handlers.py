@@ -11,7 +11,8 @@ from shared import ids, topics
 from shared.contract import MessageFailed, MessageSent, ReminderDue, SendMessages, new_event
 from shared.messages import Outgoing, Publishes, Received
 from shared.logs import get_logger
-from shared.telemetry import OUTAGES, RETRIES
+from shared.logs import OUTAGES
+from shared.telemetry import RETRIES
 from prometheus_client import Counter
 
 from services.messaging import domain

@@ -8,7 +8,7 @@ import logging
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from shared import telemetry
+from shared import logs, telemetry
 from shared.logs import KafkaNoise
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -95,7 +95,7 @@ def test_a_failed_batch_marks_its_spans(exporter):
 
 
 def test_an_outage_is_logged_when_it_starts_and_when_it_ends(caplog):
-    outages = telemetry.Outages()
+    outages = logs.Outages()
     with caplog.at_level(logging.WARNING, logger="prospectflow.operations"):
         for _ in range(100):
             outages.down("kafka", "Connection refused")
@@ -109,7 +109,7 @@ def test_an_outage_is_logged_when_it_starts_and_when_it_ends(caplog):
 
 def test_aiokafka_retry_noise_becomes_an_outage_and_elections_vanish(monkeypatch):
     seen = []
-    monkeypatch.setattr(telemetry.OUTAGES, "down", lambda dependency, fault, operation="": seen.append(dependency))
+    monkeypatch.setattr(logs.OUTAGES, "down", lambda dependency, fault, operation="": seen.append(dependency))
     noise = KafkaNoise()
 
     def record(name: str, message: str, level: int = logging.ERROR) -> logging.LogRecord:
