@@ -19,7 +19,7 @@ async def stored_mails(*, kept_only: bool, limit: int) -> list[dict[str, Any]]:
     from pymongo import DESCENDING
 
     from services.messaging.classify import header, one_line, parse
-    from services.messaging.inbound import HEADER_END
+    from services.messaging.classify import HEADER_END
     from services.messaging.settings import MessagingSettings
     from shared.db import mongo_client
 

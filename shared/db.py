@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -128,3 +130,36 @@ def created_by(update: dict[str, Any]) -> dict[str, Any]:
 async def set_each(collection: AsyncCollection[dict[str, Any]], writes: Sequence[tuple[dict[str, Any], dict[str, Any]]]) -> None:
     """`$set` on documents each picked by its own filter (one `_id` each, no two the same)."""
     await bulk_write(collection, [UpdateOne(query, {"$set": fields}) for query, fields in writes], ordered=False)
+
+
+class GroupInsert:
+    """Inserts of documents arriving at once (SMTP sessions in parallel) go to the database as
+    one `insert_many`: each caller waits for its own document's answer (new, or there already),
+    or the error, which is every caller's."""
+
+    def __init__(self, collection: Any, most: int = 200) -> None:
+        self.collection = collection
+        self.most = most
+        self._pending: list[tuple[dict[str, Any], asyncio.Future[bool]]] = []
+        self._flushing: asyncio.Task[None] | None = None
+
+    async def insert(self, doc: dict[str, Any]) -> bool:
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._pending.append((doc, future))
+        if self._flushing is None or self._flushing.done():
+            self._flushing = asyncio.create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending[:self.most], self._pending[self.most:]
+            try:
+                clashed = await insert_new(self.collection, [doc for doc, _ in batch])
+            except Exception as exc:  # noqa: BLE001 - each caller hears it (the sender retries)
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for n, (_, future) in enumerate(batch):
+                if not future.done():
+                    future.set_result(n not in clashed)

@@ -1,28 +1,32 @@
-"""What every HTTP side of ours does the same way: run the service's Kafka side for the app's
-lifetime, and know the recruiter from a bearer token.
+"""Every service's HTTP side, built one way: `service_api` makes the FastAPI app (the version,
+`/health`, `/ready`, `/metrics`, the error answers, the Kafka side run for the app's lifetime),
+and each service adds its module-level `APIRouter`s from `services/<name>/http.py`. A route
+takes what it needs by type (`provided(Cls)`) and the recruiter from the one bearer-token check
+(`Recruiter`); it calls a use case and answers.
 
-No `from __future__ import annotations` here (nor in the modules that declare routes inside a
-factory): FastAPI reads a dependency's `Annotated[...]` at run time, and a string annotation
-naming a closure's local cannot be resolved, so the parameter silently becomes a query field."""
-
+Routers are module-level, so their annotations resolve as any module's do."""
 
 import asyncio
 import os
 import signal
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar, cast
 
-from fastapi import Depends, FastAPI, HTTPException, status
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from faststream import FastStream
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 from starlette.requests import ClientDisconnect
 
+from shared import __version__
 from shared.auth import InvalidToken, TokenVerifier
 from shared.logs import get_logger
 
 log = get_logger("prospectflow.http")
+T = TypeVar("T")
 
 
 def running(stream: FastStream | None) -> Callable[[FastAPI], Any]:
@@ -72,67 +76,91 @@ def documented(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": Problem, "description": _MEANINGS[code]} for code in codes}
 
 
-def recruiter_from_bearer(verifier: TokenVerifier | None, *, unconfigured: str = "") -> Callable[..., str]:
-    """A FastAPI dependency: the recruiter (`sub`) of a valid bearer token, else 401 (503 when
-    no way to check tokens is configured, with `unconfigured` saying what to set)."""
-    bearer = HTTPBearer(auto_error=False)
+def provided(cls: type[T]) -> Any:
+    """A dependency on what `service_api(provides=...)` was given for `cls` (a use case, a store,
+    settings): `views: Annotated[BoardViews, provided(BoardViews)]`. Tests provide fakes."""
 
-    def recruiter(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str:
-        if verifier is None:
-            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, unconfigured)
-        if credentials is None:
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a bearer token is required",
-                                headers={"WWW-Authenticate": "Bearer"})
-        try:
-            return verifier.recruiter(credentials.credentials)
-        except InvalidToken:
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "the bearer token is invalid or expired",
-                                headers={"WWW-Authenticate": "Bearer"}) from None
+    def get(request: Request) -> T:
+        return cast(T, request.app.state.provided[cls])
 
-    return recruiter
+    return Depends(get)
 
 
-def add_operations(api: FastAPI, stream: FastStream | None) -> None:
-    """`GET /health` (the process and its event loop answer), `GET /ready` (broker connected,
-    consumer in its group, database answering; else 503 naming what is not) and `GET /metrics`."""
-    from fastapi.responses import JSONResponse
+_BEARER = HTTPBearer(auto_error=False)
 
+
+def recruiter(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]) -> str:
+    """The recruiter (`sub`) of a valid bearer token, else 401 (503 when the service has no way
+    to check tokens, saying which settings give it one)."""
+    verifier: TokenVerifier | None = request.app.state.verifier
+    if verifier is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, request.app.state.unconfigured)
+    if credentials is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a bearer token is required",
+                            headers={"WWW-Authenticate": "Bearer"})
+    try:
+        return verifier.recruiter(credentials.credentials)
+    except InvalidToken:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "the bearer token is invalid or expired",
+                            headers={"WWW-Authenticate": "Bearer"}) from None
+
+
+Recruiter = Annotated[str, Depends(recruiter)]
+"""A route's recruiter: the `sub` of the request's valid bearer token."""
+
+
+operations = APIRouter(tags=["operations"])
+
+
+@operations.get("/health")
+async def health() -> dict[str, str]:
+    """Liveness: the process and its event loop answer."""
+    return {"status": "ok"}
+
+
+@operations.get("/ready", responses={503: {"description": "not ready; `problems` says why"}})
+async def readiness(request: Request) -> JSONResponse:
+    """Readiness: the broker is connected, the consumer has joined its group (with partitions,
+    or none because replicas outnumber them) and the database answers."""
     from shared.service import operations_of
 
-    @api.get("/health", tags=["operations"])
-    async def health() -> dict[str, str]:
-        """Liveness: the process and its event loop answer."""
-        return {"status": "ok"}
-
-    @api.get("/ready", tags=["operations"], responses={503: {"description": "not ready; `problems` says why"}})
-    async def readiness() -> JSONResponse:
-        """Readiness: the broker is connected, the consumer has joined its group (with partitions,
-        or none because replicas outnumber them) and the database answers."""
-        problems = await operations_of(stream).problems() if stream is not None else {}
-        if problems:
-            return JSONResponse({"status": "not ready", "problems": problems}, status_code=503)
-        return JSONResponse({"status": "ready"})
-
-    add_metrics(api)
+    stream: FastStream | None = request.app.state.stream
+    problems = await operations_of(stream).problems() if stream is not None else {}
+    if problems:
+        return JSONResponse({"status": "not ready", "problems": problems}, status_code=503)
+    return JSONResponse({"status": "ready"})
 
 
-def add_metrics(api: FastAPI) -> None:
-    """`GET /metrics`: this process's Prometheus metrics, in the text format."""
-    from fastapi.responses import Response
-    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-    @api.get("/metrics", tags=["operations"], response_class=Response)
-    async def metrics() -> Response:
-        """Prometheus metrics (text format): lag, throughput, batch time, event age, dead letters, retries."""
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+metrics = APIRouter(tags=["operations"])
 
 
-def operations_api(stream: FastStream, *, title: str, description: str) -> FastAPI:
-    """The HTTP side of a service that serves nothing else: health, readiness and metrics."""
-    from shared.service import VERSION
+@metrics.get("/metrics", response_class=Response)
+async def prometheus() -> Response:
+    """Prometheus metrics (text format): lag, throughput, batch time, event age, dead letters, retries."""
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    api = FastAPI(title=title, description=description, version=VERSION, lifespan=running(stream))
-    add_operations(api, stream)
+
+def service_api(*, title: str, description: str, stream: FastStream | None, routers: Sequence[APIRouter] = (),
+                provides: Mapping[type, object] | None = None, verifier: TokenVerifier | None = None,
+                unconfigured: str = "", **fastapi: Any) -> FastAPI:
+    """A service's HTTP app: `/health`, `/ready` (of `stream`, the Kafka side it runs for its
+    lifetime), `/metrics`, then `routers`; `provides` what routes take by type, `verifier` the
+    bearer-token check (`unconfigured`: what to set when there is none). A body that is not read
+    (`BodyRefused`) answers its status with why."""
+    api = FastAPI(title=title, description=description, version=__version__, lifespan=running(stream), **fastapi)
+    api.state.stream = stream
+    api.state.provided = dict(provides or {})
+    api.state.verifier = verifier
+    api.state.unconfigured = unconfigured or "this service is not configured to check tokens"
+    api.include_router(operations)
+    api.include_router(metrics)
+    for router in routers:
+        api.include_router(router)
+
+    @api.exception_handler(BodyRefused)
+    async def refused(_: Request, exc: BodyRefused) -> JSONResponse:
+        return JSONResponse({"detail": exc.detail}, exc.status)
+
     return api
 
 

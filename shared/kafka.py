@@ -127,31 +127,68 @@ def raw_producer(broker: KafkaBroker) -> AIOKafkaProducer:
 # --- publishing --------------------------------------------------------------------------------
 
 
+class NotPublished(Exception):
+    """Kafka did not acknowledge every message within the deadline: as far as we know, not published."""
+
+
+Record = tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]]]  # topic, value, key, headers
+
+
+async def send_records(producer: AIOKafkaProducer, records: Sequence[Record], *, deadline_s: float | None = None) -> None:
+    """The one send loop: every record handed to the producer (which batches them), then every
+    acknowledgement waited for. With `deadline_s`, all within it (the metadata wait of a topic
+    nobody made yet included) or NotPublished."""
+
+    async def send_all() -> None:
+        pending = [await producer.send(topic, value, key=key, headers=headers) for topic, value, key, headers in records]
+        await asyncio.gather(*pending)
+
+    if deadline_s is None:
+        await send_all()
+        return
+    try:
+        await asyncio.wait_for(send_all(), deadline_s)
+    except Exception as exc:  # noqa: BLE001 - a timeout or a Kafka error: not in Kafka, as far as we know
+        raise NotPublished(f"Kafka did not acknowledge it ({type(exc).__name__})") from None
+
+
+async def publish_within(producer: AIOKafkaProducer, messages: Sequence[Outgoing], *, topic_prefix: str,
+                         deadline_s: float | None = None) -> None:
+    """Events as the contract has them on Kafka (the CloudEvents content type, our encoding,
+    keyed), acknowledged by all in-sync replicas; with `deadline_s`, within it or NotPublished
+    (the gateway answers 503, the dashboard says Kafka is not answering)."""
+    if not messages:
+        return
+    for m in messages:
+        telemetry.continue_trace(m.event)
+    await send_records(producer, [(f"{topic_prefix}{m.topic}", encode_event(m.event), m.key.encode(), CLOUDEVENTS_HEADERS)
+                                  for m in messages], deadline_s=deadline_s)
+    telemetry.count_published([(m.topic, m.event) for m in messages])
+
+
 class Publisher:
-    """Publishes a batch of events and returns once the broker has acknowledged all of them."""
+    """Publishes a batch of events and returns once the broker has acknowledged all of them,
+    retrying while Kafka is away (`publish`), or within a deadline (`publish_within`)."""
 
     def __init__(self, broker: KafkaBroker, settings: KafkaSettings) -> None:
         self._broker = broker
         self._settings = settings
 
     async def publish(self, messages: Sequence[Outgoing]) -> None:
-        if not messages:
-            return
-
         # Straight to the broker's aiokafka producer: FastStream's per-message publish path
         # (middlewares, message objects) cost a third of intake's batch time for 500 events.
-        for m in messages:
-            telemetry.continue_trace(m.event)
-        encoded = [(self._settings.topic(m.topic), encode_event(m.event), m.key.encode()) for m in messages]
+        if messages:
+            await retry_forever(lambda: publish_within(raw_producer(self._broker), messages,
+                                                       topic_prefix=self._settings.topic_prefix),
+                                what="publish events")
 
-        async def send_all() -> None:
+    async def publish_within(self, messages: Sequence[Outgoing], deadline_s: float) -> None:
+        """Once, within `deadline_s`, or NotPublished: for a caller who answers someone waiting."""
+        try:
             producer = raw_producer(self._broker)
-            pending = [await producer.send(topic, value, key=key, headers=CLOUDEVENTS_HEADERS)
-                       for topic, value, key in encoded]
-            await asyncio.gather(*pending)
-
-        await retry_forever(send_all, what="publish events")
-        telemetry.count_published([(m.topic, m.event) for m in messages])
+        except AttributeError:
+            raise NotPublished("still connecting to Kafka") from None
+        await publish_within(producer, messages, topic_prefix=self._settings.topic_prefix, deadline_s=deadline_s)
 
 
 # --- consuming ---------------------------------------------------------------------------------
@@ -184,26 +221,18 @@ class DeadLetters:
         if not bad:
             return
 
-        async def send_all() -> None:
-            producer = raw_producer(self._broker)
-            failed_at = datetime.now(timezone.utc).isoformat().encode()
-            pending = []
-            for record, problem in bad:
-                headers = list(record.headers or ()) + [
-                    ("x-dlq-reason", problem.reason.encode()),
-                    ("x-dlq-error", problem.error.encode()),
-                    ("x-dlq-service", self._service.encode()),
-                    ("x-dlq-original-topic", record.topic.encode()),
-                    ("x-dlq-original-partition", str(record.partition).encode()),
-                    ("x-dlq-original-offset", str(record.offset).encode()),
-                    ("x-dlq-failed-at", failed_at),
-                ]
-                pending.append(await producer.send(
-                    topic_names.dlq(record.topic), value=record.value, key=record.key, headers=headers
-                ))
-            await asyncio.gather(*pending)
-
-        await retry_forever(send_all, what="dead-letter")
+        failed_at = datetime.now(timezone.utc).isoformat().encode()
+        records: list[Record] = [
+            (topic_names.dlq(record.topic), record.value, record.key, list(record.headers or ()) + [
+                ("x-dlq-reason", problem.reason.encode()),
+                ("x-dlq-error", problem.error.encode()),
+                ("x-dlq-service", self._service.encode()),
+                ("x-dlq-original-topic", record.topic.encode()),
+                ("x-dlq-original-partition", str(record.partition).encode()),
+                ("x-dlq-original-offset", str(record.offset).encode()),
+                ("x-dlq-failed-at", failed_at),
+            ]) for record, problem in bad]
+        await retry_forever(lambda: send_records(raw_producer(self._broker), records), what="dead-letter")
         for record, problem in bad:
             telemetry.DEAD_LETTERS.labels(telemetry.contract_topic(record.topic, self._prefix), problem.reason).inc()
             log.warning(

@@ -10,35 +10,54 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any
 
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.db import find_by_ids, insert_new
 from shared.retention import Kept
 
 
+class Published:
+    """The markers of what Kafka has acknowledged, by the id of what caused it (an input event,
+    an inquiry, a reminder): the one `mark_published` of every service."""
+
+    def __init__(self, collection: AsyncCollection[dict[str, Any]]) -> None:
+        self.collection = collection
+
+    async def mark(self, ids: Iterable[str]) -> None:
+        now = datetime.now(timezone.utc)
+        await insert_new(self.collection, [{"_id": i, "at": now} for i in ids])
+
+    async def which(self, ids: list[str]) -> set[str]:
+        """Those of `ids` that are marked."""
+        return {d["_id"] for d in await find_by_ids(self.collection, ids, {"_id": 1})}
+
+    def kept(self) -> Kept:
+        return Kept(self.collection, "at")
+
+
 class Outbox:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.records = db["outbox"]
-        self.published = db["published"]
+        self.markers = Published(db["published"])
+        self.published = self.markers.collection
 
     async def state(self, cause_ids: list[str]) -> tuple[set[str], dict[str, dict[str, Any]]]:
         """Of these inputs: those fully done, and the recorded outcomes of those decided but
         not confirmed published."""
         # Both at once: one round trip on the hot path (the markers of unrecorded ids are none).
-        records, markers = await asyncio.gather(find_by_ids(self.records, cause_ids),
-                                                find_by_ids(self.published, cause_ids, {"_id": 1}))
+        records, markers = await asyncio.gather(find_by_ids(self.records, cause_ids), self.markers.which(cause_ids))
         recorded = {d["_id"]: d for d in records}
-        done = {d["_id"] for d in markers} & set(recorded)
+        done = markers & set(recorded)
         return done, {k: v for k, v in recorded.items() if k not in done}
 
     def kept(self) -> list[Kept]:
         """What retention prunes (`<SERVICE>_RETENTION_DAYS`)."""
-        return [Kept(self.records, "recorded_at"), Kept(self.published, "at")]
+        return [Kept(self.records, "recorded_at"), self.markers.kept()]
 
     async def record(self, outcomes: list[dict[str, Any]]) -> None:
         now = datetime.now(timezone.utc)
         await insert_new(self.records, [{**o, "recorded_at": now} for o in outcomes])
 
     async def mark_published(self, cause_ids: Iterable[str]) -> None:
-        now = datetime.now(timezone.utc)
-        await insert_new(self.published, [{"_id": i, "at": now} for i in cause_ids])
+        await self.markers.mark(cause_ids)

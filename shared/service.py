@@ -12,6 +12,7 @@ from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
 from pymongo import AsyncMongoClient
 
+from shared import __version__
 from shared.kafka import consumer_state, ensure_topics
 from shared.logs import get_logger
 from shared.retention import Kept, ensure_retention
@@ -20,7 +21,6 @@ from shared.settings import ServiceSettings
 from shared.logs import OUTAGES
 from shared.telemetry import READY, setup_tracing, shutdown_tracing
 
-VERSION = "0.1.0"
 log = get_logger("prospectflow.operations")
 
 
@@ -108,7 +108,7 @@ def service_app(
     topics = list(topics)
     app = FastStream(
         broker,
-        specification=AsyncAPI(broker, title=title, version=VERSION, description=description),
+        specification=AsyncAPI(broker, title=title, version=__version__, description=description),
         logger=log,
     )
 

@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.auth import TokenVerifier
+
 
 class KafkaSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KAFKA_", extra="ignore")
@@ -84,3 +86,18 @@ class ServiceSettings(BaseSettings):
             self.database = self.service_name
         if not self.group_id:
             self.group_id = f"prospectflow-{self.service_name}"
+
+
+class RecruiterTokens(BaseSettings):
+    """Mixed into the settings of a service with a recruiters' API: how their bearer tokens are
+    checked (`<SERVICE>_JWT_SECRET` or `<SERVICE>_JWKS_URL`, under the service's prefix)."""
+
+    jwt_secret: SecretStr | None = Field(None, description="HS256 secret of the recruiters' bearer tokens")
+    jwks_url: str | None = Field(None, description="an identity provider's JWKS URL (RS256/ES256 tokens)")
+
+    def token_verifier(self) -> TokenVerifier | None:
+        """The one bearer-token check of the service's API, or None when neither is set."""
+        secret = self.jwt_secret.get_secret_value() if self.jwt_secret else None
+        if not secret and not self.jwks_url:
+            return None
+        return TokenVerifier(secret=secret, jwks_url=self.jwks_url)

@@ -20,7 +20,8 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from shared.db import mongo_client
-from shared.http import add_metrics
+from shared import __version__
+from shared.http import metrics
 from shared.telemetry import READY
 
 from services.dashboard import errors, problems
@@ -77,7 +78,7 @@ def create_service(settings: DashboardSettings, *, feed: Feed | None = None, par
                 if api is not None:
                     await api.close()
 
-    app = FastAPI(title="Prospectflow Recruiter Dashboard", version="0.1.0", lifespan=lifespan,
+    app = FastAPI(title="Prospectflow Recruiter Dashboard", version=__version__, lifespan=lifespan,
                   docs_url=None, redoc_url=None, responses=errors.RESPONSES)
     app.state.parts = made
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
@@ -95,7 +96,7 @@ def create_service(settings: DashboardSettings, *, feed: Feed | None = None, par
             return JSONResponse({"status": "ready"})
         return JSONResponse({"status": "not ready", "problems": {"kafka": "not reading updates"}}, status_code=503)
 
-    add_metrics(app)
+    app.include_router(metrics)
     # Read at each scrape: a gauge set once stayed 0 for a dashboard that was ready.
     READY.set_function(lambda: 1.0 if made.feed.reading else 0.0)
     return app

@@ -22,8 +22,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from shared import topics
-from shared.contract import CLOUDEVENTS_CONTENT_TYPE, new_event
-from shared.kafka import client_kwargs
+from shared.contract import new_event
+from shared.kafka import NotPublished, client_kwargs, publish_within
+from shared.messages import Outgoing
 from shared.logs import get_logger
 from shared.settings import KafkaSettings
 
@@ -212,16 +213,10 @@ class Feed:
         if not self.started or self._producer is None:
             return False
         event = new_event(event_id=event_id, source=SOURCE, type=kind, data=data)
-        producer = self._producer
-
-        async def send() -> None:  # the metadata wait included: a topic nobody made yet must not hold the page
-            sent = await producer.send(self.settings.topic(topic), json.dumps(event, ensure_ascii=False).encode(),
-                                       key=key.encode(), headers=[("content-type", CLOUDEVENTS_CONTENT_TYPE.encode())])
-            await sent
-
-        try:
-            await asyncio.wait_for(send(), timeout=timeout_s)
-        except (TimeoutError, KafkaError):
+        try:  # the metadata wait included: a topic nobody made yet must not hold the page
+            await publish_within(self._producer, [Outgoing(topic, key, event)], topic_prefix=self.settings.topic_prefix,
+                                 deadline_s=timeout_s)
+        except NotPublished:
             return False
         return True
 
@@ -254,14 +249,10 @@ class Feed:
             events = [new_event(event_id=command_id, source=SOURCE, type=kind, data=data, correlationid=correlationid)
                       for command_id, data in commands]
             try:
-                sent = [await self._producer.send(
-                    self.settings.topic(topic), json.dumps(event, ensure_ascii=False).encode(),
-                    key=recruiter_id.encode(), headers=[("content-type", CLOUDEVENTS_CONTENT_TYPE.encode())])
-                    for event in events]
-                await asyncio.wait_for(asyncio.gather(*sent), timeout=15)
-            except (TimeoutError, KafkaError) as exc:
-                raise KafkaUnavailable(self.settings.bootstrap_servers,
-                                       f"{type(exc).__name__} (set KAFKA_BOOTSTRAP_SERVERS)") from None
+                await publish_within(self._producer, [Outgoing(topic, recruiter_id, event) for event in events],
+                                     topic_prefix=self.settings.topic_prefix, deadline_s=15)
+            except NotPublished as exc:
+                raise KafkaUnavailable(self.settings.bootstrap_servers, f"{exc} (set KAFKA_BOOTSTRAP_SERVERS)") from None
             if wait_s > 0:
                 await asyncio.wait([asyncio.shield(w) for w in waiters.values()], timeout=wait_s)
             return {command_id: w.result() for command_id, w in waiters.items() if w.done() and not w.cancelled()}

@@ -12,12 +12,11 @@ from shared import topics
 from shared.contract import documented_envelope
 from shared.db import mongo_client
 from shared.kafka import BatchConsumer, DeadLetters, Publisher, broker_factory, subscribe_batches
-from shared.auth import TokenVerifier
-from shared.http import add_operations, running
-from shared.service import VERSION, ConfigurationError, service_app
+from shared.http import service_api
+from shared.service import ConfigurationError, service_app
 
-from services.intake.gateway import Gateway, add_gateway
-from services.intake.handlers import Intake
+from services.intake import http
+from services.intake.handlers import Gateway, Intake
 from services.intake.settings import IntakeSettings
 from services.intake.store import IntakeStore
 
@@ -80,12 +79,11 @@ def create_service(settings: IntakeSettings) -> FastAPI:
     except ValueError as exc:
         raise ConfigurationError(str(exc)) from None
     wired = wire(settings)
-    secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
-    verifier = TokenVerifier(secret=secret, jwks_url=settings.jwks_url) if secret or settings.jwks_url else None
-    gateway = Gateway(wired.store, wired.broker, settings.kafka, secrets, max_bytes=settings.gateway_max_bytes,
-                      resume_max_bytes=settings.resume_max_bytes, concurrency=settings.gateway_concurrency,
-                      publish_timeout_s=settings.publish_timeout_s, body_timeout_s=settings.gateway_body_timeout_s)
-    api = FastAPI(title="Prospectflow intake", description=DESCRIPTION, version=VERSION, lifespan=running(wired.app))
-    add_operations(api, wired.app)
-    add_gateway(api, gateway, verifier)
-    return api
+    gateway = Gateway(wired.store, Publisher(wired.broker, settings.kafka), secrets,
+                      max_bytes=settings.gateway_max_bytes, resume_max_bytes=settings.resume_max_bytes,
+                      concurrency=settings.gateway_concurrency, publish_timeout_s=settings.publish_timeout_s,
+                      body_timeout_s=settings.gateway_body_timeout_s)
+    return service_api(
+        title="Prospectflow intake", description=DESCRIPTION, stream=wired.app, routers=[http.router],
+        provides={Gateway: gateway}, verifier=settings.token_verifier(),
+        unconfigured="résumé downloads are not configured: set INTAKE_JWT_SECRET or INTAKE_JWKS_URL")

@@ -3,7 +3,7 @@ import json
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import ServiceSettings
+from shared.settings import RecruiterTokens, ServiceSettings
 
 GATEWAY_BOARDS = ("indeed", "linkedin", "ziprecruiter", "cloudevents")
 RESERVED_BOARDS = ("indeed", "linkedin", "ziprecruiter", "internal", "referral")
@@ -11,7 +11,7 @@ RESERVED_BOARDS = ("indeed", "linkedin", "ziprecruiter", "internal", "referral")
 the ones Prospectflow itself writes."""
 
 
-class IntakeSettings(ServiceSettings):
+class IntakeSettings(RecruiterTokens, ServiceSettings):
     """Intake's settings: `INTAKE_*` variables, plus the shared `KAFKA_*` and `MONGODB_*`."""
 
     model_config = SettingsConfigDict(env_prefix="INTAKE_", extra="ignore")
@@ -28,8 +28,6 @@ class IntakeSettings(ServiceSettings):
     resume_max_bytes: int = Field(10 * 1024 * 1024, ge=1, description="largest résumé file")
     gateway_concurrency: int = Field(64, ge=1, description="requests handled at once; more are answered 503")
     publish_timeout_s: float = Field(10.0, gt=0, description="longest wait for Kafka's acknowledgement before 503")
-    jwt_secret: SecretStr | None = Field(None, description="HS256 secret of recruiters' tokens (résumé downloads)")
-    jwks_url: str | None = Field(None, description="an identity provider's JWKS URL (résumé downloads)")
 
     def secrets(self) -> dict[str, list[str]]:
         """The secrets per board; ValueError saying what is wrong with INTAKE_BOARD_SECRETS."""

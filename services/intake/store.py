@@ -26,6 +26,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.intake.domain import Inquiry, Known
 from shared.db import bulk_write, find_by_ids, insert_new, write_by_id
+from shared.outbox import Published
 from shared.retention import Kept
 
 NOT_FOUND = (26, 27)  # NamespaceNotFound, IndexNotFound
@@ -39,7 +40,7 @@ class IntakeStore:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.inquiries = db["inquiries"]
         self.prospects = db["prospects"]
-        self.published = db["published"]
+        self.published = Published(db["published"])
         # The gateway's: the jobs seen on `jobs` (open or closed, and whose), each application it
         # published (for Indeed's duplicates), and résumés: the files in GridFS (`_id` derived from
         # their sha256, so each is stored once) and which jobs each was sent to (who may read it).
@@ -85,7 +86,7 @@ class IntakeStore:
             return list(inquiries)
         clashing = [inquiries[n].event_id for n in clashed]
         redelivered = {d["_id"] for d in await find_by_ids(self.inquiries, clashing, {"_id": 1})}
-        done = {d["_id"] for d in await find_by_ids(self.published, list(redelivered))}
+        done = await self.published.which(list(redelivered))
         return [i for n, i in enumerate(inquiries) if n not in clashed or (i.event_id in redelivered and i.event_id not in done)]
 
     async def register(self, first_new: dict[str, Inquiry]) -> tuple[dict[str, Known], dict[str, dict[str, Any]]]:
@@ -119,8 +120,7 @@ class IntakeStore:
         ], ordered=False)
 
     async def mark_published(self, event_ids: Iterable[str]) -> None:
-        now = datetime.now(timezone.utc)
-        await insert_new(self.published, [{"_id": event_id, "at": now} for event_id in event_ids])
+        await self.published.mark(event_ids)
 
     # --- the gateway's -----------------------------------------------------------------------
 
@@ -206,4 +206,4 @@ class IntakeStore:
 
     def kept(self) -> list[Kept]:
         """What retention prunes: the published markers (inquiries and prospects are the data)."""
-        return [Kept(self.published, "at")]
+        return [self.published.kept()]

@@ -14,14 +14,15 @@ from shared import topics
 from shared.contract import documented_envelope
 from shared.db import mongo_client
 from shared.kafka import BatchConsumer, DeadLetters, Publisher, broker_factory, subscribe_batches
-from shared.auth import TokenVerifier
+from shared.http import service_api
 from shared.service import ConfigurationError, service_app
 
-from services.messaging.api import create_api
+from services.messaging import http
 
 from services.messaging.addresses import ReturnAddresses
-from services.messaging.handlers import Messaging
-from services.messaging.inbound import Inbound, start_listener
+from services.messaging.handlers import Messaging, Previews, Unsubscribes
+from services.messaging.inbound import Inbound
+from services.messaging.listener import start_listener
 from services.messaging.mail import Mailer
 from services.messaging.rendering import Templates
 from services.messaging.settings import MessagingSettings
@@ -122,12 +123,14 @@ def return_addresses(settings: MessagingSettings) -> ReturnAddresses | None:
 
 
 def create_service(settings: MessagingSettings) -> FastAPI:
-    """The whole service: the HTTP side (preview, unsubscribe), running the Kafka side for its lifetime."""
+    """The whole service: the HTTP side (preview, sends, unsubscribe, inbound webhook), running
+    the Kafka side for its lifetime."""
     wired = wire(settings)
-    secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
-    verifier = TokenVerifier(secret=secret, jwks_url=settings.jwks_url) if secret or settings.jwks_url else None
-
-    webhook = settings.inbound_webhook_secret.get_secret_value() if settings.inbound_webhook_secret else None
-    return create_api(wired.store, wired.templates, wired.links, Publisher(wired.broker, settings.kafka),
-                      verifier=verifier, stream=wired.app, inbound=wired.inbound, webhook_secret=webhook,
-                      inbound_max_bytes=settings.inbound_max_bytes)
+    return service_api(
+        title="Prospectflow messaging", stream=wired.app, routers=http.routers,
+        description="Template preview for recruiter apps; one-click unsubscribe for prospects.",
+        provides={Previews: Previews(wired.store, wired.templates, wired.links),
+                  Unsubscribes: Unsubscribes(wired.store, wired.links, Publisher(wired.broker, settings.kafka)),
+                  Inbound: wired.inbound, MessagingSettings: settings},
+        verifier=settings.token_verifier(),
+        unconfigured="preview is not configured: set MESSAGING_JWT_SECRET or MESSAGING_JWKS_URL")

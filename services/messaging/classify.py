@@ -33,6 +33,7 @@ MAX_SCANNED = 256 * 1024
 """The most characters of a body read for its text: a reply's new text is at most MAX_TEXT, and
 nothing a stranger wrote past this is worth a parser's time (html.parser has superlinear corners)."""
 
+HEADER_END = re.compile(rb"\r?\n\r?\n")  # where a mail's headers end
 _STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
 _SMTP_CODE = re.compile(r"\b([45])\d\d\b")
 _MESSAGE_ID = re.compile(r"^[ \t]*Message-ID:[ \t]*<([^>\s]{1,500})>", re.IGNORECASE | re.MULTILINE)

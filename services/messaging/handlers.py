@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import random
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from shared import ids, topics
-from shared.contract import MessageFailed, MessageSent, ReminderDue, SendMessages, new_event
+from shared.contract import MessageFailed, MessageSent, ProspectOptedOut, ReminderDue, SendMessages, Template, new_event
 from shared.messages import Outgoing, Publishes, Received
 from shared.logs import get_logger
 from shared.logs import OUTAGES
@@ -23,10 +23,23 @@ from services.messaging.store import UNSENT, MessagingStore
 from services.messaging.unsubscribe import UnsubscribeLinks
 
 SOURCE = "prospectflow/messaging"
+UNSUBSCRIBE_SOURCE = "prospectflow/messaging/unsubscribe"
 CHUNK = 50  # messages marked `sending` together: the most a crash can send twice
 log = get_logger("prospectflow.messaging")
 MAILS = Counter("prospectflow_mails", "Mails by template and result: sent, failed_permanent, failed_temporary "
                 "(failed after the last attempt on a temporary error).", ["template", "result"])
+
+
+async def send_lookups(store: MessagingStore, prospect_ids: set[str] | list[str]) -> tuple[
+        dict[str, dict[str, Any]], dict[str, dict[str, Any]], set[str], set[str]]:
+    """What deciding a send needs of these prospects: contacts, their jobs, and which of their
+    addresses are suppressed or bounced (a send and its preview read the same)."""
+    contacts = await store.by_ids("contacts", prospect_ids)
+    jobs = await store.by_ids("jobs", {c["job_id"] for c in contacts.values()})
+    emails = {c["email"] for c in contacts.values()}
+    suppressed = set(await store.by_ids("suppressions", emails))
+    bounced = set(await store.by_ids("bounced", emails)) if emails else set()
+    return contacts, jobs, suppressed, bounced
 
 
 class Messaging:
@@ -112,12 +125,7 @@ class Messaging:
     async def _decide(self, fresh: list[Received[SendMessages]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         if not fresh:
             return [], []
-        wanted = {pid for r in fresh for pid in r.data.prospect_ids}
-        contacts = await self.store.by_ids("contacts", wanted)
-        jobs = await self.store.by_ids("jobs", {c["job_id"] for c in contacts.values()})
-        emails = {c["email"] for c in contacts.values()}
-        suppressed = set(await self.store.by_ids("suppressions", emails))
-        bounced = set(await self.store.by_ids("bounced", emails)) if emails else set()
+        contacts, jobs, suppressed, bounced = await send_lookups(self.store, {pid for r in fresh for pid in r.data.prospect_ids})
         outcomes, messages = [], []
         for r in fresh:
             send_id = r.event.correlationid or r.event.id
@@ -227,3 +235,84 @@ class Messaging:
         event = new_event(event_id=ids.event_id(m["_id"], kind), source=SOURCE, type=kind, data=data,
                           correlationid=m["command_id"])
         return Outgoing(topics.MESSAGES, m["prospect_id"], event)
+
+
+# --- the HTTP side's use cases ---------------------------------------------------------------------
+
+
+class Previews:
+    """What recruiter apps ask before and after a send: what `messages.send` would do with some
+    ids, and where a send stands."""
+
+    def __init__(self, store: MessagingStore, templates: Templates, links: UnsubscribeLinks) -> None:
+        self.store = store
+        self.templates = templates
+        self.links = links
+
+    async def preview(self, recruiter_id: str, template: Template, prospect_ids: list[str],
+                      note: str | None) -> dict[str, Any]:
+        """Recipients, skips with the reasons a send would give, and the first recipient's mail."""
+        wanted = list(dict.fromkeys(prospect_ids))
+        contacts, jobs, suppressed, bounced = await send_lookups(self.store, wanted)
+        recipients, skipped = [], []
+        for pid in wanted:
+            contact = contacts.get(pid)
+            job = jobs.get(contact["job_id"]) if contact else None
+            reason = domain.check(contact, job, recruiter_id, template,
+                                  suppressed=bool(contact and contact["email"] in suppressed),
+                                  bounced=bool(contact and contact["email"] in bounced))
+            if reason is None:
+                assert contact is not None
+                recipients.append({"prospect_id": pid, "name": contact["name"], "email": contact["email"]})
+            else:
+                # Another recruiter's prospect stays anonymous: its name is not theirs to see.
+                known = contact is not None and reason not in ("forbidden", "unknown_prospect")
+                skipped.append({"prospect_id": pid, "name": contact["name"] if known and contact else None,
+                                "reason": reason.value})
+        mail = None
+        if recipients:
+            first = recipients[0]
+            contact = contacts[first["prospect_id"]]
+            context = {**domain.context(contact, jobs[contact["job_id"]], note),
+                       "unsubscribe_url": self.links.url(contact["email"])}
+            rendered = self.templates.render(template, context)
+            mail = {"to": first["email"], "to_name": first["name"], "subject": rendered.subject,
+                    "text": rendered.text, "html": rendered.html}
+        return {"recipients": recipients, "skipped": skipped, "mail": mail}
+
+    async def progress(self, recruiter_id: str, send_id: str) -> dict[str, Any] | None:
+        """A send's progress, its skipped prospects named where they are the recruiter's."""
+        progress = await self.store.send_progress(recruiter_id, send_id)
+        if progress is None:
+            return None
+        named = [s["prospect_id"] for s in progress["skipped"][:100] if s["reason"] not in ("forbidden", "unknown_prospect")]
+        contacts = await self.store.by_ids("contacts", named)
+        for s in progress["skipped"]:
+            if s["prospect_id"] in contacts:
+                s["name"] = contacts[s["prospect_id"]]["name"]
+        return progress
+
+    async def recent(self, recruiter_id: str) -> list[dict[str, Any]]:
+        """The recruiter's sends of the last 24 hours, newest first (at most 5)."""
+        return await self.store.recent_sends(recruiter_id, datetime.now(timezone.utc) - timedelta(hours=24))
+
+
+class Unsubscribes:
+    """The one-click unsubscribe every mail links to."""
+
+    def __init__(self, store: MessagingStore, links: UnsubscribeLinks, publisher: Publishes) -> None:
+        self.store = store
+        self.links = links
+        self.publisher = publisher
+
+    def email(self, token: str) -> str | None:
+        """The address a link we sent names (None: not a link of ours)."""
+        return self.links.email(token)
+
+    async def unsubscribe(self, email: str) -> None:
+        """Suppressed here at once (our own database), and told to everyone on `opt-outs`; the
+        event's id is derived from the address, so clicking twice is one event."""
+        await self.store.suppress({email: {"reason": "unsubscribe link", "at": datetime.now(timezone.utc)}})
+        event = new_event(event_id=ids.derive("unsubscribe", email), source=UNSUBSCRIBE_SOURCE,
+                          type="prospect.opted_out", data=ProspectOptedOut(email=email, reason="unsubscribe link"))
+        await self.publisher.publish([Outgoing(topics.OPT_OUTS, email, event)])

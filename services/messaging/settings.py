@@ -3,10 +3,10 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import ServiceSettings, SmtpSettings
+from shared.settings import RecruiterTokens, ServiceSettings, SmtpSettings
 
 
-class MessagingSettings(ServiceSettings):
+class MessagingSettings(RecruiterTokens, ServiceSettings):
     """Messaging's settings: `MESSAGING_*`, plus the shared `KAFKA_*`, `MONGODB_*`, `SMTP_*`."""
 
     model_config = SettingsConfigDict(env_prefix="MESSAGING_", extra="ignore")
@@ -32,5 +32,3 @@ class MessagingSettings(ServiceSettings):
                                                      "webhook (POST /inbound/mail): bearer token, basic-auth password "
                                                      "or Mailgun signing key")
     inbound_forward: bool = Field(True, description="hand each reply on to the recruiter's own address as well")
-    jwt_secret: SecretStr | None = Field(None, description="HS256 secret of recruiters' tokens (template preview)")
-    jwks_url: str | None = Field(None, description="an identity provider's JWKS URL (template preview)")

@@ -17,7 +17,7 @@ from typing import Any
 from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
-from shared.db import find_by_ids, insert_new, set_by_id, set_each, write_by_id
+from shared.db import GroupInsert, find_by_ids, insert_new, set_by_id, set_each, write_by_id
 from shared.outbox import Outbox
 from shared.retention import Kept
 
@@ -34,6 +34,7 @@ class MessagingStore:
         self.outbox = Outbox(db)
         self.messages = db["messages"]
         self.inbound = db["inbound"]  # mails that came back (services.messaging.inbound)
+        self._inbound_inserts = GroupInsert(self.inbound)
         self.bounced = db["bounced"]  # addresses that bounced permanently, by address
 
     def kept(self) -> list[Kept]:
@@ -65,6 +66,28 @@ class MessagingStore:
 
     async def suppress(self, entries: dict[str, dict[str, Any]]) -> None:
         await insert_new(self.suppressions, [{"_id": email, **fields} for email, fields in entries.items()])
+
+    async def store_inbound(self, doc: dict[str, Any]) -> bool:
+        """Store a mail that came back: True if new, False if stored before (raises when it
+        cannot be: the sender retries). Mails arriving at once go in one insert."""
+        return await self._inbound_inserts.insert(doc)
+
+    async def inbound_waiting(self, before: datetime, limit: int) -> list[dict[str, Any]]:
+        """Mails stored before `before` and not processed yet (a crash, an outage), oldest first."""
+        cursor = self.inbound.find({"state": "received", "received_at": {"$lt": before}}).sort("received_at", 1)
+        return await cursor.limit(limit).to_list()
+
+    async def inbound_to_forward(self, before: datetime, limit: int) -> list[dict[str, Any]]:
+        """Replies processed before `before` and not handed on to the recruiter yet."""
+        return await self.inbound.find({"state": "done", "to_forward": True,
+                                        "processed_at": {"$lt": before}}).limit(limit).to_list()
+
+    async def mark_inbound(self, updates: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
+        await set_each(self.inbound, updates)
+
+    async def note_bounced(self, bounced: list[dict[str, Any]]) -> None:
+        """Addresses that bounced permanently (one entry each; the first bounce stays)."""
+        await insert_new(self.bounced, list({b["_id"]: b for b in bounced}.values()))
 
     async def by_ids(self, collection: str, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         return {d["_id"]: d for d in await find_by_ids(getattr(self, collection), list(ids))}

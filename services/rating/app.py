@@ -12,12 +12,12 @@ from shared import topics
 from shared.contract import documented_envelope
 from shared.db import mongo_client
 from shared.kafka import BatchConsumer, DeadLetters, Publisher, broker_factory, subscribe_batches
-from shared.auth import TokenVerifier
+from shared.http import service_api
 from shared.service import ConfigurationError, service_app
 
 from services.rating.handlers import RatingProjection
 from services.rating.settings import RatingSettings
-from services.rating.api import create_api
+from services.rating import http
 from services.rating.store import BoardViews, RatingStore
 
 DESCRIPTION = (
@@ -61,14 +61,12 @@ def create_app(settings: RatingSettings | None = None, client: AsyncMongoClient[
 
 def create_service(settings: RatingSettings) -> FastAPI:
     """The whole service: the read API, running the Kafka side for its lifetime."""
-    secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
-    if not secret and not settings.jwks_url:
+    verifier = settings.token_verifier()
+    if verifier is None:
         raise ConfigurationError("neither RATING_JWT_SECRET nor RATING_JWKS_URL is set; one of them checks the "
                                  "recruiters' API tokens (HS256 secret, or an identity provider's keys).")
     client = mongo_client(settings.mongodb, appname=f"prospectflow-{settings.service_name}")
-
-    return create_api(
-        BoardViews(RatingStore(client[settings.database])),
-        verifier=TokenVerifier(secret=secret, jwks_url=settings.jwks_url),
-        stream=create_app(settings, client),
-    )
+    return service_api(
+        title="Prospectflow rating API", stream=create_app(settings, client), routers=[http.router],
+        description="A recruiter's prospects by view: needs follow-up, shortlist, not a fit, all.",
+        provides={BoardViews: BoardViews(RatingStore(client[settings.database]))}, verifier=verifier)

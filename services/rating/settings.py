@@ -1,10 +1,10 @@
-from pydantic import Field, SecretStr
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import ServiceSettings
+from shared.settings import RecruiterTokens, ServiceSettings
 
 
-class RatingSettings(ServiceSettings):
+class RatingSettings(RecruiterTokens, ServiceSettings):
     """Rating's settings: `RATING_*` variables, plus the shared `KAFKA_*` and `MONGODB_*`."""
 
     model_config = SettingsConfigDict(env_prefix="RATING_", extra="ignore")
@@ -12,5 +12,3 @@ class RatingSettings(ServiceSettings):
     flag_on_message_sent: bool = Field(True, description="a sent message sets the follow-up flag")
     http_host: str = Field("127.0.0.1", description="where the read API listens")
     http_port: int = Field(8080, description="the read API's port")
-    jwt_secret: SecretStr | None = Field(None, description="HS256 secret of the recruiters' bearer tokens")
-    jwks_url: str | None = Field(None, description="an identity provider's JWKS URL (RS256/ES256 tokens)")

@@ -15,7 +15,7 @@ from shared.db import mongo_client
 from shared.kafka import BatchConsumer, DeadLetters, Publisher, broker_factory, subscribe_batches
 from shared.logs import get_logger
 from shared.retry import retry_forever
-from shared.http import operations_api
+from shared.http import service_api
 from shared.service import service_app
 
 from services.reminder.handlers import Reminders
@@ -70,4 +70,4 @@ def create_app(settings: ReminderSettings | None = None) -> FastStream:
 
 def create_service(settings: ReminderSettings) -> FastAPI:
     """The whole service: /health, /ready and /metrics, running the Kafka side for its lifetime."""
-    return operations_api(create_app(settings), title="Prospectflow reminder", description=DESCRIPTION)
+    return service_api(title="Prospectflow reminder", description=DESCRIPTION, stream=create_app(settings))

@@ -14,6 +14,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.db import bulk_write, find_by_ids, insert_new, write_by_id
 from services.reminder.domain import MOST_LISTED, Changes
+from shared.outbox import Published
 from shared.retention import Kept
 from shared.views import WAITING_QUERY
 
@@ -27,7 +28,7 @@ class ReminderStore:
         self.jobs = db["jobs"]
         self.recruiters = db["recruiters"]
         self.reminders = db["reminders"]
-        self.published = db["published"]
+        self.published = Published(db["published"])
 
     async def ensure_indexes(self) -> None:
         # Who is waiting: flag off, job open, per recruiter, oldest first.
@@ -88,7 +89,7 @@ class ReminderStore:
         found = await self.reminders_by_id(reminder_ids)
         if not found:
             return []
-        done = {d["_id"] for d in await find_by_ids(self.published, list(found))}
+        done = await self.published.which(list(found))
         cutoff = datetime.now(timezone.utc) - timedelta(seconds=older_than_s)
         return [d for k, d in found.items() if k not in done and d["created_at"].astimezone(timezone.utc) < cutoff]
 
@@ -98,10 +99,9 @@ class ReminderStore:
         return [r for n, r in enumerate(reminders) if n not in clashed]
 
     async def mark_published(self, reminder_ids: Iterable[str]) -> None:
-        now = datetime.now(timezone.utc)
-        await insert_new(self.published, [{"_id": i, "at": now} for i in reminder_ids])
+        await self.published.mark(reminder_ids)
 
     def kept(self) -> list[Kept]:
         """What retention prunes: the reminder log and its published markers (a reminder is
         per local date, so one older than the period can never be due again)."""
-        return [Kept(self.reminders, "created_at"), Kept(self.published, "at")]
+        return [Kept(self.reminders, "created_at"), self.published.kept()]

@@ -9,19 +9,19 @@ from datetime import timedelta
 from fastapi import FastAPI
 from faststream import FastStream
 
-from shared import ids, topics
-from shared.auth import TokenVerifier
+from shared import topics
+from shared.http import service_api
 from shared.db import mongo_client
 from shared.kafka import BatchConsumer, DeadLetters, broker_factory, subscribe_batches
 from shared.service import ConfigurationError, service_app
 
 from services.webhooks import safety
-from services.webhooks.api import create_api
+from services.webhooks import http
 from services.webhooks.crypto import SecretBox
 from services.webhooks.deliver import Deliverer
-from services.webhooks.handlers import Fanout
+from services.webhooks.handlers import Endpoints, Fanout
 from services.webhooks.settings import WebhooksSettings
-from services.webhooks.store import WebhooksStore, utcnow
+from services.webhooks.store import WebhooksStore
 
 DESCRIPTION = ("Delivers Prospectflow's events to the HTTPS endpoints recruiter apps register, signed by "
                "Standard Webhooks, retried with backoff for about three days, each attempt logged.")
@@ -31,9 +31,7 @@ CONSUMES = topics.CONSUMED_BY["webhooks"]
 @dataclass
 class Wired:
     app: FastStream
-    store: WebhooksStore
-    box: SecretBox
-    rules: safety.Rules
+    endpoints: Endpoints
 
 
 def secret_box(settings: WebhooksSettings) -> SecretBox:
@@ -71,37 +69,25 @@ def wire(settings: WebhooksSettings) -> Wired:
     subscribe_batches(broker, settings, list(CONSUMES), consumer, title="webhooks-inputs",
                       description="Every event recruiter apps may subscribe to, and jobs (whose prospects are whose).")
 
+    endpoints = Endpoints(store, box, rules, rotation=timedelta(hours=settings.rotation_hours),
+                          max_endpoints=settings.max_endpoints)
+
     async def prepare() -> None:
         await store.ensure_indexes()
-        for endpoint in operators:  # the operators' endpoints, for every recruiter's events
-            endpoint_id = ids.derive("operator-endpoint", str(endpoint["url"]))
-            await store.upsert_endpoint({
-                "_id": endpoint_id, "recruiter_id": None, "url": endpoint["url"],
-                "events": list(endpoint.get("events") or ["*"]),
-                "secrets": [{"sealed": box.seal(str(endpoint["secret"]), bound_to=endpoint_id), "created_at": utcnow(),
-                             "retires_at": None}],
-                "created_at": utcnow(), "disabled": None, "failing_since": None})
-
-        for board in dispositions:  # the boards that hear what became of their applications
-            endpoint_id = f"disposition-{board['board']}"
-            await store.upsert_endpoint({
-                "_id": endpoint_id, "kind": "disposition", "board": board["board"], "recruiter_id": None,
-                "url": board["url"], "events": [], "secrets": [],
-                "token": box.seal(board["token"], bound_to=endpoint_id) if board["token"] else None,
-                "integration_context": settings.linkedin_integration_context if board["board"] == "linkedin" else None,
-                "created_at": utcnow(), "disabled": None, "failing_since": None})
+        await endpoints.prepare(operators, dispositions, settings.linkedin_integration_context)
 
     app = service_app(broker=broker, client=client, settings=settings, topics=list(CONSUMES),
                       title="Prospectflow webhooks", description=DESCRIPTION, prepare_database=prepare)
     app.after_startup(deliverer.start)
     app.on_shutdown(deliverer.stop)
-    return Wired(app=app, store=store, box=box, rules=rules)
+    return Wired(app=app, endpoints=endpoints)
 
 
 def create_service(settings: WebhooksSettings) -> FastAPI:
     wired = wire(settings)
-    secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
-    verifier = TokenVerifier(secret=secret, jwks_url=settings.jwks_url) if secret or settings.jwks_url else None
-    return create_api(wired.store, wired.box, wired.rules, verifier=verifier,
-                      rotation=timedelta(hours=settings.rotation_hours), stream=wired.app,
-                      max_endpoints=settings.max_endpoints)
+    return service_api(
+        title="Prospectflow webhooks", stream=wired.app, routers=[http.router],
+        description="Recruiter apps register HTTPS endpoints; Prospectflow's events are delivered to them "
+                    "signed by Standard Webhooks, retried with backoff, and logged.",
+        provides={Endpoints: wired.endpoints}, verifier=settings.token_verifier(),
+        unconfigured="set WEBHOOKS_JWT_SECRET or WEBHOOKS_JWKS_URL")

@@ -108,3 +108,11 @@ def disposition_body(board: str, what: str, application_id: str, at: datetime,
         return {"applyId": application_id, "status": INDEED_STATUSES[what],
                 "statusChangeDateTime": at.isoformat().replace("+00:00", "Z")}
     return None
+
+
+def endpoint_doc(endpoint_id: str, url: str, *, recruiter_id: str | None, events: list[str],
+                 secrets: list[dict[str, Any]], now: datetime, **extra: Any) -> dict[str, Any]:
+    """An endpoint as stored: a recruiter's, an operator's (`recruiter_id` None: every
+    recruiter's events) or a board's disposition endpoint (`kind`, `board`, `token` in `extra`)."""
+    return {"_id": endpoint_id, "recruiter_id": recruiter_id, "url": url, "events": events, "secrets": secrets,
+            "created_at": now, "disabled": None, "failing_since": None, **extra}

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from shared import ids, topics
 from shared.contract import JobOpened, ProspectRegistered
 from shared.messages import Received
 
-from services.webhooks import domain
+from services.webhooks import domain, safety
+from services.webhooks.crypto import SecretBox, new_secret
 from services.webhooks.store import PENDING, WebhooksStore, utcnow
 
 BOARDS = ("linkedin", "indeed")  # the boards that take dispositions
@@ -92,3 +94,104 @@ class Fanout:
                                      board["_id"], getattr(r.data, "recruiter_id", None), r.event.id, f"disposition.{what}",
                                      json.dumps(body, separators=(",", ":")), now))
         return docs
+
+
+# --- the HTTP side's use cases ---------------------------------------------------------------------
+
+
+class EndpointRefused(Exception):
+    """A request about endpoints that cannot be done: `status` (404, 409, 422) and why."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.detail = status, detail
+
+
+class Endpoints:
+    """A recruiter's endpoints: register (the URL checked against SSRF), list, remove, rotate the
+    secret, enable again; their deliveries, and a delivery retried. Operators' and boards'
+    endpoints are written at start (`prepare`)."""
+
+    def __init__(self, store: WebhooksStore, box: SecretBox, rules: safety.Rules, *, rotation: timedelta,
+                 max_endpoints: int) -> None:
+        self.store = store
+        self.box = box
+        self.rules = rules
+        self.rotation = rotation
+        self.max_endpoints = max_endpoints
+
+    def _secret(self, secret: str, endpoint_id: str, now: datetime) -> dict[str, Any]:
+        return {"sealed": self.box.seal(secret, bound_to=endpoint_id), "created_at": now, "retires_at": None}
+
+    async def add(self, recruiter_id: str, url: str, events: list[str]) -> tuple[dict[str, Any], str]:
+        """The new endpoint and its secret (shown once)."""
+        if len(await self.store.endpoints_of(recruiter_id)) >= self.max_endpoints:
+            raise EndpointRefused(409, f"at most {self.max_endpoints} endpoints per recruiter: remove one first")
+        try:
+            _, host, port = safety.check_url(url, self.rules)
+            await safety.resolve(host, port, self.rules)
+        except safety.Unsafe as unsafe:
+            raise EndpointRefused(422, str(unsafe)) from None
+        now = utcnow()
+        endpoint_id = ids.derive("endpoint", recruiter_id, url, str(now.timestamp()))
+        secret = new_secret()
+        doc = domain.endpoint_doc(endpoint_id, url, recruiter_id=recruiter_id, events=sorted(set(events)),
+                                  secrets=[self._secret(secret, endpoint_id, now)], now=now)
+        await self.store.add_endpoint(doc)
+        return doc, secret
+
+    async def own(self, endpoint_id: str, recruiter_id: str) -> dict[str, Any]:
+        doc = await self.store.endpoint(endpoint_id, recruiter_id)
+        if doc is None:
+            raise EndpointRefused(404, "no such endpoint among yours")
+        return doc
+
+    async def listed(self, recruiter_id: str) -> list[dict[str, Any]]:
+        return await self.store.endpoints_of(recruiter_id)
+
+    async def delete(self, endpoint_id: str, recruiter_id: str) -> None:
+        if not await self.store.delete_endpoint(endpoint_id, recruiter_id):
+            raise EndpointRefused(404, "no such endpoint among yours")
+
+    async def rotate(self, endpoint_id: str, recruiter_id: str) -> tuple[str, datetime]:
+        """A new secret; the current one keeps signing beside it until the time returned."""
+        doc = await self.own(endpoint_id, recruiter_id)
+        now = utcnow()
+        retires = now + self.rotation
+        kept = [{**s, "retires_at": s.get("retires_at") or retires} for s in doc.get("secrets", [])
+                if s.get("retires_at") is None or s["retires_at"].replace(tzinfo=now.tzinfo) > now]
+        secret = new_secret()
+        await self.store.set_secrets(endpoint_id, [*kept, self._secret(secret, endpoint_id, now)])
+        return secret, retires
+
+    async def enable(self, endpoint_id: str, recruiter_id: str) -> dict[str, Any]:
+        await self.own(endpoint_id, recruiter_id)
+        await self.store.enable(endpoint_id, recruiter_id)
+        return await self.own(endpoint_id, recruiter_id)
+
+    async def deliveries(self, endpoint_id: str, recruiter_id: str) -> list[dict[str, Any]]:
+        await self.own(endpoint_id, recruiter_id)
+        return await self.store.log(endpoint_id)
+
+    async def retry(self, endpoint_id: str, delivery_id: str, recruiter_id: str) -> None:
+        await self.own(endpoint_id, recruiter_id)
+        if not await self.store.retry(endpoint_id, delivery_id):
+            raise EndpointRefused(404, "no such delivery on this endpoint")
+
+    async def prepare(self, operators: list[dict[str, Any]], dispositions: list[dict[str, Any]],
+                      linkedin_integration_context: str | None) -> None:
+        """The operators' endpoints (every recruiter's events) and the boards' disposition
+        endpoints, as configured; every replica writes them at start."""
+        now = utcnow()
+        for endpoint in operators:
+            endpoint_id = ids.derive("operator-endpoint", str(endpoint["url"]))
+            await self.store.upsert_endpoint(domain.endpoint_doc(
+                endpoint_id, endpoint["url"], recruiter_id=None, events=list(endpoint.get("events") or ["*"]),
+                secrets=[self._secret(str(endpoint["secret"]), endpoint_id, now)], now=now))
+        for board in dispositions:
+            endpoint_id = f"disposition-{board['board']}"
+            await self.store.upsert_endpoint(domain.endpoint_doc(
+                endpoint_id, board["url"], recruiter_id=None, events=[], secrets=[], now=now,
+                kind="disposition", board=board["board"],
+                token=self.box.seal(board["token"], bound_to=endpoint_id) if board["token"] else None,
+                integration_context=linkedin_integration_context if board["board"] == "linkedin" else None))

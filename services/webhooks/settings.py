@@ -4,7 +4,7 @@ from typing import Any
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import ServiceSettings
+from shared.settings import RecruiterTokens, ServiceSettings
 
 DEFAULT_SCHEDULE = (5, 300, 1_800, 7_200, 18_000, 36_000, 36_000, 43_200, 43_200, 43_200, 43_200)
 """Seconds before each retry (each ±20 % jitter): 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, then
@@ -15,14 +15,12 @@ LEASE_MARGIN_S = 30.0
 """How much longer than an attempt's deadline a lease lasts: its database writes, a slow loop."""
 
 
-class WebhooksSettings(ServiceSettings):
+class WebhooksSettings(RecruiterTokens, ServiceSettings):
     """The webhooks service's settings: `WEBHOOKS_*`, plus the shared `KAFKA_*` and `MONGODB_*`."""
 
     model_config = SettingsConfigDict(env_prefix="WEBHOOKS_", extra="ignore")
     service_name: str = "webhooks"
     http_port: int = Field(8084, description="the endpoints API, /health, /ready, /metrics")
-    jwt_secret: SecretStr | None = Field(None, description="HS256 secret of recruiters' tokens (as rating's)")
-    jwks_url: str | None = Field(None, description="an identity provider's JWKS URL")
     secret_key: SecretStr | None = Field(None, description="encrypts the endpoints' signing secrets at rest "
                                                            "(required; any long random string)")
     allow_http: bool = Field(False, description="accept http:// endpoint URLs (local use only)")

@@ -91,7 +91,7 @@ def test_made_up_signing_keys_do_not_make_us_fetch_the_providers_keys_each_time(
 async def test_an_application_not_noted_is_a_503_for_the_board_to_retry():
     """A failed `mark_posted` was logged and answered 200: Indeed's duplicate detection lost it for good."""
     from services.intake.boards import indeed
-    from services.intake.gateway import Gateway, Unavailable
+    from services.intake.handlers import Gateway, Unavailable
 
     class Store:
         async def job(self, job_id):
@@ -106,7 +106,7 @@ async def test_an_application_not_noted_is_a_503_for_the_board_to_retry():
         async def mark_posted(self, *args):
             raise ConnectionRefusedError("the database went away")
 
-    gateway = Gateway(Store(), None, None, {}, max_bytes=1 << 20, resume_max_bytes=1 << 20,  # type: ignore[arg-type]
+    gateway = Gateway(Store(), None, {}, max_bytes=1 << 20, resume_max_bytes=1 << 20,  # type: ignore[arg-type]
                       concurrency=4, publish_timeout_s=1)
     published = []
 
@@ -122,7 +122,7 @@ async def test_an_application_not_noted_is_a_503_for_the_board_to_retry():
     import pytest
 
     with pytest.raises(Unavailable, match="could not be noted"):
-        await gateway._take("indeed", [indeed(sample)])
+        await gateway.take("indeed", [indeed(sample)])
     assert len(published) == 1  # in Kafka: the board's retry is the same event, registered once
 
 

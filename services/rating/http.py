@@ -1,4 +1,4 @@
-"""Rating's read API: a recruiter's prospects by view, over HTTP, for recruiter apps.
+"""Rating's HTTP routes: a recruiter's prospects by view, for recruiter apps and the dashboard.
 
 Every request carries `Authorization: Bearer <JWT>` (HS256 with RATING_JWT_SECRET, or an identity
 provider's key from RATING_JWKS_URL) with `sub` the recruiter id and an `exp`; a recruiter sees
@@ -13,13 +13,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Path, Query, status
-from faststream import FastStream
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.rating.store import BoardViews
-from shared.auth import TokenVerifier
-from shared.http import add_operations, documented, recruiter_from_bearer, running
+from shared.http import Recruiter, documented, provided
 from shared.views import VIEWS, needs_follow_up
 
 
@@ -139,68 +137,64 @@ def _prospect(doc: dict[str, Any]) -> Prospect:
     )
 
 
-def create_api(views: BoardViews, *, verifier: TokenVerifier, stream: FastStream | None = None) -> FastAPI:
-    """The HTTP app. With `stream`, the app also runs the Kafka side for its lifetime."""
+router = APIRouter(tags=["prospects"])
+Views = Annotated[BoardViews, provided(BoardViews)]
 
-    api = FastAPI(title="Prospectflow rating API", version="0.1.0", lifespan=running(stream),
-                  description="A recruiter's prospects by view: needs follow-up, shortlist, not a fit, all.")
-    recruiter = recruiter_from_bearer(verifier)
 
-    Recruiter = Annotated[str, Depends(recruiter)]
+async def own_job(recruiter_id: Recruiter, views: Views,
+                  job_id: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9._:-]{1,128}$")] = None) -> str | None:
+    """The `job_id` filter, which must be one of the recruiter's jobs (404 otherwise)."""
+    if job_id is not None and await views.job_owner(job_id) != recruiter_id:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such job among yours")
+    return job_id
 
-    async def own_job(recruiter_id: Recruiter,
-                      job_id: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9._:-]{1,128}$")] = None) -> str | None:
-        """The `job_id` filter, which must be one of the recruiter's jobs (404 otherwise)."""
-        if job_id is not None and await views.job_owner(job_id) != recruiter_id:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such job among yours")
-        return job_id
 
-    OwnJob = Annotated[str | None, Depends(own_job)]
+OwnJob = Annotated[str | None, Depends(own_job)]
 
-    add_operations(api, stream)
 
-    @api.get("/prospects", response_model=Page, tags=["prospects"], responses=documented(400, 401, 404))
-    async def prospects(
-        recruiter_id: Recruiter,
-        job_id: OwnJob,
-        view: View = DEFAULT_VIEW,
-        limit: Annotated[int, Query(ge=1, le=500)] = 50,
-        cursor: str | None = None,
-    ) -> Page:
-        """The recruiter's prospects in a view, oldest waiting first, a page at a time."""
-        docs = await views.page(recruiter_id, view.value, job_id, limit + 1, _after(cursor) if cursor else None)
-        more = len(docs) > limit
-        docs = docs[:limit]
-        return Page(view=view, items=[_prospect(d) for d in docs], next_cursor=_cursor(docs[-1]) if more else None)
+@router.get("/prospects", response_model=Page, responses=documented(400, 401, 404))
+async def prospects(
+    recruiter_id: Recruiter,
+    views: Views,
+    job_id: OwnJob,
+    view: View = DEFAULT_VIEW,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: str | None = None,
+) -> Page:
+    """The recruiter's prospects in a view, oldest waiting first, a page at a time."""
+    docs = await views.page(recruiter_id, view.value, job_id, limit + 1, _after(cursor) if cursor else None)
+    more = len(docs) > limit
+    docs = docs[:limit]
+    return Page(view=view, items=[_prospect(d) for d in docs], next_cursor=_cursor(docs[-1]) if more else None)
 
-    @api.get("/prospect-ids", tags=["prospects"], responses=documented(401, 404))
-    async def prospect_ids(
-        recruiter_id: Recruiter,
-        job_id: OwnJob,
-        view: View = DEFAULT_VIEW,
-    ) -> dict[str, Any]:
-        """Every id in a view, oldest waiting first ("select all"): one query instead of many pages."""
-        return {"view": view, "ids": await views.ids(recruiter_id, view.value, job_id)}
 
-    @api.get("/prospects/{prospect_id}", response_model=Prospect, tags=["prospects"], responses=documented(401, 404))
-    async def prospect(recruiter_id: Recruiter, prospect_id: Annotated[str, Path(max_length=128)]) -> Prospect:
-        """One of the recruiter's prospects (404 for unknown ids and other recruiters' prospects)."""
-        doc = await views.one(recruiter_id, prospect_id)
-        if doc is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such prospect among yours")
-        return _prospect(doc)
+@router.get("/prospect-ids", responses=documented(401, 404))
+async def prospect_ids(recruiter_id: Recruiter, views: Views, job_id: OwnJob,
+                       view: View = DEFAULT_VIEW) -> dict[str, Any]:
+    """Every id in a view, oldest waiting first ("select all"): one query instead of many pages."""
+    return {"view": view, "ids": await views.ids(recruiter_id, view.value, job_id)}
 
-    @api.get("/prospects/{prospect_id}/history", response_model=list[HistoryLine], tags=["prospects"],
-             responses=documented(401, 404))
-    async def history(recruiter_id: Recruiter, prospect_id: Annotated[str, Path(max_length=128)]) -> list[HistoryLine]:
-        """The prospect's timeline, oldest first: inquiries, ratings, flag changes, messages."""
-        if await views.one(recruiter_id, prospect_id) is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such prospect among yours")
-        return [HistoryLine(**line) for line in await views.history(prospect_id)]
 
-    @api.get("/summary", tags=["prospects"], responses=documented(401))
-    async def summary(recruiter_id: Recruiter) -> dict[str, Any]:
-        """How many prospects each view holds, in total and per job."""
-        return await views.summary(recruiter_id)
+@router.get("/prospects/{prospect_id}", response_model=Prospect, responses=documented(401, 404))
+async def prospect(recruiter_id: Recruiter, views: Views,
+                   prospect_id: Annotated[str, Path(max_length=128)]) -> Prospect:
+    """One of the recruiter's prospects (404 for unknown ids and other recruiters' prospects)."""
+    doc = await views.one(recruiter_id, prospect_id)
+    if doc is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such prospect among yours")
+    return _prospect(doc)
 
-    return api
+
+@router.get("/prospects/{prospect_id}/history", response_model=list[HistoryLine], responses=documented(401, 404))
+async def history(recruiter_id: Recruiter, views: Views,
+                  prospect_id: Annotated[str, Path(max_length=128)]) -> list[HistoryLine]:
+    """The prospect's timeline, oldest first: inquiries, ratings, flag changes, messages."""
+    if await views.one(recruiter_id, prospect_id) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such prospect among yours")
+    return [HistoryLine(**line) for line in await views.history(prospect_id)]
+
+
+@router.get("/summary", responses=documented(401))
+async def summary(recruiter_id: Recruiter, views: Views) -> dict[str, Any]:
+    """How many prospects each view holds, in total and per job."""
+    return await views.summary(recruiter_id)

@@ -1,0 +1,221 @@
+"""Messaging's HTTP routes: the template preview recruiter apps show before a send, where a send
+stands, the public one-click unsubscribe (RFC 8058) that every mail links to, and a mail
+provider's inbound webhook.
+
+`POST /preview` answers what `messages.send` would do with the same ids, without sending: who
+would receive it, who would be skipped and why (the very checks the send makes), and the mail as
+the first recipient would receive it. `GET /unsubscribe/{token}` shows a confirmation (link
+scanners only GET); `POST` to the same address, from that page or from a mail client's one-click
+button, publishes `prospect.opted_out` and suppresses the address at once.
+"""
+
+
+from datetime import datetime
+from html import escape
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel, Field
+
+from services.messaging.handlers import Previews, Unsubscribes
+from services.messaging.inbound import Inbound
+from services.messaging.providers import WebhookRefused, check_webhook_auth, webhook_mail
+from services.messaging.settings import MessagingSettings
+from shared.contract import Note, ProspectIds, Template
+from shared.http import BodyRefused, Recruiter, documented, provided, read_body
+
+WEBHOOK_BODY_TIMEOUT_S = 30.0
+
+
+class PreviewRequest(BaseModel):
+    template: Template
+    prospect_ids: ProspectIds
+    note: Note | None = None
+
+
+class Recipient(BaseModel):
+    prospect_id: str
+    name: str
+    email: str
+
+
+class Skipped(BaseModel):
+    prospect_id: str
+    name: str | None = None
+    reason: str = Field(description="as `messages.send` would reject it: unknown_prospect, forbidden, job_closed, "
+                                    "opted_out, missing_link, bounced")
+
+
+class Mail(BaseModel):
+    to: str
+    to_name: str
+    subject: str
+    text: str
+    html: str
+
+
+class SentMessage(BaseModel):
+    prospect_id: str
+    name: str | None
+    outcome: str | None = Field(description="sent, failed, or none yet")
+    reason: str | None = None
+
+
+class SendProgress(BaseModel):
+    send_id: str
+    template: str | None
+    commands: int = Field(description="how many of the send's commands messaging has taken")
+    started_at: datetime
+    accepted: int = Field(description="messages queued (one per accepted prospect)")
+    sent: int
+    failed: int
+    pending: int = Field(description="queued, not sent or failed yet")
+    failed_reasons: dict[str, int] = Field(description="failed messages by reason")
+    skipped: list[Skipped] = Field(description="prospects the commands rejected, with the reason (named where "
+                                               "they are the recruiter's, for the first 100)")
+    messages: list[SentMessage] = Field(description="a send of at most 50 messages, one by one")
+
+
+class RecentSend(BaseModel):
+    send_id: str
+    template: str | None
+    started_at: datetime
+    accepted: int
+    sent: int
+    failed: int
+    pending: int
+
+
+class Preview(BaseModel):
+    recipients: list[Recipient]
+    skipped: list[Skipped]
+    mail: Mail | None = Field(None, description="the mail as the first recipient would receive it")
+
+
+def _page(title: str, body: str, status_code: int = 200) -> HTMLResponse:
+    return HTMLResponse(
+        f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{escape(title)}</title><style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;color:#1f2933;line-height:1.5}}
+button{{font:inherit;padding:.6rem 1.2rem;border:0;border-radius:6px;background:#1d4ed8;color:#fff;cursor:pointer}}</style></head>
+<body><main><h1>{escape(title)}</h1>{body}</main></body></html>""", status_code=status_code)
+
+
+messages = APIRouter(tags=["messages"])
+unsubscribe = APIRouter(tags=["unsubscribe"])
+inbound = APIRouter(tags=["inbound"])
+routers = [messages, unsubscribe, inbound]
+
+PreviewsOf = Annotated[Previews, provided(Previews)]
+UnsubscribesOf = Annotated[Unsubscribes, provided(Unsubscribes)]
+SendId = Annotated[str, Path(pattern=r"^[A-Za-z0-9._:-]{1,128}$")]
+Token = Annotated[str, Path(max_length=1_000)]
+
+
+@messages.post("/preview", response_model=Preview, responses=documented(401, 503))
+async def preview(request: PreviewRequest, recruiter_id: Recruiter, previews: PreviewsOf) -> Preview:
+    """What `messages.send` would do with these ids: recipients, skips with reasons, the first mail."""
+    return Preview.model_validate(await previews.preview(recruiter_id, request.template, request.prospect_ids,
+                                                         request.note))
+
+
+@messages.get("/sends/{send_id}", response_model=SendProgress, responses=documented(401, 404, 503))
+async def send_progress(send_id: SendId, recruiter_id: Recruiter, previews: PreviewsOf) -> SendProgress:
+    """Where a send stands (the commands whose `correlationid`, or own id, is `send_id`):
+    read back from messaging's own records, so a page can show it again after a reload."""
+    progress = await previews.progress(recruiter_id, send_id)
+    if progress is None:
+        raise HTTPException(404, "messaging has taken no command of this send (yet), or it is not yours")
+    return SendProgress.model_validate(progress)
+
+
+@messages.get("/sends", response_model=list[RecentSend], responses=documented(401, 503))
+async def recent_sends(recruiter_id: Recruiter, previews: PreviewsOf) -> list[RecentSend]:
+    """The recruiter's sends of the last 24 hours, newest first (at most 5)."""
+    return [RecentSend.model_validate(s) for s in await previews.recent(recruiter_id)]
+
+
+@unsubscribe.get("/unsubscribe/{token}", response_class=HTMLResponse, responses={
+    404: {"description": "not a link we sent (an HTML page says so)", "content": {"text/html": {}}}})
+async def unsubscribe_page(token: Token, unsubscribes: UnsubscribesOf) -> HTMLResponse:
+    email = unsubscribes.email(token)
+    if email is None:
+        return _page("This link is not valid", "<p>It may have been cut off. Copy the whole link from the "
+                                               "e-mail, or reply to the e-mail and ask not to be contacted.</p>", 404)
+    return _page("Unsubscribe", f"""<p>Stop all messages about positions to <strong>{escape(email)}</strong>?</p>
+<form method="post"><button type="submit">Unsubscribe</button></form>""")
+
+
+@unsubscribe.post("/unsubscribe/{token}", response_class=HTMLResponse, responses={
+    404: {"description": "not a link we sent; nothing changed", "content": {"text/html": {}}}})
+async def unsubscribe_now(token: Token, unsubscribes: UnsubscribesOf) -> HTMLResponse:
+    """RFC 8058 one-click: any POST to the link (mail clients send `List-Unsubscribe=One-Click`)."""
+    email = unsubscribes.email(token)
+    if email is None:
+        return _page("This link is not valid", "<p>Nothing was changed.</p>", 404)
+    await unsubscribes.unsubscribe(email)
+    return _page("You are unsubscribed", f"<p>{escape(email)} will not receive messages about positions any more.</p>")
+
+
+@inbound.post("/inbound/mail", responses={
+    200: {"description": "stored (or stored before): it will be processed once"},
+    400: {"description": "the client left before the body was complete"},
+    401: {"description": "not authenticated"}, 404: {"description": "inbound mail is not configured"},
+    408: {"description": "the body did not arrive within 30 s"},
+    413: {"description": "larger than MESSAGING_INBOUND_MAX_BYTES"},
+    422: {"description": "no raw message in the request"}, 503: {"description": "not stored: retry"}})
+async def inbound_mail(request: Request, mails: Annotated[Inbound | None, provided(Inbound)],
+                       settings: Annotated[MessagingSettings, provided(MessagingSettings)]) -> JSONResponse:
+    """A mail provider's inbound webhook: the raw RFC 5322 message as the body
+    (`message/rfc822`), Mailgun's MIME route (`body-mime`), Postmark's JSON with `RawEmail`,
+    or Amazon SES's notification with `content`. Authenticated by MESSAGING_INBOUND_WEBHOOK_SECRET
+    (bearer token, basic-auth password, or Mailgun's signature). Answers 200 only once the
+    mail is stored; a replay is stored once."""
+    secret = settings.inbound_webhook_secret.get_secret_value() if settings.inbound_webhook_secret else ""
+    max_bytes = settings.inbound_max_bytes
+    if mails is None or not secret:
+        return JSONResponse({"detail": "inbound mail by webhook is not configured: set MESSAGING_INBOUND_DOMAIN "
+                                       "and MESSAGING_INBOUND_WEBHOOK_SECRET"}, 404)
+    # Who is asking first: a bearer token or basic-auth password is checked before a byte of
+    # the body is read; Mailgun's signature lives in the form, read (bounded, joined once)
+    # and parsed only when no header claims to authenticate.
+    authorization = request.headers.get("authorization")
+    refused = JSONResponse({"detail": "not authenticated: a bearer token, basic-auth password or Mailgun "
+                                      "signature made with MESSAGING_INBOUND_WEBHOOK_SECRET"}, 401)
+    if authorization and not check_webhook_auth(secret, authorization, {}):
+        return refused
+    try:
+        body = await read_body(request, max_bytes=max_bytes * 2,  # base64 in JSON grows a third
+                               deadline_s=WEBHOOK_BODY_TIMEOUT_S)
+    except BodyRefused as too_bad:
+        detail = f"larger than {max_bytes} bytes" if too_bad.status == 413 else too_bad.detail
+        return JSONResponse({"detail": detail}, too_bad.status)
+    content_type = request.headers.get("content-type", "")
+    fields: dict[str, str] = {}
+    if content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+        from starlette.datastructures import UploadFile
+        from starlette.requests import Request as Replayed
+
+        async def replay() -> dict[str, object]:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        try:
+            form = await Replayed(request.scope, replay).form(max_part_size=max_bytes * 2)
+        except Exception:  # noqa: BLE001 - python-multipart's and starlette's refusals of a broken form
+            return JSONResponse({"detail": "the form cannot be read"}, 422)
+        for key, value in form.multi_items():
+            fields[key] = (await value.read()).decode("utf-8", "replace") if isinstance(value, UploadFile) \
+                else str(value)
+    if not authorization and not check_webhook_auth(secret, None, fields):
+        return refused
+    try:
+        raw, recipients = webhook_mail(content_type, body, fields, request.query_params.get("recipient"))
+    except WebhookRefused as not_mail:
+        return JSONResponse({"detail": not_mail.reason}, not_mail.status)
+    if len(raw) > max_bytes:
+        return JSONResponse({"detail": f"the mail is larger than {max_bytes} bytes"}, 413)
+    try:
+        inbound_id, new = await mails.accept(raw, recipients, "webhook")
+    except Exception:  # noqa: BLE001 - not stored: the provider retries
+        return JSONResponse({"detail": "not stored right now; retry"}, 503, headers={"Retry-After": "30"})
+    return JSONResponse({"id": inbound_id, "stored": "new" if new else "before"})
