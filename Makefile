@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint unit chaos mutation up down status logs bench clean
+.PHONY: run test lint unit chaos mutation up down status logs bench clean docs asyncapi
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,10 +18,21 @@ run: $(VENV)/.installed
 test: lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# ruff over everything; mypy --strict over shared/ and services/ (pyproject.toml)
+# ruff over everything; mypy --strict over shared/ and services/ (pyproject.toml); the docs site
+# built strictly (a broken link, anchor or page fails); the AsyncAPI document as the code makes it
 lint: $(VENV)/.installed
 	$(PY) -m ruff check shared services tests devstack prospectflow bench docs
 	$(PY) -m mypy
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir .site
+	$(PY) -m prospectflow.asyncapi --check
+
+# The docs site (MkDocs Material) at http://127.0.0.1:8001, rebuilt as pages change
+docs: $(VENV)/.installed
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve --dev-addr 127.0.0.1:8001
+
+# Regenerate docs/asyncapi.json from the code (commit it with the change to the contract)
+asyncapi: $(VENV)/.installed
+	$(PY) -m prospectflow.asyncapi --write
 
 unit: $(VENV)/.installed
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)

@@ -76,7 +76,7 @@ PG_SETTINGS = {
 }
 
 
-# What this engine is not (none of it is relied on; README "The local stack"): it loses one of
+# What this engine is not (none of it is relied on; docs/local-stack.md): it loses one of
 # two concurrent upserts of the same new `_id` (DocumentDB before 0.108; stores write first
 # through shared.db.write_by_id instead), its multi-document transactions are not atomic, and
 # it has no change streams.

@@ -132,7 +132,7 @@ def publish() -> None:
 @run
 async def publish_job(file: str, update: bool, as_json: bool) -> None:
     """Open (or update) jobs from FILE: one job as JSON, or JSON Lines, each the `data` of
-    job.opened as in DESIGN.md (job_id, title, company, recruiter{recruiter_id, name, email,
+    job.opened as in docs/contract.md (job_id, title, company, recruiter{recruiter_id, name, email,
     timezone, reminder_hour}, apply_url, interview_url). `-` reads stdin."""
     jobs = [job for _, job in ops.load_json(file, JobOpened, "job")]
     async with bus() as b:

@@ -1,4 +1,4 @@
-"""The public contract (DESIGN.md section 4) as pydantic models.
+"""The public contract (docs/contract.md, section 4) as pydantic models.
 
 One model per event and command. Unknown extra attributes and fields are ignored (forward
 compatibility); missing fields, wrong types and out-of-range values raise ValidationError, which

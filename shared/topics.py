@@ -1,4 +1,4 @@
-"""Topic names of the contract (DESIGN.md section 4), and creating them.
+"""Topic names of the contract (docs/contract.md, section 4), and creating them.
 
 A deployment may prefix every name (KAFKA_TOPIC_PREFIX); `.dlq` topics follow their original.
 """
@@ -54,7 +54,7 @@ CONSUMED_BY: dict[str, tuple[str, ...]] = {
     "reminder": (PROSPECTS, ASSESSMENTS, JOBS, REMINDER_COMMANDS),
     "webhooks": (REMINDERS, ASSESSMENTS, MESSAGES, PROSPECTS, COMMAND_RESULTS, PROSPECT_VIEWS, JOBS),
 }
-"""What each service consumes (DESIGN.md section 2), each in its own consumer group."""
+"""What each service consumes (docs/contract.md, section 2), each in its own consumer group."""
 
 DLQ_REPLAYS = "dlq-replays"
 """Operations' own log of replayed dead letters (compacted; key `<dlq topic>:<partition>:<offset>`),

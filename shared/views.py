@@ -1,4 +1,4 @@
-"""The contract's views of a recruiter's prospects, defined once (DESIGN.md, section 4):
+"""The contract's views of a recruiter's prospects, defined once (docs/contract.md, section 4):
 rating's store and API, its summary, the reminder's rules, the dashboard and the CLI all use
 these words and rules.
 

@@ -28,7 +28,7 @@ SAMPLE = {
     "note": "Looking forward to hearing from you.",
     "unsubscribe_url": "https://prospectflow.example/unsubscribe/sample",
 }
-"""The variables every template gets (documented in the README), with sample values."""
+"""The variables every template gets (documented in docs/messaging.md), with sample values."""
 
 DIGEST = "daily_digest"
 DIGEST_SAMPLE: dict[str, Any] = {

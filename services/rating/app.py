@@ -15,7 +15,7 @@ from shared.kafka import BatchConsumer, DeadLetters, Publisher, broker_factory, 
 from shared.http import service_api
 from shared.service import ConfigurationError, service_app
 
-from services.rating.handlers import RatingProjection
+from services.rating.handlers import Board, RatingProjection
 from services.rating.settings import RatingSettings
 from services.rating import http
 from services.rating.store import BoardViews, RatingStore
@@ -69,4 +69,4 @@ def create_service(settings: RatingSettings) -> FastAPI:
     return service_api(
         title="Prospectflow rating API", stream=create_app(settings, client), routers=[http.router],
         description="A recruiter's prospects by view: needs follow-up, shortlist, not a fit, all.",
-        provides={BoardViews: BoardViews(RatingStore(client[settings.database]))}, verifier=verifier)
+        provides={Board: Board(BoardViews(RatingStore(client[settings.database])))}, verifier=verifier)

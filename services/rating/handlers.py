@@ -1,15 +1,19 @@
-"""Rating's use case: load the state a batch touches, decide each input in order (the
-decisions are in `domain`, without I/O), record the outcomes, apply them, publish, mark."""
+"""Rating's use cases: the batch (load the state it touches, decide each input in order (the
+decisions are in `domain`, without I/O), record the outcomes, apply them, publish, mark), and
+the board's reads the HTTP routes answer (`Board`)."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
+from datetime import datetime
 from typing import Any
 
 from shared.messages import Outgoing, Publishes, Received
 
 from services.rating import domain
-from services.rating.store import RatingStore
+from services.rating.store import BoardViews, RatingStore
 
 
 def _outgoing(doc: dict[str, Any]) -> list[Outgoing]:
@@ -47,3 +51,56 @@ class RatingProjection:
         await self.store.apply(replay)
         await self.publisher.publish([e for doc in replay for e in _outgoing(doc)])
         await self.store.outbox.mark_published(doc["_id"] for doc in replay)
+
+
+# --- the HTTP side's use cases ---------------------------------------------------------------------
+
+
+class BadCursor(ValueError):
+    """A cursor this API never gave."""
+
+
+def cursor_of(doc: dict[str, Any]) -> str:
+    raw = json.dumps([doc["waiting_since"].isoformat() if doc.get("waiting_since") else None, doc["_id"]])
+    return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+def after(cursor: str) -> tuple[datetime | None, str]:
+    try:
+        waiting_since, last_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return (datetime.fromisoformat(waiting_since) if waiting_since else None), str(last_id)
+    except (ValueError, TypeError):
+        raise BadCursor("the cursor is not one this API gave") from None
+
+
+class Board:
+    """A recruiter's board as recruiter apps read it: only their own prospects and jobs."""
+
+    def __init__(self, views: BoardViews) -> None:
+        self.views = views
+
+    async def owns_job(self, recruiter_id: str, job_id: str) -> bool:
+        return await self.views.job_owner(job_id) == recruiter_id
+
+    async def page(self, recruiter_id: str, view: str, job_id: str | None, limit: int,
+                   cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        """A page of a view, oldest waiting first, and the cursor of the next (None at the end)."""
+        docs = await self.views.page(recruiter_id, view, job_id, limit + 1, after(cursor) if cursor else None)
+        more = len(docs) > limit
+        docs = docs[:limit]
+        return docs, cursor_of(docs[-1]) if more else None
+
+    async def ids(self, recruiter_id: str, view: str, job_id: str | None) -> list[str]:
+        return await self.views.ids(recruiter_id, view, job_id)
+
+    async def one(self, recruiter_id: str, prospect_id: str) -> dict[str, Any] | None:
+        return await self.views.one(recruiter_id, prospect_id)
+
+    async def history(self, recruiter_id: str, prospect_id: str) -> list[dict[str, Any]] | None:
+        """The prospect's timeline, oldest first (None: not one of the recruiter's)."""
+        if await self.views.one(recruiter_id, prospect_id) is None:
+            return None
+        return await self.views.history(prospect_id)
+
+    async def summary(self, recruiter_id: str) -> dict[str, Any]:
+        return await self.views.summary(recruiter_id)

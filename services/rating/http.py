@@ -7,8 +7,6 @@ wrong without echoing personal data.
 """
 
 
-import base64
-import json
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
@@ -16,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.rating.store import BoardViews
+from services.rating.handlers import BadCursor, Board
 from shared.http import Recruiter, documented, provided
 from shared.views import VIEWS, needs_follow_up
 
@@ -110,19 +108,6 @@ class Page(BaseModel):
     next_cursor: str | None = Field(None, description="pass as `cursor` for the next page; null at the end")
 
 
-def _cursor(doc: dict[str, Any]) -> str:
-    raw = json.dumps([doc["waiting_since"].isoformat() if doc.get("waiting_since") else None, doc["_id"]])
-    return base64.urlsafe_b64encode(raw.encode()).decode()
-
-
-def _after(cursor: str) -> tuple[Any, str]:
-    try:
-        waiting_since, last_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return (datetime.fromisoformat(waiting_since) if waiting_since else None), str(last_id)
-    except (ValueError, TypeError):
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, "the cursor is not one this API gave") from None
-
-
 def _prospect(doc: dict[str, Any]) -> Prospect:
     profile = doc.get("profile") or {}
     return Prospect(
@@ -138,13 +123,13 @@ def _prospect(doc: dict[str, Any]) -> Prospect:
 
 
 router = APIRouter(tags=["prospects"])
-Views = Annotated[BoardViews, provided(BoardViews)]
+BoardOf = Annotated[Board, provided(Board)]
 
 
-async def own_job(recruiter_id: Recruiter, views: Views,
+async def own_job(recruiter_id: Recruiter, board: BoardOf,
                   job_id: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9._:-]{1,128}$")] = None) -> str | None:
     """The `job_id` filter, which must be one of the recruiter's jobs (404 otherwise)."""
-    if job_id is not None and await views.job_owner(job_id) != recruiter_id:
+    if job_id is not None and not await board.owns_job(recruiter_id, job_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such job among yours")
     return job_id
 
@@ -155,46 +140,48 @@ OwnJob = Annotated[str | None, Depends(own_job)]
 @router.get("/prospects", response_model=Page, responses=documented(400, 401, 404))
 async def prospects(
     recruiter_id: Recruiter,
-    views: Views,
+    board: BoardOf,
     job_id: OwnJob,
     view: View = DEFAULT_VIEW,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: str | None = None,
 ) -> Page:
     """The recruiter's prospects in a view, oldest waiting first, a page at a time."""
-    docs = await views.page(recruiter_id, view.value, job_id, limit + 1, _after(cursor) if cursor else None)
-    more = len(docs) > limit
-    docs = docs[:limit]
-    return Page(view=view, items=[_prospect(d) for d in docs], next_cursor=_cursor(docs[-1]) if more else None)
+    try:
+        docs, next_cursor = await board.page(recruiter_id, view.value, job_id, limit, cursor)
+    except BadCursor as bad:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(bad)) from None
+    return Page(view=view, items=[_prospect(d) for d in docs], next_cursor=next_cursor)
 
 
 @router.get("/prospect-ids", responses=documented(401, 404))
-async def prospect_ids(recruiter_id: Recruiter, views: Views, job_id: OwnJob,
+async def prospect_ids(recruiter_id: Recruiter, board: BoardOf, job_id: OwnJob,
                        view: View = DEFAULT_VIEW) -> dict[str, Any]:
     """Every id in a view, oldest waiting first ("select all"): one query instead of many pages."""
-    return {"view": view, "ids": await views.ids(recruiter_id, view.value, job_id)}
+    return {"view": view, "ids": await board.ids(recruiter_id, view.value, job_id)}
 
 
 @router.get("/prospects/{prospect_id}", response_model=Prospect, responses=documented(401, 404))
-async def prospect(recruiter_id: Recruiter, views: Views,
+async def prospect(recruiter_id: Recruiter, board: BoardOf,
                    prospect_id: Annotated[str, Path(max_length=128)]) -> Prospect:
     """One of the recruiter's prospects (404 for unknown ids and other recruiters' prospects)."""
-    doc = await views.one(recruiter_id, prospect_id)
+    doc = await board.one(recruiter_id, prospect_id)
     if doc is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such prospect among yours")
     return _prospect(doc)
 
 
 @router.get("/prospects/{prospect_id}/history", response_model=list[HistoryLine], responses=documented(401, 404))
-async def history(recruiter_id: Recruiter, views: Views,
+async def history(recruiter_id: Recruiter, board: BoardOf,
                   prospect_id: Annotated[str, Path(max_length=128)]) -> list[HistoryLine]:
     """The prospect's timeline, oldest first: inquiries, ratings, flag changes, messages."""
-    if await views.one(recruiter_id, prospect_id) is None:
+    lines = await board.history(recruiter_id, prospect_id)
+    if lines is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such prospect among yours")
-    return [HistoryLine(**line) for line in await views.history(prospect_id)]
+    return [HistoryLine(**line) for line in lines]
 
 
 @router.get("/summary", responses=documented(401))
-async def summary(recruiter_id: Recruiter, views: Views) -> dict[str, Any]:
+async def summary(recruiter_id: Recruiter, board: BoardOf) -> dict[str, Any]:
     """How many prospects each view holds, in total and per job."""
-    return await views.summary(recruiter_id)
+    return await board.summary(recruiter_id)

@@ -20,3 +20,18 @@ def test_asyncapi_document_generates(service, monkeypatch):
     assert document["channels"], "no channels documented"
     schemas = document["components"]["schemas"]
     assert any("data" in s.get("properties", {}) for s in schemas.values()), "payloads lack the CloudEvent data"
+
+
+def test_the_checked_in_asyncapi_document_is_what_the_code_generates():
+    """docs/asyncapi.json is the contract recruiter apps read: a topic, type or field changed in
+    the code without regenerating it (`make asyncapi`) fails here."""
+    from prospectflow import asyncapi
+
+    checked_in = json.loads(asyncapi.CHECKED_IN.read_text())
+    generated = asyncapi.document()
+    assert checked_in == generated, "docs/asyncapi.json differs from the code: run `make asyncapi` and commit it"
+    channels = {c["address"] for c in generated["channels"].values()}
+    assert set(CONSUMED_BY_TOPICS) <= channels, sorted(set(CONSUMED_BY_TOPICS) - channels)
+
+
+CONSUMED_BY_TOPICS = sorted({topic for topics in CONSUMED_BY.values() for topic in topics})
