@@ -30,7 +30,7 @@ from shared import topics as topic_names
 from shared.contract import CLOUDEVENTS_CONTENT_TYPE, documented_envelope
 from shared.messages import BadMessage, Outgoing, Received, encode_event, received
 from shared.logs import get_logger
-from shared.retry import retry_forever
+from shared.retry import InfrastructureError, retry_forever
 from shared.settings import KafkaSettings, ServiceSettings
 from shared import telemetry
 
@@ -84,8 +84,9 @@ def client_kwargs(settings: KafkaSettings) -> dict[str, Any]:
 
 
 def broker_factory(settings: KafkaSettings, *, client_id: str, description: str = "") -> KafkaBroker:
-    """A FastStream Kafka broker whose producer waits for all in-sync replicas and is
-    idempotent, so a retried send never duplicates or reorders within a partition."""
+    """A FastStream Kafka broker: the consumer side (batches, our own commits) and the AsyncAPI
+    document; what a service publishes goes through its `Producer`. Should anything publish
+    through the broker itself, its producer too waits for all in-sync replicas and is idempotent."""
     return KafkaBroker(
         settings.servers,  # a list: "a:9092,b:9092" as one string is one unknown host to FastStream
         client_id=client_id,
@@ -118,17 +119,49 @@ async def ensure_topics(settings: KafkaSettings, names: Iterable[str]) -> list[s
         await admin.close()
 
 
-def raw_producer(broker: KafkaBroker) -> AIOKafkaProducer:
-    """The broker's aiokafka producer. Dead letters go through it because they must keep the
-    original headers byte for byte, which FastStream's str-valued headers cannot promise."""
-    return broker.config.broker_config.producer._producer.producer  # type: ignore[attr-defined]
+class Producer:
+    """The service's own aiokafka producer, for what it publishes: waits for all in-sync
+    replicas and is idempotent (a retried send never duplicates or reorders within a
+    partition). Ours rather than the broker's: publishing and dead letters need aiokafka's
+    bytes-in, bytes-out send (headers byte for byte, one encoding), which FastStream's producer
+    keeps private. Started before the consumer, stopped after it (`service_app`)."""
+
+    def __init__(self, settings: KafkaSettings, *, client_id: str) -> None:
+        self._settings = settings
+        self._client_id = client_id
+        self._producer: AIOKafkaProducer | None = None
+
+    async def start(self) -> None:
+        if self._producer is not None:
+            return
+        producer = AIOKafkaProducer(**client_kwargs(self._settings), client_id=self._client_id, acks="all",
+                                    enable_idempotence=True, linger_ms=5,
+                                    max_batch_size=256 * 1024)  # bulk publishes of hundreds of events a partition
+        try:
+            await producer.start()
+        except BaseException:
+            await producer.stop()
+            raise
+        self._producer = producer
+
+    async def stop(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            await producer.stop()
+
+    @property
+    def aiokafka(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            raise NotPublished("not connected to Kafka yet")
+        return self._producer
 
 
 # --- publishing --------------------------------------------------------------------------------
 
 
-class NotPublished(Exception):
-    """Kafka did not acknowledge every message within the deadline: as far as we know, not published."""
+class NotPublished(InfrastructureError):
+    """Kafka did not acknowledge every message within the deadline, or is not connected yet: as
+    far as we know, not published (an outage: retried where a caller retries)."""
 
 
 Record = tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]]]  # topic, value, key, headers
@@ -170,25 +203,21 @@ class Publisher:
     """Publishes a batch of events and returns once the broker has acknowledged all of them,
     retrying while Kafka is away (`publish`), or within a deadline (`publish_within`)."""
 
-    def __init__(self, broker: KafkaBroker, settings: KafkaSettings) -> None:
-        self._broker = broker
+    def __init__(self, producer: Producer, settings: KafkaSettings) -> None:
+        self._producer = producer
         self._settings = settings
 
     async def publish(self, messages: Sequence[Outgoing]) -> None:
         # Straight to the broker's aiokafka producer: FastStream's per-message publish path
         # (middlewares, message objects) cost a third of intake's batch time for 500 events.
         if messages:
-            await retry_forever(lambda: publish_within(raw_producer(self._broker), messages,
+            await retry_forever(lambda: publish_within(self._producer.aiokafka, messages,
                                                        topic_prefix=self._settings.topic_prefix),
                                 what="publish events")
 
     async def publish_within(self, messages: Sequence[Outgoing], deadline_s: float) -> None:
         """Once, within `deadline_s`, or NotPublished: for a caller who answers someone waiting."""
-        try:
-            producer = raw_producer(self._broker)
-        except AttributeError:
-            raise NotPublished("still connecting to Kafka") from None
-        await publish_within(producer, messages, topic_prefix=self._settings.topic_prefix, deadline_s=deadline_s)
+        await publish_within(self._producer.aiokafka, messages, topic_prefix=self._settings.topic_prefix, deadline_s=deadline_s)
 
 
 # --- consuming ---------------------------------------------------------------------------------
@@ -212,8 +241,8 @@ def parse_record(record: ConsumerRecord, *, topic_prefix: str) -> Received:
 class DeadLetters:
     """Republishes a bad message to `<topic>.dlq` unchanged, with the reason in headers."""
 
-    def __init__(self, broker: KafkaBroker, service: str, topic_prefix: str = "") -> None:
-        self._broker = broker
+    def __init__(self, producer: Producer, service: str, topic_prefix: str = "") -> None:
+        self._producer = producer
         self._service = service
         self._prefix = topic_prefix
 
@@ -232,7 +261,7 @@ class DeadLetters:
                 ("x-dlq-original-offset", str(record.offset).encode()),
                 ("x-dlq-failed-at", failed_at),
             ]) for record, problem in bad]
-        await retry_forever(lambda: send_records(raw_producer(self._broker), records), what="dead-letter")
+        await retry_forever(lambda: send_records(self._producer.aiokafka, records), what="dead-letter")
         for record, problem in bad:
             telemetry.DEAD_LETTERS.labels(telemetry.contract_topic(record.topic, self._prefix), problem.reason).inc()
             log.warning(

@@ -13,7 +13,7 @@ from faststream.specification import AsyncAPI
 from pymongo import AsyncMongoClient
 
 from shared import __version__
-from shared.kafka import consumer_state, ensure_topics
+from shared.kafka import Producer, consumer_state, ensure_topics
 from shared.logs import get_logger
 from shared.retention import Kept, ensure_retention
 from shared.retry import retry_forever
@@ -93,6 +93,7 @@ def operations_of(app: FastStream) -> Operations:
 def service_app(
     *,
     broker: KafkaBroker,
+    producer: Producer,
     client: AsyncMongoClient[dict[str, Any]],
     settings: ServiceSettings,
     topics: Iterable[str],
@@ -121,6 +122,7 @@ def service_app(
             await retry_forever(lambda: ensure_topics(settings.kafka, topics), what="create topics")
         await retry_forever(prepare_database, what="create indexes")
         await retry_forever(lambda: ensure_retention(kept or [], settings.retention_days), what="set up retention")
+        await retry_forever(producer.start, what="connect the producer")  # before the first batch comes
 
     @app.after_startup
     async def started() -> None:
@@ -134,6 +136,7 @@ def service_app(
 
     @app.after_shutdown
     async def close() -> None:
+        await producer.stop()  # after the consumer: its last batch is published
         await client.close()
         shutdown_tracing()
 

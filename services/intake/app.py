@@ -6,12 +6,11 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI
 from faststream import FastStream
-from faststream.kafka import KafkaBroker
 
 from shared import topics
 from shared.contract import documented_envelope
 from shared.db import mongo_client
-from shared.kafka import BatchConsumer, DeadLetters, Publisher, broker_factory, subscribe_batches
+from shared.kafka import BatchConsumer, DeadLetters, Producer, Publisher, broker_factory, subscribe_batches
 from shared.http import service_api
 from shared.service import ConfigurationError, service_app
 
@@ -31,7 +30,7 @@ DESCRIPTION = (
 @dataclass
 class Wired:
     app: FastStream
-    broker: KafkaBroker
+    publisher: Publisher
     store: IntakeStore
 
 
@@ -42,12 +41,14 @@ def create_app(settings: IntakeSettings | None = None) -> FastStream:
 
 def wire(settings: IntakeSettings) -> Wired:
     broker = broker_factory(settings.kafka, client_id=settings.service_name, description=DESCRIPTION)
+    producer = Producer(settings.kafka, client_id=settings.service_name)
+    publisher = Publisher(producer, settings.kafka)
     client = mongo_client(settings.mongodb, appname=f"prospectflow-{settings.service_name}")
     store = IntakeStore(client[settings.database])
 
     consumer = BatchConsumer(
-        apply=Intake(store, Publisher(broker, settings.kafka)),
-        dead_letters=DeadLetters(broker, settings.service_name, settings.kafka.topic_prefix),
+        apply=Intake(store, publisher),
+        dead_letters=DeadLetters(producer, settings.service_name, settings.kafka.topic_prefix),
         settings=settings,
     )
     subscribe_batches(
@@ -63,12 +64,12 @@ def wire(settings: IntakeSettings) -> Wired:
             schema=documented_envelope(event_type),
         )
     app = service_app(
-        broker=broker, client=client, settings=settings,
+        broker=broker, producer=producer, client=client, settings=settings,
         topics=[topics.INQUIRIES, topics.JOBS, topics.PROSPECTS],
         title="Prospectflow intake", description=DESCRIPTION,
         prepare_database=store.ensure_indexes, kept=store.kept(),
     )
-    return Wired(app=app, broker=broker, store=store)
+    return Wired(app=app, publisher=publisher, store=store)
 
 
 def create_service(settings: IntakeSettings) -> FastAPI:
@@ -79,7 +80,7 @@ def create_service(settings: IntakeSettings) -> FastAPI:
     except ValueError as exc:
         raise ConfigurationError(str(exc)) from None
     wired = wire(settings)
-    gateway = Gateway(wired.store, Publisher(wired.broker, settings.kafka), secrets,
+    gateway = Gateway(wired.store, wired.publisher, secrets,
                       max_bytes=settings.gateway_max_bytes, resume_max_bytes=settings.resume_max_bytes,
                       concurrency=settings.gateway_concurrency, publish_timeout_s=settings.publish_timeout_s,
                       body_timeout_s=settings.gateway_body_timeout_s)

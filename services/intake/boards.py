@@ -1,6 +1,8 @@
 """Each job board's application format → the contract's `inquiry.received`, without I/O.
 
-An adapter takes the parsed JSON a board posted and returns an `Application`: the inquiry's
+Each board's payload has a pydantic model here, written as the board documents it: the same
+model parses what the board posts and documents it in intake's OpenAPI, so the two cannot
+drift. An adapter takes the parsed JSON a board posted and returns an `Application`: the inquiry's
 data (still to be validated against the contract), the board's own application id (kept as
 `board_inquiry_id`, and the seed of the event id, so a board's retry is the same event), and
 the résumé's bytes if one came. Unknown fields are ignored; a missing required one is a 400 and
@@ -14,9 +16,10 @@ import binascii
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Annotated, Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic_core import PydanticCustomError
 
 from shared import ids
 from shared.contract import CloudEvent, InquiryReceived
@@ -62,62 +65,184 @@ class Application:
         return str(self.data["prospect"]["email"]).strip().lower()
 
 
-def _get(payload: Any, path: str, *, required: bool = True) -> Any:
-    value: Any = payload
-    for part in path.split("."):
-        if not isinstance(value, dict):
-            value = None
-            break
-        value = value.get(part)
-    if required and value in (None, ""):
-        raise Refused(400, f"`{path}` is required")
-    return value
+# --- each board's payload, as the board documents it: the parser and the OpenAPI schema at once ---
 
 
-def _text(value: Any, path: str) -> str | None:
-    if value is None:
-        return None
+def _text(value: Any) -> Any:
+    """A board's text field: numbers are taken as their digits (ids often come as numbers); a
+    required one that is empty is missing."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
-    if not isinstance(value, str):
-        raise Refused(422, f"`{path}` must be a string")
+    if value is not None and not isinstance(value, str):
+        raise PydanticCustomError("board_text", "must be a string")
     return value
 
 
-def _name(payload: Any, full: str, first: str, last: str) -> str:
-    name = _text(_get(payload, full, required=False), full)
+def _required(value: Any) -> Any:
+    if value in (None, ""):
+        raise PydanticCustomError("board_required", "is required")
+    return value
+
+
+def _base64_text(value: Any) -> Any:
+    if value is not None and not isinstance(value, str):
+        raise PydanticCustomError("board_text", "must be base64 text")
+    return value or None
+
+
+def _millis(value: Any) -> Any:
+    if value in (None, ""):
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise PydanticCustomError("board_text", "must be milliseconds since the epoch")
+    try:
+        return datetime.fromtimestamp(value / 1000, tz=timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        raise PydanticCustomError("board_text", "is out of range") from None
+
+
+Text = Annotated[str | None, BeforeValidator(_text)]
+Required = Annotated[str, BeforeValidator(_required), BeforeValidator(_text)]  # the last runs first
+Base64 = Annotated[str | None, BeforeValidator(_base64_text), Field(description="base64")]
+Millis = Annotated[datetime | None, BeforeValidator(_millis), Field(description="milliseconds since the epoch")]
+
+
+class _Board(BaseModel):
+    model_config = ConfigDict(extra="ignore")  # a board adding fields breaks nothing
+
+
+class IndeedFile(_Board):
+    contentType: Text = None
+    data: Base64 = None
+    fileName: Text = None
+
+
+class IndeedResume(_Board):
+    file: IndeedFile | None = None
+
+
+class IndeedApplicant(_Board):
+    fullName: Text = None
+    firstName: Text = None
+    lastName: Text = None
+    email: Required
+    phoneNumber: Text = None
+    coverletter: Text = None
+    resume: IndeedResume | None = Field(None, description='{"file": {…}}')
+
+
+class IndeedJob(_Board):
+    jobId: Required = Field(description="your job id, as posted")
+    jobKey: Text = None
+    jobTitle: Text = None
+    jobCompany: Text = None
+    jobLocation: Text = None
+    jobUrl: Text = None
+
+
+class IndeedApplication(_Board):
+    """Indeed Apply's JSON, posted to the job's `postUrl`."""
+
+    id: Required = Field(description="Indeed's apply id")
+    job: IndeedJob
+    applicant: IndeedApplicant
+    appliedOnMillis: Millis = None
+    questions: Any = None
+    analytics: Any = None
+
+
+class LinkedInFile(_Board):
+    contentType: Text = None
+    data: Base64 = None
+    fileName: Text = None
+
+
+class LinkedInApplicant(_Board):
+    fullName: Text = None
+    firstName: Text = None
+    lastName: Text = None
+    emailAddress: Required
+    phoneNumber: Text = None
+    location: Text = None
+    headline: Text = None
+    profileUrl: Text = None
+
+
+class LinkedInApplication(_Board):
+    """LinkedIn Apply Connect's application, posted to the job's `jobApplicationWebhookUrl`."""
+
+    jobApplicationId: Required
+    externalJobPostingId: Required = Field(description="your job id, as posted")
+    integrationContext: Text = None
+    applicant: LinkedInApplicant
+    resume: LinkedInFile | None = None
+    coverLetter: Text = None
+    appliedAt: Millis = None
+
+
+class ZipRecruiterAnswer(_Board):
+    id: Text = None
+    value: Any = None
+    values: list[Any] | None = None
+
+
+class ZipRecruiterApplication(_Board):
+    """ZipRecruiter's apply webhook."""
+
+    response_id: Required
+    job_id: Required
+    name: Text = None
+    first_name: Text = None
+    last_name: Text = None
+    email: Required
+    phone: Text = None
+    resume: Base64 = None
+    answers: list[Any] | None = Field(None, description="screening answers: [{id, value | values}]")
+
+
+M = TypeVar("M", bound=_Board)
+
+
+def parse(model: type[M], payload: Any) -> M:
+    """The board's payload as its model, or Refused in the board's words: a missing required
+    field is a 400 naming it (as the board spells it), an invalid one a 422."""
+    if not isinstance(payload, dict):
+        raise Refused(400, "the body must be a JSON object")
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
+    missing = [e for e in errors if e["type"] in ("missing", "board_required")]
+    if missing:
+        raise Refused(400, f"`{_path(missing[0]['loc'])}` is required")
+    problems = [f"`{_path(e['loc'])}` {e['msg']}" if e["type"] == "board_text" else f"`{_path(e['loc'])}`: {e['msg']}"
+                for e in errors[:5]]
+    raise Refused(422, "; ".join(problems))
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(p) for p in loc) or "(body)"
+
+
+def _name(full: str | None, first: str | None, last: str | None, names: tuple[str, str, str]) -> str:
+    name = full or " ".join(p.strip() for p in (first, last) if p and p.strip())
     if not name:
-        parts = [_text(_get(payload, p, required=False), p) for p in (first, last)]
-        name = " ".join(p.strip() for p in parts if p and p.strip())
-    if not name:
-        raise Refused(400, f"`{full}` (or `{first}` and `{last}`) is required")
+        raise Refused(400, f"`{names[0]}` (or `{names[1]}` and `{names[2]}`) is required")
     return name
 
 
-def _base64(value: Any, path: str) -> bytes:
-    if not isinstance(value, str):
-        raise Refused(422, f"`{path}` must be base64 text")
+def _decoded(value: str | None, path: str) -> bytes | None:
+    if not value:
+        return None
     try:
         return base64.b64decode(value.strip(), validate=False)
     except (binascii.Error, ValueError):
         raise Refused(422, f"`{path}` is not valid base64") from None
 
 
-def _millis(value: Any, path: str) -> datetime | None:
-    if value in (None, ""):
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise Refused(422, f"`{path}` must be milliseconds since the epoch")
-    try:
-        return datetime.fromtimestamp(value / 1000, tz=timezone.utc)
-    except (OverflowError, OSError, ValueError):
-        raise Refused(422, f"`{path}` is out of range") from None
-
-
-def _object(payload: Any) -> dict[str, Any]:
-    if not isinstance(payload, dict):
-        raise Refused(400, "the body must be a JSON object")
-    return payload
+def _file(data: str | None, path: str, filename: str | None, content_type: str | None = None) -> ResumeFile | None:
+    decoded = _decoded(data, path)
+    return ResumeFile(decoded, filename, content_type) if decoded is not None else None
 
 
 def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
@@ -126,26 +251,20 @@ def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
 
 def indeed(payload: Any) -> Application:
     """Indeed Apply's JSON (posted to the job's `postUrl`)."""
-    payload = _object(payload)
-    apply_id = _text(_get(payload, "id"), "id")
-    resume = None
-    file = _get(payload, "applicant.resume.file", required=False)
-    if isinstance(file, dict) and file.get("data"):
-        resume = ResumeFile(_base64(file["data"], "applicant.resume.file.data"),
-                            _text(file.get("fileName"), "applicant.resume.file.fileName"),
-                            _text(file.get("contentType"), "applicant.resume.file.contentType"))
+    posted = parse(IndeedApplication, payload)
+    applicant = posted.applicant
+    file = applicant.resume.file if applicant.resume else None
+    resume = _file(file.data, "applicant.resume.file.data", file.fileName, file.contentType) if file else None
     prospect = _drop_none({
-        "name": _name(payload, "applicant.fullName", "applicant.firstName", "applicant.lastName"),
-        "email": _text(_get(payload, "applicant.email"), "applicant.email"),
-        "phone": _text(_get(payload, "applicant.phoneNumber", required=False), "applicant.phoneNumber"),
+        "name": _name(applicant.fullName, applicant.firstName, applicant.lastName,
+                      ("applicant.fullName", "applicant.firstName", "applicant.lastName")),
+        "email": applicant.email, "phone": applicant.phoneNumber,
     })
     data = _drop_none({
-        "job_id": _text(_get(payload, "job.jobId"), "job.jobId"), "board": "indeed", "board_inquiry_id": apply_id,
-        "prospect": prospect,
-        "message": _text(_get(payload, "applicant.coverletter", required=False), "applicant.coverletter"),
-        "inquired_at": _millis(payload.get("appliedOnMillis"), "appliedOnMillis"),
+        "job_id": posted.job.jobId, "board": "indeed", "board_inquiry_id": posted.id, "prospect": prospect,
+        "message": applicant.coverletter, "inquired_at": posted.appliedOnMillis,
     })
-    return _application("indeed", str(apply_id), data, resume, {
+    return _application("indeed", posted.id, data, resume, {
         "job_id": "job.jobId", "board_inquiry_id": "id", "prospect.name": "applicant.fullName",
         "prospect.email": "applicant.email", "prospect.phone": "applicant.phoneNumber",
         "message": "applicant.coverletter", "inquired_at": "appliedOnMillis"})
@@ -153,29 +272,21 @@ def indeed(payload: Any) -> Application:
 
 def linkedin(payload: Any) -> Application:
     """LinkedIn Apply Connect's application, posted to the job's `jobApplicationWebhookUrl`."""
-    payload = _object(payload)
-    application_id = _text(_get(payload, "jobApplicationId"), "jobApplicationId")
-    applicant = "applicant"
-    resume = None
-    file = _get(payload, "resume", required=False)
-    if isinstance(file, dict) and file.get("data"):
-        resume = ResumeFile(_base64(file["data"], "resume.data"), _text(file.get("fileName"), "resume.fileName"),
-                            _text(file.get("contentType"), "resume.contentType"))
+    posted = parse(LinkedInApplication, payload)
+    applicant = posted.applicant
+    file = posted.resume
+    resume = _file(file.data, "resume.data", file.fileName, file.contentType) if file else None
     prospect = _drop_none({
-        "name": _name(payload, f"{applicant}.fullName", f"{applicant}.firstName", f"{applicant}.lastName"),
-        "email": _text(_get(payload, f"{applicant}.emailAddress"), f"{applicant}.emailAddress"),
-        "phone": _text(_get(payload, f"{applicant}.phoneNumber", required=False), f"{applicant}.phoneNumber"),
-        "location": _text(_get(payload, f"{applicant}.location", required=False), f"{applicant}.location"),
-        "headline": _text(_get(payload, f"{applicant}.headline", required=False), f"{applicant}.headline"),
-        "profile_url": _text(_get(payload, f"{applicant}.profileUrl", required=False), f"{applicant}.profileUrl"),
+        "name": _name(applicant.fullName, applicant.firstName, applicant.lastName,
+                      ("applicant.fullName", "applicant.firstName", "applicant.lastName")),
+        "email": applicant.emailAddress, "phone": applicant.phoneNumber, "location": applicant.location,
+        "headline": applicant.headline, "profile_url": applicant.profileUrl,
     })
     data = _drop_none({
-        "job_id": _text(_get(payload, "externalJobPostingId"), "externalJobPostingId"), "board": "linkedin",
-        "board_inquiry_id": application_id, "prospect": prospect,
-        "message": _text(_get(payload, "coverLetter", required=False), "coverLetter"),
-        "inquired_at": _millis(payload.get("appliedAt"), "appliedAt"),
+        "job_id": posted.externalJobPostingId, "board": "linkedin", "board_inquiry_id": posted.jobApplicationId,
+        "prospect": prospect, "message": posted.coverLetter, "inquired_at": posted.appliedAt,
     })
-    return _application("linkedin", str(application_id), data, resume, {
+    return _application("linkedin", posted.jobApplicationId, data, resume, {
         "job_id": "externalJobPostingId", "board_inquiry_id": "jobApplicationId",
         "prospect.name": "applicant.fullName", "prospect.email": "applicant.emailAddress",
         "prospect.phone": "applicant.phoneNumber", "prospect.location": "applicant.location",
@@ -183,12 +294,10 @@ def linkedin(payload: Any) -> Application:
         "message": "coverLetter", "inquired_at": "appliedAt"})
 
 
-def _answers(answers: Any) -> str | None:
+def _answers(answers: list[Any] | None) -> str | None:
     """ZipRecruiter's screening answers as lines of `question: answer` for the recruiter to read."""
-    if not isinstance(answers, list):
-        return None
     lines = []
-    for answer in answers:
+    for answer in answers or []:
         if not isinstance(answer, dict) or not answer.get("id"):
             continue
         value = answer.get("value")
@@ -201,21 +310,16 @@ def _answers(answers: Any) -> str | None:
 
 def ziprecruiter(payload: Any) -> Application:
     """ZipRecruiter's apply webhook."""
-    payload = _object(payload)
-    response_id = _text(_get(payload, "response_id"), "response_id")
-    resume = None
-    if payload.get("resume"):
-        resume = ResumeFile(_base64(payload["resume"], "resume"), None)
+    posted = parse(ZipRecruiterApplication, payload)
     prospect = _drop_none({
-        "name": _name(payload, "name", "first_name", "last_name"),
-        "email": _text(_get(payload, "email"), "email"),
-        "phone": _text(_get(payload, "phone", required=False), "phone"),
+        "name": _name(posted.name, posted.first_name, posted.last_name, ("name", "first_name", "last_name")),
+        "email": posted.email, "phone": posted.phone,
     })
     data = _drop_none({
-        "job_id": _text(_get(payload, "job_id"), "job_id"), "board": "ziprecruiter",
-        "board_inquiry_id": response_id, "prospect": prospect, "message": _answers(payload.get("answers")),
+        "job_id": posted.job_id, "board": "ziprecruiter", "board_inquiry_id": posted.response_id,
+        "prospect": prospect, "message": _answers(posted.answers),
     })
-    return _application("ziprecruiter", str(response_id), data, resume, {
+    return _application("ziprecruiter", posted.response_id, data, _file(posted.resume, "resume", None), {
         "job_id": "job_id", "board_inquiry_id": "response_id", "prospect.name": "name",
         "prospect.email": "email", "prospect.phone": "phone", "message": "answers"})
 
@@ -308,9 +412,15 @@ def _cloudevent(event: Any, signer: str, reserved: frozenset[str] | set[str]) ->
     if file is not None:
         if not isinstance(file, dict) or not file.get("data"):
             raise Refused(422, "`data.resume_file` must be an object with `data` (base64)")
-        resume = ResumeFile(_base64(file["data"], "data.resume_file.data"),
-                            _text(file.get("filename"), "data.resume_file.filename"),
-                            _text(file.get("content_type"), "data.resume_file.content_type"))
+        if not isinstance(file["data"], str):
+            raise Refused(422, "`data.resume_file.data` must be base64 text")
+        named = []
+        for key in ("filename", "content_type"):
+            try:
+                named.append(_text(file.get(key)))
+            except PydanticCustomError as bad:
+                raise Refused(422, f"`data.resume_file.{key}` {bad.message()}") from None
+        resume = ResumeFile(_decoded(file["data"], "data.resume_file.data") or b"", named[0], named[1])
     validate(data, {}, "data.")
     extra = {k: v for k, v in event.items() if k not in ("specversion", "id", "source", "type", "time", "data",
                                                           "datacontenttype")}

@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from shared.http import BodyRefused, Recruiter, documented, provided, read_body
 from shared.logs import get_logger
@@ -29,71 +29,6 @@ from services.intake.handlers import REQUESTS, SECONDS, Accepted, BatchAccepted,
 log = get_logger("prospectflow.intake.gateway")
 RETRY_AFTER = "5"
 GatewayOf = Annotated[Gateway, provided(Gateway)]
-
-
-# --- the boards' payloads, for the OpenAPI document (the adapters read the raw JSON) -----------
-
-class IndeedFile(BaseModel):
-    contentType: str | None = None
-    data: str = Field(description="base64")
-    fileName: str | None = None
-
-
-class IndeedApplicant(BaseModel):
-    fullName: str | None = None
-    firstName: str | None = None
-    lastName: str | None = None
-    email: str
-    phoneNumber: str | None = None
-    coverletter: str | None = None
-    resume: dict[str, IndeedFile] | None = Field(None, description='{"file": {…}}')
-
-
-class IndeedApplication(BaseModel):
-    id: str = Field(description="Indeed's apply id")
-    job: dict[str, str] = Field(description="jobId (yours), jobKey, jobTitle, jobCompany, jobLocation, jobUrl")
-    applicant: IndeedApplicant
-    appliedOnMillis: int | None = None
-    questions: Any = None
-    analytics: Any = None
-
-
-class LinkedInApplicant(BaseModel):
-    firstName: str | None = None
-    lastName: str | None = None
-    emailAddress: str
-    phoneNumber: str | None = None
-    location: str | None = None
-    headline: str | None = None
-    profileUrl: str | None = None
-
-
-class LinkedInApplication(BaseModel):
-    jobApplicationId: str
-    externalJobPostingId: str = Field(description="your job id, as posted")
-    integrationContext: str | None = None
-    applicant: LinkedInApplicant
-    resume: IndeedFile | None = None
-    coverLetter: str | None = None
-    appliedAt: int | None = Field(None, description="milliseconds since the epoch")
-
-
-class ZipRecruiterAnswer(BaseModel):
-    id: str
-    value: str | None = None
-    values: list[str] | None = None
-
-
-class ZipRecruiterApplication(BaseModel):
-    response_id: str
-    job_id: str
-    name: str | None = None
-    first_name: str | None = None
-    last_name: str | None = None
-    email: str
-    phone: str | None = None
-    resume: str | None = Field(None, description="base64")
-    answers: list[ZipRecruiterAnswer] = []
 
 
 def _body_schema(model: type[BaseModel], media: str = "application/json") -> dict[str, Any]:
@@ -179,14 +114,14 @@ router = APIRouter()
 
 @router.post("/v1/boards/indeed/applications", tags=["job boards"], responses=BOARD_CODES | {
     409: {"description": "this person applied to this job before (another apply id)"}},
-    openapi_extra=_body_schema(IndeedApplication))
+    openapi_extra=_body_schema(boards.IndeedApplication))
 async def indeed(request: Request, gateway: GatewayOf) -> Response:
     """Indeed Apply: the JSON Indeed posts to the job's `postUrl`, signed with
     `X-Indeed-Signature` = base64(HMAC-SHA1(secret, body))."""
     return await _board_request(gateway, "indeed", request)
 
 @router.post("/v1/boards/linkedin/applications", tags=["job boards"], responses=BOARD_CODES,
-          openapi_extra=_body_schema(LinkedInApplication))
+          openapi_extra=_body_schema(boards.LinkedInApplication))
 async def linkedin(request: Request, gateway: GatewayOf) -> Response:
     """LinkedIn Apply Connect: an application posted to the job's webhook, signed with
     `X-LI-Signature: hmacsha256=<hex HMAC-SHA256(secret, body)>`. Anything but 200 is retried by LinkedIn."""
@@ -206,7 +141,7 @@ async def linkedin_validation(gateway: GatewayOf, challenge_code: Annotated[str,
                          "challengeResponse": signatures.linkedin_challenge(secrets[0], challenge_code)})
 
 @router.post("/v1/boards/ziprecruiter/applications", tags=["job boards"], responses=BOARD_CODES,
-          openapi_extra=_body_schema(ZipRecruiterApplication))
+          openapi_extra=_body_schema(boards.ZipRecruiterApplication))
 async def ziprecruiter(request: Request, gateway: GatewayOf) -> Response:
     """ZipRecruiter's apply webhook, signed with `X-ZipRecruiter-Signature` = hex HMAC-SHA256(secret, body)."""
     return await _board_request(gateway, "ziprecruiter", request)

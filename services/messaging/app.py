@@ -7,13 +7,12 @@ from typing import Any
 
 from fastapi import FastAPI
 from faststream import FastStream
-from faststream.kafka import KafkaBroker
 from pymongo import AsyncMongoClient
 
 from shared import topics
 from shared.contract import documented_envelope
 from shared.db import mongo_client
-from shared.kafka import BatchConsumer, DeadLetters, Publisher, broker_factory, subscribe_batches
+from shared.kafka import BatchConsumer, DeadLetters, Producer, Publisher, broker_factory, subscribe_batches
 from shared.http import service_api
 from shared.service import ConfigurationError, service_app
 
@@ -43,7 +42,7 @@ PRODUCES = {topics.MESSAGES: ("message.sent", "message.failed", "message.replied
 @dataclass
 class Wired:
     app: FastStream
-    broker: KafkaBroker
+    publisher: Publisher
     client: AsyncMongoClient[dict[str, Any]]
     store: MessagingStore
     templates: Templates
@@ -68,16 +67,17 @@ def wire(settings: MessagingSettings) -> Wired:
     templates = Templates(settings.templates_dir)  # a broken replacement stops us here
     links = unsubscribe_links(settings)
     broker = broker_factory(settings.kafka, client_id=settings.service_name, description=DESCRIPTION)
+    producer = Producer(settings.kafka, client_id=settings.service_name)
     client = mongo_client(settings.mongodb, appname=f"prospectflow-{settings.service_name}")
     store = MessagingStore(client[settings.database])
     mailer = Mailer(settings.smtp, settings.smtp_connections)
-    publisher = Publisher(broker, settings.kafka)
+    publisher = Publisher(producer, settings.kafka)
     addresses = return_addresses(settings)
     consumer = BatchConsumer(
         apply=Messaging(store, publisher, templates, mailer, sender=settings.smtp.sender,
                         max_attempts=settings.smtp_max_attempts, max_backoff_s=settings.retry_max_backoff_s,
                         daily_digest=settings.daily_digest, links=links, addresses=addresses),
-        dead_letters=DeadLetters(broker, settings.service_name, settings.kafka.topic_prefix),
+        dead_letters=DeadLetters(producer, settings.service_name, settings.kafka.topic_prefix),
         settings=settings,
     )
     subscribe_batches(broker, settings, list(CONSUMES), consumer, title="messaging-inputs",
@@ -86,7 +86,7 @@ def wire(settings: MessagingSettings) -> Wired:
         for event_type in types:
             broker.publisher(settings.kafka.topic(topic), title=f"{topic}:{event_type}",
                              schema=documented_envelope(event_type))
-    app = service_app(broker=broker, client=client, settings=settings, topics=[*CONSUMES, *PRODUCES],
+    app = service_app(broker=broker, producer=producer, client=client, settings=settings, topics=[*CONSUMES, *PRODUCES],
                       title="Prospectflow messaging", description=DESCRIPTION, prepare_database=store.ensure_indexes,
                       kept=store.kept())
     inbound = None
@@ -110,7 +110,7 @@ def wire(settings: MessagingSettings) -> Wired:
             await inbound.stop()
 
     app.after_shutdown(mailer.close)
-    return Wired(app=app, broker=broker, client=client, store=store, templates=templates, links=links,
+    return Wired(app=app, publisher=publisher, client=client, store=store, templates=templates, links=links,
                  inbound=inbound)
 
 
@@ -130,7 +130,7 @@ def create_service(settings: MessagingSettings) -> FastAPI:
         title="Prospectflow messaging", stream=wired.app, routers=http.routers,
         description="Template preview for recruiter apps; one-click unsubscribe for prospects.",
         provides={Previews: Previews(wired.store, wired.templates, wired.links),
-                  Unsubscribes: Unsubscribes(wired.store, wired.links, Publisher(wired.broker, settings.kafka)),
+                  Unsubscribes: Unsubscribes(wired.store, wired.links, wired.publisher),
                   Inbound: wired.inbound, MessagingSettings: settings},
         verifier=settings.token_verifier(),
         unconfigured="preview is not configured: set MESSAGING_JWT_SECRET or MESSAGING_JWKS_URL")

@@ -11,7 +11,7 @@ from pymongo import AsyncMongoClient
 from shared import topics
 from shared.contract import documented_envelope
 from shared.db import mongo_client
-from shared.kafka import BatchConsumer, DeadLetters, Publisher, broker_factory, subscribe_batches
+from shared.kafka import BatchConsumer, DeadLetters, Producer, Publisher, broker_factory, subscribe_batches
 from shared.http import service_api
 from shared.service import ConfigurationError, service_app
 
@@ -34,12 +34,13 @@ def create_app(settings: RatingSettings | None = None, client: AsyncMongoClient[
     """The Kafka side: consumes commands and events, keeps the board."""
     settings = settings or RatingSettings()
     broker = broker_factory(settings.kafka, client_id=settings.service_name, description=DESCRIPTION)
+    producer = Producer(settings.kafka, client_id=settings.service_name)
     client = client or mongo_client(settings.mongodb, appname=f"prospectflow-{settings.service_name}")
     store = RatingStore(client[settings.database])
     consumer = BatchConsumer(
-        apply=RatingProjection(store, Publisher(broker, settings.kafka),
+        apply=RatingProjection(store, Publisher(producer, settings.kafka),
                                flag_on_message_sent=settings.flag_on_message_sent),
-        dead_letters=DeadLetters(broker, settings.service_name, settings.kafka.topic_prefix),
+        dead_letters=DeadLetters(producer, settings.service_name, settings.kafka.topic_prefix),
         settings=settings,
     )
     subscribe_batches(
@@ -52,7 +53,7 @@ def create_app(settings: RatingSettings | None = None, client: AsyncMongoClient[
             broker.publisher(settings.kafka.topic(topic), title=f"{topic}:{event_type}",
                              schema=documented_envelope(event_type))
     return service_app(
-        broker=broker, client=client, settings=settings,
+        broker=broker, producer=producer, client=client, settings=settings,
         topics=[*CONSUMES, *PRODUCES],
         title="Prospectflow rating", description=DESCRIPTION,
         prepare_database=store.ensure_indexes, kept=store.kept(),

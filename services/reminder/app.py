@@ -12,7 +12,7 @@ from faststream import FastStream
 from shared import topics
 from shared.contract import documented_envelope
 from shared.db import mongo_client
-from shared.kafka import BatchConsumer, DeadLetters, Publisher, broker_factory, subscribe_batches
+from shared.kafka import BatchConsumer, DeadLetters, Producer, Publisher, broker_factory, subscribe_batches
 from shared.logs import get_logger
 from shared.retry import retry_forever
 from shared.http import service_api
@@ -33,15 +33,16 @@ log = get_logger("prospectflow.reminder")
 def create_app(settings: ReminderSettings | None = None) -> FastStream:
     settings = settings or ReminderSettings()
     broker = broker_factory(settings.kafka, client_id=settings.service_name, description=DESCRIPTION)
+    producer = Producer(settings.kafka, client_id=settings.service_name)
     client = mongo_client(settings.mongodb, appname=f"prospectflow-{settings.service_name}")
     store = ReminderStore(client[settings.database])
-    reminders = Reminders(store, Publisher(broker, settings.kafka))
-    consumer = BatchConsumer(apply=reminders, dead_letters=DeadLetters(broker, settings.service_name, settings.kafka.topic_prefix), settings=settings)
+    reminders = Reminders(store, Publisher(producer, settings.kafka))
+    consumer = BatchConsumer(apply=reminders, dead_letters=DeadLetters(producer, settings.service_name, settings.kafka.topic_prefix), settings=settings)
     subscribe_batches(broker, settings, list(CONSUMES), consumer, title="reminder-inputs",
                       description="Prospects, assessments, jobs and reminders.run.")
     broker.publisher(settings.kafka.topic(topics.REMINDERS), title="reminders:follow_up.reminder_due",
                      schema=documented_envelope("follow_up.reminder_due"))
-    app = service_app(broker=broker, client=client, settings=settings, topics=[*CONSUMES, topics.REMINDERS],
+    app = service_app(broker=broker, producer=producer, client=client, settings=settings, topics=[*CONSUMES, topics.REMINDERS],
                       title="Prospectflow reminder", description=DESCRIPTION, prepare_database=store.ensure_indexes,
                       kept=store.kept())
     ticker: list[asyncio.Task[None]] = []

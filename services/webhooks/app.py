@@ -12,7 +12,7 @@ from faststream import FastStream
 from shared import topics
 from shared.http import service_api
 from shared.db import mongo_client
-from shared.kafka import BatchConsumer, DeadLetters, broker_factory, subscribe_batches
+from shared.kafka import BatchConsumer, DeadLetters, Producer, broker_factory, subscribe_batches
 from shared.service import ConfigurationError, service_app
 
 from services.webhooks import safety
@@ -58,13 +58,14 @@ def wire(settings: WebhooksSettings) -> Wired:
     dispositions = settings.dispositions()
     rules = safety.Rules(settings.allow_http, settings.allow_loopback, settings.allow_private)
     broker = broker_factory(settings.kafka, client_id=settings.service_name, description=DESCRIPTION)
+    producer = Producer(settings.kafka, client_id=settings.service_name)
     client = mongo_client(settings.mongodb, appname=f"prospectflow-{settings.service_name}")
     store = WebhooksStore(client[settings.database])
     deliverer = Deliverer(store, box, rules, schedule=list(settings.retry_schedule_s), timeout_s=settings.timeout_s,
                           disable_after=timedelta(days=settings.disable_after_days), concurrency=settings.concurrency,
                           poll_s=settings.poll_s, lease_s=settings.lease_s)
     consumer = BatchConsumer(apply=Fanout(store, deliverer.wake),
-                             dead_letters=DeadLetters(broker, settings.service_name, settings.kafka.topic_prefix),
+                             dead_letters=DeadLetters(producer, settings.service_name, settings.kafka.topic_prefix),
                              settings=settings)
     subscribe_batches(broker, settings, list(CONSUMES), consumer, title="webhooks-inputs",
                       description="Every event recruiter apps may subscribe to, and jobs (whose prospects are whose).")
@@ -76,7 +77,7 @@ def wire(settings: WebhooksSettings) -> Wired:
         await store.ensure_indexes()
         await endpoints.prepare(operators, dispositions, settings.linkedin_integration_context)
 
-    app = service_app(broker=broker, client=client, settings=settings, topics=list(CONSUMES),
+    app = service_app(broker=broker, producer=producer, client=client, settings=settings, topics=list(CONSUMES),
                       title="Prospectflow webhooks", description=DESCRIPTION, prepare_database=prepare)
     app.after_startup(deliverer.start)
     app.on_shutdown(deliverer.stop)

@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from shared import ids
-from shared.kafka import BatchConsumer, DeadLetters, broker_factory, ensure_topics, subscribe_batches
+from shared.kafka import BatchConsumer, DeadLetters, Producer, broker_factory, ensure_topics, subscribe_batches
 from shared.messages import Received
 from shared.settings import KafkaSettings, ServiceSettings
 from tests.integration.test_messaging import job, outcomes, send, setup
@@ -28,6 +28,7 @@ async def test_a_message_failing_in_processing_is_dead_lettered_alone(ns: Namesp
                                                                           topic_prefix=ns.prefix),
                                group_id=f"{ns.name}-faults", batch_timeout_ms=200)
     broker = broker_factory(settings.kafka, client_id="faults")
+    producer = Producer(settings.kafka, client_id="faults")
     applied: list[str] = []
     poison = cloud_event("job.closed", {"job_id": "poison"})
 
@@ -36,17 +37,19 @@ async def test_a_message_failing_in_processing_is_dead_lettered_alone(ns: Namesp
             raise ValueError("this job cannot be closed")
         applied.extend(r.event.id for r in batch)
 
-    consumer = BatchConsumer(apply=apply, dead_letters=DeadLetters(broker, "faults", ns.prefix), settings=settings)
+    consumer = BatchConsumer(apply=apply, dead_letters=DeadLetters(producer, "faults", ns.prefix), settings=settings)
     subscribe_batches(broker, settings, ["jobs"], consumer, title="faults", description="test")
     await ensure_topics(settings.kafka, ["jobs"])
     good = [cloud_event("job.closed", {"job_id": f"j{n}"}) for n in range(5)]
     await kafka.send_many(ns.topic("jobs"), [("same-key", e) for e in [*good[:2], poison, *good[2:]]])
+    await producer.start()
     await broker.start()
     try:
         [dead] = await kafka.read(ns.topic("jobs.dlq"), count=1, timeout_s=60)
         await eventually(lambda: len(applied) >= 5, timeout_s=30)
     finally:
         await broker.stop()
+        await producer.stop()
     assert json.loads(dead.value)["id"] == poison["id"]
     assert headers(dead)["x-dlq-reason"] == "processing_failed"
     assert "ValueError: this job cannot be closed" in headers(dead)["x-dlq-error"]
