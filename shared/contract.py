@@ -158,7 +158,7 @@ class Resume(_Data):
 
     resume_id: Identifier
     filename: Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=_SINGLE_LINE)]
-    content_type: Literal[RESUME_TYPES]  # type: ignore[valid-type]
+    content_type: Literal[RESUME_TYPES]  # type: ignore[valid-type]  # the types, listed once in RESUME_TYPES
     size: int = Field(ge=1, description="bytes")
     sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 
@@ -489,6 +489,6 @@ def documented_envelope(event_type: str) -> type[BaseModel]:
         name,
         __base__=CloudEvent,
         __doc__=f"`{event_type}`: {(data_model.__doc__ or '').strip()}",
-        type=(Literal[event_type], Field(description="the event type")),  # type: ignore[arg-type]
+        type=(Literal[event_type], Field(description="the event type")),  # type: ignore[arg-type]  # a Literal of a runtime value
         data=(data_model, ...),
     )

@@ -9,7 +9,7 @@ Routers are module-level, so their annotations resolve as any module's do."""
 import asyncio
 import os
 import signal
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, TypeVar, cast
 
@@ -122,10 +122,7 @@ async def health() -> dict[str, str]:
 async def readiness(request: Request) -> JSONResponse:
     """Readiness: the broker is connected, the consumer has joined its group (with partitions,
     or none because replicas outnumber them) and the database answers."""
-    from shared.service import operations_of
-
-    stream: FastStream | None = request.app.state.stream
-    problems = await operations_of(stream).problems() if stream is not None else {}
+    problems = await request.app.state.readiness()
     if problems:
         return JSONResponse({"status": "not ready", "problems": problems}, status_code=503)
     return JSONResponse({"status": "ready"})
@@ -140,15 +137,25 @@ async def prometheus() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
-def service_api(*, title: str, description: str, stream: FastStream | None, routers: Sequence[APIRouter] = (),
+def service_api(*, title: str, description: str, stream: FastStream | None = None,
+                lifespan: Callable[[FastAPI], Any] | None = None,
+                readiness: Callable[[], Awaitable[dict[str, str]]] | None = None, routers: Sequence[APIRouter] = (),
                 provides: Mapping[type, object] | None = None, verifier: TokenVerifier | None = None,
                 unconfigured: str = "", **fastapi: Any) -> FastAPI:
-    """A service's HTTP app: `/health`, `/ready` (of `stream`, the Kafka side it runs for its
-    lifetime), `/metrics`, then `routers`; `provides` what routes take by type, `verifier` the
-    bearer-token check (`unconfigured`: what to set when there is none). A body that is not read
-    (`BodyRefused`) answers its status with why."""
-    api = FastAPI(title=title, description=description, version=__version__, lifespan=running(stream), **fastapi)
-    api.state.stream = stream
+    """A service's HTTP app: `/health`, `/ready`, `/metrics`, then `routers`. A service with a
+    Kafka side passes its `stream` (run for the app's lifetime; ready when its operations say
+    so); another its own `lifespan` and `readiness` (what is not ready, by part). `provides`
+    what routes take by type, `verifier` the bearer-token check (`unconfigured`: what to set
+    when there is none). A body that is not read (`BodyRefused`) answers its status with why."""
+
+    async def stream_problems() -> dict[str, str]:
+        from shared.service import operations_of
+
+        return await operations_of(stream).problems() if stream is not None else {}
+
+    api = FastAPI(title=title, description=description, version=__version__,
+                  lifespan=lifespan or running(stream), **fastapi)
+    api.state.readiness = readiness or stream_problems
     api.state.provided = dict(provides or {})
     api.state.verifier = verifier
     api.state.unconfigured = unconfigured or "this service is not configured to check tokens"

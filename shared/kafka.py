@@ -330,7 +330,7 @@ class BatchConsumer:
             )
 
 
-class ConsumerState(ConsumerRebalanceListener):  # type: ignore[misc]
+class ConsumerState(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped: its base is Any
     """Commits a batch's offsets once it is done, and hands partitions over only between
     batches: a revoke waits for the batch in hand, then commits it itself (aiokafka's commit
     outside the callback would wait for the very rebalance that waits for us). So a routine
@@ -452,7 +452,7 @@ def subscribe_batches(
     # The annotation only documents the payload (AsyncAPI): every type the topics carry, each as
     # its CloudEvent. apply_types is off: parse_record validates (a bad one is dead-lettered).
     payloads = tuple(documented_envelope(t) for topic in topics for t in sorted(topic_names.TYPES_BY_TOPIC[topic]))
-    handle.__annotations__ = {"body": list[Union[payloads]], "return": None}  # type: ignore[valid-type]
+    handle.__annotations__ = {"body": list[Union[payloads]], "return": None}  # type: ignore[valid-type]  # a Union of runtime types
     handle.__doc__ = description
     subscriber = broker.subscriber(
         *(settings.kafka.topic(t) for t in topics),

@@ -16,12 +16,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from shared.db import mongo_client
-from shared import __version__
-from shared.http import metrics
+from shared.http import service_api
 from shared.telemetry import READY
 
 from services.dashboard import errors, problems
@@ -32,6 +30,9 @@ from services.dashboard.sessions import Sessions, login_verifier
 from services.dashboard.store import DashboardStore
 from services.dashboard.settings import DashboardSettings
 from services.dashboard.web import HERE, Parts, make_templates
+
+
+DESCRIPTION = "The Recruiter Dashboard: the recruiter's day in a browser, over the services' APIs and Kafka."
 
 
 def make_parts(settings: DashboardSettings, *, feed: Feed | None = None) -> Parts:
@@ -78,25 +79,16 @@ def create_service(settings: DashboardSettings, *, feed: Feed | None = None, par
                 if api is not None:
                     await api.close()
 
-    app = FastAPI(title="Prospectflow Recruiter Dashboard", version=__version__, lifespan=lifespan,
-                  docs_url=None, redoc_url=None, responses=errors.RESPONSES)
+    async def readiness() -> dict[str, str]:
+        return {} if made.feed.reading else {"kafka": "not reading updates"}
+
+    app = service_api(title="Prospectflow Recruiter Dashboard", description=DESCRIPTION, lifespan=lifespan,
+                      readiness=readiness, routers=[area.router for area in (signin, pages, actions, send, live,
+                                                                               integrations)],
+                      docs_url=None, redoc_url=None, responses=errors.RESPONSES)
     app.state.parts = made
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     problems.install(app, command_timeout_s=settings.command_timeout_s)
-    for area in (signin, pages, actions, send, live, integrations):
-        app.include_router(area.router)
-
-    @app.get("/health", include_in_schema=False)
-    async def health() -> JSONResponse:
-        return JSONResponse({"status": "ok"})
-
-    @app.get("/ready", include_in_schema=False)
-    async def ready() -> JSONResponse:
-        if made.feed.reading:
-            return JSONResponse({"status": "ready"})
-        return JSONResponse({"status": "not ready", "problems": {"kafka": "not reading updates"}}, status_code=503)
-
-    app.include_router(metrics)
     # Read at each scrape: a gauge set once stayed 0 for a dashboard that was ready.
     READY.set_function(lambda: 1.0 if made.feed.reading else 0.0)
     return app

@@ -127,7 +127,8 @@ class Feed:
             except (KafkaError, OSError) as exc:
                 for client in (self._producer, self._consumer):
                     try:
-                        await client.stop()  # type: ignore[union-attr]
+                        if client is not None:
+                            await client.stop()
                     except Exception:  # noqa: BLE001 - a client that never started
                         pass
                 if down_since is None:

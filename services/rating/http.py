@@ -19,7 +19,7 @@ from shared.http import Recruiter, documented, provided
 from shared.views import VIEWS, needs_follow_up
 
 
-View = StrEnum("View", {v.upper(): v for v in VIEWS})  # type: ignore[misc]
+View = StrEnum("View", {v.upper(): v for v in VIEWS})  # type: ignore[misc]  # members from the one list of views
 """The contract's views (shared.views)."""
 DEFAULT_VIEW = View("needs_follow_up")
 
