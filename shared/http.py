@@ -141,12 +141,13 @@ def service_api(*, title: str, description: str, stream: FastStream | None = Non
                 lifespan: Callable[[FastAPI], Any] | None = None,
                 readiness: Callable[[], Awaitable[dict[str, str]]] | None = None, routers: Sequence[APIRouter] = (),
                 provides: Mapping[type, object] | None = None, verifier: TokenVerifier | None = None,
-                unconfigured: str = "", **fastapi: Any) -> FastAPI:
+                unconfigured: str = "", probes_in_schema: bool = True, **fastapi: Any) -> FastAPI:
     """A service's HTTP app: `/health`, `/ready`, `/metrics`, then `routers`. A service with a
     Kafka side passes its `stream` (run for the app's lifetime; ready when its operations say
     so); another its own `lifespan` and `readiness` (what is not ready, by part). `provides`
     what routes take by type, `verifier` the bearer-token check (`unconfigured`: what to set
-    when there is none). A body that is not read (`BodyRefused`) answers its status with why."""
+    when there is none; `probes_in_schema`: `/health` and `/ready` in its OpenAPI document). A
+    body that is not read (`BodyRefused`) answers its status with why."""
 
     async def stream_problems() -> dict[str, str]:
         from shared.service import operations_of
@@ -159,7 +160,7 @@ def service_api(*, title: str, description: str, stream: FastStream | None = Non
     api.state.provided = dict(provides or {})
     api.state.verifier = verifier
     api.state.unconfigured = unconfigured or "this service is not configured to check tokens"
-    api.include_router(operations)
+    api.include_router(operations, include_in_schema=probes_in_schema)
     api.include_router(metrics)
     for router in routers:
         api.include_router(router)

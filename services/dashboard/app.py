@@ -85,7 +85,7 @@ def create_service(settings: DashboardSettings, *, feed: Feed | None = None, par
     app = service_api(title="Prospectflow Recruiter Dashboard", description=DESCRIPTION, lifespan=lifespan,
                       readiness=readiness, routers=[area.router for area in (signin, pages, actions, send, live,
                                                                                integrations)],
-                      docs_url=None, redoc_url=None, responses=errors.RESPONSES)
+                      probes_in_schema=False, docs_url=None, redoc_url=None, responses=errors.RESPONSES)
     app.state.parts = made
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     problems.install(app, command_timeout_s=settings.command_timeout_s)

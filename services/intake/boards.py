@@ -111,20 +111,27 @@ class _Board(BaseModel):
     model_config = ConfigDict(extra="ignore")  # a board adding fields breaks nothing
 
 
-class IndeedFile(_Board):
+class BoardFile(_Board):
+    """A file as Indeed and LinkedIn send one."""
+
     contentType: Text = None
     data: Base64 = None
     fileName: Text = None
 
 
-class IndeedResume(_Board):
-    file: IndeedFile | None = None
+class _Named(_Board):
+    """An applicant's name: whole, or in parts."""
 
-
-class IndeedApplicant(_Board):
     fullName: Text = None
     firstName: Text = None
     lastName: Text = None
+
+
+class IndeedResume(_Board):
+    file: BoardFile | None = None
+
+
+class IndeedApplicant(_Named):
     email: Required
     phoneNumber: Text = None
     coverletter: Text = None
@@ -151,16 +158,7 @@ class IndeedApplication(_Board):
     analytics: Any = None
 
 
-class LinkedInFile(_Board):
-    contentType: Text = None
-    data: Base64 = None
-    fileName: Text = None
-
-
-class LinkedInApplicant(_Board):
-    fullName: Text = None
-    firstName: Text = None
-    lastName: Text = None
+class LinkedInApplicant(_Named):
     emailAddress: Required
     phoneNumber: Text = None
     location: Text = None
@@ -175,7 +173,7 @@ class LinkedInApplication(_Board):
     externalJobPostingId: Required = Field(description="your job id, as posted")
     integrationContext: Text = None
     applicant: LinkedInApplicant
-    resume: LinkedInFile | None = None
+    resume: BoardFile | None = None
     coverLetter: Text = None
     appliedAt: Millis = None
 
