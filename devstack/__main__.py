@@ -25,8 +25,9 @@ from devstack.stack import (
     ROOT, StackConfig, StackError, down, prometheus_ready, remove, start_prometheus, status, up,
 )
 
-SERVICES = ("intake", "rating", "messaging", "reminder", "webhooks", "dashboard")
-HTTP_PORTS = {"intake": 8081, "rating": 8080, "messaging": 8082, "reminder": 8083, "webhooks": 8084, "dashboard": 8000}
+SERVICES = ("intake", "rating", "messaging", "reminder", "webhooks", "sequences", "dashboard")
+HTTP_PORTS = {"intake": 8081, "rating": 8080, "messaging": 8082, "reminder": 8083, "webhooks": 8084, "sequences": 8085,
+              "dashboard": 8000}
 DEMO_RECRUITER = "dana"
 
 
@@ -103,6 +104,8 @@ def run_services(config: StackConfig) -> int:
     env.setdefault("WEBHOOKS_SECRET_KEY", jwt_secret(config, "webhooks-secret-key"))
     env.setdefault("WEBHOOKS_ALLOW_HTTP", "true")
     env.setdefault("WEBHOOKS_ALLOW_LOOPBACK", "true")
+    # Sequences (127.0.0.1:8085): recruiters' tokens as rating's.
+    env.setdefault("SEQUENCES_JWT_SECRET", env["RATING_JWT_SECRET"])
     processes: dict[str, subprocess.Popen[str]] = {}
     lock = threading.Lock()
 

@@ -614,23 +614,29 @@ def webhooks() -> None:
     PROSPECTFLOW_WEBHOOKS_URL), as the recruiter (`--recruiter`) whose events they get."""
 
 
-def _webhooks_call(recruiter_id: str, method: str, path: str, **kwargs: Any) -> Any:
+def _service_call(service: str, base_url: str, variable: str, recruiter_id: str, method: str, path: str,
+                  **kwargs: Any) -> Any:
+    """A call to a service's API with the recruiter's token; its refusal as a CliError in its words."""
     import httpx
 
-    s = settings()
     try:
-        response = httpx.request(method, s.webhooks_url.rstrip("/") + path, timeout=30, **kwargs,
-                                 headers={"Authorization": f"Bearer {s.bearer_token(recruiter_id)}"})
+        response = httpx.request(method, base_url.rstrip("/") + path, timeout=30, **kwargs,
+                                 headers={"Authorization": f"Bearer {settings().bearer_token(recruiter_id)}"})
     except httpx.HTTPError as exc:
-        raise CliError(f"the webhooks service at {s.webhooks_url} did not answer ({type(exc).__name__}); "
-                       f"is it running? (set PROSPECTFLOW_WEBHOOKS_URL)") from None
+        raise CliError(f"the {service} service at {base_url} did not answer ({type(exc).__name__}); "
+                       f"is it running? (set {variable})") from None
     if response.status_code >= 400:
         try:
             detail = response.json().get("detail")
         except ValueError:
             detail = response.text
-        raise CliError(f"the webhooks service answered {response.status_code}: {detail}")
+        raise CliError(f"the {service} service answered {response.status_code}: {detail}")
     return response.json() if response.content else None
+
+
+def _webhooks_call(recruiter_id: str, method: str, path: str, **kwargs: Any) -> Any:
+    return _service_call("webhooks", settings().webhooks_url, "PROSPECTFLOW_WEBHOOKS_URL", recruiter_id, method,
+                         path, **kwargs)
 
 
 def _guarded(call: Callable[[], None]) -> None:
@@ -745,6 +751,94 @@ async def inbound_reply(email: str, text: str, out_of_office: bool, bounce: bool
 
     click.echo(await answer_last_mail(settings().mail_folder(), email, text, out_of_office=out_of_office,
                                       bounce=bounce))
+
+
+@main.group()
+def sequences() -> None:
+    """Follow-up sequences that run by themselves (the sequences service, PROSPECTFLOW_SEQUENCES_URL),
+    as the recruiter (`--recruiter`) whose they are."""
+
+
+def _sequences_call(recruiter_id: str, method: str, path: str, **kwargs: Any) -> Any:
+    return _service_call("sequences", settings().sequences_url, "PROSPECTFLOW_SEQUENCES_URL", recruiter_id, method,
+                         path, **kwargs)
+
+
+@sequences.command("list")
+@recruiter_option
+@json_option
+def sequences_list(recruiter_id: str, as_json: bool) -> None:
+    """The recruiter's sequences, with what each step came to (sent, replied, reply rate)."""
+    def call() -> None:
+        found = _sequences_call(recruiter_id, "GET", "/v1/sequences")
+        if as_json:
+            emit_json(found)
+            return
+        table([{"id": q["sequence_id"], "name": q["name"], "version": q["version"], "steps": len(q["steps"]),
+                "archived": "yes" if q.get("archived_at") else "",
+                "sent": " ".join(str(f["sent"]) for f in q.get("figures") or []),
+                "replied": " ".join(str(f["replied"]) for f in q.get("figures") or [])} for q in found],
+              ["id", "name", "version", "steps", "sent", "replied", "archived"], empty="no sequences")
+    _guarded(call)
+
+
+@sequences.command("show")
+@click.argument("sequence_id")
+@recruiter_option
+def sequences_show(sequence_id: str, recruiter_id: str) -> None:
+    """One sequence as JSON: its steps, window and cap."""
+    _guarded(lambda: emit_json(_sequences_call(recruiter_id, "GET", f"/v1/sequences/{sequence_id}")))
+
+
+@sequences.command("enroll")
+@click.argument("sequence_id")
+@click.argument("prospect_ids", nargs=-1, metavar="[PROSPECT_ID]...")
+@recruiter_option
+@view_option
+@job_option
+@wait_option
+@json_option
+@run
+async def sequences_enroll(sequence_id: str, prospect_ids: tuple[str, ...], recruiter_id: str, view: str | None,
+                           job_id: str | None, no_wait: bool, as_json: bool) -> None:
+    """Start a sequence for prospects (or a whole --view); those refused are listed with why."""
+    ids = await _targets(recruiter_id, prospect_ids, view, job_id)
+    async with bus() as b:
+        outcome = await ops.command(b, "sequences.enroll", recruiter_id, ids, sequence_id=sequence_id,
+                                    wait=not no_wait, timeout_s=settings().timeout_s)
+    if no_wait:
+        click.echo(f"published {', '.join(outcome.command_ids)}")
+        return
+    _report(outcome, as_json, "enrolled")
+
+
+@sequences.command("stop")
+@click.argument("prospect_ids", nargs=-1, metavar="[PROSPECT_ID]...")
+@recruiter_option
+@view_option
+@job_option
+@json_option
+@run
+async def sequences_stop(prospect_ids: tuple[str, ...], recruiter_id: str, view: str | None, job_id: str | None,
+                         as_json: bool) -> None:
+    """Stop prospects' running sequences."""
+    ids = await _targets(recruiter_id, prospect_ids, view, job_id)
+    async with bus() as b:
+        outcome = await ops.command(b, "sequences.stop", recruiter_id, ids, timeout_s=settings().timeout_s)
+    _report(outcome, as_json, "stopped")
+
+
+@sequences.command("run")
+@click.option("--as-of", type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M%z", "%Y-%m-%dT%H:%M:%S"]),
+              help="evaluate as of this instant (ISO 8601; UTC if no offset); default now")
+@run
+async def sequences_run(as_of: datetime | None) -> None:
+    """Hand every step due by now (or an instant) to messaging, and wait until it is done."""
+    when = as_of or datetime.now(timezone.utc)
+    when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    async with bus() as b:
+        await ops.run_sequences(b, as_of=when, timeout_s=settings().timeout_s)
+    click.echo(f"sequences evaluated as of {when.isoformat()}")
 
 
 @main.command()

@@ -31,6 +31,7 @@ class CliSettings(BaseSettings):
     dashboard_url: str = Field("http://127.0.0.1:8000", description="the Recruiter Dashboard, for sign-in links")
     intake_url: str = Field("http://127.0.0.1:8081", description="intake's job-board gateway")
     webhooks_url: str = Field("http://127.0.0.1:8084", description="the webhooks service's endpoints API")
+    sequences_url: str = Field("http://127.0.0.1:8085", description="the sequences service's API")
 
     def state_dir(self) -> Path:
         return _devstack_dir()

@@ -17,8 +17,8 @@ from prospectflow.bus import Bus, as_event
 from prospectflow.errors import CliError
 from shared import topics
 from shared.contract import (
-    EVENT_TYPES, CloudEvent, FlagFollowUp, InquiryReceived, JobClosed, RateProspects, RunReminders,
-    SendMessages, new_event,
+    EVENT_TYPES, CloudEvent, EnrollInSequence, FlagFollowUp, InquiryReceived, JobClosed, RateProspects, RunReminders,
+    RunSequences, SendMessages, StopSequences, new_event,
 )
 from shared.messages import describe_validation_error
 
@@ -155,6 +155,8 @@ async def command(
         "prospects.rate": (RateProspects, topics.RATING_COMMANDS),
         "prospects.flag_follow_up": (FlagFollowUp, topics.RATING_COMMANDS),
         "messages.send": (SendMessages, topics.MESSAGING_COMMANDS),
+        "sequences.enroll": (EnrollInSequence, topics.SEQUENCE_COMMANDS),
+        "sequences.stop": (StopSequences, topics.SEQUENCE_COMMANDS),
     }[type_]
     watched = [topics.COMMAND_RESULTS] + ([topics.MESSAGES] if deliveries else [])
     topic, *answers = await bus.require(topic_name, *watched)
@@ -184,7 +186,8 @@ async def command(
                 expected = len(outcome.accepted) if deliveries else 0
                 if len(outcome.sent) + len(outcome.failed) >= expected:
                     return outcome
-        service = "messaging" if type_ == "messages.send" else "rating"
+        service = {"messages.send": "messaging", "sequences.enroll": "sequences",
+                   "sequences.stop": "sequences"}.get(type_, "rating")
         if open_commands:
             raise CliError(f"no command.completed for {', '.join(sorted(open_commands))} within {timeout_s:.0f} s: "
                            f"is the {service} service running? (the commands are published; they will be "
@@ -194,6 +197,22 @@ async def command(
     finally:
         if watch is not None:
             await watch.close()
+
+
+async def run_sequences(bus: Bus, *, as_of: datetime, timeout_s: float) -> None:
+    """`sequences.run`, and wait for its `command.completed` (every due step handed to messaging)."""
+    topic, results = await bus.require(topics.SEQUENCE_COMMANDS, topics.COMMAND_RESULTS)
+    event = envelope("sequences.run", RunSequences(as_of=as_of).model_dump(mode="json"))
+    watch = await bus.watch(results)
+    try:
+        await bus.publish_many(topic, [("operator", event, None)])
+        async for answer in watch.events(timeout_s=timeout_s):
+            if answer.type == "command.completed" and answer.data.get("command_id") == event["id"]:
+                return
+    finally:
+        await watch.close()
+    raise CliError(f"no command.completed for sequences.run within {timeout_s:.0f} s: is the sequences service "
+                   "running? (the command is published; it will be carried out when it runs)")
 
 
 # --- reminders -----------------------------------------------------------------------------------

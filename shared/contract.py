@@ -111,6 +111,8 @@ class Recruiter(_Data):
     email: Email
     timezone: TimeZoneName = "UTC"
     reminder_hour: int = Field(default=8, ge=0, le=23)
+    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] | None = Field(
+        None, description="ISO 3166 code (added): sequences skip this country's public holidays")
 
 
 class JobOpened(_Data):
@@ -144,6 +146,8 @@ class ProspectProfile(_Data):
     headline: ShortText | None = None
     profile_url: Url | None = None
     skills: Annotated[list[Skill], Field(max_length=100)] = []
+    timezone: TimeZoneName | None = Field(None, description="IANA time zone (added): a sequence's window is read "
+                                                            "in it, else in the recruiter's")
 
 
 RESUME_TYPES = ("application/pdf", "application/msword",
@@ -239,6 +243,15 @@ class FlagFollowUp(_Data):
     flagged: bool
 
 
+class SequenceStep(_Data):
+    """Which step of which enrollment a message is (added): set by the sequences service on the
+    `messages.send` of a step, carried back on `message.sent` and `message.failed`."""
+
+    enrollment_id: Identifier
+    sequence_id: Identifier
+    step: int = Field(ge=1, le=10)
+
+
 class SendMessages(_Data):
     """Command `messages.send`."""
 
@@ -246,6 +259,7 @@ class SendMessages(_Data):
     template: Template
     prospect_ids: ProspectIds
     note: Note | None = None
+    sequence: SequenceStep | None = None
 
 
 class RunReminders(_Data):
@@ -262,6 +276,8 @@ class RejectionReason(StrEnum):
     OPTED_OUT = "opted_out"
     MISSING_LINK = "missing_link"
     BOUNCED = "bounced"
+    ALREADY_ENROLLED = "already_enrolled"  # sequences.enroll: a running or paused enrollment exists
+    UNKNOWN_SEQUENCE = "unknown_sequence"  # sequences.enroll: not the recruiter's, or archived
 
 
 class Rejection(_Data):
@@ -318,6 +334,7 @@ class MessageSent(_Data):
     to: str
     subject: str
     sent_at: AwareDatetime
+    sequence: SequenceStep | None = None
 
 
 class MessageFailed(_Data):
@@ -330,6 +347,7 @@ class MessageFailed(_Data):
     reason: str
     attempts: int
     permanent: bool
+    sequence: SequenceStep | None = None
 
 
 ReplyText = Annotated[str, StringConstraints(max_length=20_000, pattern=_MULTI_LINE)]
@@ -364,6 +382,8 @@ class MessageAutoReplied(_Answer):
     """An automatic answer (RFC 3834): not a reply; it changes no flag."""
 
     kind: AutoReplyKind
+    text: Annotated[str, StringConstraints(max_length=2_000)] | None = Field(
+        None, description="the start of its text (added): where an out-of-office answer says when they are back")
 
 
 class MessageBounced(_Answer):
@@ -423,6 +443,78 @@ class ReminderDue(_Data):
     replied: int = Field(0, description="how many of those waiting answered a message (added)")
 
 
+# --- sequences (added) ---------------------------------------------------------------------------
+
+
+class EnrollInSequence(_Data):
+    """Command `sequences.enroll`: start the recruiter's sequence for these prospects."""
+
+    recruiter_id: Identifier
+    sequence_id: Identifier
+    prospect_ids: ProspectIds
+
+
+class StopSequences(_Data):
+    """Command `sequences.stop`: the recruiter stops these prospects' running enrollments."""
+
+    recruiter_id: Identifier
+    prospect_ids: ProspectIds
+
+
+class RunSequences(_Data):
+    """Command `sequences.run`: evaluate what is due as of `as_of` (operators and tests)."""
+
+    as_of: AwareDatetime
+    recruiter_id: Identifier | None = None
+
+
+class StopReason(StrEnum):
+    REPLIED = "replied"
+    BOUNCED = "bounced"
+    COMPLAINED = "complained"
+    OPTED_OUT = "opted_out"
+    NOT_A_FIT = "not_a_fit"
+    JOB_CLOSED = "job_closed"
+    RECRUITER = "recruiter"
+    SEND_FAILED = "send_failed"
+    REJECTED = "rejected"
+    ERASED = "erased"
+
+
+class _Enrollment(_Data):
+    enrollment_id: Identifier
+    sequence_id: Identifier
+    version: int = Field(ge=1)
+    prospect_id: Identifier
+    job_id: Identifier
+    recruiter_id: Identifier
+
+
+class SequenceEnrolled(_Enrollment):
+    command_id: str
+    next_step: int = Field(ge=1)
+    next_at: AwareDatetime
+
+
+class SequencePaused(_Enrollment):
+    reason: Literal["out_of_office"] = "out_of_office"
+    until: AwareDatetime
+
+
+class SequenceResumed(_Enrollment):
+    next_step: int = Field(ge=1)
+    next_at: AwareDatetime
+
+
+class SequenceStopped(_Enrollment):
+    reason: StopReason
+    steps_sent: int = Field(ge=0)
+
+
+class SequenceCompleted(_Enrollment):
+    steps_sent: int = Field(ge=0)
+
+
 # --- event types -------------------------------------------------------------------------------
 
 EVENT_TYPES: dict[str, type[_Data]] = {
@@ -448,6 +540,14 @@ EVENT_TYPES: dict[str, type[_Data]] = {
     "message.complained": MessageComplained,
     "follow_up.reminder_due": ReminderDue,
     "prospect.viewed": ProspectViewed,
+    "sequences.enroll": EnrollInSequence,
+    "sequences.stop": StopSequences,
+    "sequences.run": RunSequences,
+    "sequence.enrolled": SequenceEnrolled,
+    "sequence.paused": SequencePaused,
+    "sequence.resumed": SequenceResumed,
+    "sequence.stopped": SequenceStopped,
+    "sequence.completed": SequenceCompleted,
 }
 """Every type of the contract and the model of its `data`."""
 

@@ -23,10 +23,12 @@ REMINDER_COMMANDS = "reminder-commands"
 REMINDERS = "reminders"
 COMMAND_RESULTS = "command-results"
 PROSPECT_VIEWS = "prospect-views"
+SEQUENCE_COMMANDS = "sequence-commands"
+SEQUENCES = "sequences"
 
 ALL = (
     JOBS, INQUIRIES, OPT_OUTS, PROSPECTS, RATING_COMMANDS, ASSESSMENTS, MESSAGING_COMMANDS,
-    MESSAGES, REMINDER_COMMANDS, REMINDERS, COMMAND_RESULTS, PROSPECT_VIEWS,
+    MESSAGES, REMINDER_COMMANDS, REMINDERS, COMMAND_RESULTS, PROSPECT_VIEWS, SEQUENCE_COMMANDS, SEQUENCES,
 )
 """Every topic of the contract, without prefix."""
 
@@ -44,6 +46,9 @@ TYPES_BY_TOPIC: dict[str, frozenset[str]] = {
     REMINDERS: frozenset({"follow_up.reminder_due"}),
     COMMAND_RESULTS: frozenset({"command.completed"}),
     PROSPECT_VIEWS: frozenset({"prospect.viewed"}),
+    SEQUENCE_COMMANDS: frozenset({"sequences.enroll", "sequences.stop", "sequences.run"}),
+    SEQUENCES: frozenset({"sequence.enrolled", "sequence.paused", "sequence.resumed", "sequence.stopped",
+                          "sequence.completed"}),
 }
 """The event types each topic carries; anything else on it is dead-lettered."""
 
@@ -53,6 +58,7 @@ CONSUMED_BY: dict[str, tuple[str, ...]] = {
     "messaging": (MESSAGING_COMMANDS, PROSPECTS, JOBS, OPT_OUTS, REMINDERS),
     "reminder": (PROSPECTS, ASSESSMENTS, JOBS, REMINDER_COMMANDS),
     "webhooks": (REMINDERS, ASSESSMENTS, MESSAGES, PROSPECTS, COMMAND_RESULTS, PROSPECT_VIEWS, JOBS),
+    "sequences": (SEQUENCE_COMMANDS, PROSPECTS, JOBS, MESSAGES, OPT_OUTS, ASSESSMENTS, COMMAND_RESULTS),
 }
 """What each service consumes (docs/contract.md, section 2), each in its own consumer group."""
 

@@ -8,6 +8,8 @@ and a publish, a job after its prospects, two replicas at once."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import asyncio
 import copy
 import re
@@ -251,7 +253,7 @@ class MemoryCollection:
     async def count_documents(self, query: dict[str, Any]) -> int:
         return len(self.find(query)._docs)
 
-    def _update(self, query: dict[str, Any], update: dict[str, Any], *, many: bool, upsert: bool) -> None:
+    def _update(self, query: dict[str, Any], update: dict[str, Any], *, many: bool, upsert: bool) -> int:
         hits = [d for d in self.docs.values() if matches(d, query)]
         for doc in hits if many else hits[:1]:
             _apply_update(doc, update, inserting=False)
@@ -261,6 +263,7 @@ class MemoryCollection:
             if self._clashes(doc):
                 raise DuplicateKeyError("duplicate key", 11000)
             self.docs[doc["_id"]] = doc
+        return len(hits if many else hits[:1])
 
     async def bulk_write(self, operations: Sequence[Any], ordered: bool = True) -> None:
         self._fault()
@@ -270,9 +273,26 @@ class MemoryCollection:
             else:
                 raise NotImplementedError(f"the fake database has no {type(op).__name__}")
 
-    async def update_one(self, query: dict[str, Any], update: dict[str, Any], upsert: bool = False) -> None:
+    async def update_one(self, query: dict[str, Any], update: dict[str, Any], upsert: bool = False) -> Any:
         self._fault()
-        self._update(query, update, many=False, upsert=upsert)
+        return _Result(self._update(query, update, many=False, upsert=upsert))
+
+    async def update_many(self, query: dict[str, Any], update: dict[str, Any]) -> Any:
+        self._fault()
+        return _Result(self._update(query, update, many=True, upsert=False))
+
+    async def find_one_and_update(self, query: dict[str, Any], update: dict[str, Any], **_: Any) -> Any:
+        """The document after the update (ReturnDocument.AFTER, as the stores ask), or None."""
+        self._fault()
+        hits = [d for d in self.docs.values() if matches(d, query)]
+        if not hits:
+            return None
+        _apply_update(hits[0], update, inserting=False)
+        return copy.deepcopy(hits[0])
+
+    async def delete_one(self, query: dict[str, Any]) -> None:
+        for key in [k for k, d in self.docs.items() if matches(d, query)][:1]:
+            del self.docs[key]
 
     async def aggregate(self, pipeline: list[dict[str, Any]]) -> MemoryCursor:
         """`$match`, then `$group` with `$sum` of a constant and `$topN`: what the stores' handlers use."""
@@ -289,6 +309,11 @@ class MemoryCollection:
     async def delete_many(self, query: dict[str, Any]) -> None:
         for key in [k for k, d in self.docs.items() if matches(d, query)]:
             del self.docs[key]
+
+
+@dataclass
+class _Result:
+    matched_count: int
 
 
 class MemoryDatabase:

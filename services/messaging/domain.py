@@ -81,6 +81,7 @@ def decide_send(command_id: str, command: SendMessages, contacts: dict[str, dict
             "to": contact["email"], "to_name": contact["name"],
             "context": context(contact, job, command.note), "state": "queued", "attempts": 0,
             "send_id": send_id or command_id, "queued_at": at,
+            **({"sequence": command.sequence.model_dump()} if command.sequence else {}),
         })
     result = CommandCompleted.model_validate({"command_id": command_id, "command_type": "messages.send",
                                               "recruiter_id": command.recruiter_id, "accepted": accepted,

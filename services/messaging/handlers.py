@@ -225,6 +225,7 @@ class Messaging:
     @staticmethod
     def _event(m: dict[str, Any]) -> Outgoing:
         common = {k: m[k] for k in ("command_id", "prospect_id", "job_id", "recruiter_id", "template")}
+        common["sequence"] = m.get("sequence")  # a sequence's step says which
         if m["state"] == "sent":
             data: Any = MessageSent(message_id=m["_id"], to=m["to"], subject=m["subject"], sent_at=m["sent_at"], **common)
             kind = "message.sent"

@@ -93,7 +93,7 @@ def decide(doc_id: str, found: kinds.Classified, recipients: list[str], received
                                "from_name": message.get("to_name") or "", "subject": found.subject,
                                "text": found.text}
     elif kind == kinds.AUTO_REPLY:
-        data = MessageAutoReplied(**common, kind=found.auto_kind or "auto")
+        data = MessageAutoReplied(**common, kind=found.auto_kind or "auto", text=found.text[:2_000] or None)
     elif kind == kinds.BOUNCE:
         data = MessageBounced(**common, permanent=permanent, status=found.status[:20], diagnostic=diagnostic[:1_000])
         if permanent:

@@ -17,6 +17,9 @@ _MESSAGE = {"message_id": "m-1", "command_id": "c-1", "prospect_id": "p-1", "job
 _ANSWER = {"message_id": "m-1", "prospect_id": "p-1", "job_id": "job-42", "recruiter_id": "rec-7",
            "received_at": "2026-11-25T10:00:00Z"}
 
+_ENROLLMENT = {"enrollment_id": "en-1", "sequence_id": "s-1", "version": 1, "prospect_id": "p-1", "job_id": "job-42",
+               "recruiter_id": "rec-7"}
+
 SAMPLE_DATA: dict[str, dict[str, Any]] = {
     "job.opened": _JOB,
     "job.updated": _JOB,
@@ -45,6 +48,14 @@ SAMPLE_DATA: dict[str, dict[str, Any]] = {
     "message.complained": dict(_ANSWER),
     "prospect.viewed": {"prospect_id": "p-1", "job_id": "job-42", "recruiter_id": "rec-7",
                         "viewed_at": "2026-11-25T09:40:00Z"},
+    "sequences.enroll": {"recruiter_id": "rec-7", "sequence_id": "s-1", "prospect_ids": ["p-1"]},
+    "sequences.stop": {"recruiter_id": "rec-7", "prospect_ids": ["p-1"]},
+    "sequences.run": {"as_of": "2026-11-25T10:00:00Z"},
+    "sequence.enrolled": {**_ENROLLMENT, "command_id": "c-1", "next_step": 1, "next_at": "2026-11-25T10:00:00Z"},
+    "sequence.paused": {**_ENROLLMENT, "reason": "out_of_office", "until": "2026-12-14T08:00:00Z"},
+    "sequence.resumed": {**_ENROLLMENT, "next_step": 2, "next_at": "2026-12-14T08:00:00Z"},
+    "sequence.stopped": {**_ENROLLMENT, "reason": "replied", "steps_sent": 1},
+    "sequence.completed": {**_ENROLLMENT, "steps_sent": 3},
     "follow_up.reminder_due": {"reminder_id": "r-1", "recruiter_id": "rec-7", "date": "2026-11-25",
                                "timezone": "Europe/Berlin", "pending_total": 1,
                                "oldest_pending_since": "2026-11-20T09:29:00Z",

@@ -1,0 +1,86 @@
+"""The sequences service's factory: `create_app(settings)` wires broker, database, the batch
+consumer and the ticker that evaluates what is due; `create_service` adds the API."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import datetime, timezone
+
+from fastapi import FastAPI
+from faststream import FastStream
+
+from shared import topics
+from shared.contract import documented_envelope
+from shared.db import mongo_client
+from shared.http import service_api
+from shared.kafka import BatchConsumer, DeadLetters, Producer, Publisher, broker_factory, subscribe_batches
+from shared.retry import retry_forever
+from shared.service import service_app
+
+from services.sequences import http
+from services.sequences.handlers import Definitions, Sequences
+from services.sequences.settings import SequencesSettings
+from services.sequences.store import SequencesStore
+
+DESCRIPTION = ("Follow-up sequences that run by themselves: a first message, then follow-ups some business "
+               "days apart inside the person's working hours, each a `messages.send` to messaging, stopped the "
+               "moment the person answers (or bounces, complains, opts out, is not a fit, or the job closes).")
+CONSUMES = topics.CONSUMED_BY["sequences"]
+PRODUCES = {topics.SEQUENCES: tuple(sorted(topics.TYPES_BY_TOPIC[topics.SEQUENCES])),
+            topics.MESSAGING_COMMANDS: ("messages.send",), topics.COMMAND_RESULTS: ("command.completed",)}
+
+
+def wire(settings: SequencesSettings) -> tuple[FastStream, SequencesStore]:
+    broker = broker_factory(settings.kafka, client_id=settings.service_name, description=DESCRIPTION)
+    producer = Producer(settings.kafka, client_id=settings.service_name)
+    client = mongo_client(settings.mongodb, appname=f"prospectflow-{settings.service_name}")
+    store = SequencesStore(client[settings.database])
+    sequences = Sequences(store, Publisher(producer, settings.kafka), out_of_office_days=settings.out_of_office_days,
+                          run_batch=settings.run_batch, republish_after_s=settings.republish_after_s)
+    consumer = BatchConsumer(apply=sequences, dead_letters=DeadLetters(producer, settings.service_name,
+                                                                       settings.kafka.topic_prefix), settings=settings)
+    subscribe_batches(broker, settings, list(CONSUMES), consumer, title="sequences-inputs",
+                      description="Sequence commands, prospects, jobs, messages, opt-outs, ratings and command results.")
+    for topic, types in PRODUCES.items():
+        for event_type in types:
+            broker.publisher(settings.kafka.topic(topic), title=f"{topic}:{event_type}",
+                             schema=documented_envelope(event_type))
+    app = service_app(broker=broker, producer=producer, client=client, settings=settings,
+                      topics=[*CONSUMES, *PRODUCES], title="Prospectflow sequences", description=DESCRIPTION,
+                      prepare_database=store.ensure_indexes, kept=store.kept())
+    ticker: list[asyncio.Task[None]] = []
+
+    async def tick_forever() -> None:
+        # Every replica ticks: a step is recorded once by its id, so only one of them sends it.
+        while True:
+            await retry_forever(lambda: sequences.run(datetime.now(timezone.utc)), what="evaluate sequences",
+                                max_backoff_s=settings.retry_max_backoff_s)
+            await asyncio.sleep(settings.tick_s)
+
+    @app.after_startup
+    async def start_ticker() -> None:
+        if settings.tick_s > 0:
+            ticker.append(asyncio.create_task(tick_forever()))
+
+    @app.on_shutdown
+    async def stop_ticker() -> None:
+        for task in ticker:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    return app, store
+
+
+def create_app(settings: SequencesSettings | None = None) -> FastStream:
+    """The Kafka side alone."""
+    return wire(settings or SequencesSettings())[0]
+
+
+def create_service(settings: SequencesSettings) -> FastAPI:
+    """The whole service: the sequences API, running the Kafka side for its lifetime."""
+    app, store = wire(settings)
+    return service_api(title="Prospectflow sequences", description=DESCRIPTION, stream=app, routers=[http.router],
+                       provides={Definitions: Definitions(store)}, verifier=settings.token_verifier(),
+                       unconfigured="set SEQUENCES_JWT_SECRET or SEQUENCES_JWKS_URL")

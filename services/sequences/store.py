@@ -1,0 +1,150 @@
+"""The sequences service's database: definitions and their versions, what it knows of jobs and
+prospects, enrollments (the schedule: an index on the next due time), the one running
+enrollment per prospect, and each step sent (by its command id: a step is recorded once)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from typing import Any
+
+from pymongo import ASCENDING, ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+
+from shared.db import find_by_ids, insert_new, set_by_id
+from shared.retention import Kept
+
+ACTIVE = ("running", "paused", "awaiting")
+
+
+class SequencesStore:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+        self.sequences = db["sequences"]
+        self.versions = db["sequence_versions"]  # `<sequence_id>:<version>`: enrollments keep theirs
+        self.jobs = db["jobs"]
+        self.prospects = db["prospects"]
+        self.enrollments = db["enrollments"]
+        self.running = db["running"]  # one active enrollment per prospect: `_id` prospect_id
+        self.steps = db["steps"]  # `_id` the step's command id
+
+    def kept(self) -> list[Kept]:
+        return []  # definitions, enrollments and steps are the recruiter's record (erasure: issue 31)
+
+    async def ensure_indexes(self) -> None:
+        await self.enrollments.create_index([("state", ASCENDING), ("next_at", ASCENDING)], name="due")
+        await self.enrollments.create_index([("prospect_id", ASCENDING)], name="by_prospect")
+        await self.enrollments.create_index([("job_id", ASCENDING)], name="by_job")
+        await self.enrollments.create_index([("sequence_id", ASCENDING)], name="by_sequence")
+        await self.prospects.create_index([("email", ASCENDING)], name="by_email")
+        await self.steps.create_index([("recruiter_id", ASCENDING), ("day", ASCENDING)], name="per_day")
+        await self.sequences.create_index([("recruiter_id", ASCENDING)], name="by_recruiter")
+
+    # --- definitions ---------------------------------------------------------------------------
+
+    async def add_version(self, definition: dict[str, Any]) -> None:
+        """A definition's version, kept for the enrollments that started on it, and the current one."""
+        key = f"{definition['sequence_id']}:{definition['version']}"
+        await insert_new(self.versions, [{"_id": key, **definition}])
+        await set_by_id(self.sequences, [(definition["sequence_id"], {k: v for k, v in definition.items()
+                                                                     if k != "sequence_id"})])
+
+    async def sequence(self, sequence_id: str) -> dict[str, Any] | None:
+        return await self.sequences.find_one({"_id": sequence_id})
+
+    async def version(self, sequence_id: str, version: int) -> dict[str, Any] | None:
+        return await self.versions.find_one({"_id": f"{sequence_id}:{version}"})
+
+    async def sequences_of(self, recruiter_id: str) -> list[dict[str, Any]]:
+        return await self.sequences.find({"recruiter_id": recruiter_id}).sort("created_at", 1).to_list()
+
+    async def archive(self, sequence_id: str, at: datetime) -> None:
+        await self.sequences.update_one({"_id": sequence_id}, {"$set": {"archived_at": at}})
+
+    # --- what it knows --------------------------------------------------------------------------
+
+    async def save_jobs(self, jobs: dict[str, dict[str, Any]]) -> None:
+        await set_by_id(self.jobs, list(jobs.items()))
+
+    async def save_prospects(self, prospects: dict[str, dict[str, Any]]) -> None:
+        await set_by_id(self.prospects, list(prospects.items()))
+
+    async def by_ids(self, collection: str, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        return {d["_id"]: d for d in await find_by_ids(getattr(self, collection), list(keys))}
+
+    async def prospect_ids_of(self, emails: Iterable[str]) -> list[str]:
+        return [d["_id"] async for d in self.prospects.find({"email": {"$in": list(emails)}}, {"_id": 1})]
+
+    # --- enrollments ----------------------------------------------------------------------------
+
+    async def claim(self, claims: list[tuple[str, str]]) -> dict[str, str]:
+        """Claim each prospect's one active enrollment: {prospect_id: the enrollment that holds it}."""
+        await insert_new(self.running, [{"_id": pid, "enrollment_id": eid} for pid, eid in claims])
+        return {d["_id"]: d["enrollment_id"] for d in await find_by_ids(self.running, [p for p, _ in claims])}
+
+    async def add_enrollments(self, docs: list[dict[str, Any]]) -> None:
+        await insert_new(self.enrollments, docs)
+
+    async def active_of(self, *, prospect_ids: Iterable[str] = (), job_ids: Iterable[str] = (),
+                        enrollment_ids: Iterable[str] = ()) -> list[dict[str, Any]]:
+        query: list[dict[str, Any]] = []
+        for field, values in (("prospect_id", prospect_ids), ("job_id", job_ids), ("_id", enrollment_ids)):
+            values = list(values)
+            if values:
+                query.append({field: {"$in": values}})
+        if not query:
+            return []
+        return await self.enrollments.find({"state": {"$in": list(ACTIVE)}, "$or": query}).to_list()
+
+    async def end(self, enrollment: dict[str, Any], fields: dict[str, Any]) -> bool:
+        """Stop or complete an active enrollment, once: True if this call did it."""
+        done = await self.enrollments.find_one_and_update(
+            {"_id": enrollment["_id"], "state": {"$in": list(ACTIVE)}}, {"$set": fields},
+            return_document=ReturnDocument.AFTER)
+        await self.running.delete_one({"_id": enrollment["prospect_id"], "enrollment_id": enrollment["_id"]})
+        return done is not None
+
+    async def update(self, enrollment_id: str, fields: dict[str, Any], *, only_if: dict[str, Any] | None = None) -> bool:
+        result = await self.enrollments.update_one({"_id": enrollment_id, **(only_if or {})}, {"$set": fields})
+        return result.matched_count > 0
+
+    async def due(self, as_of: datetime, recruiter_id: str | None, limit: int) -> list[dict[str, Any]]:
+        query: dict[str, Any] = {"state": {"$in": ["running", "paused"]}, "next_at": {"$lte": as_of}}
+        if recruiter_id:
+            query["recruiter_id"] = recruiter_id
+        return await self.enrollments.find(query).sort("next_at", 1).limit(limit).to_list()
+
+    async def enrollments_of(self, prospect_id: str, recruiter_id: str) -> list[dict[str, Any]]:
+        return await self.enrollments.find({"prospect_id": prospect_id, "recruiter_id": recruiter_id}).sort(
+            "created_at", 1).to_list()
+
+    async def enrollments_of_sequence(self, sequence_id: str) -> list[dict[str, Any]]:
+        return await self.enrollments.find({"sequence_id": sequence_id},
+                                           {"state": 1, "steps_sent": 1, "reason": 1}).to_list()
+
+    # --- steps ----------------------------------------------------------------------------------
+
+    async def record_steps(self, steps: list[dict[str, Any]]) -> set[str]:
+        """Record steps about to be sent: the ids this call recorded first (the rest were already)."""
+        clashed = await insert_new(self.steps, steps)
+        return {s["_id"] for n, s in enumerate(steps) if n not in clashed}
+
+    async def unpublished_steps(self, ids: Iterable[str], older_than: datetime) -> set[str]:
+        return {d["_id"] async for d in self.steps.find({"_id": {"$in": list(ids)}, "published": False,
+                                                          "at": {"$lt": older_than}}, {"_id": 1})}
+
+    async def mark_steps_published(self, ids: Iterable[str]) -> None:
+        await self.steps.update_many({"_id": {"$in": list(ids)}}, {"$set": {"published": True}})
+
+    async def sent_today(self, recruiter_ids: Iterable[str], day_of: dict[str, str]) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for recruiter_id in recruiter_ids:
+            counts[recruiter_id] = await self.steps.count_documents({"recruiter_id": recruiter_id,
+                                                                     "day": day_of[recruiter_id]})
+        return counts
+
+    async def steps_by_ids(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        return {d["_id"]: d for d in await find_by_ids(self.steps, list(ids))}
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)

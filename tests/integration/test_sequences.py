@@ -1,0 +1,190 @@
+"""Sequences on the real stack: a recruiter defines a sequence over HTTP, enrolls prospects by
+command, and the steps go out through messaging inside the window, once however often the run
+is repeated; a reply stops a person's sequence, an out-of-office pauses it to its return date,
+the last step completes it."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+
+from shared import ids
+from tests.support import Kafka, Namespace, cloud_event, eventually, events, http_get, mails, token
+
+RECRUITER = "rec-7"
+WINDOW = {"start_hour": 9, "end_hour": 17, "days": ["mon", "tue", "wed", "thu", "fri"]}
+
+
+def job(job_id: str = "job-42") -> dict:
+    return cloud_event("job.opened", {
+        "job_id": job_id, "title": "Backend Engineer", "company": "Acme", "location": "Berlin",
+        "apply_url": "https://acme.example/jobs/42/apply", "interview_url": "https://acme.example/book/42",
+        "recruiter": {"recruiter_id": RECRUITER, "name": "Dana Smith", "email": "dana@acme.example",
+                      "timezone": "Europe/Berlin", "country": "DE"}}, source="tests/ats")
+
+
+def prospect(email: str, name: str, job_id: str = "job-42") -> dict:
+    return cloud_event("prospect.registered", {
+        "prospect_id": ids.prospect_id(job_id, email), "person_id": ids.person_id(email), "job_id": job_id,
+        "profile": {"name": name, "email": email}, "inquiry": {"board": "b", "inquired_at": "2026-11-20T09:00:00Z"}},
+        source="prospectflow/intake")
+
+
+class World:
+    def __init__(self, ns: Namespace, kafka: Kafka) -> None:
+        self.ns, self.kafka = ns, kafka
+        ns.start("messaging")
+        self.sequences = ns.start("sequences")
+        self.token = token(ns.jwt_secret, RECRUITER)
+
+    def api(self, method: str, path: str, body: Any = None, recruiter_token: str | None = None) -> httpx.Response:
+        return httpx.request(method, f"{self.sequences.http}{path}", json=body,
+                             headers={"Authorization": f"Bearer {recruiter_token or self.token}"}, timeout=10)
+
+    async def people(self, emails: list[str]) -> list[str]:
+        await self.kafka.send_event(self.ns.topic("jobs"), job(), key="job-42")
+        registered = [prospect(e, f"Person {n}") for n, e in enumerate(emails)]
+        await self.kafka.send_many(self.ns.topic("prospects"), [(e["data"]["prospect_id"], e) for e in registered])
+        for service in ("messaging", "sequences"):
+            await self.kafka.caught_up(self.ns, service)
+        return [e["data"]["prospect_id"] for e in registered]
+
+    async def command(self, kind: str, data: dict, *, time: str | None = "2026-12-07T07:00:00Z") -> dict:
+        """A command on `sequence-commands`, and its `command.completed`."""
+        command = cloud_event(kind, data, source="tests/app", time=time)
+        await self.kafka.send_event(self.ns.topic("sequence-commands"), command, key=RECRUITER)
+        [done] = [e for e in events(await self.kafka.read(
+            self.ns.topic("command-results"), until=lambda rs: any(command["id"] in r.value.decode() for r in rs),
+            timeout_s=90)) if e["data"]["command_id"] == command["id"]]
+        return done["data"]
+
+    async def steps(self, count: int) -> list[dict]:
+        """The first `count` `messages.send` the sequences service published."""
+        return events(await self.kafka.read(self.ns.topic("messaging-commands"), count=count, timeout_s=90))
+
+    async def sequence_events(self, until: Any) -> list[dict]:
+        return events(await self.kafka.read(self.ns.topic("sequences"),
+                                            until=lambda rs: until([e for e in events(rs)]), timeout_s=90))
+
+    def enrollment(self, prospect_id: str) -> dict:
+        status, found = http_get(f"{self.sequences.http}/v1/enrollments?prospect_id={prospect_id}", self.token)
+        assert status == 200, found
+        return found[-1]
+
+
+async def test_a_sequence_runs_by_itself_and_stops_when_the_person_answers(ns: Namespace, kafka: Kafka):
+    world = World(ns, kafka)
+    tag = ns.name
+    a, b = await world.people([f"{tag}-a@example.com", f"{tag}-b@example.com"])
+
+    # Bad definitions are refused with the reason; a good one is created.
+    refused = world.api("POST", "/v1/sequences", {"name": "x", "steps": [
+        {"template": "ask_to_apply", "delay_business_days": 0}, {"template": "not_a_match", "delay_business_days": 0}],
+        "window": WINDOW})
+    assert refused.status_code == 422 and "only the first step" in refused.json()["detail"]
+    assert world.api("POST", "/v1/sequences", {"name": "x", "steps": []}).status_code == 422
+    created = world.api("POST", "/v1/sequences", {"name": "Backend follow-up", "window": WINDOW, "daily_cap": 50,
+                                                  "steps": [{"template": "ask_to_apply", "delay_business_days": 0},
+                                                            {"template": "arrange_interview", "delay_business_days": 2}]})
+    assert created.status_code == 201, created.text
+    sequence_id = created.json()["sequence_id"]
+    other = world.api("GET", f"/v1/sequences/{sequence_id}", recruiter_token=token(ns.jwt_secret, "rec-8"))
+    assert other.status_code == 404
+
+    # Enrolled (an unknown prospect refused), and not twice.
+    done = await world.command("sequences.enroll", {"recruiter_id": RECRUITER, "sequence_id": sequence_id,
+                                                    "prospect_ids": [a, b, "nobody"]})
+    assert sorted(done["accepted"]) == sorted([a, b])
+    assert done["rejected"] == [{"prospect_id": "nobody", "reason": "unknown_prospect"}]
+    again = await world.command("sequences.enroll", {"recruiter_id": RECRUITER, "sequence_id": sequence_id,
+                                                     "prospect_ids": [a]})
+    assert again["rejected"] == [{"prospect_id": a, "reason": "already_enrolled"}]
+    # Enrolled on Monday 08:00 Berlin (07:00 UTC): step 1 is due at 09:00, not before.
+    assert world.enrollment(a)["next_at"].startswith("2026-12-07T08:00:00")
+    early = await world.command("sequences.run", {"as_of": "2026-12-07T07:30:00Z"})
+    assert early["command_type"] == "sequences.run"
+    assert await kafka.read_to_end(ns.topic("messaging-commands")) == []  # its result came after any step
+
+    # Tuesday 16:30 Berlin: inside the window, most of the day's cap allowed: both step 1s go,
+    # once, however often the run is repeated.
+    for _ in range(3):
+        await world.command("sequences.run", {"as_of": "2026-12-08T15:30:00Z"})
+    first = await world.steps(2)
+    assert {c["data"]["prospect_ids"][0] for c in first} == {a, b}
+    assert all(c["data"]["template"] == "ask_to_apply" and c["data"]["sequence"]["step"] == 1 for c in first)
+    sent = events(await kafka.read(ns.topic("messages"), count=2, timeout_s=90))
+    assert all(e["type"] == "message.sent" and e["data"]["sequence"]["sequence_id"] == sequence_id for e in sent)
+    assert len(mails(ns.stack.maildir, tag)) == 2
+
+    # Step 2 is scheduled two business days after step 1 was sent, in the window.
+    await eventually(lambda: world.enrollment(b)["steps_sent"] == 1, timeout_s=60)
+    b_next = datetime.fromisoformat(world.enrollment(b)["next_at"])
+    sent_at = datetime.fromisoformat(next(e for e in sent if e["data"]["prospect_id"] == b)["data"]["sent_at"])
+    assert b_next - sent_at >= timedelta(days=2)
+
+    # A answers: their sequence stops (replied); B's goes on to its last step and completes.
+    replied = next(e for e in sent if e["data"]["prospect_id"] == a)["data"]
+    await kafka.send_event(ns.topic("messages"), cloud_event("message.replied", {
+        "message_id": replied["message_id"], "prospect_id": a, "job_id": "job-42", "recruiter_id": RECRUITER,
+        "received_at": "2026-12-08T16:00:00Z", "from": replied["to"], "subject": "Re: hi", "text": "Yes, gladly!"},
+        source="prospectflow/messaging/inbound"), key=a)
+    stopped = await world.sequence_events(lambda es: any(e["type"] == "sequence.stopped" for e in es))
+    assert [(e["data"]["prospect_id"], e["data"]["reason"]) for e in stopped if e["type"] == "sequence.stopped"] == \
+        [(a, "replied")]
+    await world.command("sequences.run", {"as_of": (b_next + timedelta(minutes=30)).isoformat()})
+    second = await world.steps(3)
+    assert [(c["data"]["prospect_ids"], c["data"]["template"], c["data"]["sequence"]["step"]) for c in second[2:]] == \
+        [([b], "arrange_interview", 2)]
+    completed = await world.sequence_events(lambda es: any(e["type"] == "sequence.completed" for e in es))
+    assert [e["data"]["prospect_id"] for e in completed if e["type"] == "sequence.completed"] == [b]
+    assert world.enrollment(a)["state"] == "stopped" and world.enrollment(b)["state"] == "completed"
+
+    # Nothing more, however often it runs; the figures say what happened.
+    await world.command("sequences.run", {"as_of": "2027-01-05T12:00:00Z"})
+    await kafka.caught_up(ns, "sequences")
+    assert len(await kafka.read_to_end(ns.topic("messaging-commands"))) == 3
+    [listed] = world.api("GET", "/v1/sequences").json()
+    assert [(f["step"], f["sent"], f["replied"]) for f in listed["figures"]] == [(1, 2, 1), (2, 1, 0)]
+
+
+async def test_an_out_of_office_pauses_to_the_return_date_and_a_recruiter_stops(ns: Namespace, kafka: Kafka):
+    world = World(ns, kafka)
+    a, b = await world.people([f"{ns.name}-a@example.com", f"{ns.name}-b@example.com"])
+    sequence_id = world.api("POST", "/v1/sequences", {
+        "name": "Two steps", "window": WINDOW,
+        "steps": [{"template": "ask_to_apply", "delay_business_days": 0},
+                  {"template": "arrange_interview", "delay_business_days": 1}]}).json()["sequence_id"]
+    await world.command("sequences.enroll", {"recruiter_id": RECRUITER, "sequence_id": sequence_id,
+                                             "prospect_ids": [a, b]})
+    await world.command("sequences.run", {"as_of": "2026-12-08T15:30:00Z"})
+    sent = events(await kafka.read(ns.topic("messages"), count=2, timeout_s=90))
+    await eventually(lambda: world.enrollment(a)["steps_sent"] == 1, timeout_s=60)
+
+    # A is away until 14 December (in German): paused to the first window moment that day.
+    message = next(e for e in sent if e["data"]["prospect_id"] == a)["data"]
+    await kafka.send_event(ns.topic("messages"), cloud_event("message.auto_replied", {
+        "message_id": message["message_id"], "prospect_id": a, "job_id": "job-42", "recruiter_id": RECRUITER,
+        "received_at": "2026-12-08T16:00:00Z", "kind": "out_of_office",
+        "text": "Vielen Dank für Ihre Nachricht. Ich bin zurück am 14.12. und antworte dann."},
+        source="prospectflow/messaging/inbound", time="2026-12-08T16:00:00Z"), key=a)
+    paused = await world.sequence_events(lambda es: any(e["type"] == "sequence.paused" for e in es))
+    [pause] = [e["data"] for e in paused if e["type"] == "sequence.paused"]
+    assert (pause["prospect_id"], pause["until"]) == (a, "2026-12-14T08:00:00Z")
+    assert world.enrollment(a)["state"] == "paused"
+
+    # The recruiter stops B.
+    stop = await world.command("sequences.stop", {"recruiter_id": RECRUITER, "prospect_ids": [b, "nobody"]})
+    assert stop["accepted"] == [b]
+    assert world.enrollment(b)["state"] == "stopped" and world.enrollment(b)["reason"] == "recruiter"
+
+    # Before the 14th nothing goes to A; on the 14th at 10:00 Berlin it resumes with step 2.
+    await world.command("sequences.run", {"as_of": "2026-12-11T10:00:00Z"})
+    await kafka.caught_up(ns, "sequences")
+    assert len(await kafka.read_to_end(ns.topic("messaging-commands"))) == 2
+    await world.command("sequences.run", {"as_of": "2026-12-14T09:00:00Z"})
+    commands = await world.steps(3)
+    assert (commands[2]["data"]["prospect_ids"], commands[2]["data"]["sequence"]["step"]) == ([a], 2)
+    resumed = await world.sequence_events(lambda es: any(e["type"] == "sequence.resumed" for e in es))
+    assert [e["data"]["prospect_id"] for e in resumed if e["type"] == "sequence.resumed"] == [a]
