@@ -222,6 +222,7 @@ class Template(StrEnum):
     ASK_TO_APPLY = "ask_to_apply"
     ARRANGE_INTERVIEW = "arrange_interview"
     NOT_A_MATCH = "not_a_match"
+    FOLLOW_UP = "follow_up"  # (added) a short note; in a sequence, an answer to its first step's mail
 
 
 ProspectIds = Annotated[list[Identifier], Field(min_length=1, max_length=1_000)]

@@ -11,6 +11,7 @@ from shared import views
 VIEWS = dict(zip(views.VIEWS, ("Needs follow-up", "Replied", "Shortlist", "Not for this job", "All"), strict=True))
 RATINGS = {"unrated": "Not rated", "shortlist": "Shortlist", "not_a_fit": "Not for this job"}
 TEMPLATES = {"ask_to_apply": "Ask to apply", "arrange_interview": "Arrange an interview", "not_a_match": "Not a match"}
+TEMPLATE_NAMES = {**TEMPLATES, "follow_up": "Follow-up"}  # what a message was: a sequence's follow-up too
 REASONS = {
     "unknown_prospect": "not known (yet) to the service",
     "forbidden": "not one of your prospects",

@@ -32,6 +32,7 @@ ProspectId = Annotated[str, PathParam(pattern=ID_PATTERN)]
 def make_templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.globals.update(VIEWS=present.VIEWS, RATINGS=present.RATINGS, TEMPLATES=present.TEMPLATES,
+                                 TEMPLATE_NAMES=present.TEMPLATE_NAMES,
                                  REASONS=present.REASONS, CAUSES=present.CAUSES,
                                  AUTO_KINDS=present.AUTO_KINDS)
     templates.env.filters.update(waiting=present.waiting, ago=present.ago, when=present.when, number=present.number,

@@ -131,6 +131,11 @@ class Messaging:
             send_id = r.event.correlationid or r.event.id
             result, queued = domain.decide_send(r.event.id, r.data, contacts, jobs, suppressed,
                                                 send_id=send_id, at=r.time, bounced=bounced)
+            for m in queued:
+                if m["template"] == "follow_up" and m.get("sequence"):
+                    first = await self.store.first_of_sequence(m["sequence"]["enrollment_id"])
+                    if first is not None:  # answers it: `Re:` its subject, in its thread
+                        m["context"]["thread"] = {"subject": first["subject"], "message_id": first["_id"]}
             messages += queued
             event = new_event(event_id=ids.event_id(r.event.id, "command.completed"), source=SOURCE,
                               type="command.completed", data=result, correlationid=r.event.id)
@@ -196,7 +201,8 @@ class Messaging:
                         email = build(rendered, sender=self.sender, recruiter_name=recruiter["name"],
                                       recruiter_email=recruiter["email"], to_name=message["to_name"],
                                       to=message["to"], message_id=message["_id"], unsubscribe_url=unsubscribe,
-                                      reply_to=returns.reply_to(message["_id"]) if returns else None)
+                                      reply_to=returns.reply_to(message["_id"]) if returns else None,
+                                      in_reply_to=(message["context"].get("thread") or {}).get("message_id"))
                     await self.mailer.send(email, returns.bounce(message["_id"]) if returns else None)
                 OUTAGES.up("smtp")
                 assert rendered is not None

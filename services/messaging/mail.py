@@ -22,7 +22,8 @@ def header_safe(value: str) -> str:
 
 
 def build(rendered: Rendered, *, sender: str, recruiter_name: str, recruiter_email: str, to_name: str, to: str,
-          message_id: str, unsubscribe_url: str | None = None, reply_to: str | None = None) -> EmailMessage:
+          message_id: str, unsubscribe_url: str | None = None, reply_to: str | None = None,
+          in_reply_to: str | None = None) -> EmailMessage:
     message = EmailMessage()
     message["Subject"] = header_safe(rendered.subject)
     message["From"] = Address(display_name=header_safe(recruiter_name), addr_spec=sender)
@@ -34,6 +35,8 @@ def build(rendered: Rendered, *, sender: str, recruiter_name: str, recruiter_ema
     domain = sender.rpartition("@")[2] or "prospectflow"
     # Stable: a resend after a crash carries the same Message-ID, which mail clients dedupe on.
     message["Message-ID"] = f"<{message_id}@{domain}>"
+    if in_reply_to:  # a follow-up answers the first mail of its sequence: one thread in the inbox
+        message["In-Reply-To"] = message["References"] = f"<{in_reply_to}@{domain}>"
     if unsubscribe_url:
         # RFC 8058 one-click: mail clients POST `List-Unsubscribe=One-Click` to the link.
         message["List-Unsubscribe"] = f"<{unsubscribe_url}>"

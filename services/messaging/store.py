@@ -47,6 +47,7 @@ class MessagingStore:
         # A send's progress (its messages), and a recruiter's recent sends.
         await self.messages.create_index([("send_id", ASCENDING), ("outcome", ASCENDING)], name="by_send")
         await self.messages.create_index([("recruiter_id", ASCENDING), ("queued_at", ASCENDING)], name="recent_sends")
+        await self.messages.create_index([("sequence.enrollment_id", ASCENDING)], name="by_enrollment")
         await self.outbox.records.create_index([("send_id", ASCENDING)], name="by_send")
         await self.contacts.create_index([("email", ASCENDING)], name="by_email")
         # The sweep (received, oldest first) and `prospectflow inbound list` (kept, newest first).
@@ -66,6 +67,12 @@ class MessagingStore:
 
     async def suppress(self, entries: dict[str, dict[str, Any]]) -> None:
         await insert_new(self.suppressions, [{"_id": email, **fields} for email, fields in entries.items()])
+
+    async def first_of_sequence(self, enrollment_id: str) -> dict[str, Any] | None:
+        """The first mail sent of an enrollment of a sequence (its subject and id), if any."""
+        found = await self.messages.find({"sequence.enrollment_id": enrollment_id, "subject": {"$exists": True}},
+                                         {"subject": 1, "sequence": 1}).sort("sequence.step", 1).limit(1).to_list()
+        return found[0] if found else None
 
     async def store_inbound(self, doc: dict[str, Any]) -> bool:
         """Store a mail that came back: True if new, False if stored before (raises when it

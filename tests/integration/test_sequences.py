@@ -87,7 +87,7 @@ async def test_a_sequence_runs_by_itself_and_stops_when_the_person_answers(ns: N
     assert world.api("POST", "/v1/sequences", {"name": "x", "steps": []}).status_code == 422
     created = world.api("POST", "/v1/sequences", {"name": "Backend follow-up", "window": WINDOW, "daily_cap": 50,
                                                   "steps": [{"template": "ask_to_apply", "delay_business_days": 0},
-                                                            {"template": "arrange_interview", "delay_business_days": 2}]})
+                                                            {"template": "follow_up", "delay_business_days": 2}]})
     assert created.status_code == 201, created.text
     sequence_id = created.json()["sequence_id"]
     other = world.api("GET", f"/v1/sequences/{sequence_id}", recruiter_token=token(ns.jwt_secret, "rec-8"))
@@ -136,10 +136,16 @@ async def test_a_sequence_runs_by_itself_and_stops_when_the_person_answers(ns: N
     await world.command("sequences.run", {"as_of": (b_next + timedelta(minutes=30)).isoformat()})
     second = await world.steps(3)
     assert [(c["data"]["prospect_ids"], c["data"]["template"], c["data"]["sequence"]["step"]) for c in second[2:]] == \
-        [([b], "arrange_interview", 2)]
+        [([b], "follow_up", 2)]
     completed = await world.sequence_events(lambda es: any(e["type"] == "sequence.completed" for e in es))
     assert [e["data"]["prospect_id"] for e in completed if e["type"] == "sequence.completed"] == [b]
     assert world.enrollment(a)["state"] == "stopped" and world.enrollment(b)["state"] == "completed"
+    # The follow-up answers B's first mail: `Re:` its subject, in its thread.
+    to_b = [m for m in mails(ns.stack.maildir, tag) if m["To"].addresses[0].addr_spec == f"{tag}-b@example.com"]
+    first_mail, follow_up = sorted(to_b, key=lambda m: m["Subject"].startswith("Re: "))
+    assert follow_up["Subject"] == f"Re: {first_mail['Subject']}"
+    assert follow_up["In-Reply-To"] == follow_up["References"] == first_mail["Message-ID"]
+    assert "follow up on my message" in follow_up.get_body(("plain",)).get_content()
 
     # Nothing more, however often it runs; the figures say what happened.
     await world.command("sequences.run", {"as_of": "2027-01-05T12:00:00Z"})
