@@ -138,3 +138,34 @@ class WebhooksApi(Api):
 
     async def delete(self, token: str, endpoint_id: str) -> None:
         await self.send("DELETE", f"/v1/endpoints/{quote(endpoint_id, safe='')}", token)
+
+
+class SequencesApi(Api):
+    """The sequences service's API, with the recruiter's token (their own sequences only)."""
+
+    def __init__(self, base_url: str, timeout_s: float) -> None:
+        super().__init__("the sequences service", base_url, timeout_s, "DASHBOARD_SEQUENCES_API_URL")
+
+    async def sequences(self, token: str) -> list[dict[str, Any]]:
+        return list(await self.call("GET", "/v1/sequences", token))
+
+    async def sequence(self, token: str, sequence_id: str) -> dict[str, Any]:
+        return dict(await self.call("GET", f"/v1/sequences/{quote(sequence_id, safe='')}", token))
+
+    async def create(self, token: str, definition: dict[str, Any]) -> dict[str, Any]:
+        return dict(await self.call("POST", "/v1/sequences", token, json=definition))
+
+    async def archive(self, token: str, sequence_id: str) -> None:
+        await self.send("DELETE", f"/v1/sequences/{quote(sequence_id, safe='')}", token)
+
+    async def all_enrollments(self, token: str, prospect_id: str) -> list[dict[str, Any]]:
+        return list(await self.call("GET", "/v1/enrollments", token, params={"prospect_id": prospect_id}))
+
+    async def enrollments(self, token: str, prospect_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Each prospect's latest enrollment (200 ids a call)."""
+        latest: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(prospect_ids), 200):
+            chunk = prospect_ids[start:start + 200]
+            for e in await self.call("GET", "/v1/enrollments", token, params=[("prospect_id", i) for i in chunk]):
+                latest[e["prospect_id"]] = e  # oldest first: the last one wins
+        return latest

@@ -15,6 +15,7 @@ class DashboardSettings(ServiceSettings):
     messaging_api_url: str = Field("http://127.0.0.1:8082", description="messaging's preview API")
     intake_api_url: str = Field("http://127.0.0.1:8081", description="intake's résumé downloads")
     webhooks_api_url: str = Field("http://127.0.0.1:8084", description="the webhooks service (Integrations page)")
+    sequences_api_url: str = Field("http://127.0.0.1:8085", description="the sequences service (Sequences page)")
     jwt_secret: SecretStr | None = Field(None, description="HS256 secret shared with the identity provider and "
                                                            "rating (sign-in links and session tokens)")
     jwks_url: str | None = Field(None, description="an identity provider's JWKS URL (RS256/ES256 tokens)")

@@ -16,7 +16,9 @@ from fastapi.templating import Jinja2Templates
 from shared.auth import InvalidToken
 
 from services.dashboard import present
-from services.dashboard.clients import IntakeApi, MessagingApi, RatingApi, WebhooksApi
+from services.dashboard.clients import (
+    IntakeApi, MessagingApi, NotFound, RatingApi, Refused, SequencesApi, SessionExpired, Unavailable, WebhooksApi,
+)
 from services.dashboard.errors import Forbidden, SignedOut
 from services.dashboard.feed import Feed
 from services.dashboard.sessions import COOKIE, Session, Sessions
@@ -52,6 +54,7 @@ class Parts:
     templates: Jinja2Templates
     intake: IntakeApi | None = None
     webhooks: WebhooksApi | None = None
+    sequences: SequencesApi | None = None
     store: DashboardStore | MemoryStore = field(default_factory=MemoryStore)
 
     def page(self, request: Request, name: str, session: Session | None, status_code: int = 200,
@@ -122,3 +125,31 @@ Checked = Annotated[Session, Depends(checked)]
 
 def is_htmx(request: Request) -> bool:
     return request.headers.get("hx-request") == "true"
+
+
+# --- sequences, as the Prospects page shows them ------------------------------------------------------
+
+
+async def active_sequences(dashboard: Parts, token: str) -> list[dict[str, Any]]:
+    """The recruiter's sequences that take enrollments, for the Prospects page's menu; never holds
+    the page up (the sequences service not answering offers none)."""
+    if dashboard.sequences is None:
+        return []
+    try:
+        return [q for q in await dashboard.sequences.sequences(token) if not q.get("archived_at")]
+    except (Unavailable, SessionExpired, NotFound, Refused):
+        return []
+
+
+async def enrollments_of(dashboard: Parts, token: str, prospect_ids: list[str], *,
+                         every: bool = False) -> dict[str, Any]:
+    """Each prospect's latest enrollment, for the rows (none when the service does not answer);
+    with `every`, all of them (oldest first) under "*", for a prospect's page."""
+    if dashboard.sequences is None or not prospect_ids:
+        return {}
+    try:
+        if every:
+            return {"*": await dashboard.sequences.all_enrollments(token, prospect_ids[0])}
+        return await dashboard.sequences.enrollments(token, prospect_ids)
+    except (Unavailable, SessionExpired, NotFound, Refused):
+        return {}

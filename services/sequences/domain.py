@@ -140,7 +140,7 @@ def refusal(steps: list[Step], window: Window, daily_cap: int, templates: frozen
         if n > 1 and step.delay_business_days == 0:
             return f"step {n}: only the first step may have delay_business_days 0"
     if not 0 <= window.start_hour < window.end_hour <= 24:
-        return "the window's start_hour must come before its end_hour (0 to 24)"
+        return "the window must start before it ends (start_hour before end_hour, 0 to 24)"
     if window.end_hour - window.start_hour < 1:
         return "the window is at least an hour"
     if not window.days or any(d not in DAYS for d in window.days):

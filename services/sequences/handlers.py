@@ -149,6 +149,7 @@ class Sequences:
             doc = {"_id": enrollment_id, "sequence_id": sequence["_id"], "version": sequence["version"],
                    "prospect_id": pid, "job_id": prospect["job_id"], "recruiter_id": command.recruiter_id,
                    "command_id": r.event.id, "steps": sequence["steps"], "window": sequence["window"],
+                   "sequence_name": sequence.get("name"),
                    "daily_cap": sequence["daily_cap"], "timezone": prospect.get("timezone") or job.get("timezone"),
                    "recruiter_timezone": job.get("timezone") or "UTC", "country": job.get("country"),
                    "state": "running", "step": 1, "steps_sent": 0, "created_at": at}
@@ -382,8 +383,9 @@ class Definitions:
             out.append({**doc, "sequence_id": doc["_id"], "figures": figures(len(doc["steps"]), enrollments)})
         return out
 
-    async def enrollments(self, recruiter_id: str, prospect_id: str) -> list[dict[str, Any]]:
-        return [{**e, "enrollment_id": e["_id"]} for e in await self.store.enrollments_of(prospect_id, recruiter_id)]
+    async def enrollments(self, recruiter_id: str, prospect_ids: list[str]) -> list[dict[str, Any]]:
+        return [{**e, "enrollment_id": e["_id"], "steps_total": len(e["steps"])}
+                for e in await self.store.enrollments_of(prospect_ids, recruiter_id)]
 
 
 def figures(step_count: int, enrollments: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -70,6 +70,8 @@ class EnrollmentOut(BaseModel):
     version: int
     prospect_id: str
     job_id: str
+    sequence_name: str | None = None
+    steps_total: int = Field(description="how many steps the version it runs has")
     state: str = Field(description="running, awaiting (a step with messaging), paused, stopped or completed")
     step: int = Field(description="the next step (running, paused) or the one with messaging (awaiting)")
     steps_sent: int
@@ -121,6 +123,8 @@ async def archive(sequence_id: Id, recruiter_id: Recruiter, definitions: Definit
 
 @router.get("/v1/enrollments", response_model=list[EnrollmentOut], responses={401: {"description": "no or a bad token"}})
 async def enrollments(recruiter_id: Recruiter, definitions: DefinitionsOf,
-                      prospect_id: Annotated[str, Query(pattern=r"^[A-Za-z0-9._:-]{1,128}$")]) -> list[dict[str, Any]]:
-    """A prospect's enrollments (the recruiter's own), oldest first, with their state."""
-    return await definitions.enrollments(recruiter_id, prospect_id)
+                      prospect_id: Annotated[list[Annotated[str, Query(pattern=r"^[A-Za-z0-9._:-]{1,128}$")]],
+                                             Query(min_length=1, max_length=200)]) -> list[dict[str, Any]]:
+    """The enrollments of one or more prospects (`prospect_id` repeated, at most 200; the
+    recruiter's own), oldest first, with their state: what a page of prospects shows."""
+    return await definitions.enrollments(recruiter_id, list(dict.fromkeys(prospect_id)))

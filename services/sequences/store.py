@@ -113,8 +113,8 @@ class SequencesStore:
             query["recruiter_id"] = recruiter_id
         return await self.enrollments.find(query).sort("next_at", 1).limit(limit).to_list()
 
-    async def enrollments_of(self, prospect_id: str, recruiter_id: str) -> list[dict[str, Any]]:
-        return await self.enrollments.find({"prospect_id": prospect_id, "recruiter_id": recruiter_id}).sort(
+    async def enrollments_of(self, prospect_ids: list[str], recruiter_id: str) -> list[dict[str, Any]]:
+        return await self.enrollments.find({"prospect_id": {"$in": prospect_ids}, "recruiter_id": recruiter_id}).sort(
             "created_at", 1).to_list()
 
     async def enrollments_of_sequence(self, sequence_id: str) -> list[dict[str, Any]]:

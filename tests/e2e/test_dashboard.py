@@ -36,6 +36,7 @@ class World:
     intake: ServiceProcess | None = None
     webhooks: ServiceProcess | None = None
     rating: ServiceProcess | None = None
+    sequences: ServiceProcess | None = None
     recruiters: dict[str, str] = field(default_factory=dict)  # job -> recruiter
     inquired: dict[str, int] = field(default_factory=dict)  # job -> people who inquired so far
 
@@ -97,16 +98,18 @@ async def world(stack: Stack) -> AsyncIterator[World]:
         webhooks = ns.start("webhooks")
         rating = ns.start("rating")
         messaging = ns.start("messaging", SMTP_SENDER="jobs@acme.example")
+        sequences = ns.start("sequences")
         rating.wait_for_log("Uvicorn running")
         messaging.wait_for_log("Uvicorn running")
         dashboard = ns.start("dashboard", DASHBOARD_RATING_API_URL=rating.http, DASHBOARD_MESSAGING_API_URL=messaging.http,
                              DASHBOARD_INTAKE_API_URL=intake.http, DASHBOARD_WEBHOOKS_API_URL=webhooks.http,
+                             DASHBOARD_SEQUENCES_API_URL=sequences.http,
                              DASHBOARD_COMMAND_TIMEOUT_S="60")
         dashboard.wait_for_log("reading updates")
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(executable_path=chromium(), args=CHROMIUM_FLAGS)
             try:
-                yield World(ns, kafka, dashboard, messaging, browser, intake, webhooks, rating)
+                yield World(ns, kafka, dashboard, messaging, browser, intake, webhooks, rating, sequences)
             finally:
                 await browser.close()
     finally:
@@ -369,7 +372,8 @@ async def test_no_serious_accessibility_violations_and_usable_at_360_px(world: W
     for width in (1280, 360):
         page = await world.page(recruiter, width=width)
         await expect(page.get_by_text("2 prospects are waiting")).to_be_visible(timeout=30_000)
-        pages = ["/", "/prospects", "/prospects?view=all", "/send?template=ask_to_apply&all=1&view=needs_follow_up"]
+        pages = ["/", "/prospects", "/prospects?view=all", "/send?template=ask_to_apply&all=1&view=needs_follow_up",
+                 "/sequences"]
         for path in pages:
             await page.goto(f"{world.dashboard.http}{path}")
             await expect(page.get_by_role("main")).to_be_visible()
@@ -627,3 +631,66 @@ async def test_an_endpoint_added_on_the_integrations_page_gets_the_rating_clicke
         await page.close()
     finally:
         receiver.close()
+
+
+async def test_a_recruiter_makes_a_sequence_and_starts_it_from_the_prospects_page(world: World):
+    """Sequences page → New sequence → Save; Prospects → tick two → "Start sequence: …" → Go →
+    who will be enrolled → Start (twice: once) → each row says where the person is."""
+    recruiter = f"rec-{uuid.uuid4().hex[:6]}"
+    job_id = await world.job(recruiter)
+    await world.inquiries(job_id, ["Lee Park", "Sam Rivera", "Alex Kim"])
+    page = await world.page(recruiter)
+    await page.get_by_role("link", name="Sequences").click()
+    await expect(page.get_by_role("heading", name="Sequences", level=1)).to_be_visible()
+    await page.get_by_label("Name").fill("Backend follow-up")
+    await page.get_by_role("button", name="Save sequence").click()
+    card = page.get_by_role("region", name="Sequence Backend follow-up")
+    await expect(card).to_be_visible()
+    await expect(card.get_by_role("row")).to_have_count(3)  # the header and two steps
+    await expect(card.get_by_role("cell", name="Follow-up", exact=True)).to_be_visible()
+    await shot(page, "dashboard-sequences.png")
+
+    # A bad one is refused in words.
+    await page.get_by_label("Name").fill("Night owl")
+    await page.get_by_label("From").fill("17")
+    await page.get_by_label("to", exact=True).fill("9")
+    await page.get_by_role("button", name="Save sequence").click()
+    await expect(page.get_by_text("Not saved: the window must start before it ends")).to_be_visible()
+
+    await page.get_by_role("link", name="Prospects").click()
+    await page.get_by_role("checkbox", name="Lee Park", exact=True).check()
+    await page.get_by_role("checkbox", name="Sam Rivera", exact=True).check()
+    await page.get_by_label("Message template").select_option(label="Start sequence: Backend follow-up")
+    await page.get_by_role("button", name="Go").click()
+    await expect(page.get_by_role("heading", name="Start a Sequence")).to_be_visible()
+    await expect(page.get_by_role("heading", name="Will be enrolled (2)")).to_be_visible()
+    form = await page.eval_on_selector("form[action='/sequences/start']",
+                                       "f => Object.fromEntries(new FormData(f).entries())")
+    await page.get_by_role("button", name="Start").click()
+    await expect(page.get_by_role("status")).to_contain_text("Enrolled: 2")
+    # The same form sent again (a resubmitted page, a second click): the same commands, which
+    # enroll nobody twice, and the same answer; then the page says they are in it already.
+    again = await page.request.post(f"{world.dashboard.http}/sequences/start", form=form)
+    assert again.ok and "Enrolled: <strong>2</strong>" in await again.text()
+    await page.go_back()
+    await page.reload()
+    await expect(page.get_by_role("heading", name="Will not be enrolled (2)")).to_be_visible()
+    await expect(page.get_by_role("button", name="Start")).to_be_disabled()
+    await page.get_by_role("link", name="Back to Prospects").click()
+
+    for name in ("Lee Park", "Sam Rivera"):
+        await expect(row(page, name)).to_contain_text("Backend follow-up step 1 of 2")
+    await expect(row(page, "Alex Kim")).not_to_contain_text("Backend follow-up")
+    await shot(page, "dashboard-sequence-rows.png")
+
+    # Starting it again for all three: the two already in it are named, not enrolled again.
+    for name in ("Lee Park", "Sam Rivera", "Alex Kim"):
+        await page.get_by_role("checkbox", name=name, exact=True).check()
+    await page.get_by_label("Message template").select_option(label="Start sequence: Backend follow-up")
+    await page.get_by_role("button", name="Go").click()
+    await expect(page.get_by_role("heading", name="Will not be enrolled (2)")).to_be_visible()
+    await expect(page.get_by_text("Lee Park: already in a sequence")).to_be_visible()
+    await page.get_by_role("button", name="Start").click()
+    await expect(page.get_by_role("status")).to_contain_text("Enrolled: 1")
+    await expect(page.get_by_text("Sam Rivera: already in a sequence")).to_be_visible()
+    await page.close()

@@ -65,7 +65,7 @@ def test_the_cap_is_spread_over_the_window():
     ([Step("ask_to_apply", 61)], Window(), 10, "0 to 60"),
     ([Step("ask_to_apply", 0), Step("ask_to_apply", 0)], Window(), 10, "only the first step"),
     ([Step("poem", 0)], Window(), 10, "unknown template 'poem'"),
-    ([Step("ask_to_apply", 0)], Window(9, 9), 10, "start_hour must come before"),
+    ([Step("ask_to_apply", 0)], Window(9, 9), 10, "must start before it ends"),
     ([Step("ask_to_apply", 0)], Window(9, 17, ("moon",)), 10, "window's days"),
     ([Step("ask_to_apply", 0)], Window(), 0, "daily_cap is at least 1"),
 ])

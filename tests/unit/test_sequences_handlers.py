@@ -87,7 +87,7 @@ async def test_a_sent_step_schedules_the_next_and_a_reply_stops_the_sequence():
             "recruiter_id": "rec-7", "template": "ask_to_apply", "to": "x@example.com", "subject": "Hi",
             "sent_at": "2026-12-08T15:31:00Z", "sequence": step["data"]["sequence"]}, f"sent-{n}"))
     await sequences(sent)
-    [ana] = await store.enrollments_of(PIDS[0], "rec-7")
+    [ana] = await store.enrollments_of([PIDS[0]], "rec-7")
     # Sent Tuesday 16:31 Berlin; two business days later: Thursday 16:31, inside the window.
     assert (ana["state"], ana["step"], ana["steps_sent"]) == ("running", 2, 1)
     assert ana["next_at"] == datetime(2026, 12, 10, 15, 31, tzinfo=timezone.utc)

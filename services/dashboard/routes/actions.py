@@ -3,6 +3,7 @@ the contract's command, answered by its `command.completed`; the row comes back 
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -15,7 +16,7 @@ from shared.contract import FlagFollowUp, RateProspects
 from services.dashboard import present
 from services.dashboard.errors import Problem
 from services.dashboard.sessions import Session
-from services.dashboard.web import Checked, Dashboard, ProspectId, Parts
+from services.dashboard.web import Checked, Dashboard, ProspectId, Parts, enrollments_of
 
 router = APIRouter()
 
@@ -34,8 +35,9 @@ async def row_after(request: Request, dashboard: Parts, session: Session, prospe
     if result.get("rejected"):
         reason = result["rejected"][0]["reason"]
         raise Problem(f"Not {verb}", f"This prospect was not {verb}: {present.REASONS.get(reason, reason)}.", 409)
-    item = await dashboard.rating.prospect(session.token, prospect_id)
-    return dashboard.fragment(request, "_row.html", item=item, selected=selected)
+    item, enrollments = await asyncio.gather(dashboard.rating.prospect(session.token, prospect_id),
+                                             enrollments_of(dashboard, session.token, [prospect_id]))
+    return dashboard.fragment(request, "_row.html", item=item, selected=selected, enrollments=enrollments)
 
 
 @router.post("/prospects/{prospect_id}/rate", response_class=HTMLResponse)

@@ -20,7 +20,7 @@ from services.dashboard import present
 from services.dashboard.clients import NotFound, SessionExpired, Unavailable
 from services.dashboard.feed import Update
 from services.dashboard.sessions import Session
-from services.dashboard.web import Current, Dashboard, Parts
+from services.dashboard.web import Current, Dashboard, Parts, enrollments_of
 
 router = APIRouter()
 log = get_logger("prospectflow.dashboard")
@@ -119,8 +119,9 @@ async def render_update(request: Request, dashboard: Parts, session: Session, up
     if update.type == "prospect.follow_up_flag_changed":
         out.append({"mode": "replace", "target": f"sendflag-{pid}",
                     "html": render(request, "_send_flag.html", pid=pid, flagged=bool(data.get("flagged")))})
-    out.append({"mode": "row", "target": f"row-{pid}", "job_id": item["job_id"],
-                "views": present.views_holding(item), "html": render(request, "_row.html", item=item, selected=False)})
+    enrollments = await enrollments_of(dashboard, session.token, [pid])
+    out.append({"mode": "row", "target": f"row-{pid}", "job_id": item["job_id"], "views": present.views_holding(item),
+                "html": render(request, "_row.html", item=item, selected=False, enrollments=enrollments)})
     return out
 
 

@@ -73,6 +73,9 @@ async def send_page(
     job: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
     key: Annotated[str | None, Query(pattern=KEY_PATTERN)] = None,
 ) -> Response:
+    if template.startswith("sequence:"):  # "Start sequence: <name>" from the same menu
+        query = [(k, v) for k, v in request.query_params.multi_items() if k not in ("template", "key")]
+        return RedirectResponse(f"/sequences/start?{urlencode([('sequence', template[9:]), *query])}", status_code=303)
     template = _template(template)
     if key is None:  # this page's send key, kept in its address by a reload or Back
         query = [(k, v) for k, v in request.query_params.multi_items() if k != "key"] + [("key", uuid.uuid4().hex)]
