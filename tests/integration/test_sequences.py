@@ -194,3 +194,37 @@ async def test_an_out_of_office_pauses_to_the_return_date_and_a_recruiter_stops(
     assert (commands[2]["data"]["prospect_ids"], commands[2]["data"]["sequence"]["step"]) == ([a], 2)
     resumed = await world.sequence_events(lambda es: any(e["type"] == "sequence.resumed" for e in es))
     assert [e["data"]["prospect_id"] for e in resumed if e["type"] == "sequence.resumed"] == [a]
+
+
+async def test_a_replica_killed_mid_run_and_a_run_repeated_send_each_step_once(ns: Namespace, kafka: Kafka):
+    """Two replicas; one is killed (SIGKILL) while the steps of 150 enrollments go out; the run is
+    repeated on the survivor and a new replica: each person gets their first mail exactly once."""
+    world = World(ns, kafka)
+    world.sequences.wait_for_log("Uvicorn running")
+    doomed = ns.start("sequences")
+    emails = [f"{ns.name}-{n}@example.com" for n in range(150)]
+    people = await world.people(emails)
+    sequence_id = world.api("POST", "/v1/sequences", {
+        "name": "One step", "window": WINDOW, "daily_cap": 1000,
+        "steps": [{"template": "ask_to_apply", "delay_business_days": 0}]}).json()["sequence_id"]
+    done = await world.command("sequences.enroll", {"recruiter_id": RECRUITER, "sequence_id": sequence_id,
+                                                    "prospect_ids": people})
+    assert len(done["accepted"]) == 150
+    run = cloud_event("sequences.run", {"as_of": "2026-12-08T15:30:00Z"}, source="tests/ops")
+    await kafka.send_event(ns.topic("sequence-commands"), run, key=RECRUITER)
+    await kafka.read(ns.topic("messaging-commands"), count=1, timeout_s=60)  # under way
+    doomed.kill()
+    ns.start("sequences")  # a replica comes back
+    for _ in range(2):
+        await world.command("sequences.run", {"as_of": "2026-12-08T15:40:00Z"})
+    await kafka.caught_up(ns, "sequences")
+
+    def delivered() -> list[Any]:
+        found = mails(ns.stack.maildir, ns.name)
+        return found if len(found) >= 150 else []
+    received = await eventually(delivered, timeout_s=120)
+    await kafka.caught_up(ns, "messaging")
+    addresses = [m["To"].addresses[0].addr_spec for m in mails(ns.stack.maildir, ns.name)]
+    assert sorted(addresses) == sorted(emails), f"{len(received)} mails for {len(set(addresses))} people"
+    steps = events(await kafka.read_to_end(ns.topic("messaging-commands")))
+    assert len({s["id"] for s in steps}) == 150  # one command per step, however often published
