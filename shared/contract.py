@@ -226,6 +226,9 @@ class Template(StrEnum):
 
 
 ProspectIds = Annotated[list[Identifier], Field(min_length=1, max_length=1_000)]
+CustomTemplate = Annotated[str, StringConstraints(pattern=r"^custom:[A-Za-z0-9._:-]{1,128}$")]
+"""A recruiter's own template, kept by messaging (`POST /v1/templates`): `custom:<template_id>` (added)."""
+TemplateName = Template | CustomTemplate
 
 
 class RateProspects(_Data):
@@ -257,7 +260,7 @@ class SendMessages(_Data):
     """Command `messages.send`."""
 
     recruiter_id: Identifier
-    template: Template
+    template: TemplateName
     prospect_ids: ProspectIds
     note: Note | None = None
     sequence: SequenceStep | None = None
@@ -279,6 +282,7 @@ class RejectionReason(StrEnum):
     BOUNCED = "bounced"
     ALREADY_ENROLLED = "already_enrolled"  # sequences.enroll: a running or paused enrollment exists
     UNKNOWN_SEQUENCE = "unknown_sequence"  # sequences.enroll: not the recruiter's, or archived
+    UNKNOWN_TEMPLATE = "unknown_template"  # messages.send: a custom template not the recruiter's, or deleted
 
 
 class Rejection(_Data):

@@ -110,6 +110,10 @@ class MessagingApi(Api):
     async def recent_sends(self, token: str) -> list[dict[str, Any]]:
         return list(await self.call("GET", "/sends", token))
 
+    async def templates(self, token: str) -> list[dict[str, Any]]:
+        """The recruiter's own templates."""
+        return list(await self.call("GET", "/v1/templates", token))
+
 
 class IntakeApi(Api):
     """Intake's résumé downloads, with the recruiter's token (intake checks the job is theirs)."""

@@ -153,3 +153,12 @@ async def enrollments_of(dashboard: Parts, token: str, prospect_ids: list[str], 
         return await dashboard.sequences.enrollments(token, prospect_ids)
     except (Unavailable, SessionExpired, NotFound, Refused):
         return {}
+
+
+async def custom_templates(dashboard: Parts, token: str) -> dict[str, str]:
+    """The recruiter's own templates, `custom:<id>` → name, for the template menu; never holds a
+    page up (messaging not answering offers none)."""
+    try:
+        return {f"custom:{t['template_id']}": t["name"] for t in await dashboard.messaging.templates(token)}
+    except (Unavailable, SessionExpired, NotFound, Refused):
+        return {}

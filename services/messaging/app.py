@@ -19,7 +19,7 @@ from shared.service import ConfigurationError, service_app
 from services.messaging import http
 
 from services.messaging.addresses import ReturnAddresses
-from services.messaging.handlers import Messaging, Previews, Unsubscribes
+from services.messaging.handlers import CustomTemplates, Messaging, Previews, Unsubscribes
 from services.messaging.inbound import Inbound
 from services.messaging.listener import start_listener
 from services.messaging.mail import Mailer
@@ -131,6 +131,7 @@ def create_service(settings: MessagingSettings) -> FastAPI:
         description="Template preview for recruiter apps; one-click unsubscribe for prospects.",
         provides={Previews: Previews(wired.store, wired.templates, wired.links),
                   Unsubscribes: Unsubscribes(wired.store, wired.links, wired.publisher),
-                  Inbound: wired.inbound, MessagingSettings: settings},
+                  Inbound: wired.inbound, MessagingSettings: settings,
+                  CustomTemplates: CustomTemplates(wired.store, wired.templates)},
         verifier=settings.token_verifier(),
         unconfigured="preview is not configured: set MESSAGING_JWT_SECRET or MESSAGING_JWKS_URL")

@@ -14,10 +14,10 @@ from shared.contract import (
 )
 from shared.messages import Received
 
-NEEDS_LINK = {Template.ASK_TO_APPLY: "apply_url", Template.ARRANGE_INTERVIEW: "interview_url"}
+NEEDS_LINK: dict[str, str] = {Template.ASK_TO_APPLY: "apply_url", Template.ARRANGE_INTERVIEW: "interview_url"}
 
 
-def check(contact: dict[str, Any] | None, job: dict[str, Any] | None, recruiter_id: str, template: Template,
+def check(contact: dict[str, Any] | None, job: dict[str, Any] | None, recruiter_id: str, template: str,
           suppressed: bool, bounced: bool = False) -> RejectionReason | None:
     if contact is None:
         return RejectionReason.UNKNOWN_PROSPECT
@@ -56,13 +56,15 @@ def is_permanent(code: int | None) -> bool:
 
 def decide_send(command_id: str, command: SendMessages, contacts: dict[str, dict[str, Any]],
                 jobs: dict[str, dict[str, Any]], suppressed: set[str], *, send_id: str | None = None,
-                at: Any = None, bounced: set[str] | frozenset[str] = frozenset()) -> tuple[CommandCompleted, list[dict[str, Any]]]:
+                at: Any = None, bounced: set[str] | frozenset[str] = frozenset(),
+                custom: dict[str, Any] | None = None) -> tuple[CommandCompleted, list[dict[str, Any]]]:
     """A `messages.send` against what is known: its result (each id accepted or rejected with
     the reason) and the messages to queue, one per accepted prospect, with ids derived from
     (command, prospect) so a redelivery queues the same ones. `send_id` groups the commands of
     one send (the command's `correlationid`; the command itself when it has none), so its
-    progress can be read back."""
-    template = Template(command.template)
+    progress can be read back. `custom` is the recruiter's own template the command names
+    (`custom:<id>`), already found to be theirs; None for a built-in one."""
+    template = str(command.template)  # a built-in, or `custom:<id>` (its text is in `custom`)
     accepted, rejected, messages = [], [], []
     for pid in dict.fromkeys(command.prospect_ids):
         contact = contacts.get(pid)
@@ -77,16 +79,25 @@ def decide_send(command_id: str, command: SendMessages, contacts: dict[str, dict
         accepted.append(pid)
         messages.append({
             "_id": ids.derive("message", command_id, pid), "command_id": command_id, "prospect_id": pid,
-            "job_id": contact["job_id"], "recruiter_id": command.recruiter_id, "template": template.value,
+            "job_id": contact["job_id"], "recruiter_id": command.recruiter_id, "template": template,
             "to": contact["email"], "to_name": contact["name"],
             "context": context(contact, job, command.note), "state": "queued", "attempts": 0,
             "send_id": send_id or command_id, "queued_at": at,
             **({"sequence": command.sequence.model_dump()} if command.sequence else {}),
+            # A recruiter's own template as it was when sent: a later edit changes no queued mail.
+            **({"custom": {"subject": custom["subject"], "text": custom["text"]}} if custom else {}),
         })
     result = CommandCompleted.model_validate({"command_id": command_id, "command_type": "messages.send",
                                               "recruiter_id": command.recruiter_id, "accepted": accepted,
                                               "rejected": rejected})
     return result, messages
+
+
+def refuse_all(command_id: str, command: SendMessages, reason: RejectionReason) -> CommandCompleted:
+    """A command none of whose prospects can be sent it (a template that is not the recruiter's)."""
+    return CommandCompleted.model_validate({
+        "command_id": command_id, "command_type": "messages.send", "recruiter_id": command.recruiter_id,
+        "accepted": [], "rejected": [{"prospect_id": p, "reason": reason} for p in dict.fromkeys(command.prospect_ids)]})
 
 
 # --- what the state events change: a decision per type, over the batch's changes ------------------

@@ -8,7 +8,9 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from shared import ids, topics
-from shared.contract import MessageFailed, MessageSent, ProspectOptedOut, ReminderDue, SendMessages, Template, new_event
+from shared.contract import (
+    MessageFailed, MessageSent, ProspectOptedOut, RejectionReason, ReminderDue, SendMessages, new_event,
+)
 from shared.messages import Outgoing, Publishes, Received
 from shared.logs import get_logger
 from shared.logs import OUTAGES
@@ -28,6 +30,11 @@ CHUNK = 50  # messages marked `sending` together: the most a crash can send twic
 log = get_logger("prospectflow.messaging")
 MAILS = Counter("prospectflow_mails", "Mails by template and result: sent, failed_permanent, failed_temporary "
                 "(failed after the last attempt on a temporary error).", ["template", "result"])
+
+
+def custom_id(template: str) -> str | None:
+    """The id of a recruiter's own template a command names (`custom:<id>`), else None."""
+    return template[7:] if template.startswith("custom:") else None
 
 
 async def send_lookups(store: MessagingStore, prospect_ids: set[str] | list[str]) -> tuple[
@@ -126,11 +133,18 @@ class Messaging:
         if not fresh:
             return [], []
         contacts, jobs, suppressed, bounced = await send_lookups(self.store, {pid for r in fresh for pid in r.data.prospect_ids})
+        customs = await self.store.by_ids("templates", {i for r in fresh if (i := custom_id(r.data.template))})
         outcomes, messages = [], []
         for r in fresh:
             send_id = r.event.correlationid or r.event.id
-            result, queued = domain.decide_send(r.event.id, r.data, contacts, jobs, suppressed,
-                                                send_id=send_id, at=r.time, bounced=bounced)
+            wanted = custom_id(r.data.template)
+            custom = customs.get(wanted) if wanted else None
+            queued: list[dict[str, Any]] = []
+            if wanted and (custom is None or custom["recruiter_id"] != r.data.recruiter_id):
+                result = domain.refuse_all(r.event.id, r.data, RejectionReason.UNKNOWN_TEMPLATE)
+            else:
+                result, queued = domain.decide_send(r.event.id, r.data, contacts, jobs, suppressed,
+                                                    send_id=send_id, at=r.time, bounced=bounced, custom=custom)
             for m in queued:
                 if m["template"] == "follow_up" and m.get("sequence"):
                     first = await self.store.first_of_sequence(m["sequence"]["enrollment_id"])
@@ -197,7 +211,9 @@ class Messaging:
                         unsubscribe = (self.links.url(message["to"])
                                        if self.links is not None and to_prospect else None)
                         context = {**message["context"], "unsubscribe_url": unsubscribe}
-                        rendered = self.templates.render(message["template"], context)
+                        rendered = self.templates.render_custom(message["custom"]["subject"], message["custom"]["text"],
+                                                                context) if message.get("custom") \
+                            else self.templates.render(message["template"], context)
                         email = build(rendered, sender=self.sender, recruiter_name=recruiter["name"],
                                       recruiter_email=recruiter["email"], to_name=message["to_name"],
                                       to=message["to"], message_id=message["_id"], unsubscribe_url=unsubscribe,
@@ -256,10 +272,14 @@ class Previews:
         self.templates = templates
         self.links = links
 
-    async def preview(self, recruiter_id: str, template: Template, prospect_ids: list[str],
+    async def preview(self, recruiter_id: str, template: str, prospect_ids: list[str],
                       note: str | None) -> dict[str, Any]:
         """Recipients, skips with the reasons a send would give, and the first recipient's mail."""
         wanted = list(dict.fromkeys(prospect_ids))
+        custom = await self.store.template(custom_id(template) or "", recruiter_id) if custom_id(template) else None
+        if custom_id(template) and custom is None:
+            return {"recipients": [], "mail": None, "skipped": [
+                {"prospect_id": pid, "name": None, "reason": RejectionReason.UNKNOWN_TEMPLATE.value} for pid in wanted]}
         contacts, jobs, suppressed, bounced = await send_lookups(self.store, wanted)
         recipients, skipped = [], []
         for pid in wanted:
@@ -282,7 +302,8 @@ class Previews:
             contact = contacts[first["prospect_id"]]
             context = {**domain.context(contact, jobs[contact["job_id"]], note),
                        "unsubscribe_url": self.links.url(contact["email"])}
-            rendered = self.templates.render(template, context)
+            rendered = self.templates.render_custom(custom["subject"], custom["text"], context) if custom \
+                else self.templates.render(template, context)
             mail = {"to": first["email"], "to_name": first["name"], "subject": rendered.subject,
                     "text": rendered.text, "html": rendered.html}
         return {"recipients": recipients, "skipped": skipped, "mail": mail}
@@ -323,3 +344,58 @@ class Unsubscribes:
         event = new_event(event_id=ids.derive("unsubscribe", email), source=UNSUBSCRIBE_SOURCE,
                           type="prospect.opted_out", data=ProspectOptedOut(email=email, reason="unsubscribe link"))
         await self.publisher.publish([Outgoing(topics.OPT_OUTS, email, event)])
+
+
+class TemplateRefused(Exception):
+    """A recruiter's template that cannot be saved, or is not theirs: `status` and why."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.detail = status, detail
+
+
+class CustomTemplates:
+    """A recruiter's own templates: subject and text, Jinja2 in the built-ins' sandbox with the
+    same variables; one that does not render, or names a variable that does not exist, is
+    refused when saved, with the line. `messages.send` takes them as `custom:<template_id>`."""
+
+    MOST = 100
+
+    def __init__(self, store: MessagingStore, templates: Templates) -> None:
+        self.store = store
+        self.templates = templates
+
+    def _check(self, subject: str, text: str) -> None:
+        problem = self.templates.custom_problem(subject, text)
+        if problem is not None:
+            raise TemplateRefused(422, f"the template does not render: {problem}")
+
+    async def create(self, recruiter_id: str, name: str, subject: str, text: str) -> dict[str, Any]:
+        self._check(subject, text)
+        if len(await self.store.templates_of(recruiter_id)) >= self.MOST:
+            raise TemplateRefused(409, f"at most {self.MOST} templates per recruiter: delete one first")
+        now = datetime.now(timezone.utc)
+        doc = {"_id": ids.derive("template", recruiter_id, name, now.isoformat()), "recruiter_id": recruiter_id,
+               "name": name, "subject": subject, "text": text, "created_at": now, "updated_at": now}
+        await self.store.add_template(doc)
+        return doc
+
+    async def listed(self, recruiter_id: str) -> list[dict[str, Any]]:
+        return await self.store.templates_of(recruiter_id)
+
+    async def own(self, recruiter_id: str, template_id: str) -> dict[str, Any]:
+        doc = await self.store.template(template_id, recruiter_id)
+        if doc is None:
+            raise TemplateRefused(404, "no such template among yours")
+        return doc
+
+    async def update(self, recruiter_id: str, template_id: str, name: str, subject: str, text: str) -> dict[str, Any]:
+        self._check(subject, text)
+        fields = {"name": name, "subject": subject, "text": text, "updated_at": datetime.now(timezone.utc)}
+        if not await self.store.update_template(template_id, recruiter_id, fields):
+            raise TemplateRefused(404, "no such template among yours")
+        return await self.own(recruiter_id, template_id)
+
+    async def delete(self, recruiter_id: str, template_id: str) -> None:
+        if not await self.store.delete_template(template_id, recruiter_id):
+            raise TemplateRefused(404, "no such template among yours")

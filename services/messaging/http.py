@@ -12,24 +12,26 @@ button, publishes `prospect.opted_out` and suppresses the address at once.
 
 from datetime import datetime
 from html import escape
-from typing import Annotated
+from collections.abc import Awaitable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, HTTPException, Path, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from services.messaging.handlers import Previews, Unsubscribes
+from services.messaging.handlers import CustomTemplates, Previews, TemplateRefused, Unsubscribes
 from services.messaging.inbound import Inbound
 from services.messaging.providers import WebhookRefused, check_webhook_auth, webhook_mail
 from services.messaging.settings import MessagingSettings
-from shared.contract import Note, ProspectIds, Template
+from shared.contract import Note, ProspectIds, TemplateName
 from shared.http import BodyRefused, Recruiter, documented, provided, read_body
 
 WEBHOOK_BODY_TIMEOUT_S = 30.0
+T = TypeVar("T")
 
 
 class PreviewRequest(BaseModel):
-    template: Template
+    template: TemplateName
     prospect_ids: ProspectIds
     note: Note | None = None
 
@@ -44,7 +46,7 @@ class Skipped(BaseModel):
     prospect_id: str
     name: str | None = None
     reason: str = Field(description="as `messages.send` would reject it: unknown_prospect, forbidden, job_closed, "
-                                    "opted_out, missing_link, bounced")
+                                    "opted_out, missing_link, bounced, unknown_template")
 
 
 class Mail(BaseModel):
@@ -102,9 +104,10 @@ button{{font:inherit;padding:.6rem 1.2rem;border:0;border-radius:6px;background:
 
 
 messages = APIRouter(tags=["messages"])
+templates = APIRouter(tags=["templates"])
 unsubscribe = APIRouter(tags=["unsubscribe"])
 inbound = APIRouter(tags=["inbound"])
-routers = [messages, unsubscribe, inbound]
+routers = [messages, templates, unsubscribe, inbound]
 
 PreviewsOf = Annotated[Previews, provided(Previews)]
 UnsubscribesOf = Annotated[Unsubscribes, provided(Unsubscribes)]
@@ -133,6 +136,68 @@ async def send_progress(send_id: SendId, recruiter_id: Recruiter, previews: Prev
 async def recent_sends(recruiter_id: Recruiter, previews: PreviewsOf) -> list[RecentSend]:
     """The recruiter's sends of the last 24 hours, newest first (at most 5)."""
     return [RecentSend.model_validate(s) for s in await previews.recent(recruiter_id)]
+
+
+class TemplateIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    subject: str = Field(min_length=1, max_length=500, description="Jinja2, one line")
+    text: str = Field(min_length=1, max_length=10_000, description="Jinja2; blank lines make the HTML's paragraphs")
+
+
+class TemplateOut(TemplateIn):
+    template_id: str = Field(description="send it as `custom:<template_id>`")
+    created_at: datetime
+    updated_at: datetime
+
+
+CustomTemplatesOf = Annotated[CustomTemplates, provided(CustomTemplates)]
+TemplateId = Annotated[str, Path(pattern=r"^[A-Za-z0-9._:-]{1,128}$")]
+TEMPLATE_CODES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "no or a bad token"}, 404: {"description": "no such template among yours"},
+    422: {"description": "the template does not render (the line and why), or a field is invalid"}}
+
+
+def _template_out(doc: dict[str, Any]) -> TemplateOut:
+    return TemplateOut.model_validate({**doc, "template_id": doc["_id"]})
+
+
+async def _templates_done(use: Awaitable[T]) -> T:
+    try:
+        return await use
+    except TemplateRefused as refused:
+        raise HTTPException(refused.status, refused.detail) from None
+
+
+@templates.post("/v1/templates", status_code=201, response_model=TemplateOut, responses={
+    **TEMPLATE_CODES, 409: {"description": "the recruiter has 100 templates already"}})
+async def add_template(body: TemplateIn, recruiter_id: Recruiter, custom: CustomTemplatesOf) -> TemplateOut:
+    """A recruiter's own template, with the variables of the built-in ones (`prospect.first_name`,
+    `job.title`, `recruiter.name`, `note`, ...): refused when it does not render, with the line."""
+    return _template_out(await _templates_done(custom.create(recruiter_id, body.name, body.subject, body.text)))
+
+
+@templates.get("/v1/templates", response_model=list[TemplateOut], responses={401: {"description": "no or a bad token"}})
+async def list_templates(recruiter_id: Recruiter, custom: CustomTemplatesOf) -> list[TemplateOut]:
+    return [_template_out(d) for d in await custom.listed(recruiter_id)]
+
+
+@templates.get("/v1/templates/{template_id}", response_model=TemplateOut, responses=TEMPLATE_CODES)
+async def read_template(template_id: TemplateId, recruiter_id: Recruiter, custom: CustomTemplatesOf) -> TemplateOut:
+    return _template_out(await _templates_done(custom.own(recruiter_id, template_id)))
+
+
+@templates.put("/v1/templates/{template_id}", response_model=TemplateOut, responses=TEMPLATE_CODES)
+async def change_template(template_id: TemplateId, body: TemplateIn, recruiter_id: Recruiter,
+                          custom: CustomTemplatesOf) -> TemplateOut:
+    """Changed for what is sent from now on (mails already queued keep what they were)."""
+    return _template_out(await _templates_done(custom.update(recruiter_id, template_id, body.name, body.subject,
+                                                             body.text)))
+
+
+@templates.delete("/v1/templates/{template_id}", status_code=204, responses=TEMPLATE_CODES)
+async def delete_template(template_id: TemplateId, recruiter_id: Recruiter, custom: CustomTemplatesOf) -> Response:
+    await _templates_done(custom.delete(recruiter_id, template_id))
+    return Response(status_code=204)
 
 
 @unsubscribe.get("/unsubscribe/{token}", response_class=HTMLResponse, responses={

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+import traceback
 from typing import Any
 
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, select_autoescape
+from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateSyntaxError, select_autoescape
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from shared.contract import Template
@@ -75,6 +76,32 @@ class Templates:
                 raise TemplateConfigurationError(
                     f"template {template!r} cannot be rendered: {type(exc).__name__}: {exc}"
                 ) from None
+
+    def render_custom(self, subject: str, text: str, context: dict[str, Any]) -> Rendered:
+        """A recruiter's own template (subject and text, Jinja2 in the same sandbox, the same
+        variables): the HTML is the text's paragraphs in the common layout, escaped."""
+        rendered_text = self.env.from_string(text).render(context).strip()
+        paragraphs = [p.strip() for p in rendered_text.split("\n\n") if p.strip()]
+        return Rendered(
+            subject=" ".join(self.env.from_string(subject).render(context).split()),
+            text=rendered_text + "\n",
+            html=self.env.get_template("custom.html").render({**context, "paragraphs": paragraphs}),
+        )
+
+    def custom_problem(self, subject: str, text: str) -> str | None:
+        """Why a recruiter's template cannot be saved (it does not render, or uses a variable that
+        does not exist), with the line; None when it renders with and without a note."""
+        for part, source in (("subject", subject), ("text", text)):
+            for sample in (SAMPLE, {**SAMPLE, "note": None}):
+                try:
+                    self.env.from_string(source).render(sample)
+                except TemplateSyntaxError as exc:
+                    return f"the {part}, line {exc.lineno}: {exc.message}"
+                except TemplateError as exc:
+                    line = next((f"line {frame.lineno}, " for frame in reversed(traceback.extract_tb(exc.__traceback__))
+                                 if frame.filename == "<template>"), "")
+                    return f"the {part}, {line}{exc.message or type(exc).__name__}"
+        return None
 
     def render(self, template: Template | str, context: dict[str, Any]) -> Rendered:
         name = DIGEST if template == DIGEST else Template(template).value

@@ -34,6 +34,7 @@ class MessagingStore:
         self.outbox = Outbox(db)
         self.messages = db["messages"]
         self.inbound = db["inbound"]  # mails that came back (services.messaging.inbound)
+        self.templates = db["templates"]  # recruiters' own templates (`custom:<_id>`)
         self._inbound_inserts = GroupInsert(self.inbound)
         self.bounced = db["bounced"]  # addresses that bounced permanently, by address
 
@@ -48,6 +49,7 @@ class MessagingStore:
         await self.messages.create_index([("send_id", ASCENDING), ("outcome", ASCENDING)], name="by_send")
         await self.messages.create_index([("recruiter_id", ASCENDING), ("queued_at", ASCENDING)], name="recent_sends")
         await self.messages.create_index([("sequence.enrollment_id", ASCENDING)], name="by_enrollment")
+        await self.templates.create_index([("recruiter_id", ASCENDING)], name="by_recruiter")
         await self.outbox.records.create_index([("send_id", ASCENDING)], name="by_send")
         await self.contacts.create_index([("email", ASCENDING)], name="by_email")
         # The sweep (received, oldest first) and `prospectflow inbound list` (kept, newest first).
@@ -67,6 +69,23 @@ class MessagingStore:
 
     async def suppress(self, entries: dict[str, dict[str, Any]]) -> None:
         await insert_new(self.suppressions, [{"_id": email, **fields} for email, fields in entries.items()])
+
+    async def add_template(self, doc: dict[str, Any]) -> None:
+        await self.templates.insert_one(doc)
+
+    async def templates_of(self, recruiter_id: str) -> list[dict[str, Any]]:
+        return await self.templates.find({"recruiter_id": recruiter_id}).sort("created_at", 1).to_list()
+
+    async def template(self, template_id: str, recruiter_id: str) -> dict[str, Any] | None:
+        return await self.templates.find_one({"_id": template_id, "recruiter_id": recruiter_id})
+
+    async def update_template(self, template_id: str, recruiter_id: str, fields: dict[str, Any]) -> bool:
+        result = await self.templates.update_one({"_id": template_id, "recruiter_id": recruiter_id}, {"$set": fields})
+        return result.matched_count > 0
+
+    async def delete_template(self, template_id: str, recruiter_id: str) -> bool:
+        result = await self.templates.delete_one({"_id": template_id, "recruiter_id": recruiter_id})
+        return result.deleted_count > 0
 
     async def first_of_sequence(self, enrollment_id: str) -> dict[str, Any] | None:
         """The first mail sent of an enrollment of a sequence (its subject and id), if any."""

@@ -123,6 +123,7 @@ def local_day(calendar: Calendar, at: datetime) -> str:
 # --- definitions -------------------------------------------------------------------------------
 
 MAX_STEPS = 10
+CUSTOM = re.compile(r"^custom:[A-Za-z0-9._:-]{1,128}$")  # a recruiter's own template, kept by messaging
 MAX_DELAY = 60
 
 
@@ -133,8 +134,9 @@ def refusal(steps: list[Step], window: Window, daily_cap: int, templates: frozen
     if len(steps) > MAX_STEPS:
         return f"a sequence has at most {MAX_STEPS} steps"
     for n, step in enumerate(steps, 1):
-        if step.template not in templates:
-            return f"step {n}: unknown template {step.template!r} (known: {', '.join(sorted(templates))})"
+        if step.template not in templates and not CUSTOM.match(step.template):
+            return (f"step {n}: unknown template {step.template!r} (known: {', '.join(sorted(templates))}, or a "
+                    "template of yours as custom:<template_id>)")
         if not 0 <= step.delay_business_days <= MAX_DELAY:
             return f"step {n}: delay_business_days must be 0 to {MAX_DELAY}"
         if n > 1 and step.delay_business_days == 0:

@@ -294,7 +294,7 @@ class Sequences:
             if step_id not in recorded and step_id not in stale:
                 continue  # another replica, or an earlier run, has it
             template = e["steps"][e["step"] - 1]["template"]
-            data = SendMessages(recruiter_id=e["recruiter_id"], template=Template(template), prospect_ids=[e["prospect_id"]],
+            data = SendMessages(recruiter_id=e["recruiter_id"], template=template, prospect_ids=[e["prospect_id"]],
                                 sequence=SequenceStep(enrollment_id=e["_id"], sequence_id=e["sequence_id"], step=e["step"]))
             commands.append(Outgoing(topics.MESSAGING_COMMANDS, e["recruiter_id"], new_event(
                 event_id=step_id, source=SOURCE, type="messages.send", data=data, correlationid=e["_id"])))

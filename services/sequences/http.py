@@ -24,7 +24,8 @@ NOT_YOURS: dict[int | str, dict[str, Any]] = {401: {"description": "no or a bad 
 
 
 class StepIn(BaseModel):
-    template: str = Field(max_length=100, description="ask_to_apply, arrange_interview or not_a_match")
+    template: str = Field(max_length=140, description="ask_to_apply, arrange_interview, not_a_match, follow_up, or "
+                                                      "one of the recruiter's own as custom:<template_id>")
     delay_business_days: int = Field(description="0 for the first step only; 1 to 60 after the step before")
 
 

@@ -173,3 +173,41 @@ async def test_killed_midway_every_prospect_mailed_once(ns: Namespace, kafka: Ka
     assert len(by_recipient) == 1000
     assert all(len(message_ids) == 1 for message_ids in by_recipient.values())
     assert len(received) - 1000 <= 50, f"{len(received) - 1000} resent"
+
+
+async def test_a_recruiters_own_template_is_checked_when_saved_and_sent_only_by_them(ns: Namespace, kafka: Kafka):
+    import httpx
+
+    from tests.support import token
+
+    messaging = ns.start("messaging")
+    tag = ns.name
+    [pid] = await setup(ns, kafka, [f"{tag}-a@example.com"])
+    mine = {"Authorization": f"Bearer {token(ns.jwt_secret, RECRUITER)}"}
+    url = f"{messaging.http}/v1/templates"
+
+    messaging.wait_for_log("Uvicorn running")
+    refused = httpx.post(url, headers=mine, json={"name": "Bad", "subject": "Hi", "text": "Hello\n{{ job.nope }}"})
+    assert refused.status_code == 422 and "the text, line 2" in refused.json()["detail"]
+    created = httpx.post(url, headers=mine, json={
+        "name": "Still keen?", "subject": "About the {{ job.title }} role",
+        "text": "Hi {{ prospect.first_name }},\n\nare you still interested in {{ job.title }}?"})
+    assert created.status_code == 201, created.text
+    custom = f"custom:{created.json()['template_id']}"
+    preview = httpx.post(f"{messaging.http}/preview", headers=mine, json={"template": custom, "prospect_ids": [pid]})
+    assert preview.json()["mail"]["subject"] == "About the Backend Engineer role"
+
+    await kafka.send_event(ns.topic("messaging-commands"), send([pid], custom, recruiter="rec-8"), key="rec-8")
+    await kafka.send_event(ns.topic("messaging-commands"), send([pid], custom), key=RECRUITER)
+    [sent] = await outcomes(kafka, ns, 1)
+    assert sent["type"] == "message.sent" and sent["data"]["template"] == custom
+    [mail] = mails(ns.stack.maildir, tag)
+    assert mail["Subject"] == "About the Backend Engineer role"
+    assert "are you still interested in Backend Engineer?" in mail.get_body(("plain",)).get_content()
+    results = events(await kafka.read(ns.topic("command-results"), count=2, timeout_s=60))
+    theirs = next(r["data"] for r in results if r["data"]["recruiter_id"] == "rec-8")
+    assert theirs["rejected"] == [{"prospect_id": pid, "reason": "unknown_template"}]
+    other = {"Authorization": f"Bearer {token(ns.jwt_secret, 'rec-8')}"}
+    assert httpx.get(f"{url}/{created.json()['template_id']}", headers=other).status_code == 404
+    assert httpx.delete(f"{url}/{created.json()['template_id']}", headers=mine).status_code == 204
+    assert httpx.get(url, headers=mine).json() == []

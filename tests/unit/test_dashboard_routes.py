@@ -67,6 +67,9 @@ class FakeMessaging:
     def __init__(self) -> None:
         self.taken: dict[str, dict[str, Any]] = {}
 
+    async def templates(self, token: str) -> list[dict[str, Any]]:
+        return []  # the recruiter has no templates of their own
+
     async def preview(self, token: str, template: str, prospect_ids: list[str], note: str | None) -> dict[str, Any]:
         recipients = [{"prospect_id": p, "name": f"Person {p[1:]}", "email": f"{p}@example.com"}
                       for p in prospect_ids if p != "theirs"]

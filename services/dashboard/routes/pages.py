@@ -15,7 +15,7 @@ from shared.contract import ProspectViewed
 
 from services.dashboard.clients import NotFound, SessionExpired, Unavailable
 from services.dashboard.errors import Problem
-from services.dashboard.web import ID_PATTERN, Current, Dashboard, ProspectId, active_sequences, enrollments_of, is_htmx
+from services.dashboard.web import ID_PATTERN, Current, Dashboard, ProspectId, active_sequences, custom_templates, enrollments_of, is_htmx
 
 router = APIRouter()
 FINISHED_SHOWN = timedelta(minutes=15)  # a finished send stays on the Prospects page this long
@@ -64,12 +64,13 @@ async def prospects(
         raise Problem("No such job", "That job is not one of yours. Pick one from the Job filter.", 404) from None
     query = {k: v for k, v in {"view": view, "job": job}.items() if v}
     more = f"/prospects?{urlencode({**query, 'cursor': result['next_cursor']})}" if result.get("next_cursor") else None
-    offered, enrollments = await asyncio.gather(
+    offered, enrollments, own = await asyncio.gather(
         active_sequences(dashboard, session.token) if not cursor else asyncio.sleep(0, []),
-        enrollments_of(dashboard, session.token, [i["prospect_id"] for i in result["items"]]))
+        enrollments_of(dashboard, session.token, [i["prospect_id"] for i in result["items"]]),
+        custom_templates(dashboard, session.token) if not cursor else asyncio.sleep(0, {}))
     context = {"view": view, "job": job, "items": result["items"], "more": more, "summary": None,
                "nav": "prospects", "count": 0, "sends": [], "counts_query": urlencode(query),
-               "sequences": offered, "enrollments": enrollments}
+               "sequences": offered, "enrollments": enrollments, "custom_templates": own}
     if is_htmx(request) and cursor:
         return dashboard.fragment(request, "_more.html", **context)
     return dashboard.page(request, "prospects.html", session, **context)

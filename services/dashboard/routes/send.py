@@ -32,7 +32,7 @@ from shared.contract import SendMessages
 from services.dashboard import present
 from services.dashboard.errors import Problem
 from services.dashboard.sessions import Session
-from services.dashboard.web import COMMAND_SIZE, ID_PATTERN, Checked, Current, Dashboard, Parts, is_htmx
+from services.dashboard.web import COMMAND_SIZE, ID_PATTERN, Checked, Current, Dashboard, Parts, custom_templates, is_htmx
 
 router = APIRouter()
 KEY_PATTERN = r"^[0-9a-f]{32}$"
@@ -49,10 +49,14 @@ def command_ids(key: str, parts: int) -> list[str]:
     return [derived.derive("dashboard-send", key, str(n)) for n in range(parts)]
 
 
+CUSTOM = re.compile(r"^custom:[A-Za-z0-9._:-]{1,128}$")
+
+
 def _template(template: str) -> str:
-    if template not in present.TEMPLATES:
-        raise Problem("Choose a message template", "Pick Ask to apply, Arrange an interview or Not a match, "
-                                                   "then Go.", 400)
+    """A built-in template, or one of the recruiter's own (`custom:<id>`: messaging checks it is theirs)."""
+    if template not in present.TEMPLATES and not CUSTOM.match(template):
+        raise Problem("Choose a message template", "Pick Ask to apply, Arrange an interview, Not a match or one of "
+                                                   "your templates, then Go.", 400)
     return template
 
 
@@ -99,8 +103,12 @@ async def send_page(
     # The names go with the form (a small send lists each recipient's result by name).
     names = {r["prospect_id"]: r["name"] for r in [*preview["recipients"], *preview["skipped"]] if r.get("name")}
     names_json = json.dumps(names) if len(preview["recipients"]) <= EACH_LISTED else "{}"
+    label = present.TEMPLATES.get(template) or (await custom_templates(dashboard, session.token)).get(template)
+    if label is None:
+        raise Problem("No such template", "That template is not one of yours (any more). Pick one on the Prospects "
+                                          "page.", 404)
     return dashboard.page(request, "send.html", session, template=template, ids=ids, preview=preview, back=back,
-                          nav="prospects", names_json=names_json, key=key)
+                          nav="prospects", names_json=names_json, key=key, template_label=label)
 
 
 @router.post("/send/preview", response_class=HTMLResponse)
