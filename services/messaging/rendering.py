@@ -13,7 +13,8 @@ from pathlib import Path
 import traceback
 from typing import Any
 
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateSyntaxError, select_autoescape
+from jinja2 import FileSystemLoader, nodes, StrictUndefined, TemplateError, TemplateSyntaxError, select_autoescape
+from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from shared.contract import Template
@@ -43,6 +44,57 @@ DIGEST_SAMPLE: dict[str, Any] = {
 """The digest's variables: `recruiter`, and `reminder` (the `follow_up.reminder_due` data)."""
 
 
+MOST_REPEATED = 10_000  # "x" * n, [..] * n, 10 ** n in a template: bounded, or one template takes the memory
+MOST_RENDERED = 100_000  # characters a recruiter's template may render to
+
+
+class Sandbox(ImmutableSandboxedEnvironment):
+    """Jinja2's immutable sandbox, with `*` and `**` bounded: a recruiter's template may not
+    build a gigabyte string or a huge number (the sandbox bounds only `range`)."""
+
+    intercepted_binops = frozenset(["*", "**"])
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and (not isinstance(right, (int, float)) or abs(right) > 100 or
+                                 (isinstance(left, (int, float)) and abs(left) > 10 ** 6)):
+            raise SecurityError("a power that large is not allowed in a template")
+        if operator == "*":
+            for value, times in ((left, right), (right, left)):
+                if isinstance(value, (str, list, tuple)) and isinstance(times, int) and \
+                        len(value) * max(times, 0) > MOST_REPEATED:
+                    raise SecurityError(f"a repetition over {MOST_REPEATED:,} is not allowed in a template")
+        return super().call_binop(context, operator, left, right)
+
+
+# A recruiter's own template is text with variables: no loops, calls, arithmetic or assignments
+# (any of them can make one render take a minute or a gigabyte), only what a letter needs.
+CUSTOM_NODES = (nodes.Template, nodes.Output, nodes.TemplateData, nodes.Name, nodes.Getattr, nodes.Getitem,
+                nodes.Const, nodes.If, nodes.Compare, nodes.Operand, nodes.And, nodes.Or, nodes.Not, nodes.CondExpr,
+                nodes.Concat, nodes.Filter, nodes.Test)
+CUSTOM_FILTERS = frozenset({"default", "upper", "lower", "title", "capitalize", "trim", "e", "escape", "striptags",
+                            "first", "last", "length", "d"})
+
+
+NODE_WORDS = {"For": "a {% for %} loop", "Call": "calling a function or method", "Assign": "{% set %}",
+              "AssignBlock": "{% set %}", "Macro": "{% macro %}", "CallBlock": "{% call %}", "Include": "{% include %}",
+              "Extends": "{% extends %}", "Import": "{% import %}", "FromImport": "{% import %}", "With": "{% with %}",
+              "FilterBlock": "{% filter %}", "Add": "arithmetic", "Sub": "arithmetic", "Mul": "arithmetic",
+              "Div": "arithmetic", "FloorDiv": "arithmetic", "Mod": "arithmetic", "Pow": "arithmetic",
+              "List": "a list", "Dict": "a dict", "Tuple": "a tuple", "Slice": "a slice"}
+
+
+def _beyond_variables(tree: nodes.Node) -> tuple[int, str] | None:
+    """The first construct of a recruiter's template that is more than text with variables."""
+    for node in [tree, *tree.find_all(nodes.Node)]:
+        if not isinstance(node, CUSTOM_NODES):
+            return node.lineno, NODE_WORDS.get(type(node).__name__, type(node).__name__.lower())
+        if isinstance(node, nodes.Filter) and (node.name not in CUSTOM_FILTERS or len(node.args) > 1
+                                               or node.kwargs or node.dyn_args or node.dyn_kwargs):
+            return node.lineno, f"the filter {node.name!r}" + (" with those arguments" if node.name in CUSTOM_FILTERS
+                                                              else "")
+    return None
+
+
 class TemplateConfigurationError(ConfigurationError):
     """A template is missing or broken; the message names it and says what is wrong."""
 
@@ -59,7 +111,7 @@ class Templates:
         folders = [str(replacements)] if replacements else []
         if replacements is not None and not replacements.is_dir():
             raise TemplateConfigurationError(f"MESSAGING_TEMPLATES_DIR {replacements} is not a folder")
-        self.env = ImmutableSandboxedEnvironment(
+        self.env = Sandbox(
             loader=FileSystemLoader([*folders, str(BUILT_IN)]),
             autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False, default=False),
             undefined=StrictUndefined,
@@ -80,7 +132,7 @@ class Templates:
     def render_custom(self, subject: str, text: str, context: dict[str, Any]) -> Rendered:
         """A recruiter's own template (subject and text, Jinja2 in the same sandbox, the same
         variables): the HTML is the text's paragraphs in the common layout, escaped."""
-        rendered_text = self.env.from_string(text).render(context).strip()
+        rendered_text = self.env.from_string(text).render(context).strip()[:MOST_RENDERED]
         paragraphs = [p.strip() for p in rendered_text.split("\n\n") if p.strip()]
         return Rendered(
             subject=" ".join(self.env.from_string(subject).render(context).split()),
@@ -89,18 +141,26 @@ class Templates:
         )
 
     def custom_problem(self, subject: str, text: str) -> str | None:
-        """Why a recruiter's template cannot be saved (it does not render, or uses a variable that
-        does not exist), with the line; None when it renders with and without a note."""
+        """Why a recruiter's template cannot be saved (it does not render, uses a variable that does
+        not exist, or more than variables, `if` and simple filters), with the line; None when it
+        renders with and without a note."""
         for part, source in (("subject", subject), ("text", text)):
+            try:
+                beyond = _beyond_variables(self.env.parse(source))
+            except TemplateSyntaxError as exc:
+                return f"the {part}, line {exc.lineno}: {exc.message}"
+            if beyond is not None:
+                return f"the {part}, line {beyond[0]}: {beyond[1]} is not allowed in your templates (variables, " \
+                       "{% if %} and the filters " + ", ".join(sorted(CUSTOM_FILTERS)) + " are)"
             for sample in (SAMPLE, {**SAMPLE, "note": None}):
                 try:
                     self.env.from_string(source).render(sample)
                 except TemplateSyntaxError as exc:
                     return f"the {part}, line {exc.lineno}: {exc.message}"
-                except TemplateError as exc:
+                except Exception as exc:  # noqa: BLE001 - any error a template raises ({{ 1/0 }}, a bound) refuses it
                     line = next((f"line {frame.lineno}, " for frame in reversed(traceback.extract_tb(exc.__traceback__))
                                  if frame.filename == "<template>"), "")
-                    return f"the {part}, {line}{exc.message or type(exc).__name__}"
+                    return f"the {part}, {line}{getattr(exc, 'message', None) or exc or type(exc).__name__}"
         return None
 
     def render(self, template: Template | str, context: dict[str, Any]) -> Rendered:

@@ -694,3 +694,31 @@ async def test_a_recruiter_makes_a_sequence_and_starts_it_from_the_prospects_pag
     await expect(page.get_by_role("status")).to_contain_text("Enrolled: 1")
     await expect(page.get_by_text("Sam Rivera: already in a sequence")).to_be_visible()
     await page.close()
+
+
+async def test_a_recruiters_own_template_is_offered_and_sent(world: World):
+    """A template the recruiter wrote (messaging's API) is in the Prospects page's menu under
+    Your templates; chosen, previewed and sent, the person gets it."""
+    import httpx
+
+    recruiter = f"rec-{uuid.uuid4().hex[:6]}"
+    job_id = await world.job(recruiter)
+    people = await world.inquiries(job_id, ["Lee Park"])
+    headers = {"Authorization": f"Bearer {mint(world.ns.jwt_secret, recruiter, ttl_s=600)}"}
+    created = httpx.post(f"{world.messaging.http}/v1/templates", headers=headers, json={
+        "name": "Still keen?", "subject": "Still keen on {{ job.title }}?",
+        "text": "Hi {{ prospect.first_name }},\n\nshall we talk about {{ job.title }} this week?"})
+    assert created.status_code == 201, created.text
+    page = await world.page(recruiter)
+    await page.goto(f"{world.dashboard.http}/prospects")
+    await page.get_by_role("checkbox", name="Lee Park", exact=True).check()
+    await page.get_by_label("Message template").select_option(label="Still keen?")
+    await page.get_by_role("button", name="Go").click()
+    await expect(page.get_by_role("heading", name="Send a Message")).to_be_visible()
+    await expect(page.get_by_text("Template: Still keen?")).to_be_visible()
+    await expect(page.locator(".subject")).to_have_text("Still keen on Backend Engineer?")
+    await page.get_by_role("button", name="Send").click()
+    [mail] = await wait_for_mails(world.ns.stack, people["Lee Park"], 1)
+    assert mail["Subject"] == "Still keen on Backend Engineer?"
+    assert "shall we talk about Backend Engineer this week?" in mail.get_body(("plain",)).get_content()
+    await page.close()

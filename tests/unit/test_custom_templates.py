@@ -55,3 +55,17 @@ async def test_a_recruiter_sends_their_own_template_and_nobody_else_can():
     assert "Hi Lee, still keen?" in mail.get_body(("plain",)).get_content()
     [sent] = publisher.of_type("message.sent")
     assert sent["data"]["template"] == f"custom:{mine['_id']}"
+
+
+@pytest.mark.parametrize("text,says", [
+    ("{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}", "a {% for %} loop"),
+    ("{{ 'x' * 1000000000 }}", "arithmetic"),
+    ("{{ job.title.center(1000000000) }}", "calling a function"),
+    ("{{ job.title|center(1000000000) }}", "the filter 'center'"),
+    ("{% set x = job %}", "{% set %}"),
+])
+def test_a_template_that_could_take_the_service_down_is_refused_at_once(text, says):
+    """Found by hand before release: nested loops rendered for minutes, a repeated string took
+    gigabytes. A recruiter's template is text, variables, {% if %} and simple filters."""
+    problem = TEMPLATES.custom_problem("Hi", text) or ""  # refused before it is rendered (else: no answer)
+    assert says in problem and "line 1" in problem
