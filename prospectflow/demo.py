@@ -124,7 +124,8 @@ class Demo:
                 await self.api.get("/ready")
                 async with Bus(self.settings.kafka) as bus:
                     # the four services' topics (prospect-views belongs to recruiter apps and webhooks)
-                    await bus.require(*(t for t in topics.ALL if t != topics.PROSPECT_VIEWS))
+                    await bus.require(*(t for t in topics.ALL
+                                        if t not in (topics.PROSPECT_VIEWS, topics.SEQUENCE_COMMANDS, topics.SEQUENCES)))
                 return
             except CliError:
                 if time.monotonic() > deadline:

@@ -34,5 +34,6 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     503: {"description": "rating, messaging or Kafka cannot be reached (named)"},
     504: {"description": "no answer to a command in time (it may still be done)"},
 }
-for _response in RESPONSES.values():
-    _response["content"] = {"text/html": {}}
+for _code, _response in RESPONSES.items():
+    if _code != 303:  # a redirect has no body
+        _response["content"] = {"text/html": {}}

@@ -26,9 +26,11 @@ class Running:
         self.messaging = self.ns.start("messaging")
         self.intake = self.ns.start("intake")
         self.webhooks = self.ns.start("webhooks")
+        self.sequences = self.ns.start("sequences")
         self.dashboard = self.ns.start("dashboard", DASHBOARD_RATING_API_URL=self.rating.http,
                                        DASHBOARD_MESSAGING_API_URL=self.messaging.http,
-                                       DASHBOARD_WEBHOOKS_API_URL=self.webhooks.http, DASHBOARD_INTAKE_API_URL=self.intake.http)
+                                       DASHBOARD_WEBHOOKS_API_URL=self.webhooks.http, DASHBOARD_INTAKE_API_URL=self.intake.http,
+                                       DASHBOARD_SEQUENCES_API_URL=self.sequences.http)
         self.session = ""
         self.token = token(self.ns.jwt_secret, "rec-7")
         self.forged = token(self.ns.jwt_secret + "-not-ours", "rec-7")
@@ -69,7 +71,7 @@ class Running:
 @pytest.fixture(scope="module")
 def running(stack: Stack) -> Iterator[Running]:
     services = Running(stack)
-    try:  # a set-up that fails still stops the five processes it started
+    try:  # a set-up that fails still stops the processes it started
         services.seed()
         services.sign_in()
         yield services
@@ -170,6 +172,25 @@ def _check_page(case: Any, running: Running, base: str) -> None:
     if case.method == "GET" and case.path not in ("/login", "/signed-out", "/metrics"):
         assert stranger.status_code in (303, 401, 422), (key, stranger.status_code)
     running.tried["dashboard " + key] = running.tried.get("dashboard " + key, 0) + 1
+
+
+def _check_sequences(case: Any, running: Running, base: str) -> None:
+    """The sequences API: generated requests with a valid token (no 5xx, documented answers; a
+    definition is judged by rules no schema says, refused 422 with why) and a forged one (401)."""
+    key = f"{case.method} {case.path}"
+    valid = case.call(base_url=base, headers={"Authorization": f"Bearer {running.token}"})
+    assert valid.status_code < 500, (key, valid.status_code, valid.text[:300])
+    defining = case.method in ("POST", "PUT") and case.path.startswith("/v1/sequences")
+    case.validate_response(valid, excluded_checks=[positive_data_acceptance] if defining else None)
+    running.tried[key] = running.tried.get(key, 0) + 1
+    if case.path.startswith("/v1/"):
+        forged = case.call(base_url=base, headers={"Authorization": f"Bearer {running.forged}"})
+        assert forged.status_code in (401, 422), (case.path, forged.status_code)
+
+
+def test_sequences_api_matches_its_schema(running: Running) -> None:
+    _every_operation(running, running.sequences.http, _check_sequences)
+    assert {"POST /v1/sequences", "GET /v1/enrollments"} <= set(running.tried)
 
 
 def test_dashboard_matches_its_schema(running: Running) -> None:
