@@ -15,7 +15,7 @@ import logging
 import ssl
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any, Union
 
@@ -471,6 +471,14 @@ def subscribe_batches(
     )
     subscriber(handle)
     offsets.subscriber = subscriber
+
+
+def document_publications(broker: KafkaBroker, settings: KafkaSettings, produces: Mapping[str, Sequence[str]]) -> None:
+    """What a service publishes, per topic and type, for its AsyncAPI document (publishing itself
+    goes through its `Producer`)."""
+    for topic, types in produces.items():
+        for event_type in types:
+            broker.publisher(settings.topic(topic), title=f"{topic}:{event_type}", schema=documented_envelope(event_type))
 
 
 def _first_offsets(records: Sequence[ConsumerRecord]) -> dict[TopicPartition, int]:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import weakref
 from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime, timezone
 from typing import Any
 
 from faststream import FastStream
@@ -141,6 +143,31 @@ def service_app(
         shutdown_tracing()
 
     return app
+
+
+def tick_every(app: FastStream, every_s: float, evaluate: Callable[[datetime], Awaitable[Any]], *, what: str,
+               max_backoff_s: float) -> None:
+    """Run `evaluate(now)` on every replica every `every_s` seconds while `app` runs (0: never;
+    the service's `…run` command still does), retrying through outages. What it sends must be
+    keyed so that replicas evaluating at once send it once (a reminder's id, a step's)."""
+    ticker: list[asyncio.Task[None]] = []
+
+    async def tick_forever() -> None:
+        while True:
+            await retry_forever(lambda: evaluate(datetime.now(timezone.utc)), what=what, max_backoff_s=max_backoff_s)
+            await asyncio.sleep(every_s)
+
+    @app.after_startup
+    async def start_ticker() -> None:
+        if every_s > 0:
+            ticker.append(asyncio.create_task(tick_forever()))
+
+    @app.on_shutdown
+    async def stop_ticker() -> None:
+        for task in ticker:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
 
 
 class ConfigurationError(Exception):

@@ -10,9 +10,8 @@ from faststream import FastStream
 from pymongo import AsyncMongoClient
 
 from shared import topics
-from shared.contract import documented_envelope
 from shared.db import mongo_client
-from shared.kafka import BatchConsumer, DeadLetters, Producer, Publisher, broker_factory, subscribe_batches
+from shared.kafka import BatchConsumer, document_publications, DeadLetters, Producer, Publisher, broker_factory, subscribe_batches
 from shared.http import service_api
 from shared.service import ConfigurationError, service_app
 
@@ -82,10 +81,7 @@ def wire(settings: MessagingSettings) -> Wired:
     )
     subscribe_batches(broker, settings, list(CONSUMES), consumer, title="messaging-inputs",
                       description="Send commands, prospects, jobs, opt-outs and reminders (the daily digest).")
-    for topic, types in PRODUCES.items():
-        for event_type in types:
-            broker.publisher(settings.kafka.topic(topic), title=f"{topic}:{event_type}",
-                             schema=documented_envelope(event_type))
+    document_publications(broker, settings.kafka, PRODUCES)
     app = service_app(broker=broker, producer=producer, client=client, settings=settings, topics=[*CONSUMES, *PRODUCES],
                       title="Prospectflow messaging", description=DESCRIPTION, prepare_database=store.ensure_indexes,
                       kept=store.kept())

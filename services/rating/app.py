@@ -9,9 +9,8 @@ from faststream import FastStream
 from pymongo import AsyncMongoClient
 
 from shared import topics
-from shared.contract import documented_envelope
 from shared.db import mongo_client
-from shared.kafka import BatchConsumer, DeadLetters, Producer, Publisher, broker_factory, subscribe_batches
+from shared.kafka import BatchConsumer, document_publications, DeadLetters, Producer, Publisher, broker_factory, subscribe_batches
 from shared.http import service_api
 from shared.service import ConfigurationError, service_app
 
@@ -48,10 +47,7 @@ def create_app(settings: RatingSettings | None = None, client: AsyncMongoClient[
         title="rating-inputs",
         description="Recruiter commands, prospects, messages and jobs."
     )
-    for topic, types in PRODUCES.items():
-        for event_type in types:
-            broker.publisher(settings.kafka.topic(topic), title=f"{topic}:{event_type}",
-                             schema=documented_envelope(event_type))
+    document_publications(broker, settings.kafka, PRODUCES)
     return service_app(
         broker=broker, producer=producer, client=client, settings=settings,
         topics=[*CONSUMES, *PRODUCES],

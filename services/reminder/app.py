@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from datetime import datetime, timezone
 
 from fastapi import FastAPI
 from faststream import FastStream
@@ -14,9 +11,8 @@ from shared.contract import documented_envelope
 from shared.db import mongo_client
 from shared.kafka import BatchConsumer, DeadLetters, Producer, Publisher, broker_factory, subscribe_batches
 from shared.logs import get_logger
-from shared.retry import retry_forever
 from shared.http import service_api
-from shared.service import service_app
+from shared.service import tick_every, service_app
 
 from services.reminder.handlers import Reminders
 from services.reminder.settings import ReminderSettings
@@ -45,26 +41,7 @@ def create_app(settings: ReminderSettings | None = None) -> FastStream:
     app = service_app(broker=broker, producer=producer, client=client, settings=settings, topics=[*CONSUMES, topics.REMINDERS],
                       title="Prospectflow reminder", description=DESCRIPTION, prepare_database=store.ensure_indexes,
                       kept=store.kept())
-    ticker: list[asyncio.Task[None]] = []
-
-    async def tick_forever() -> None:
-        # Every replica ticks; the reminder's unique id lets only one of them send it.
-        while True:
-            await retry_forever(lambda: reminders.evaluate(datetime.now(timezone.utc)), what="evaluate schedule",
-                                max_backoff_s=settings.retry_max_backoff_s)
-            await asyncio.sleep(settings.tick_s)
-
-    @app.after_startup
-    async def start_ticker() -> None:
-        if settings.tick_s > 0:
-            ticker.append(asyncio.create_task(tick_forever()))
-
-    @app.on_shutdown
-    async def stop_ticker() -> None:
-        for task in ticker:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+    tick_every(app, settings.tick_s, reminders.evaluate, what="evaluate schedule", max_backoff_s=settings.retry_max_backoff_s)
 
     return app
 

@@ -3,20 +3,15 @@ consumer and the ticker that evaluates what is due; `create_service` adds the AP
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from datetime import datetime, timezone
 
 from fastapi import FastAPI
 from faststream import FastStream
 
 from shared import topics
-from shared.contract import documented_envelope
 from shared.db import mongo_client
 from shared.http import service_api
-from shared.kafka import BatchConsumer, DeadLetters, Producer, Publisher, broker_factory, subscribe_batches
-from shared.retry import retry_forever
-from shared.service import service_app
+from shared.kafka import BatchConsumer, document_publications, DeadLetters, Producer, Publisher, broker_factory, subscribe_batches
+from shared.service import tick_every, service_app
 
 from services.sequences import http
 from services.sequences.handlers import Definitions, Sequences
@@ -42,33 +37,11 @@ def wire(settings: SequencesSettings) -> tuple[FastStream, SequencesStore]:
                                                                        settings.kafka.topic_prefix), settings=settings)
     subscribe_batches(broker, settings, list(CONSUMES), consumer, title="sequences-inputs",
                       description="Sequence commands, prospects, jobs, messages, opt-outs, ratings and command results.")
-    for topic, types in PRODUCES.items():
-        for event_type in types:
-            broker.publisher(settings.kafka.topic(topic), title=f"{topic}:{event_type}",
-                             schema=documented_envelope(event_type))
+    document_publications(broker, settings.kafka, PRODUCES)
     app = service_app(broker=broker, producer=producer, client=client, settings=settings,
                       topics=[*CONSUMES, *PRODUCES], title="Prospectflow sequences", description=DESCRIPTION,
                       prepare_database=store.ensure_indexes, kept=store.kept())
-    ticker: list[asyncio.Task[None]] = []
-
-    async def tick_forever() -> None:
-        # Every replica ticks: a step is recorded once by its id, so only one of them sends it.
-        while True:
-            await retry_forever(lambda: sequences.run(datetime.now(timezone.utc)), what="evaluate sequences",
-                                max_backoff_s=settings.retry_max_backoff_s)
-            await asyncio.sleep(settings.tick_s)
-
-    @app.after_startup
-    async def start_ticker() -> None:
-        if settings.tick_s > 0:
-            ticker.append(asyncio.create_task(tick_forever()))
-
-    @app.on_shutdown
-    async def stop_ticker() -> None:
-        for task in ticker:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+    tick_every(app, settings.tick_s, sequences.run, what="evaluate sequences", max_backoff_s=settings.retry_max_backoff_s)
 
     return app, store
 
