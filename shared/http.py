@@ -24,6 +24,7 @@ from starlette.requests import ClientDisconnect
 from shared import __version__
 from shared.auth import InvalidToken, TokenVerifier
 from shared.logs import get_logger
+from shared.refusals import Refused
 
 log = get_logger("prospectflow.http")
 T = TypeVar("T")
@@ -147,7 +148,8 @@ def service_api(*, title: str, description: str, stream: FastStream | None = Non
     so); another its own `lifespan` and `readiness` (what is not ready, by part). `provides`
     what routes take by type, `verifier` the bearer-token check (`unconfigured`: what to set
     when there is none; `probes_in_schema`: `/health` and `/ready` in its OpenAPI document). A
-    body that is not read (`BodyRefused`) answers its status with why."""
+    body that is not read (`BodyRefused`) or a use case's refusal (`shared.refusals.Refused`)
+    answers its status with why."""
 
     async def stream_problems() -> dict[str, str]:
         from shared.service import operations_of
@@ -166,7 +168,8 @@ def service_api(*, title: str, description: str, stream: FastStream | None = Non
         api.include_router(router)
 
     @api.exception_handler(BodyRefused)
-    async def refused(_: Request, exc: BodyRefused) -> JSONResponse:
+    @api.exception_handler(Refused)
+    async def refused(_: Request, exc: BodyRefused | Refused) -> JSONResponse:
         return JSONResponse({"detail": exc.detail}, exc.status)
 
     return api

@@ -4,6 +4,7 @@ signed-in recruiter, the CSRF check, and rendering pages and fragments."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,7 +20,7 @@ from services.dashboard import present
 from services.dashboard.clients import (
     IntakeApi, MessagingApi, NotFound, RatingApi, Refused, SequencesApi, SessionExpired, Unavailable, WebhooksApi,
 )
-from services.dashboard.errors import Forbidden, SignedOut
+from services.dashboard.errors import Forbidden, Problem, SignedOut
 from services.dashboard.feed import Feed
 from services.dashboard.sessions import COOKIE, Session, Sessions
 from services.dashboard.store import DashboardStore, MemoryStore
@@ -29,6 +30,7 @@ HERE = Path(__file__).parent
 COMMAND_SIZE = 1_000  # the contract's most ids per command
 ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
 ProspectId = Annotated[str, PathParam(pattern=ID_PATTERN)]
+_ID = re.compile(ID_PATTERN)
 
 
 def make_templates() -> Jinja2Templates:
@@ -125,6 +127,18 @@ Checked = Annotated[Session, Depends(checked)]
 
 def is_htmx(request: Request) -> bool:
     return request.headers.get("hx-request") == "true"
+
+
+def picked(ids: str, most: int, title: str, too_many: str) -> list[str]:
+    """The prospects a form names (`ids`, comma-separated), each once and sorted (the same people
+    make the same command parts whatever order the page listed them in), or a Problem: none, more
+    than `most` (`title` and `too_many` say what was not done), or one that is not an id."""
+    chosen = sorted(set(i for i in ids.split(",", most + 1)[:most + 1] if i))
+    if not chosen:
+        raise Problem("No prospects selected", "Go back and select prospects.", 400)
+    if len(chosen) > most or not all(_ID.match(i) for i in chosen):
+        raise Problem(title, too_many, 400)
+    return chosen
 
 
 # --- sequences, as the Prospects page shows them ------------------------------------------------------

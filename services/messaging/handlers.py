@@ -12,6 +12,7 @@ from shared.contract import (
     MessageFailed, MessageSent, ProspectOptedOut, RejectionReason, ReminderDue, SendMessages, new_event,
 )
 from shared.messages import Outgoing, Publishes, Received
+from shared.refusals import Refused
 from shared.logs import get_logger
 from shared.logs import OUTAGES
 from shared.telemetry import RETRIES
@@ -346,12 +347,8 @@ class Unsubscribes:
         await self.publisher.publish([Outgoing(topics.OPT_OUTS, email, event)])
 
 
-class TemplateRefused(Exception):
+class TemplateRefused(Refused):
     """A recruiter's template that cannot be saved, or is not theirs: `status` and why."""
-
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(detail)
-        self.status, self.detail = status, detail
 
 
 class CustomTemplates:

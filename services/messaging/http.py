@@ -12,14 +12,13 @@ button, publishes `prospect.opted_out` and suppresses the address at once.
 
 from datetime import datetime
 from html import escape
-from collections.abc import Awaitable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from services.messaging.handlers import CustomTemplates, Previews, TemplateRefused, Unsubscribes
+from services.messaging.handlers import CustomTemplates, Previews, Unsubscribes
 from services.messaging.inbound import Inbound
 from services.messaging.providers import WebhookRefused, check_webhook_auth, webhook_mail
 from services.messaging.settings import MessagingSettings
@@ -27,7 +26,6 @@ from shared.contract import Note, ProspectIds, TemplateName
 from shared.http import BodyRefused, Recruiter, documented, provided, read_body
 
 WEBHOOK_BODY_TIMEOUT_S = 30.0
-T = TypeVar("T")
 
 
 class PreviewRequest(BaseModel):
@@ -161,19 +159,13 @@ def _template_out(doc: dict[str, Any]) -> TemplateOut:
     return TemplateOut.model_validate({**doc, "template_id": doc["_id"]})
 
 
-async def _templates_done(use: Awaitable[T]) -> T:
-    try:
-        return await use
-    except TemplateRefused as refused:
-        raise HTTPException(refused.status, refused.detail) from None
-
 
 @templates.post("/v1/templates", status_code=201, response_model=TemplateOut, responses={
     **TEMPLATE_CODES, 409: {"description": "the recruiter has 100 templates already"}})
 async def add_template(body: TemplateIn, recruiter_id: Recruiter, custom: CustomTemplatesOf) -> TemplateOut:
     """A recruiter's own template, with the variables of the built-in ones (`prospect.first_name`,
     `job.title`, `recruiter.name`, `note`, ...): refused when it does not render, with the line."""
-    return _template_out(await _templates_done(custom.create(recruiter_id, body.name, body.subject, body.text)))
+    return _template_out(await custom.create(recruiter_id, body.name, body.subject, body.text))
 
 
 @templates.get("/v1/templates", response_model=list[TemplateOut], responses={401: {"description": "no or a bad token"}})
@@ -183,20 +175,20 @@ async def list_templates(recruiter_id: Recruiter, custom: CustomTemplatesOf) -> 
 
 @templates.get("/v1/templates/{template_id}", response_model=TemplateOut, responses=TEMPLATE_CODES)
 async def read_template(template_id: TemplateId, recruiter_id: Recruiter, custom: CustomTemplatesOf) -> TemplateOut:
-    return _template_out(await _templates_done(custom.own(recruiter_id, template_id)))
+    return _template_out(await custom.own(recruiter_id, template_id))
 
 
 @templates.put("/v1/templates/{template_id}", response_model=TemplateOut, responses=TEMPLATE_CODES)
 async def change_template(template_id: TemplateId, body: TemplateIn, recruiter_id: Recruiter,
                           custom: CustomTemplatesOf) -> TemplateOut:
     """Changed for what is sent from now on (mails already queued keep what they were)."""
-    return _template_out(await _templates_done(custom.update(recruiter_id, template_id, body.name, body.subject,
-                                                             body.text)))
+    return _template_out(await custom.update(recruiter_id, template_id, body.name, body.subject,
+                                                             body.text))
 
 
 @templates.delete("/v1/templates/{template_id}", status_code=204, responses=TEMPLATE_CODES)
 async def delete_template(template_id: TemplateId, recruiter_id: Recruiter, custom: CustomTemplatesOf) -> Response:
-    await _templates_done(custom.delete(recruiter_id, template_id))
+    await custom.delete(recruiter_id, template_id)
     return Response(status_code=204)
 
 

@@ -23,6 +23,7 @@ from shared.contract import (
 )
 from shared.logs import get_logger
 from shared.messages import Outgoing, Publishes, Received
+from shared.refusals import Refused
 
 from services.sequences import domain
 from services.sequences.domain import Calendar, Step, Window
@@ -65,14 +66,15 @@ class Sequences:
         self.republish_after = timedelta(seconds=republish_after_s)
 
     async def __call__(self, batch: list[Received]) -> None:
-        await self._keep_state(batch)
+        dumped = [(r, r.data.model_dump(mode="json")) for r in batch]  # once per event, for both
+        await self._keep_state(dumped)
         out: list[Outgoing] = []
         for r in batch:
             if r.event.type == "sequences.enroll":
                 out += await self._enroll(r.of(EnrollInSequence))
             elif r.event.type == "sequences.stop":
                 out += await self._stop_command(r.of(StopSequences))
-        out += await self._follow(batch)
+        out += await self._follow(dumped)
         await self.publisher.publish(out)
         for r in batch:
             if r.event.type == "sequences.run":
@@ -83,11 +85,10 @@ class Sequences:
 
     # --- what it knows of jobs and prospects ------------------------------------------------------
 
-    async def _keep_state(self, batch: list[Received]) -> None:
+    async def _keep_state(self, batch: list[tuple[Received, dict[str, Any]]]) -> None:
         jobs: dict[str, dict[str, Any]] = {}
         prospects: dict[str, dict[str, Any]] = {}
-        for r in batch:
-            data = r.data.model_dump(mode="json")
+        for r, data in batch:
             if r.event.type in ("job.opened", "job.updated"):
                 recruiter = data["recruiter"]
                 jobs[data["job_id"]] = {"recruiter_id": recruiter["recruiter_id"], "timezone": recruiter["timezone"],
@@ -189,10 +190,9 @@ class Sequences:
 
     # --- events about the people enrolled ---------------------------------------------------------
 
-    async def _follow(self, batch: list[Received]) -> list[Outgoing]:
+    async def _follow(self, batch: list[tuple[Received, dict[str, Any]]]) -> list[Outgoing]:
         out: list[Outgoing] = []
-        for r in batch:
-            data = r.data.model_dump(mode="json")
+        for r, data in batch:
             reason = domain.stop_reason(r.event.type, data)
             if r.event.type == "message.sent" and data.get("sequence"):
                 out += await self._step_sent(data)
@@ -323,12 +323,6 @@ def _completed(command_id: str, command_type: str, recruiter_id: str, accepted: 
 # --- the HTTP side's use cases ---------------------------------------------------------------------
 
 
-class Refused(Exception):
-    """A definition that cannot be saved, or a sequence that is not the recruiter's: `status` and why."""
-
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(detail)
-        self.status, self.detail = status, detail
 
 
 class Definitions:

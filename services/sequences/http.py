@@ -2,20 +2,18 @@
 list with per-step figures, read, new version, archive; a prospect's enrollments."""
 
 from datetime import datetime
-from collections.abc import Awaitable
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from shared.http import Recruiter, provided
 
 from services.sequences.domain import DAYS
-from services.sequences.handlers import Definitions, Refused
+from services.sequences.handlers import Definitions
 
 router = APIRouter(tags=["sequences"])
-T = TypeVar("T")
 DefinitionsOf = Annotated[Definitions, provided(Definitions)]
 Id = Annotated[str, Path(pattern=r"^[A-Za-z0-9._:-]{1,128}$")]
 Day = Literal[DAYS]  # type: ignore[valid-type]  # the days, listed once in the domain
@@ -82,18 +80,12 @@ class EnrollmentOut(BaseModel):
     created_at: datetime
 
 
-async def _done(use: Awaitable[T]) -> T:
-    try:
-        return await use
-    except Refused as refused:
-        raise HTTPException(refused.status, refused.detail) from None
-
 
 @router.post("/v1/sequences", status_code=201, response_model=SequenceOut, responses={
     401: {"description": "no or a bad token"}, 422: {"description": "the definition is refused (why)"}})
 async def create(body: SequenceIn, recruiter_id: Recruiter, definitions: DefinitionsOf) -> dict[str, Any]:
     """A new sequence (version 1)."""
-    return await _done(definitions.create(recruiter_id, body.model_dump()))
+    return await definitions.create(recruiter_id, body.model_dump())
 
 
 @router.get("/v1/sequences", response_model=list[SequenceOut], responses={401: {"description": "no or a bad token"}})
@@ -104,7 +96,7 @@ async def listed(recruiter_id: Recruiter, definitions: DefinitionsOf) -> list[di
 
 @router.get("/v1/sequences/{sequence_id}", response_model=SequenceOut, responses=NOT_YOURS)
 async def read(sequence_id: Id, recruiter_id: Recruiter, definitions: DefinitionsOf) -> dict[str, Any]:
-    return await _done(definitions.own(recruiter_id, sequence_id))
+    return await definitions.own(recruiter_id, sequence_id)
 
 
 @router.put("/v1/sequences/{sequence_id}", response_model=SequenceOut, responses={
@@ -112,13 +104,13 @@ async def read(sequence_id: Id, recruiter_id: Recruiter, definitions: Definition
 async def new_version(sequence_id: Id, body: SequenceIn, recruiter_id: Recruiter,
                       definitions: DefinitionsOf) -> dict[str, Any]:
     """A new version; enrollments keep the version they started on."""
-    return await _done(definitions.new_version(recruiter_id, sequence_id, body.model_dump()))
+    return await definitions.new_version(recruiter_id, sequence_id, body.model_dump())
 
 
 @router.delete("/v1/sequences/{sequence_id}", status_code=204, responses=NOT_YOURS)
 async def archive(sequence_id: Id, recruiter_id: Recruiter, definitions: DefinitionsOf) -> Response:
     """Archived: no new enrollments; running ones go on."""
-    await _done(definitions.archive(recruiter_id, sequence_id))
+    await definitions.archive(recruiter_id, sequence_id)
     return Response(status_code=204)
 
 

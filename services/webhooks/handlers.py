@@ -11,6 +11,7 @@ from typing import Any
 
 from shared import ids, topics
 from shared.contract import JobOpened, ProspectRegistered
+from shared.refusals import Refused
 from shared.messages import Received
 
 from services.webhooks import domain, safety
@@ -99,12 +100,8 @@ class Fanout:
 # --- the HTTP side's use cases ---------------------------------------------------------------------
 
 
-class EndpointRefused(Exception):
+class EndpointRefused(Refused):
     """A request about endpoints that cannot be done: `status` (404, 409, 422) and why."""
-
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(detail)
-        self.status, self.detail = status, detail
 
 
 class Endpoints:

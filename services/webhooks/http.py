@@ -3,14 +3,14 @@ with the same bearer token as rating's API (a recruiter sees only their own endp
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path
+from fastapi import APIRouter, Path
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from shared.http import Recruiter, provided
 
 from services.webhooks import domain
-from services.webhooks.handlers import EndpointRefused, Endpoints
+from services.webhooks.handlers import Endpoints
 
 Id = Annotated[str, Path(pattern=r"^[A-Za-z0-9._:-]{1,128}$")]
 
@@ -70,13 +70,6 @@ EndpointsOf = Annotated[Endpoints, provided(Endpoints)]
 NOT_YOURS: dict[int | str, dict[str, Any]] = {404: {"description": "not yours"}}
 
 
-async def _done(use: Any) -> Any:
-    """A use case's answer, or its refusal as the HTTP status it names."""
-    try:
-        return await use
-    except EndpointRefused as refused:
-        raise HTTPException(refused.status, refused.detail) from None
-
 
 @router.post("/v1/endpoints", status_code=201, response_model=Created, tags=["endpoints"],
              responses={401: {"description": "no or a bad token"},
@@ -84,7 +77,7 @@ async def _done(use: Any) -> Any:
                         422: {"description": "the URL is not allowed (why), or an unknown event type"}})
 async def add(body: NewEndpoint, recruiter_id: Recruiter, endpoints: EndpointsOf) -> dict[str, Any]:
     """Register an endpoint for some event types; the answer holds its secret, once."""
-    doc, secret = await _done(endpoints.add(recruiter_id, body.url, list(body.events)))
+    doc, secret = await endpoints.add(recruiter_id, body.url, list(body.events))
     return {**_endpoint(doc), "secret": secret}
 
 
@@ -95,7 +88,7 @@ async def listed(recruiter_id: Recruiter, endpoints: EndpointsOf) -> list[dict[s
 
 @router.delete("/v1/endpoints/{endpoint_id}", status_code=204, tags=["endpoints"], responses=NOT_YOURS)
 async def delete(endpoint_id: Id, recruiter_id: Recruiter, endpoints: EndpointsOf) -> Response:
-    await _done(endpoints.delete(endpoint_id, recruiter_id))
+    await endpoints.delete(endpoint_id, recruiter_id)
     return Response(status_code=204)
 
 
@@ -103,26 +96,26 @@ async def delete(endpoint_id: Id, recruiter_id: Recruiter, endpoints: EndpointsO
              responses=NOT_YOURS)
 async def rotate(endpoint_id: Id, recruiter_id: Recruiter, endpoints: EndpointsOf) -> dict[str, Any]:
     """A new secret; the current one keeps signing beside it for WEBHOOKS_ROTATION_HOURS."""
-    secret, retires = await _done(endpoints.rotate(endpoint_id, recruiter_id))
+    secret, retires = await endpoints.rotate(endpoint_id, recruiter_id)
     return {"secret": secret, "previous_retires_at": retires}
 
 
 @router.post("/v1/endpoints/{endpoint_id}/enable", response_model=Endpoint, tags=["endpoints"], responses=NOT_YOURS)
 async def enable(endpoint_id: Id, recruiter_id: Recruiter, endpoints: EndpointsOf) -> dict[str, Any]:
     """Enable a disabled endpoint again (its dead deliveries can then be retried one by one)."""
-    return _endpoint(await _done(endpoints.enable(endpoint_id, recruiter_id)))
+    return _endpoint(await endpoints.enable(endpoint_id, recruiter_id))
 
 
 @router.get("/v1/endpoints/{endpoint_id}/deliveries", response_model=list[Delivery], tags=["deliveries"],
             responses=NOT_YOURS)
 async def deliveries(endpoint_id: Id, recruiter_id: Recruiter, endpoints: EndpointsOf) -> list[dict[str, Any]]:
     """The last 50 deliveries, newest first, each with every attempt (time, status, duration, error)."""
-    return [{**d, "id": d["_id"]} for d in await _done(endpoints.deliveries(endpoint_id, recruiter_id))]
+    return [{**d, "id": d["_id"]} for d in await endpoints.deliveries(endpoint_id, recruiter_id)]
 
 
 @router.post("/v1/endpoints/{endpoint_id}/deliveries/{delivery_id}/retry", status_code=202, tags=["deliveries"],
              responses=NOT_YOURS)
 async def retry(endpoint_id: Id, delivery_id: Id, recruiter_id: Recruiter, endpoints: EndpointsOf) -> dict[str, str]:
     """Attempt it again now (a dead one too), with the same webhook-id."""
-    await _done(endpoints.retry(endpoint_id, delivery_id, recruiter_id))
+    await endpoints.retry(endpoint_id, delivery_id, recruiter_id)
     return {"status": "pending"}

@@ -32,11 +32,10 @@ from shared.contract import SendMessages
 from services.dashboard import present
 from services.dashboard.errors import Problem
 from services.dashboard.sessions import Session
-from services.dashboard.web import COMMAND_SIZE, ID_PATTERN, Checked, Current, Dashboard, Parts, custom_templates, is_htmx
+from services.dashboard.web import COMMAND_SIZE, ID_PATTERN, Checked, Current, Dashboard, Parts, custom_templates, is_htmx, picked
 
 router = APIRouter()
 KEY_PATTERN = r"^[0-9a-f]{32}$"
-_ID = re.compile(ID_PATTERN)
 SendKey = Annotated[str, PathParam(pattern=ID_PATTERN)]  # any send: the dashboard's keys, or a command id
 RESULTS_WAIT_S = 5.0  # how long Send waits for the commands' results before showing progress
 NOT_TAKEN_AFTER_S = 60.0  # a part messaging has not taken by then is said, with what to do
@@ -127,13 +126,8 @@ async def send(request: Request, dashboard: Dashboard, session: Checked, templat
                note: Annotated[str, Form()] = "", names: Annotated[str, Form()] = "") -> Response:
     template = _template(template)
     key = key or uuid.uuid4().hex  # a form of its own (another app's): a send of its own
-    # Sorted: the same people make the same parts, whatever order the page listed them in.
-    chosen = sorted(set(i for i in ids.split(",", SEND_MAX + 1)[:SEND_MAX + 1] if i))
-    if not chosen:
-        raise Problem("No prospects selected", "Go back and select prospects.", 400)
-    if len(chosen) > SEND_MAX or not all(_ID.match(i) for i in chosen):
-        raise Problem("Not sent", f"One send goes to at most {SEND_MAX:,} prospects, each named by its id; "
-                                  "nothing was sent. Narrow the view (a job) and send in parts.", 400)
+    chosen = picked(ids, SEND_MAX, "Not sent", f"One send goes to at most {SEND_MAX:,} prospects, each named by "
+                                                "its id; nothing was sent. Narrow the view (a job) and send in parts.")
     parts = [chosen[i:i + COMMAND_SIZE] for i in range(0, len(chosen), COMMAND_SIZE)]
     try:
         commands = [(command_id, SendMessages(recruiter_id=session.recruiter_id, template=template,

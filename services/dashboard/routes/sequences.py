@@ -21,12 +21,11 @@ from shared.contract import EnrollInSequence
 from services.dashboard import present
 from services.dashboard.clients import NotFound, Refused
 from services.dashboard.errors import Problem
-from services.dashboard.web import COMMAND_SIZE, ID_PATTERN, Checked, Current, Dashboard, Parts, enrollments_of
+from services.dashboard.web import COMMAND_SIZE, ID_PATTERN, Checked, Current, Dashboard, Parts, enrollments_of, picked
 
 router = APIRouter()
 SequenceId = Annotated[str, PathParam(pattern=ID_PATTERN)]
 KEY_PATTERN = r"^[0-9a-f]{32}$"
-_ID = re.compile(ID_PATTERN)
 ENROLL_MAX = 10_000
 DAYS = {"mon": "Mon", "tue": "Tue", "wed": "Wed", "thu": "Thu", "fri": "Fri", "sat": "Sat", "sun": "Sun"}
 STEP_TEMPLATES = {**present.TEMPLATES, "follow_up": "Follow-up"}
@@ -121,7 +120,7 @@ async def start_page(
     if all == "1":
         prospect_ids = await dashboard.rating.ids(session.token, view, job or None)
     else:
-        prospect_ids = list(dict.fromkeys(i for i in (id or []) if i and _ID.match(i)))
+        prospect_ids = list(dict.fromkeys(i for i in (id or []) if i and re.match(ID_PATTERN, i)))
     if not prospect_ids:
         raise Problem("No prospects selected", "Tick the prospects (or Select all), choose a sequence, then Go.", 400)
     enrolled = await enrollments_of(dashboard, session.token, prospect_ids)
@@ -138,12 +137,8 @@ async def start(request: Request, dashboard: Dashboard, session: Checked,
                 key: Annotated[str, Form(pattern=KEY_PATTERN)]) -> HTMLResponse:
     """One `sequences.enroll` per 1,000, with ids derived from the page's key: a reload or a
     second click is the same commands, which enroll nobody twice."""
-    chosen = sorted(set(i for i in ids.split(",", ENROLL_MAX + 1)[:ENROLL_MAX + 1] if i))
-    if not chosen:
-        raise Problem("No prospects selected", "Go back and select prospects.", 400)
-    if len(chosen) > ENROLL_MAX or not all(_ID.match(i) for i in chosen):
-        raise Problem("Not started", f"A sequence starts for at most {ENROLL_MAX:,} prospects at once, each named by "
-                                     "its id; nobody was enrolled.", 400)
+    chosen = picked(ids, ENROLL_MAX, "Not started", f"A sequence starts for at most {ENROLL_MAX:,} prospects at "
+                                                    "once, each named by its id; nobody was enrolled.")
     parts = [chosen[i:i + COMMAND_SIZE] for i in range(0, len(chosen), COMMAND_SIZE)]
     commands = [(derived.derive("dashboard-enroll", key, str(n)),
                  EnrollInSequence(recruiter_id=session.recruiter_id, sequence_id=sequence, prospect_ids=part))
