@@ -8,7 +8,6 @@ twice and publish the same events again at most (which consumers dedupe)."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -192,11 +191,16 @@ class Sequences:
 
     async def _follow(self, batch: list[tuple[Received, dict[str, Any]]]) -> list[Outgoing]:
         out: list[Outgoing] = []
+        sent: list[dict[str, Any]] = []  # steps sent, taken together until another kind of event
         for r, data in batch:
-            reason = domain.stop_reason(r.event.type, data)
             if r.event.type == "message.sent" and data.get("sequence"):
-                out += await self._step_sent(data)
-            elif reason is not None:
+                sent.append(data)
+                continue
+            if sent:
+                await self._steps_sent(sent)
+                sent = []
+            reason = domain.stop_reason(r.event.type, data)
+            if reason is not None:
                 query = {"enrollment_ids": [data["sequence"]["enrollment_id"]]} if r.event.type == "message.failed" \
                     else {"prospect_ids": [data["prospect_id"]]}
                 out += await self._stop(await self.store.active_of(**query), reason, r.event.id)
@@ -215,29 +219,36 @@ class Sequences:
                                             StopReason.REJECTED, r.event.id)
             elif domain.is_out_of_office(r.event.type, data):
                 out += await self._pause(data, r.time)
+        if sent:
+            await self._steps_sent(sent)
         return out
 
-    async def _step_sent(self, data: dict[str, Any]) -> list[Outgoing]:
-        """A step was sent: the next one is scheduled, or the sequence is complete."""
-        step = data["sequence"]
-        found = await self.store.active_of(enrollment_ids=[step["enrollment_id"]])
-        if not found or found[0]["step"] != step["step"]:
-            return []  # ended meanwhile, or a redelivery of a step already counted
-        enrollment = found[0]
-        sent_at = datetime.fromisoformat(data["sent_at"])
-        steps = enrollment["steps"]
-        if step["step"] >= len(steps):
-            await self.publisher.publish([_event("sequence.completed", SequenceCompleted(
-                **_about(enrollment), steps_sent=step["step"]), enrollment["_id"], enrollment["prospect_id"])])
-            await self.store.end(enrollment, {"state": "completed", "steps_sent": step["step"], "next_at": None,
-                                              "completed_at": sent_at})
-            return []
-        following = steps[step["step"]]
-        next_at = calendar(enrollment).next_step_at(sent_at, following["delay_business_days"])
-        await self.store.update(enrollment["_id"], {"state": "running", "step": step["step"] + 1,
-                                                    "steps_sent": step["step"], "next_at": next_at},
-                                only_if={"step": step["step"]})
-        return []
+    async def _steps_sent(self, sent: list[dict[str, Any]]) -> None:
+        """Steps were sent: each enrollment's next step is scheduled, or it is complete (one read
+        and one bulk write for all of them)."""
+        found = {e["_id"]: e for e in await self.store.active_of(enrollment_ids={d["sequence"]["enrollment_id"]
+                                                                               for d in sent})}
+        scheduled, completed = [], []
+        for data in sent:
+            step = data["sequence"]
+            enrollment = found.get(step["enrollment_id"])
+            if enrollment is None or enrollment["step"] != step["step"]:
+                continue  # ended meanwhile, or a redelivery of a step already counted
+            sent_at = datetime.fromisoformat(data["sent_at"])
+            steps = enrollment["steps"]
+            if step["step"] >= len(steps):
+                completed.append((enrollment, step["step"], sent_at))
+                del found[enrollment["_id"]]
+                continue
+            next_at = calendar(enrollment).next_step_at(sent_at, steps[step["step"]]["delay_business_days"])
+            scheduled.append(({"_id": enrollment["_id"], "step": step["step"]},
+                              {"state": "running", "step": step["step"] + 1, "steps_sent": step["step"], "next_at": next_at}))
+            enrollment["step"] += 1
+        await self.store.update_each(scheduled)
+        await self.publisher.publish([_event("sequence.completed", SequenceCompleted(**_about(e), steps_sent=n), e["_id"],
+                                             e["prospect_id"]) for e, n, _ in completed])
+        for e, n, at in completed:
+            await self.store.end(e, {"state": "completed", "steps_sent": n, "next_at": None, "completed_at": at})
 
     async def _pause(self, data: dict[str, Any], at: datetime) -> list[Outgoing]:
         out = []
@@ -255,37 +266,55 @@ class Sequences:
 
     async def run(self, as_of: datetime, recruiter_id: str | None = None) -> int:
         """Hand every step due by `as_of` to messaging, within each window and each recruiter's
-        cap (spread over the window), oldest first; the rest wait. Returns how many were handed."""
-        due = await self.store.due(as_of, recruiter_id, self.run_batch)
-        if not due:
-            DUE.set(0)
-            return 0
-        by_recruiter: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        cap (spread over the window), oldest first; the rest wait. The due enrollments are read a
+        page at a time (`run_batch`, in (next_at, _id) order), so memory does not grow with the
+        schedule. Returns how many steps were handed."""
+        sent_today: dict[str, int] = {}
+        days: dict[str, str] = {}
+        handed, waiting, oldest, after = 0, 0, None, None
+        while True:
+            due = await self.store.due(as_of, recruiter_id, self.run_batch, after=after)
+            if not due:
+                break
+            after = (due[-1]["next_at"], due[-1]["_id"])
+            count, held, first = await self._hand(due, as_of, sent_today, days)
+            handed, waiting = handed + count, waiting + held
+            oldest = first if oldest is None or (first is not None and first < oldest) else oldest
+            if len(due) < self.run_batch:
+                break
+        STEPS.inc(handed)
+        DUE.set(waiting)
+        if oldest is not None:
+            LAG.set(max(0.0, (as_of - oldest).total_seconds()))
+        return handed
+
+    async def _hand(self, due: list[dict[str, Any]], as_of: datetime, sent_today: dict[str, int],
+                    days: dict[str, str]) -> tuple[int, int, datetime | None]:
+        """One page of due enrollments: (steps handed, steps held back by the cap, the oldest handed)."""
+        new = {e["recruiter_id"]: e for e in due if e["recruiter_id"] not in days}
+        for rid, e in new.items():
+            days[rid] = domain.local_day(Calendar(Window(), e.get("recruiter_timezone") or "UTC"), as_of)
+        sent_today.update(await self.store.sent_today(new, days))
+        steps, out, later, waiting, oldest = [], [], [], 0, None
         for e in due:
-            by_recruiter[e["recruiter_id"]].append(e)
-        days = {rid: domain.local_day(Calendar(Window(), es[0].get("recruiter_timezone") or "UTC"), as_of)
-                for rid, es in by_recruiter.items()}
-        sent_today = await self.store.sent_today(by_recruiter, days)
-        steps, out, waiting, oldest = [], [], 0, None
-        for rid, enrollments in by_recruiter.items():
-            for e in enrollments:
-                when = calendar(e)
-                moment = when.first_moment(as_of)
-                if moment > as_of:  # outside its window now: at the next moment, not at night
-                    await self.store.update(e["_id"], {"next_at": moment}, only_if={"state": e["state"]})
-                    continue
-                if domain.allowance(e["daily_cap"], when, as_of, sent_today[rid]) <= 0:
-                    waiting += 1  # the cap: it waits, oldest first, for the allowance to grow
-                    continue
-                sent_today[rid] += 1
-                if e["state"] == "paused":
-                    out.append(_event("sequence.resumed", SequenceResumed(**_about(e), next_step=e["step"],
-                                                                          next_at=as_of),
-                                      f"{e['_id']}:{e.get('paused_until')}", e["prospect_id"]))
-                oldest = min(oldest or e["next_at"], e["next_at"])
-                step_id = domain.step_command_id(e["_id"], e["step"])
-                steps.append((e, step_id, {"_id": step_id, "enrollment_id": e["_id"], "recruiter_id": rid,
-                                           "day": days[rid], "at": utcnow(), "step": e["step"], "published": False}))
+            rid = e["recruiter_id"]
+            when = calendar(e)
+            moment = when.first_moment(as_of)
+            if moment > as_of:  # outside its window now: at the next moment, not at night
+                later.append(({"_id": e["_id"], "state": e["state"]}, {"next_at": moment}))
+                continue
+            if domain.allowance(e["daily_cap"], when, as_of, sent_today[rid]) <= 0:
+                waiting += 1  # the cap: it waits, oldest first, for the allowance to grow
+                continue
+            sent_today[rid] += 1
+            if e["state"] == "paused":
+                out.append(_event("sequence.resumed", SequenceResumed(**_about(e), next_step=e["step"], next_at=as_of),
+                                  f"{e['_id']}:{e.get('paused_until')}", e["prospect_id"]))
+            oldest = min(oldest or e["next_at"], e["next_at"])
+            step_id = domain.step_command_id(e["_id"], e["step"])
+            steps.append((e, step_id, {"_id": step_id, "enrollment_id": e["_id"], "recruiter_id": rid,
+                                       "day": days[rid], "at": utcnow(), "step": e["step"], "published": False}))
+        await self.store.update_each(later)
         recorded = await self.store.record_steps([doc for _, _, doc in steps])
         stale = await self.store.unpublished_steps([i for _, i, _ in steps if i not in recorded],
                                                    utcnow() - self.republish_after)
@@ -300,14 +329,9 @@ class Sequences:
                 event_id=step_id, source=SOURCE, type="messages.send", data=data, correlationid=e["_id"])))
         await self.publisher.publish(out + commands)
         await self.store.mark_steps_published([c.event["id"] for c in commands])
-        for e, _, _ in steps:
-            await self.store.update(e["_id"], {"state": "awaiting", "next_at": None}, only_if={"step": e["step"],
-                                                                                                "state": e["state"]})
-        STEPS.inc(len(commands))
-        DUE.set(waiting)
-        if oldest is not None:
-            LAG.set(max(0.0, (as_of - oldest).total_seconds()))
-        return len(commands)
+        await self.store.update_each([({"_id": e["_id"], "step": e["step"], "state": e["state"]},
+                                       {"state": "awaiting", "next_at": None}) for e, _, _ in steps])
+        return len(commands), waiting, oldest
 
 
 def _completed(command_id: str, command_type: str, recruiter_id: str, accepted: list[str],

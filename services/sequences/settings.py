@@ -14,6 +14,6 @@ class SequencesSettings(RecruiterTokens, ServiceSettings):
                                                   "sequences.run")
     out_of_office_days: float = Field(14.0, gt=0, description="an out-of-office answer without a return date "
                                                               "pauses this many days")
-    run_batch: int = Field(1_000, ge=1, description="most due enrollments taken in one evaluation")
+    run_batch: int = Field(1_000, ge=1, description="due enrollments read at a time by an evaluation (it reads them all, a page at a time)")
     republish_after_s: float = Field(30.0, gt=0, description="a step recorded but not confirmed published this "
                                                              "long ago is published again (the same command)")

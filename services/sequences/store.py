@@ -11,7 +11,7 @@ from typing import Any
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
-from shared.db import find_by_ids, insert_new, set_by_id
+from shared.db import find_by_ids, insert_new, set_by_id, set_each
 from shared.retention import Kept
 
 ACTIVE = ("running", "paused", "awaiting")
@@ -107,11 +107,20 @@ class SequencesStore:
         result = await self.enrollments.update_one({"_id": enrollment_id, **(only_if or {})}, {"$set": fields})
         return result.matched_count > 0
 
-    async def due(self, as_of: datetime, recruiter_id: str | None, limit: int) -> list[dict[str, Any]]:
+    async def update_each(self, writes: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
+        """`$set` on enrollments each picked by its own filter (its `_id` and what it must still be)."""
+        if writes:
+            await set_each(self.enrollments, writes)
+
+    async def due(self, as_of: datetime, recruiter_id: str | None, limit: int,
+                  after: tuple[datetime, str] | None = None) -> list[dict[str, Any]]:
+        """Up to `limit` enrollments due by `as_of`, oldest first, after the page that ended at `after`."""
         query: dict[str, Any] = {"state": {"$in": ["running", "paused"]}, "next_at": {"$lte": as_of}}
         if recruiter_id:
             query["recruiter_id"] = recruiter_id
-        return await self.enrollments.find(query).sort("next_at", 1).limit(limit).to_list()
+        if after is not None:
+            query["$or"] = [{"next_at": {"$gt": after[0]}}, {"next_at": after[0], "_id": {"$gt": after[1]}}]
+        return await self.enrollments.find(query).sort([("next_at", 1), ("_id", 1)]).limit(limit).to_list()
 
     async def enrollments_of(self, prospect_ids: list[str], recruiter_id: str) -> list[dict[str, Any]]:
         return await self.enrollments.find({"prospect_id": {"$in": prospect_ids}, "recruiter_id": recruiter_id}).sort(
@@ -136,10 +145,17 @@ class SequencesStore:
         await self.steps.update_many({"_id": {"$in": list(ids)}}, {"$set": {"published": True}})
 
     async def sent_today(self, recruiter_ids: Iterable[str], day_of: dict[str, str]) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for recruiter_id in recruiter_ids:
-            counts[recruiter_id] = await self.steps.count_documents({"recruiter_id": recruiter_id,
-                                                                     "day": day_of[recruiter_id]})
+        """Steps each recruiter has sent on their local day: one query, counted by the database."""
+        wanted = list(recruiter_ids)
+        counts = dict.fromkeys(wanted, 0)
+        if not wanted:
+            return counts
+        cursor = await self.steps.aggregate([
+            {"$match": {"recruiter_id": {"$in": wanted}, "day": {"$in": sorted({day_of[r] for r in wanted})}}},
+            {"$group": {"_id": {"recruiter_id": "$recruiter_id", "day": "$day"}, "n": {"$sum": 1}}}])
+        async for row in cursor:
+            if day_of.get(row["_id"]["recruiter_id"]) == row["_id"]["day"]:
+                counts[row["_id"]["recruiter_id"]] = row["n"]
         return counts
 
     async def steps_by_ids(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:

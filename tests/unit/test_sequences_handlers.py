@@ -36,11 +36,11 @@ def state() -> list[Received]:
     return [job, *people]
 
 
-async def world() -> tuple[SequencesStore, Sequences, MemoryPublisher, str]:
+async def world(daily_cap: int = 50, run_batch: int = 1_000) -> tuple[SequencesStore, Sequences, MemoryPublisher, str]:
     store, publisher = SequencesStore(MemoryDatabase()), MemoryPublisher()
-    sequences = Sequences(store, publisher)
+    sequences = Sequences(store, publisher, run_batch=run_batch)
     definition = await Definitions(store).create("rec-7", {
-        "name": "Follow-up", "daily_cap": 50, "window": {"start_hour": 9, "end_hour": 17,
+        "name": "Follow-up", "daily_cap": daily_cap, "window": {"start_hour": 9, "end_hour": 17,
                                                          "days": ["mon", "tue", "wed", "thu", "fri"]},
         "steps": [{"template": "ask_to_apply", "delay_business_days": 0},
                   {"template": "arrange_interview", "delay_business_days": 2}]})
@@ -48,9 +48,10 @@ async def world() -> tuple[SequencesStore, Sequences, MemoryPublisher, str]:
     return store, sequences, publisher, definition["sequence_id"]
 
 
-def enroll(sequence_id: str, command_id: str = "enroll-1") -> Received:
+def enroll(sequence_id: str, command_id: str = "enroll-1", prospect_ids: list[str] = PIDS,
+           at: str = "2026-12-07T07:00:00Z") -> Received:
     return event("sequence-commands", "sequences.enroll", {"recruiter_id": "rec-7", "sequence_id": sequence_id,
-                                                           "prospect_ids": PIDS}, command_id)
+                                                           "prospect_ids": prospect_ids}, command_id, at)
 
 
 async def test_a_redelivered_enrollment_and_repeated_runs_send_each_step_once():
@@ -65,6 +66,24 @@ async def test_a_redelivered_enrollment_and_repeated_runs_send_each_step_once():
     steps = publisher.of_type("messages.send")
     assert sorted(s["data"]["prospect_ids"][0] for s in steps) == sorted(PIDS)
     assert {s["data"]["sequence"]["step"] for s in steps} == {1}
+
+
+async def test_a_run_reads_what_is_due_a_page_at_a_time_and_sends_all_of_it():
+    store, sequences, publisher, sequence_id = await world(run_batch=1)
+    await sequences([enroll(sequence_id)])
+    assert await sequences.run(TUESDAY_AFTERNOON) == 2
+    assert sorted(s["data"]["prospect_ids"][0] for s in publisher.of_type("messages.send")) == sorted(PIDS)
+
+
+async def test_the_cap_sends_the_oldest_first_and_the_rest_the_next_business_day():
+    store, sequences, publisher, sequence_id = await world(daily_cap=1, run_batch=1)
+    await sequences([enroll(sequence_id, "enroll-b", [PIDS[1]], at="2026-12-08T08:30:00Z")])  # 09:30 in Berlin
+    await sequences([enroll(sequence_id, "enroll-a", [PIDS[0]], at="2026-12-08T09:00:00Z")])
+    assert await sequences.run(TUESDAY_AFTERNOON) == 1
+    assert await sequences.run(TUESDAY_AFTERNOON) == 0  # the day's one is sent
+    assert [s["data"]["prospect_ids"] for s in publisher.of_type("messages.send")] == [[PIDS[1]]]
+    assert await sequences.run(datetime(2026, 12, 9, 8, 5, tzinfo=timezone.utc)) == 1  # Wednesday 09:05
+    assert [s["data"]["prospect_ids"] for s in publisher.of_type("messages.send")] == [[PIDS[1]], [PIDS[0]]]
 
 
 async def test_two_replicas_at_once_send_each_step_once():
