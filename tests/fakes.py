@@ -107,6 +107,8 @@ def _apply_update(doc: dict[str, Any], update: dict[str, Any], inserting: bool) 
                     doc[key] = value
             elif op == "$inc":
                 doc[key] = (current or 0) + value
+            elif op == "$push":
+                doc[key] = [*(current or []), copy.deepcopy(value)]
             else:
                 raise NotImplementedError(f"the fake database has no {op}")
 

@@ -159,6 +159,9 @@ class SequencesApi(Api):
     async def create(self, token: str, definition: dict[str, Any]) -> dict[str, Any]:
         return dict(await self.call("POST", "/v1/sequences", token, json=definition))
 
+    async def new_version(self, token: str, sequence_id: str, definition: dict[str, Any]) -> dict[str, Any]:
+        return dict(await self.call("PUT", f"/v1/sequences/{quote(sequence_id, safe='')}", token, json=definition))
+
     async def archive(self, token: str, sequence_id: str) -> None:
         await self.send("DELETE", f"/v1/sequences/{quote(sequence_id, safe='')}", token)
 

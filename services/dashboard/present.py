@@ -37,6 +37,26 @@ def parse_time(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
+STOP_REASONS = {"replied": "they replied", "bounced": "their e-mail bounced", "complained": "they marked a mail as spam",
+                "opted_out": "they opted out", "not_a_fit": "rated not for this job", "job_closed": "the job closed",
+                "recruiter": "stopped by you", "send_failed": "a mail could not be sent",
+                "rejected": "messaging refused a step", "erased": "their data was erased"}
+
+
+def timeline(history: list[dict[str, Any]], enrollments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The prospect's history (rating's, oldest first) with each sequence event of their
+    enrollments in its place: `kind` "sequence", `event` enrolled / paused / resumed / stopped /
+    completed, the sequence's name and the event's own fields."""
+    lines = [(parse_time(h.get("at")), n, h) for n, h in enumerate(history)]
+    for e in enrollments:
+        for ev in e.get("events") or []:
+            lines.append((parse_time(ev.get("at")), len(lines), {
+                **ev, "kind": "sequence", "event": ev.get("kind"), "sequence_name": e.get("sequence_name") or "Sequence",
+                "steps_total": e.get("steps_total")}))
+    floor = datetime.min.replace(tzinfo=timezone.utc)
+    return [h for _, _, h in sorted(lines, key=lambda x: (x[0] or floor, x[1]))]
+
+
 def waiting(value: Any, now: datetime | None = None) -> str:
     """'3 days', '5 h', '12 min', 'just now'."""
     since = parse_time(value)

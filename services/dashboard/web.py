@@ -38,7 +38,7 @@ def make_templates() -> Jinja2Templates:
     templates.env.globals.update(VIEWS=present.VIEWS, RATINGS=present.RATINGS, TEMPLATES=present.TEMPLATES,
                                  TEMPLATE_NAMES=present.TEMPLATE_NAMES,
                                  REASONS=present.REASONS, CAUSES=present.CAUSES,
-                                 AUTO_KINDS=present.AUTO_KINDS)
+                                 AUTO_KINDS=present.AUTO_KINDS, STOP_REASONS=present.STOP_REASONS)
     templates.env.filters.update(waiting=present.waiting, ago=present.ago, when=present.when, number=present.number,
                                  first_line=present.first_line, filesize=present.filesize)
     return templates

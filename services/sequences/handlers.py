@@ -36,6 +36,7 @@ STEPS = Counter("prospectflow_sequence_steps_total", "Steps handed to messaging 
 STOPS = Counter("prospectflow_sequence_stops_total", "Enrollments stopped, by reason", ["reason"])
 DUE = Gauge("prospectflow_sequence_steps_due", "Steps due at the last evaluation and not yet sent (cap, window)")
 LAG = Gauge("prospectflow_sequence_schedule_lag_seconds", "How late the oldest step sent at the last evaluation was")
+BY_STATE = Gauge("prospectflow_sequence_enrollments_by_state", "Enrollments by state at the last evaluation", ["state"])
 
 
 def calendar(enrollment: dict[str, Any]) -> Calendar:
@@ -154,6 +155,7 @@ class Sequences:
                    "recruiter_timezone": job.get("timezone") or "UTC", "country": job.get("country"),
                    "state": "running", "step": 1, "steps_sent": 0, "created_at": at}
             doc["next_at"] = doc["created_next_at"] = calendar(doc).first_moment(at)
+            doc["events"] = [{"kind": "enrolled", "at": at, "next_at": doc["next_at"]}]
             docs.append(doc)
             accepted.append(pid)
             out.append(_event("sequence.enrolled", SequenceEnrolled(
@@ -169,7 +171,8 @@ class Sequences:
         wanted = list(dict.fromkeys(command.prospect_ids))
         active = [e for e in await self.store.active_of(prospect_ids=wanted) if e["recruiter_id"] == command.recruiter_id]
         out = await self._stop(active, StopReason.RECRUITER, r.event.id)
-        stopped = {e["prospect_id"] for e in active}
+        # A repeated command (a redelivery, a reload of the page) answers as the first did.
+        stopped = {e["prospect_id"] for e in [*active, *await self.store.stopped_by(r.event.id, wanted)]}
         accepted = [pid for pid in wanted if pid in stopped]
         rejected = [(pid, RejectionReason.UNKNOWN_PROSPECT) for pid in wanted if pid not in stopped]
         return [*out, _completed(r.event.id, r.event.type, command.recruiter_id, accepted, rejected)]
@@ -181,9 +184,11 @@ class Sequences:
                                                              steps_sent=e.get("steps_sent", 0)),
                          e["_id"], e["prospect_id"]) for e in enrollments]
         await self.publisher.publish(events)
+        now = utcnow()
         for e in enrollments:
-            if await self.store.end(e, {"state": "stopped", "reason": reason.value, "stopped_at": utcnow(),
-                                        "next_at": None}):
+            if await self.store.end(e, {"state": "stopped", "reason": reason.value, "stopped_at": now, "next_at": None,
+                                        "stopped_by": cause},
+                                    {"kind": "stopped", "at": now, "reason": reason.value}):
                 STOPS.labels(reason.value).inc()
         return []
 
@@ -242,13 +247,15 @@ class Sequences:
                 continue
             next_at = calendar(enrollment).next_step_at(sent_at, steps[step["step"]]["delay_business_days"])
             scheduled.append(({"_id": enrollment["_id"], "step": step["step"]},
-                              {"state": "running", "step": step["step"] + 1, "steps_sent": step["step"], "next_at": next_at}))
+                              {"state": "running", "step": step["step"] + 1, "steps_sent": step["step"], "next_at": next_at},
+                              None))
             enrollment["step"] += 1
         await self.store.update_each(scheduled)
         await self.publisher.publish([_event("sequence.completed", SequenceCompleted(**_about(e), steps_sent=n), e["_id"],
                                              e["prospect_id"]) for e, n, _ in completed])
         for e, n, at in completed:
-            await self.store.end(e, {"state": "completed", "steps_sent": n, "next_at": None, "completed_at": at})
+            await self.store.end(e, {"state": "completed", "steps_sent": n, "next_at": None, "completed_at": at},
+                                 {"kind": "completed", "at": at, "steps_sent": n})
 
     async def _pause(self, data: dict[str, Any], at: datetime) -> list[Outgoing]:
         out = []
@@ -257,7 +264,8 @@ class Sequences:
             until = calendar(e).resume_at(back) if back else calendar(e).first_moment(at + self.out_of_office)
             if e["state"] == "awaiting":  # the step in flight is sent; the next waits for their return
                 continue
-            await self.store.update(e["_id"], {"state": "paused", "next_at": until, "paused_until": until})
+            await self.store.update(e["_id"], {"state": "paused", "next_at": until, "paused_until": until},
+                                    event={"kind": "paused", "at": at, "until": until})
             out.append(_event("sequence.paused", SequencePaused(**_about(e), until=until),
                               f"{e['_id']}:{data['message_id']}", e["prospect_id"]))
         return out
@@ -284,6 +292,8 @@ class Sequences:
                 break
         STEPS.inc(handed)
         DUE.set(waiting)
+        for state, count in (await self.store.count_by_state()).items():
+            BY_STATE.labels(state).set(count)
         if oldest is not None:
             LAG.set(max(0.0, (as_of - oldest).total_seconds()))
         return handed
@@ -301,7 +311,7 @@ class Sequences:
             when = calendar(e)
             moment = when.first_moment(as_of)
             if moment > as_of:  # outside its window now: at the next moment, not at night
-                later.append(({"_id": e["_id"], "state": e["state"]}, {"next_at": moment}))
+                later.append(({"_id": e["_id"], "state": e["state"]}, {"next_at": moment}, None))
                 continue
             if domain.allowance(e["daily_cap"], when, as_of, sent_today[rid]) <= 0:
                 waiting += 1  # the cap: it waits, oldest first, for the allowance to grow
@@ -330,7 +340,9 @@ class Sequences:
         await self.publisher.publish(out + commands)
         await self.store.mark_steps_published([c.event["id"] for c in commands])
         await self.store.update_each([({"_id": e["_id"], "step": e["step"], "state": e["state"]},
-                                       {"state": "awaiting", "next_at": None}) for e, _, _ in steps])
+                                       {"state": "awaiting", "next_at": None},
+                                       {"kind": "resumed", "at": as_of} if e["state"] == "paused" else None)
+                                      for e, _, _ in steps])
         return len(commands), waiting, oldest
 
 
@@ -402,7 +414,7 @@ class Definitions:
         return out
 
     async def enrollments(self, recruiter_id: str, prospect_ids: list[str]) -> list[dict[str, Any]]:
-        return [{**e, "enrollment_id": e["_id"], "steps_total": len(e["steps"])}
+        return [{**e, "enrollment_id": e["_id"], "steps_total": len(e["steps"]), "events": e.get("events", [])}
                 for e in await self.store.enrollments_of(prospect_ids, recruiter_id)]
 
 

@@ -63,6 +63,15 @@ class SequenceOut(BaseModel):
     figures: list[StepFigures] | None = None
 
 
+class EnrollmentEvent(BaseModel):
+    kind: Literal["enrolled", "paused", "resumed", "stopped", "completed"]
+    at: datetime
+    next_at: datetime | None = Field(None, description="enrolled: when step 1 goes")
+    until: datetime | None = Field(None, description="paused: until when")
+    reason: str | None = Field(None, description="stopped: why")
+    steps_sent: int | None = Field(None, description="completed: how many steps were sent")
+
+
 class EnrollmentOut(BaseModel):
     enrollment_id: str
     sequence_id: str
@@ -78,7 +87,8 @@ class EnrollmentOut(BaseModel):
     paused_until: datetime | None = None
     reason: str | None = Field(None, description="why it stopped")
     created_at: datetime
-
+    events: list[EnrollmentEvent] = Field(default_factory=list, description="what happened to it, oldest first "
+                                                                            "(the sequence.* events, as a timeline)")
 
 
 @router.post("/v1/sequences", status_code=201, response_model=SequenceOut, responses={

@@ -4,17 +4,18 @@ enrollment per prospect, and each step sent (by its command id: a step is record
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
-from shared.db import find_by_ids, insert_new, set_by_id, set_each
+from shared.db import bulk_write, find_by_ids, insert_new, set_by_id
 from shared.retention import Kept
 
 ACTIVE = ("running", "paused", "awaiting")
+STATES = (*ACTIVE, "stopped", "completed")
 
 
 class SequencesStore:
@@ -95,22 +96,34 @@ class SequencesStore:
             return []
         return await self.enrollments.find({"state": {"$in": list(ACTIVE)}, "$or": query}).to_list()
 
-    async def end(self, enrollment: dict[str, Any], fields: dict[str, Any]) -> bool:
-        """Stop or complete an active enrollment, once: True if this call did it."""
+    async def end(self, enrollment: dict[str, Any], fields: dict[str, Any], event: dict[str, Any]) -> bool:
+        """Stop or complete an active enrollment, once, noting `event` on its timeline: True if this call did it."""
         done = await self.enrollments.find_one_and_update(
-            {"_id": enrollment["_id"], "state": {"$in": list(ACTIVE)}}, {"$set": fields},
+            {"_id": enrollment["_id"], "state": {"$in": list(ACTIVE)}}, _noted(fields, event),
             return_document=ReturnDocument.AFTER)
         await self.running.delete_one({"_id": enrollment["prospect_id"], "enrollment_id": enrollment["_id"]})
         return done is not None
 
-    async def update(self, enrollment_id: str, fields: dict[str, Any], *, only_if: dict[str, Any] | None = None) -> bool:
-        result = await self.enrollments.update_one({"_id": enrollment_id, **(only_if or {})}, {"$set": fields})
+    async def stopped_by(self, cause: str, prospect_ids: list[str]) -> list[dict[str, Any]]:
+        """The enrollments of these prospects that `cause` (a command's id) stopped."""
+        return await self.enrollments.find({"prospect_id": {"$in": prospect_ids}, "stopped_by": cause},
+                                           {"prospect_id": 1}).to_list()
+
+    async def update(self, enrollment_id: str, fields: dict[str, Any], *, only_if: dict[str, Any] | None = None,
+                     event: dict[str, Any] | None = None) -> bool:
+        result = await self.enrollments.update_one({"_id": enrollment_id, **(only_if or {})}, _noted(fields, event))
         return result.matched_count > 0
 
-    async def update_each(self, writes: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
-        """`$set` on enrollments each picked by its own filter (its `_id` and what it must still be)."""
+    async def update_each(self, writes: Sequence[tuple[dict[str, Any], Mapping[str, Any], dict[str, Any] | None]]) -> None:
+        """Enrollments each picked by its own filter (its `_id` and what it must still be): `$set`
+        its fields, and note its event (if any) on its timeline. One bulk write."""
         if writes:
-            await set_each(self.enrollments, writes)
+            await bulk_write(self.enrollments, [UpdateOne(query, _noted(fields, event))
+                                                for query, fields, event in writes], ordered=False)
+
+    async def count_by_state(self) -> dict[str, int]:
+        """How many enrollments are in each state (counted on the `due` index, whose first key is the state)."""
+        return {state: await self.enrollments.count_documents({"state": state}) for state in STATES}
 
     async def due(self, as_of: datetime, recruiter_id: str | None, limit: int,
                   after: tuple[datetime, str] | None = None) -> list[dict[str, Any]]:
@@ -160,6 +173,12 @@ class SequencesStore:
 
     async def steps_by_ids(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         return {d["_id"]: d for d in await find_by_ids(self.steps, list(ids))}
+
+
+def _noted(fields: Mapping[str, Any], event: dict[str, Any] | None) -> dict[str, Any]:
+    """The update that sets `fields` and appends `event` to the enrollment's `events` (what the
+    prospect's timeline shows: enrolled, paused, resumed, stopped, completed)."""
+    return {"$set": fields, **({"$push": {"events": event}} if event else {})}
 
 
 def utcnow() -> datetime:

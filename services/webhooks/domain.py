@@ -13,7 +13,7 @@ from typing import Any
 from shared import topics
 
 DELIVERED_TOPICS = (topics.REMINDERS, topics.ASSESSMENTS, topics.MESSAGES, topics.PROSPECTS, topics.COMMAND_RESULTS,
-                    topics.PROSPECT_VIEWS)
+                    topics.PROSPECT_VIEWS, topics.SEQUENCES)
 EVENT_TYPES = tuple(sorted(t for topic in DELIVERED_TOPICS for t in topics.TYPES_BY_TOPIC[topic]))
 """What an endpoint may subscribe to (or `*`, everything)."""
 

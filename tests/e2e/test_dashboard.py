@@ -644,12 +644,36 @@ async def test_a_recruiter_makes_a_sequence_and_starts_it_from_the_prospects_pag
     await page.get_by_role("link", name="Sequences").click()
     await expect(page.get_by_role("heading", name="Sequences", level=1)).to_be_visible()
     await page.get_by_label("Name").fill("Backend follow-up")
+    # Each step's mail as Lee Park would get it, before saving (messaging may not know them yet:
+    # preview again until it does); the follow-up answers step 1 in its thread.
+    await page.get_by_label("Each step's mail as it would reach").select_option(label="Lee Park")
+    for _ in range(120):
+        await page.get_by_role("button", name="Preview the mails").click()
+        await expect(page.get_by_role("heading", name="The mails, step by step, as Lee Park would get them")).to_be_visible()
+        if await page.get_by_text("Would not be sent").count() == 0:
+            break
+    step_one, step_two = page.get_by_role("region", name="Step 1"), page.get_by_role("region", name="Step 2")
+    subject = await step_one.locator("dd.subject").inner_text()
+    await expect(step_one.get_by_text("Lee Park <")).to_be_visible()
+    await expect(step_two.locator("dd.subject")).to_have_text(f"Re: {subject}")
+    await expect(page.get_by_label("Name")).to_have_value("Backend follow-up")  # the form as it was typed
+    await step_one.scroll_into_view_if_needed()
+    await shot(page, "dashboard-sequence-preview.png")
     await page.get_by_role("button", name="Save sequence").click()
     card = page.get_by_role("region", name="Sequence Backend follow-up")
     await expect(card).to_be_visible()
     await expect(card.get_by_role("row")).to_have_count(3)  # the header and two steps
     await expect(card.get_by_role("cell", name="Follow-up", exact=True)).to_be_visible()
     await shot(page, "dashboard-sequences.png")
+
+    # Edit: the form filled with it; saving makes version 2.
+    await page.get_by_role("link", name="Edit Backend follow-up").click()
+    await expect(page.get_by_role("heading", name="Edit Backend follow-up")).to_be_visible()
+    await expect(page.get_by_label("business days after the step before").first).to_have_value("2")
+    await page.get_by_label("business days after the step before").first.fill("3")
+    await page.get_by_role("button", name="Save new version").click()
+    await expect(card).to_contain_text("Version 2")
+    await expect(card.get_by_role("cell", name="3 business days")).to_be_visible()
 
     # A bad one is refused in words.
     await page.get_by_label("Name").fill("Night owl")
@@ -694,6 +718,32 @@ async def test_a_recruiter_makes_a_sequence_and_starts_it_from_the_prospects_pag
     await page.get_by_role("button", name="Start").click()
     await expect(page.get_by_role("status")).to_contain_text("Enrolled: 1")
     await expect(page.get_by_text("Sam Rivera: already in a sequence")).to_be_visible()
+
+    # Stop for many: tick two → "Stop their sequences" → Go → who will stop → Stop.
+    await page.get_by_role("link", name="Back to Prospects").click()
+    for name in ("Lee Park", "Sam Rivera"):
+        await page.get_by_role("checkbox", name=name, exact=True).check()
+    await page.get_by_label("Message template").select_option(label="Stop their sequences")
+    await page.get_by_role("button", name="Go").click()
+    await expect(page.get_by_role("heading", name="Will stop (2)")).to_be_visible()
+    await page.get_by_role("button", name="Stop").click()
+    await expect(page.get_by_role("status")).to_contain_text("Stopped: 2")
+    await page.get_by_role("link", name="Back to Prospects").click()
+    for name in ("Lee Park", "Sam Rivera"):
+        await expect(row(page, name)).to_contain_text("stopped · stopped by you")
+    await expect(row(page, "Alex Kim")).to_contain_text("step 1 of 2")
+
+    # Stop for one, from the prospect's page; its timeline has each sequence event.
+    await page.get_by_role("link", name="Alex Kim").click()
+    await page.get_by_role("button", name="Stop sequence").click()
+    await expect(page.get_by_role("status")).to_contain_text("Stopped: 1")
+    await page.go_back()
+    await page.reload()
+    history = page.get_by_role("region", name="History")
+    await expect(history.get_by_text("Sequence started")).to_be_visible()
+    await expect(history.get_by_text("Sequence stopped: stopped by you")).to_be_visible()
+    await expect(page.get_by_role("button", name="Stop sequence")).to_have_count(0)
+    await shot(page, "dashboard-sequence-timeline.png")
     await page.close()
 
 

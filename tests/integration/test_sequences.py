@@ -228,3 +228,80 @@ async def test_a_replica_killed_mid_run_and_a_run_repeated_send_each_step_once(n
     assert sorted(addresses) == sorted(emails), f"{len(received)} mails for {len(set(addresses))} people"
     steps = events(await kafka.read_to_end(ns.topic("messaging-commands")))
     assert len({s["id"] for s in steps}) == 150  # one command per step, however often published
+
+
+async def test_the_cap_spills_to_the_next_business_day_oldest_first(ns: Namespace, kafka: Kafka):
+    """One step a day: of two due on Tuesday, the one enrolled first goes; the other goes on
+    Wednesday when the window opens, however often Tuesday's run is repeated."""
+    world = World(ns, kafka)
+    a, b = await world.people([f"{ns.name}-a@example.com", f"{ns.name}-b@example.com"])
+    sequence_id = world.api("POST", "/v1/sequences", {
+        "name": "One a day", "window": WINDOW, "daily_cap": 1,
+        "steps": [{"template": "ask_to_apply", "delay_business_days": 0}]}).json()["sequence_id"]
+    # B first (Monday 08:00 Berlin: due at 09:00), then A (Monday 11:00 Berlin: due at once).
+    await world.command("sequences.enroll", {"recruiter_id": RECRUITER, "sequence_id": sequence_id,
+                                             "prospect_ids": [b]}, time="2026-12-07T07:00:00Z")
+    await world.command("sequences.enroll", {"recruiter_id": RECRUITER, "sequence_id": sequence_id,
+                                             "prospect_ids": [a]}, time="2026-12-07T10:00:00Z")
+    for _ in range(2):
+        await world.command("sequences.run", {"as_of": "2026-12-08T15:30:00Z"})
+    await kafka.caught_up(ns, "sequences")
+    tuesday = events(await kafka.read_to_end(ns.topic("messaging-commands")))
+    assert [c["data"]["prospect_ids"] for c in tuesday] == [[b]]
+    assert world.enrollment(a)["state"] == "running"  # waiting for tomorrow's allowance
+    await world.command("sequences.run", {"as_of": "2026-12-09T08:05:00Z"})  # Wednesday 09:05 Berlin
+    both = await world.steps(2)
+    assert [c["data"]["prospect_ids"] for c in both] == [[b], [a]]
+
+
+async def test_not_a_fit_a_closed_job_and_a_bounce_stop_and_a_new_version_leaves_running_ones_alone(
+        ns: Namespace, kafka: Kafka):
+    world = World(ns, kafka)
+    a, b, c, d = await world.people([f"{ns.name}-{x}@example.com" for x in "abcd"])
+    await kafka.send_event(ns.topic("jobs"), job("job-43"), key="job-43")
+    closing = prospect(f"{ns.name}-e@example.com", "Person E", "job-43")
+    await kafka.send_event(ns.topic("prospects"), closing, key=closing["data"]["prospect_id"])
+    e = closing["data"]["prospect_id"]
+    await kafka.caught_up(ns, "sequences")
+    first = {"name": "Versioned", "window": WINDOW, "steps": [{"template": "ask_to_apply", "delay_business_days": 0},
+                                                              {"template": "follow_up", "delay_business_days": 1}]}
+    sequence_id = world.api("POST", "/v1/sequences", first).json()["sequence_id"]
+    await world.command("sequences.enroll", {"recruiter_id": RECRUITER, "sequence_id": sequence_id,
+                                             "prospect_ids": [a, b, c, e]})
+
+    # Version 2 changes step 1: those enrolled before keep version 1; D, enrolled after, gets 2.
+    second = {**first, "steps": [{"template": "arrange_interview", "delay_business_days": 0}]}
+    changed = world.api("PUT", f"/v1/sequences/{sequence_id}", second)
+    assert changed.status_code == 200 and changed.json()["version"] == 2
+    await world.command("sequences.enroll", {"recruiter_id": RECRUITER, "sequence_id": sequence_id,
+                                             "prospect_ids": [d]})
+    assert [world.enrollment(p)["version"] for p in (a, d)] == [1, 2]
+
+    # A rated not for this job, E's job closed, then the run: neither gets step 1.
+    await kafka.send_event(ns.topic("assessments"), cloud_event("prospect.rated", {
+        "prospect_id": a, "job_id": "job-42", "recruiter_id": RECRUITER, "rating": "not_a_fit",
+        "previous_rating": "unrated", "command_id": "rate-1"}, source="prospectflow/rating"), key=a)
+    await kafka.send_event(ns.topic("jobs"), cloud_event("job.closed", {"job_id": "job-43"}, source="tests/ats"),
+                           key="job-43")
+    stopped = await world.sequence_events(lambda es: sum(x["type"] == "sequence.stopped" for x in es) >= 2)
+    assert sorted((x["data"]["prospect_id"], x["data"]["reason"]) for x in stopped if x["type"] == "sequence.stopped") \
+        == sorted([(a, "not_a_fit"), (e, "job_closed")])
+    await world.command("sequences.run", {"as_of": "2026-12-08T15:30:00Z"})
+    steps = await world.steps(3)
+    assert sorted((s["data"]["prospect_ids"][0], s["data"]["template"]) for s in steps) == \
+        sorted([(b, "ask_to_apply"), (c, "ask_to_apply"), (d, "arrange_interview")])
+
+    # C's mail bounces for good: their sequence stops; B's goes on to version 1's step 2.
+    sent = events(await kafka.read(ns.topic("messages"), count=3, timeout_s=90))
+    to_c = next(x for x in sent if x["data"]["prospect_id"] == c)["data"]
+    await kafka.send_event(ns.topic("messages"), cloud_event("message.bounced", {
+        "message_id": to_c["message_id"], "prospect_id": c, "job_id": "job-42", "recruiter_id": RECRUITER,
+        "received_at": "2026-12-08T16:00:00Z", "permanent": True, "status": "5.1.1", "diagnostic": "no such user"},
+        source="prospectflow/messaging/inbound"), key=c)
+    await eventually(lambda: world.enrollment(c)["state"] == "stopped", timeout_s=60)
+    assert world.enrollment(c)["reason"] == "bounced"
+    await eventually(lambda: world.enrollment(b)["steps_sent"] == 1, timeout_s=60)
+    await world.command("sequences.run", {"as_of": "2026-12-11T12:00:00Z"})
+    later = (await world.steps(4))[3:]
+    assert [(s["data"]["prospect_ids"], s["data"]["template"]) for s in later] == [([b], "follow_up")]
+    await eventually(lambda: world.enrollment(d)["state"] == "completed", timeout_s=60)  # version 2: one step

@@ -132,8 +132,29 @@ async def test_an_opt_out_and_the_recruiter_stop_sequences_and_enrolling_again_i
                            "stop-1")])
     reasons = {e["data"]["prospect_id"]: e["data"]["reason"] for e in publisher.of_type("sequence.stopped")}
     assert reasons == {PIDS[0]: "opted_out", PIDS[1]: "recruiter"}
+    await sequences([event("sequence-commands", "sequences.stop", {"recruiter_id": "rec-7", "prospect_ids": [PIDS[1]]},
+                           "stop-1")])  # the same command again (a reload of the page): the same answer
+    answers = [c["data"] for c in publisher.of_type("command.completed") if c["data"]["command_id"] == "stop-1"]
+    assert [(a["accepted"], a["rejected"]) for a in answers] == [([PIDS[1]], [])] * 2
     await sequences.run(TUESDAY_AFTERNOON)
     assert publisher.of_type("messages.send") == []
     # Stopped: they may be enrolled again.
     await sequences([enroll(sequence_id, "enroll-3")])
     assert sorted(publisher.of_type("command.completed")[-1]["data"]["accepted"]) == sorted(PIDS)
+
+
+async def test_the_enrollments_timeline_lists_each_sequence_event_in_order():
+    store, sequences, publisher, sequence_id = await world()
+    await sequences([enroll(sequence_id)])
+    await sequences([event("messages", "message.auto_replied", {
+        "message_id": "m0", "prospect_id": PIDS[0], "job_id": "job-42", "recruiter_id": "rec-7", "kind": "out_of_office",
+        "received_at": "2026-12-07T08:00:00Z", "text": "Out of office, back on 9 December."}, "ooo",
+        at="2026-12-07T08:00:00Z")])
+    await sequences.run(datetime(2026, 12, 9, 9, 0, tzinfo=timezone.utc))  # Wednesday 10:00 in Berlin: resumed
+    await sequences([event("messages", "message.replied", {
+        "message_id": "m0", "prospect_id": PIDS[0], "job_id": "job-42", "recruiter_id": "rec-7",
+        "received_at": "2026-12-09T10:00:00Z", "from": "x@example.com", "subject": "Re: Hi", "text": "Yes!"}, "reply")])
+    [ana] = await Definitions(store).enrollments("rec-7", [PIDS[0]])
+    assert [(e["kind"], e.get("until"), e.get("reason")) for e in ana["events"]] == [
+        ("enrolled", None, None), ("paused", datetime(2026, 12, 9, 8, 0, tzinfo=timezone.utc), None),
+        ("resumed", None, None), ("stopped", None, "replied")]

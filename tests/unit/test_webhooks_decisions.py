@@ -20,6 +20,9 @@ def test_whose_an_event_is():
     assert domain.reaches("rec-7", "rec-7") and not domain.reaches("rec-7", "rec-8") and not domain.reaches("rec-7", None)
     assert domain.reaches(None, "rec-8")  # an operator's endpoint
     assert domain.wants(["*"], "message.sent") and not domain.wants(["prospect.rated"], "message.sent")
+    # A sequence's events reach its recruiter's endpoints (one may subscribe to them).
+    assert {"sequence.enrolled", "sequence.stopped"} <= set(domain.EVENT_TYPES)
+    assert domain.recruiter_of("sequences", {"recruiter_id": "rec-7", "prospect_id": "p"}, {}) == "rec-7"
 
 
 def test_the_attempt_table():

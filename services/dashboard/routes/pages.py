@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -13,6 +14,7 @@ from fastapi.responses import HTMLResponse, Response
 from shared import ids, topics, views
 from shared.contract import ProspectViewed
 
+from services.dashboard import present
 from services.dashboard.clients import NotFound, SessionExpired, Unavailable
 from services.dashboard.errors import Problem
 from services.dashboard.web import ID_PATTERN, Current, Dashboard, ProspectId, active_sequences, custom_templates, enrollments_of, is_htmx
@@ -102,9 +104,9 @@ async def one_prospect(request: Request, dashboard: Dashboard, session: Current,
                             viewed_at=datetime.now(timezone.utc))
     await dashboard.feed.publish(topics.PROSPECT_VIEWS, "prospect.viewed",
                                  ids.derive("prospect-viewed", session.recruiter_id, prospect_id), viewed, prospect_id)
-    enrolled = await enrollments_of(dashboard, session.token, [prospect_id], every=True)
-    return dashboard.page(request, "prospect.html", session, item=item, history=history, nav="prospects",
-                          enrollment_history=enrolled.get("*", []))
+    enrolled = (await enrollments_of(dashboard, session.token, [prospect_id], every=True)).get("*", [])
+    return dashboard.page(request, "prospect.html", session, item=item, history=present.timeline(history, enrolled),
+                          nav="prospects", enrollment_history=enrolled, stop_key=uuid.uuid4().hex)
 
 
 @router.get("/prospects/{prospect_id}/resume")

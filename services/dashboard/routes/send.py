@@ -49,6 +49,7 @@ def command_ids(key: str, parts: int) -> list[str]:
 
 
 CUSTOM = re.compile(r"^custom:[A-Za-z0-9._:-]{1,128}$")
+STOP_SEQUENCES = "sequence-stop"  # "Stop their sequences" in the template menu
 
 
 def _template(template: str) -> str:
@@ -76,8 +77,10 @@ async def send_page(
     job: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
     key: Annotated[str | None, Query(pattern=KEY_PATTERN)] = None,
 ) -> Response:
-    if template.startswith("sequence:"):  # "Start sequence: <name>" from the same menu
+    if template.startswith("sequence:") or template == STOP_SEQUENCES:  # the same menu's sequence choices
         query = [(k, v) for k, v in request.query_params.multi_items() if k not in ("template", "key")]
+        if template == STOP_SEQUENCES:
+            return RedirectResponse(f"/sequences/stop?{urlencode(query)}", status_code=303)
         return RedirectResponse(f"/sequences/start?{urlencode([('sequence', template[9:]), *query])}", status_code=303)
     template = _template(template)
     if key is None:  # this page's send key, kept in its address by a reload or Back

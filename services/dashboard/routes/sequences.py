@@ -16,12 +16,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from shared import ids as derived
 from shared import topics, views
-from shared.contract import EnrollInSequence
+from shared.contract import EnrollInSequence, StopSequences
 
 from services.dashboard import present
 from services.dashboard.clients import NotFound, Refused
 from services.dashboard.errors import Problem
-from services.dashboard.web import COMMAND_SIZE, ID_PATTERN, Checked, Current, Dashboard, Parts, enrollments_of, picked
+from services.dashboard.web import (COMMAND_SIZE, ID_PATTERN, Checked, Current, Dashboard, Parts, custom_templates,
+                                    enrollments_of, picked)
 
 router = APIRouter()
 SequenceId = Annotated[str, PathParam(pattern=ID_PATTERN)]
@@ -40,16 +41,88 @@ def _api(dashboard: Parts) -> Any:
     return dashboard.sequences
 
 
+async def _people(dashboard: Parts, token: str) -> list[dict[str, Any]]:
+    """Some of the recruiter's prospects (the board's first 20), to preview a sequence's mails with."""
+    try:
+        return [{"prospect_id": i["prospect_id"], "name": i.get("name") or i.get("email") or i["prospect_id"]}
+                for i in (await dashboard.rating.page(token, "all", None, None, limit=20))["items"]]
+    except (NotFound, Refused):
+        return []
+
+
 async def _page(request: Request, dashboard: Dashboard, session: Current, *, error: str | None = None,
-                status_code: int = 200) -> HTMLResponse:
-    found = await _api(dashboard).sequences(session.token)
+                status_code: int = 200, form: dict[str, Any] | None = None,
+                previews: list[dict[str, Any]] | None = None) -> HTMLResponse:
+    found, people, own = await asyncio.gather(_api(dashboard).sequences(session.token),
+                                              _people(dashboard, session.token),
+                                              custom_templates(dashboard, session.token))
     return dashboard.page(request, "sequences.html", session, status_code=status_code, nav="sequences",
-                          sequences=found, error=error, DAYS=DAYS, STEP_TEMPLATES=STEP_TEMPLATES)
+                          sequences=found, error=error, DAYS=DAYS, STEP_TEMPLATES=STEP_TEMPLATES, people=people,
+                          custom_templates=own, form=form or DEFAULT_FORM, previews=previews)
+
+
+DEFAULT_FORM: dict[str, Any] = {
+    "name": "", "daily_cap": 200, "preview_with": None,
+    "window": {"start_hour": 9, "end_hour": 17, "days": ["mon", "tue", "wed", "thu", "fri"]},
+    "steps": [{"template": "ask_to_apply", "delay_business_days": 0},
+              {"template": "follow_up", "delay_business_days": 2}, {"template": "", "delay_business_days": 2}]}
+
+
+def _definition(name: str, step_template: list[str], step_delay: list[str], start_hour: int, end_hour: int,
+                daily_cap: int, day: list[str] | None) -> tuple[dict[str, Any], list[dict[str, Any]], str | None]:
+    """The form as a definition (the steps filled in), the form's rows as typed (to show again),
+    and what is wrong with the form itself, if anything (the service judges the rest)."""
+    rows = [{"template": t, "delay_business_days": d} for t, d in zip(step_template, step_delay)]
+    steps, error = [], None
+    for row in rows:
+        if not row["template"]:
+            continue  # an empty row of the form
+        try:
+            steps.append({"template": row["template"], "delay_business_days": int(row["delay_business_days"] or 0)})
+        except ValueError:
+            error = "Each step's delay is a number of business days."
+    definition = {"name": name.strip(), "steps": steps, "daily_cap": daily_cap,
+                  "window": {"start_hour": start_hour, "end_hour": end_hour,
+                             "days": [d for d in (day or []) if d in DAYS]}}
+    return definition, rows, error
 
 
 @router.get("/sequences", response_class=HTMLResponse)
-async def sequences_page(request: Request, dashboard: Dashboard, session: Current) -> HTMLResponse:
-    return await _page(request, dashboard, session)
+async def sequences_page(request: Request, dashboard: Dashboard, session: Current,
+                         edit: Annotated[str | None, Query(pattern=ID_PATTERN)] = None) -> HTMLResponse:
+    """The recruiter's sequences and the form: a new one, or (`edit`) a new version of one."""
+    if edit is None:
+        return await _page(request, dashboard, session)
+    try:
+        current = await _api(dashboard).sequence(session.token, edit)
+    except NotFound:
+        raise Problem("No such sequence", "That sequence is not one of yours.", 404) from None
+    form = {**DEFAULT_FORM, **{k: current[k] for k in ("name", "steps", "window", "daily_cap")},
+            "sequence_id": current["sequence_id"], "version": current["version"]}
+    return await _page(request, dashboard, session, form=form)
+
+
+@router.post("/sequences/{sequence_id}/version", response_class=HTMLResponse)
+async def change(request: Request, dashboard: Dashboard, session: Checked, sequence_id: SequenceId,
+                 name: Annotated[str, Form(max_length=200)],
+                 step_template: Annotated[list[str], Form(max_length=10)],
+                 step_delay: Annotated[list[str], Form(max_length=10)],
+                 start_hour: Annotated[int, Form(ge=0, le=23)] = 9, end_hour: Annotated[int, Form(ge=1, le=24)] = 17,
+                 daily_cap: Annotated[int, Form(ge=1, le=100_000)] = 200,
+                 day: Annotated[list[str] | None, Form(max_length=7)] = None) -> Response:
+    """A new version of the sequence: those enrolled go on with the version they started on."""
+    definition, rows, error = _definition(name, step_template, step_delay, start_hour, end_hour, daily_cap, day)
+    form = {**definition, "steps": rows, "sequence_id": sequence_id}
+    if error:
+        return await _page(request, dashboard, session, error=error, status_code=400, form=form)
+    try:
+        await _api(dashboard).new_version(session.token, sequence_id, definition)
+    except NotFound:
+        raise Problem("No such sequence", "That sequence is not one of yours.", 404) from None
+    except Refused as refused:
+        return await _page(request, dashboard, session, error=f"Not saved: {refused.detail}", status_code=400,
+                           form=form)
+    return RedirectResponse("/sequences", status_code=303)
 
 
 @router.post("/sequences", response_class=HTMLResponse)
@@ -60,23 +133,52 @@ async def create(request: Request, dashboard: Dashboard, session: Checked,
                  start_hour: Annotated[int, Form(ge=0, le=23)] = 9, end_hour: Annotated[int, Form(ge=1, le=24)] = 17,
                  daily_cap: Annotated[int, Form(ge=1, le=100_000)] = 200,
                  day: Annotated[list[str] | None, Form(max_length=7)] = None) -> Response:
-    steps = []
-    for template, delay in zip(step_template, step_delay):
-        if not template:
-            continue  # an empty row of the form
-        try:
-            steps.append({"template": template, "delay_business_days": int(delay or 0)})
-        except ValueError:
-            return await _page(request, dashboard, session, error="Each step's delay is a number of business days.",
-                               status_code=400)
-    definition = {"name": name.strip(), "steps": steps, "daily_cap": daily_cap,
-                  "window": {"start_hour": start_hour, "end_hour": end_hour,
-                             "days": [d for d in (day or []) if d in DAYS]}}
+    definition, rows, error = _definition(name, step_template, step_delay, start_hour, end_hour, daily_cap, day)
+    form = {**definition, "steps": rows}
+    if error:
+        return await _page(request, dashboard, session, error=error, status_code=400, form=form)
     try:
         await _api(dashboard).create(session.token, definition)
     except Refused as refused:
-        return await _page(request, dashboard, session, error=f"Not saved: {refused.detail}", status_code=400)
+        return await _page(request, dashboard, session, error=f"Not saved: {refused.detail}", status_code=400,
+                           form=form)
     return RedirectResponse("/sequences", status_code=303)
+
+
+@router.post("/sequences/preview", response_class=HTMLResponse)
+async def preview(request: Request, dashboard: Dashboard, session: Checked,
+                  step_template: Annotated[list[str], Form(max_length=10)],
+                  step_delay: Annotated[list[str], Form(max_length=10)],
+                  preview_with: Annotated[str, Form(pattern=ID_PATTERN)],
+                  name: Annotated[str, Form(max_length=200)] = "",
+                  start_hour: Annotated[int, Form(ge=0, le=23)] = 9, end_hour: Annotated[int, Form(ge=1, le=24)] = 17,
+                  daily_cap: Annotated[int, Form(ge=1, le=100_000)] = 200,
+                  day: Annotated[list[str] | None, Form(max_length=7)] = None,
+                  sequence_id: Annotated[str | None, Form(pattern=ID_PATTERN)] = None) -> HTMLResponse:
+    """Each step's mail as this prospect would get it (messaging renders it, as it would send
+    it; a follow-up answers step 1's mail, so its subject is `Re:` step 1's). The form stays
+    as it was typed; nothing is saved."""
+    definition, rows, error = _definition(name, step_template, step_delay, start_hour, end_hour, daily_cap, day)
+    form = {**definition, "steps": rows, "preview_with": preview_with, "sequence_id": sequence_id}
+    if error:
+        return await _page(request, dashboard, session, error=error, status_code=400, form=form)
+    answers = await asyncio.gather(*(dashboard.messaging.preview(session.token, step["template"], [preview_with], None)
+                                     for step in definition["steps"]), return_exceptions=True)
+    previews: list[dict[str, Any]] = []
+    for n, (step, answer) in enumerate(zip(definition["steps"], answers), 1):
+        if isinstance(answer, Refused):
+            previews.append({"step": n, "step_template": step["template"], "error": answer.detail})
+            continue
+        if isinstance(answer, BaseException):
+            raise answer
+        mail = answer.get("mail")
+        first = previews[0].get("mail") if previews else None
+        if mail and first and step["template"] == "follow_up" and n > 1:
+            mail = {**mail, "subject": f"Re: {first['subject']}"}
+        skipped = answer.get("skipped") or []
+        previews.append({"step": n, "step_template": step["template"], "mail": mail,
+                         "skipped": present.REASONS.get(skipped[0]["reason"], skipped[0]["reason"]) if skipped else None})
+    return await _page(request, dashboard, session, form=form, previews=previews)
 
 
 @router.post("/sequences/{sequence_id}/archive")
@@ -99,6 +201,25 @@ async def _names(dashboard: Parts, token: str, prospect_ids: list[str]) -> dict[
     return dict(await asyncio.gather(*(one(p) for p in prospect_ids[:20])))
 
 
+def _keyed(request: Request, path: str) -> RedirectResponse:
+    """The page again with a key of its own in its address, kept by a reload or Back: the
+    button it offers does what it does once, however often it is clicked."""
+    query = [(k, v) for k, v in request.query_params.multi_items() if k != "key"] + [("key", uuid.uuid4().hex)]
+    return RedirectResponse(f"{path}?{urlencode(query)}", status_code=303)
+
+
+async def _selected(dashboard: Parts, session: Any, id: list[str] | None, all: str, view: str,
+                    job: str | None) -> tuple[list[str], str]:
+    """The prospects the Prospects page picked (ticked, or Select all of the view) and the way back to it."""
+    if all == "1":
+        prospect_ids = await dashboard.rating.ids(session.token, view, job or None)
+    else:
+        prospect_ids = list(dict.fromkeys(i for i in (id or []) if i and re.match(ID_PATTERN, i)))
+    if not prospect_ids:
+        raise Problem("No prospects selected", "Tick the prospects (or Select all), choose a sequence, then Go.", 400)
+    return prospect_ids, f"/prospects?{urlencode({k: v for k, v in {'view': view, 'job': job}.items() if v})}"
+
+
 @router.get("/sequences/start", response_class=HTMLResponse)
 async def start_page(
     request: Request, dashboard: Dashboard, session: Current,
@@ -109,26 +230,57 @@ async def start_page(
     key: Annotated[str | None, Query(pattern=KEY_PATTERN)] = None,
 ) -> Response:
     """Who will be enrolled and who will not (already in a sequence), before Start."""
-    if key is None:  # this page's key, kept in its address by a reload or Back: Start twice is one start
-        query = [(k, v) for k, v in request.query_params.multi_items() if k != "key"] + [("key", uuid.uuid4().hex)]
-        return RedirectResponse(f"/sequences/start?{urlencode(query)}", status_code=303)
+    if key is None:
+        return _keyed(request, "/sequences/start")
     try:
         chosen = await _api(dashboard).sequence(session.token, sequence)
     except NotFound:
         raise Problem("No such sequence", "That sequence is not one of yours. Pick one on the Prospects page.",
                       404) from None
-    if all == "1":
-        prospect_ids = await dashboard.rating.ids(session.token, view, job or None)
-    else:
-        prospect_ids = list(dict.fromkeys(i for i in (id or []) if i and re.match(ID_PATTERN, i)))
-    if not prospect_ids:
-        raise Problem("No prospects selected", "Tick the prospects (or Select all), choose a sequence, then Go.", 400)
+    prospect_ids, back = await _selected(dashboard, session, id, all, view, job)
     enrolled = await enrollments_of(dashboard, session.token, prospect_ids)
     busy = [pid for pid in prospect_ids if enrolled.get(pid, {}).get("state") in ACTIVE]
-    back = f"/prospects?{urlencode({k: v for k, v in {'view': view, 'job': job}.items() if v})}"
     return dashboard.page(request, "sequence_start.html", session, nav="prospects", sequence=chosen,
                           ids=prospect_ids, busy=busy, busy_names=await _names(dashboard, session.token, busy),
                           key=key, back=back, STEP_TEMPLATES=STEP_TEMPLATES)
+
+
+@router.get("/sequences/stop", response_class=HTMLResponse)
+async def stop_page(
+    request: Request, dashboard: Dashboard, session: Current,
+    id: Annotated[list[str] | None, Query()] = None, all: str = "",
+    view: Annotated[str, Query(pattern=views.VIEW_PATTERN)] = "needs_follow_up",
+    job: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+    key: Annotated[str | None, Query(pattern=KEY_PATTERN)] = None,
+) -> Response:
+    """Whose sequences will stop (those in one now), before Stop."""
+    if key is None:
+        return _keyed(request, "/sequences/stop")
+    _api(dashboard)
+    prospect_ids, back = await _selected(dashboard, session, id, all, view, job)
+    enrolled = await enrollments_of(dashboard, session.token, prospect_ids)
+    running = [pid for pid in prospect_ids if enrolled.get(pid, {}).get("state") in ACTIVE]
+    return dashboard.page(request, "sequence_stop.html", session, nav="prospects", ids=running,
+                          idle=len(prospect_ids) - len(running), enrolled=enrolled,
+                          names=await _names(dashboard, session.token, running), key=key, back=back)
+
+
+@router.post("/sequences/stop", response_class=HTMLResponse)
+async def stop(request: Request, dashboard: Dashboard, session: Checked, ids: Annotated[str, Form()],
+               key: Annotated[str, Form(pattern=KEY_PATTERN)]) -> HTMLResponse:
+    """One `sequences.stop` per 1,000, ids derived from the page's key (a reload or a second
+    click is the same commands): each stops with reason `recruiter`; no further step is sent."""
+    chosen = picked(ids, ENROLL_MAX, "Not stopped", f"Sequences stop for at most {ENROLL_MAX:,} prospects at once, "
+                                                    "each named by its id; none was stopped.")
+    parts = [chosen[i:i + COMMAND_SIZE] for i in range(0, len(chosen), COMMAND_SIZE)]
+    commands = [(derived.derive("dashboard-stop", key, str(n)),
+                 StopSequences(recruiter_id=session.recruiter_id, prospect_ids=part)) for n, part in enumerate(parts)]
+    results = await dashboard.feed.commands(topics.SEQUENCE_COMMANDS, "sequences.stop", commands,
+                                            session.recruiter_id, wait_s=dashboard.settings.command_timeout_s)
+    stopped = [pid for r in results.values() for pid in r.get("accepted", [])]
+    return dashboard.page(request, "sequence_stopped.html", session, nav="prospects", stopped=stopped,
+                          names=await _names(dashboard, session.token, stopped), answered=len(results),
+                          commands=len(commands), asked=len(chosen))
 
 
 @router.post("/sequences/start", response_class=HTMLResponse)
