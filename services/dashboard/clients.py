@@ -4,7 +4,7 @@ own token, so each API applies its own rules (a recruiter sees only their prospe
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote  # an id is a path segment, never a path (found by Schemathesis)
+from urllib.parse import quote
 
 import httpx
 
@@ -25,6 +25,14 @@ class SessionExpired(Exception):
 
 class NotFound(Exception):
     pass
+
+
+def segment(value: str) -> str:
+    """An id as one path segment, never a path: quoted, and "." or ".." (which an HTTP client
+    folds into the path: `/v1/sequences/.` is the list) is nothing there (found by Schemathesis)."""
+    if value in (".", ".."):
+        raise NotFound(value)
+    return quote(value, safe="")
 
 
 class Refused(Exception):
@@ -83,10 +91,10 @@ class RatingApi(Api):
         return list((await self.call("GET", "/prospect-ids", token, params=params))["ids"])
 
     async def prospect(self, token: str, prospect_id: str) -> dict[str, Any]:
-        return dict(await self.call("GET", f"/prospects/{quote(prospect_id, safe='')}", token))
+        return dict(await self.call("GET", f"/prospects/{segment(prospect_id)}", token))
 
     async def history(self, token: str, prospect_id: str) -> list[dict[str, Any]]:
-        return list(await self.call("GET", f"/prospects/{quote(prospect_id, safe='')}/history", token))
+        return list(await self.call("GET", f"/prospects/{segment(prospect_id)}/history", token))
 
     async def summary(self, token: str) -> dict[str, Any]:
         return dict(await self.call("GET", "/summary", token))
@@ -103,7 +111,7 @@ class MessagingApi(Api):
     async def progress(self, token: str, send_id: str) -> dict[str, Any] | None:
         """Where a send stands, read back from messaging; None when it has taken none of it yet."""
         try:
-            return dict(await self.call("GET", f"/sends/{quote(send_id, safe='')}", token))
+            return dict(await self.call("GET", f"/sends/{segment(send_id)}", token))
         except NotFound:
             return None
 
@@ -122,7 +130,7 @@ class IntakeApi(Api):
         super().__init__("the intake service", base_url, timeout_s, "DASHBOARD_INTAKE_API_URL")
 
     async def resume(self, token: str, resume_id: str) -> httpx.Response:
-        return await self.send("GET", f"/v1/resumes/{quote(resume_id, safe='')}", token)
+        return await self.send("GET", f"/v1/resumes/{segment(resume_id)}", token)
 
 
 class WebhooksApi(Api):
@@ -138,10 +146,10 @@ class WebhooksApi(Api):
         return dict(await self.call("POST", "/v1/endpoints", token, json={"url": url, "events": events}))
 
     async def deliveries(self, token: str, endpoint_id: str) -> list[dict[str, Any]]:
-        return list(await self.call("GET", f"/v1/endpoints/{quote(endpoint_id, safe='')}/deliveries", token))
+        return list(await self.call("GET", f"/v1/endpoints/{segment(endpoint_id)}/deliveries", token))
 
     async def delete(self, token: str, endpoint_id: str) -> None:
-        await self.send("DELETE", f"/v1/endpoints/{quote(endpoint_id, safe='')}", token)
+        await self.send("DELETE", f"/v1/endpoints/{segment(endpoint_id)}", token)
 
 
 class SequencesApi(Api):
@@ -154,16 +162,16 @@ class SequencesApi(Api):
         return list(await self.call("GET", "/v1/sequences", token))
 
     async def sequence(self, token: str, sequence_id: str) -> dict[str, Any]:
-        return dict(await self.call("GET", f"/v1/sequences/{quote(sequence_id, safe='')}", token))
+        return dict(await self.call("GET", f"/v1/sequences/{segment(sequence_id)}", token))
 
     async def create(self, token: str, definition: dict[str, Any]) -> dict[str, Any]:
         return dict(await self.call("POST", "/v1/sequences", token, json=definition))
 
     async def new_version(self, token: str, sequence_id: str, definition: dict[str, Any]) -> dict[str, Any]:
-        return dict(await self.call("PUT", f"/v1/sequences/{quote(sequence_id, safe='')}", token, json=definition))
+        return dict(await self.call("PUT", f"/v1/sequences/{segment(sequence_id)}", token, json=definition))
 
     async def archive(self, token: str, sequence_id: str) -> None:
-        await self.send("DELETE", f"/v1/sequences/{quote(sequence_id, safe='')}", token)
+        await self.send("DELETE", f"/v1/sequences/{segment(sequence_id)}", token)
 
     async def all_enrollments(self, token: str, prospect_id: str) -> list[dict[str, Any]]:
         return list(await self.call("GET", "/v1/enrollments", token, params={"prospect_id": prospect_id}))

@@ -314,3 +314,14 @@ def test_a_rows_reply_line_skips_the_greeting():
     assert first_line("Sure, Tuesday.") == "Sure, Tuesday."
     assert first_line("x" * 200).endswith("…") and len(first_line("x" * 200)) == 120
     assert ago(None) == "" and ago("2020-01-01T00:00:00Z").endswith(" ago")
+
+
+def test_an_id_is_one_path_segment_never_a_path():
+    """`/v1/sequences/.` is the list to an HTTP client: "." and ".." are no id (the Sequences
+    page's Edit of "." answered 500 before, found by Schemathesis)."""
+    from services.dashboard.clients import segment
+
+    assert segment("seq/1?x") == "seq%2F1%3Fx"
+    for dots in (".", ".."):
+        with pytest.raises(NotFound):
+            segment(dots)
