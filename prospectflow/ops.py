@@ -18,7 +18,7 @@ from prospectflow.errors import CliError
 from shared import topics
 from shared.contract import (
     EVENT_TYPES, CloudEvent, EnrollInSequence, FlagFollowUp, InquiryReceived, JobClosed, RateProspects, RunReminders,
-    RunSequences, SendMessages, StopSequences, new_event,
+    RunSequences, SendMessages, StopSequences, SuggestProspects, new_event,
 )
 from shared.messages import describe_validation_error
 
@@ -154,6 +154,7 @@ async def command(
     model, topic_name = {
         "prospects.rate": (RateProspects, topics.RATING_COMMANDS),
         "prospects.flag_follow_up": (FlagFollowUp, topics.RATING_COMMANDS),
+        "prospects.suggest": (SuggestProspects, topics.RATING_COMMANDS),
         "messages.send": (SendMessages, topics.MESSAGING_COMMANDS),
         "sequences.enroll": (EnrollInSequence, topics.SEQUENCE_COMMANDS),
         "sequences.stop": (StopSequences, topics.SEQUENCE_COMMANDS),

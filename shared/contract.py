@@ -167,6 +167,21 @@ class Resume(_Data):
     sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 
 
+class ReferredFrom(_Data):
+    """Where a person considered for another position came from (added): their prospect on the other job."""
+
+    job_id: Identifier
+    prospect_id: Identifier
+
+
+class ReferredBy(_Data):
+    """Who referred a person (added): the prospect whose not-a-match mail carried the referral link."""
+
+    person_id: Identifier
+    prospect_id: Identifier
+    name: Name | None = None
+
+
 class InquiryReceived(_Data):
     job_id: Identifier
     board: Identifier
@@ -177,6 +192,10 @@ class InquiryReceived(_Data):
         default=None, description="defaults to the event's `time`"
     )
     resume: Resume | None = Field(default=None, description="a résumé the gateway stored (added)")
+    referred_from: ReferredFrom | None = Field(default=None, description="board `internal`: considered for this "
+                                                                         "job from another (added)")
+    referred_by: ReferredBy | None = Field(default=None, description="board `referral`: referred by someone we "
+                                                                     "wrote to (added)")
 
 
 class ProspectOptedOut(_Data):
@@ -193,6 +212,8 @@ class Inquiry(_Data):
     message: Message | None = None
     inquired_at: AwareDatetime
     resume: Resume | None = None
+    referred_from: ReferredFrom | None = None
+    referred_by: ReferredBy | None = None
 
 
 class ProspectRegistered(_Data):
@@ -247,6 +268,15 @@ class FlagFollowUp(_Data):
     flagged: bool
 
 
+class SuggestProspects(_Data):
+    """Command `prospects.suggest` (added): consider these people for another of the recruiter's
+    open jobs; rating publishes an `inquiry.received` (board `internal`) for each."""
+
+    recruiter_id: Identifier
+    prospect_ids: ProspectIds
+    job_id: Identifier = Field(description="the job to consider them for")
+
+
 class SequenceStep(_Data):
     """Which step of which enrollment a message is (added): set by the sequences service on the
     `messages.send` of a step, carried back on `message.sent` and `message.failed`."""
@@ -283,6 +313,7 @@ class RejectionReason(StrEnum):
     ALREADY_ENROLLED = "already_enrolled"  # sequences.enroll: a running or paused enrollment exists
     UNKNOWN_SEQUENCE = "unknown_sequence"  # sequences.enroll: not the recruiter's, or archived
     UNKNOWN_TEMPLATE = "unknown_template"  # messages.send: a custom template not the recruiter's, or deleted
+    SAME_JOB = "same_job"  # prospects.suggest: the prospect is on the target job already
 
 
 class Rejection(_Data):
@@ -532,6 +563,7 @@ EVENT_TYPES: dict[str, type[_Data]] = {
     "prospect.inquired_again": ProspectInquiredAgain,
     "prospects.rate": RateProspects,
     "prospects.flag_follow_up": FlagFollowUp,
+    "prospects.suggest": SuggestProspects,
     "messages.send": SendMessages,
     "reminders.run": RunReminders,
     "command.completed": CommandCompleted,

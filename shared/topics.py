@@ -37,7 +37,7 @@ TYPES_BY_TOPIC: dict[str, frozenset[str]] = {
     INQUIRIES: frozenset({"inquiry.received"}),
     OPT_OUTS: frozenset({"prospect.opted_out"}),
     PROSPECTS: frozenset({"prospect.registered", "prospect.inquired_again"}),
-    RATING_COMMANDS: frozenset({"prospects.rate", "prospects.flag_follow_up"}),
+    RATING_COMMANDS: frozenset({"prospects.rate", "prospects.flag_follow_up", "prospects.suggest"}),
     ASSESSMENTS: frozenset({"prospect.rated", "prospect.follow_up_flag_changed"}),
     MESSAGING_COMMANDS: frozenset({"messages.send"}),
     MESSAGES: frozenset({"message.sent", "message.failed", "message.replied", "message.auto_replied",

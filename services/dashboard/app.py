@@ -25,7 +25,7 @@ from shared.telemetry import READY
 from services.dashboard import errors, problems
 from services.dashboard.clients import IntakeApi, MessagingApi, RatingApi, SequencesApi, WebhooksApi
 from services.dashboard.feed import Feed
-from services.dashboard.routes import actions, integrations, live, pages, send, sequences, signin
+from services.dashboard.routes import actions, consider, integrations, live, pages, send, sequences, signin
 from services.dashboard.sessions import Sessions, login_verifier
 from services.dashboard.store import DashboardStore
 from services.dashboard.settings import DashboardSettings
@@ -85,7 +85,7 @@ def create_service(settings: DashboardSettings, *, feed: Feed | None = None, par
 
     app = service_api(title="Prospectflow Recruiter Dashboard", description=DESCRIPTION, lifespan=lifespan,
                       readiness=readiness, routers=[area.router for area in (signin, pages, actions, send, live,
-                                                                               integrations, sequences)],
+                                                                               integrations, sequences, consider)],
                       probes_in_schema=False, docs_url=None, redoc_url=None, responses=errors.RESPONSES)
     app.state.parts = made
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

@@ -86,6 +86,10 @@ class RatingApi(Api):
         params = {k: v for k, v in {"view": view, "job_id": job_id, "cursor": cursor, "limit": limit}.items() if v}
         return await self.call("GET", "/prospects", token, params=params)
 
+    async def jobs(self, token: str) -> list[dict[str, Any]]:
+        """The recruiter's jobs (`job_id`, `title`, `open`), by title."""
+        return list(await self.call("GET", "/jobs", token))
+
     async def ids(self, token: str, view: str, job_id: str | None) -> list[str]:
         params = {k: v for k, v in {"view": view, "job_id": job_id}.items() if v}
         return list((await self.call("GET", "/prospect-ids", token, params=params))["ids"])

@@ -5,13 +5,15 @@ signed-in recruiter, the CSRF check, and rendering pages and fragments."""
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import Depends, Request
 from fastapi import Path as PathParam
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from shared.auth import InvalidToken
@@ -29,6 +31,7 @@ from services.dashboard.settings import DashboardSettings
 HERE = Path(__file__).parent
 COMMAND_SIZE = 1_000  # the contract's most ids per command
 ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
+KEY_PATTERN = r"^[0-9a-f]{32}$"  # a page's key: what its button does, it does once
 ProspectId = Annotated[str, PathParam(pattern=ID_PATTERN)]
 _ID = re.compile(ID_PATTERN)
 
@@ -139,6 +142,28 @@ def picked(ids: str, most: int, title: str, too_many: str) -> list[str]:
     if len(chosen) > most or not all(_ID.match(i) for i in chosen):
         raise Problem(title, too_many, 400)
     return chosen
+
+
+# --- a page that acts on the Prospects page's selection, once ---------------------------------------
+
+
+def keyed(request: Request, path: str) -> RedirectResponse:
+    """The page again with a key of its own in its address, kept by a reload or Back: the
+    button it offers does what it does once, however often it is clicked."""
+    query = [(k, v) for k, v in request.query_params.multi_items() if k != "key"] + [("key", uuid.uuid4().hex)]
+    return RedirectResponse(f"{path}?{urlencode(query)}", status_code=303)
+
+
+async def selected(dashboard: Parts, session: Any, id: list[str] | None, all: str, view: str,
+                    job: str | None) -> tuple[list[str], str]:
+    """The prospects the Prospects page picked (ticked, or Select all of the view) and the way back to it."""
+    if all == "1":
+        prospect_ids = await dashboard.rating.ids(session.token, view, job or None)
+    else:
+        prospect_ids = list(dict.fromkeys(i for i in (id or []) if i and re.match(ID_PATTERN, i)))
+    if not prospect_ids:
+        raise Problem("No prospects selected", "Tick the prospects (or Select all), choose what to do, then Go.", 400)
+    return prospect_ids, f"/prospects?{urlencode({k: v for k, v in {'view': view, 'job': job}.items() if v})}"
 
 
 # --- sequences, as the Prospects page shows them ------------------------------------------------------

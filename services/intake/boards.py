@@ -351,6 +351,9 @@ STRUCTURED = "application/cloudevents+json"
 BATCH = "application/cloudevents-batch+json"
 
 
+ORIGINS = frozenset({"referred_from", "referred_by"})  # set by rating and messaging, never by a board
+
+
 def cloudevents(content_type: str, headers: Mapping[str, str], payload: Any, *, signer: str = "cloudevents",
                 reserved: frozenset[str] | set[str] = frozenset()) -> list[Application]:
     """CloudEvents' HTTP binding: structured mode (the event as the body), batch mode (a JSON
@@ -405,6 +408,9 @@ def _cloudevent(event: Any, signer: str, reserved: frozenset[str] | set[str]) ->
                            "and secret")
     if "resume" in data:
         raise Refused(422, "`data.resume` is the gateway's to set; send the file as `data.resume_file`")
+    if ours := sorted(ORIGINS & set(data)):
+        raise Refused(422, f"`data.{ours[0]}` is Prospectflow's to set (a person considered for another of the "
+                           "recruiter's jobs, or referred); a board may not")
     resume = None
     file = data.pop("resume_file", None)
     if file is not None:

@@ -97,6 +97,7 @@ class RegisterInquiries:
                 "message": inquiry.message,
                 "inquired_at": inquiry.inquired_at,
                 **({"resume": inquiry.resume} if inquiry.resume else {}),
+                **(inquiry.origin or {}),
             },
         })
         event = new_event(

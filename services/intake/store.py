@@ -79,7 +79,7 @@ class IntakeStore:
             {"_id": i.event_id, "board_key": i.board_key, "prospect_id": i.prospect_id, "person_id": i.person_id,
              "job_id": i.job_id, "board": i.board, "board_inquiry_id": i.board_inquiry_id, "profile": i.profile,
              "message": i.message, "inquired_at": i.inquired_at, "received_at": now,
-             **({"resume": i.resume} if i.resume else {})}
+             **({"resume": i.resume} if i.resume else {}), **(i.origin or {})}
             for i in inquiries
         ])
         if not clashed:

@@ -18,7 +18,7 @@ from shared.service import ConfigurationError, service_app
 from services.messaging import http
 
 from services.messaging.addresses import ReturnAddresses
-from services.messaging.handlers import CustomTemplates, Messaging, Previews, Unsubscribes
+from services.messaging.handlers import Referrals, CustomTemplates, Messaging, Previews, Unsubscribes
 from services.messaging.inbound import Inbound
 from services.messaging.listener import start_listener
 from services.messaging.mail import Mailer
@@ -35,7 +35,7 @@ CONSUMES = topics.CONSUMED_BY["messaging"]
 PRODUCES = {topics.MESSAGES: ("message.sent", "message.failed", "message.replied", "message.auto_replied",
                               "message.bounced", "message.complained"),
             topics.COMMAND_RESULTS: ("command.completed",),
-            topics.OPT_OUTS: ("prospect.opted_out",)}
+            topics.OPT_OUTS: ("prospect.opted_out",), topics.INQUIRIES: ("inquiry.received",)}
 
 
 @dataclass
@@ -127,6 +127,7 @@ def create_service(settings: MessagingSettings) -> FastAPI:
         description="Template preview for recruiter apps; one-click unsubscribe for prospects.",
         provides={Previews: Previews(wired.store, wired.templates, wired.links),
                   Unsubscribes: Unsubscribes(wired.store, wired.links, wired.publisher),
+                  Referrals: Referrals(wired.store, wired.links, wired.publisher),
                   Inbound: wired.inbound, MessagingSettings: settings,
                   CustomTemplates: CustomTemplates(wired.store, wired.templates)},
         verifier=settings.token_verifier(),

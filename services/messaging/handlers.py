@@ -7,9 +7,11 @@ import random
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from pydantic import ValidationError
+
 from shared import ids, topics
 from shared.contract import (
-    MessageFailed, MessageSent, ProspectOptedOut, RejectionReason, ReminderDue, SendMessages, new_event,
+    InquiryReceived, MessageFailed, MessageSent, ProspectOptedOut, RejectionReason, ReminderDue, SendMessages, new_event,
 )
 from shared.messages import Outgoing, Publishes, Received
 from shared.refusals import Refused
@@ -27,6 +29,7 @@ from services.messaging.unsubscribe import UnsubscribeLinks
 
 SOURCE = "prospectflow/messaging"
 UNSUBSCRIBE_SOURCE = "prospectflow/messaging/unsubscribe"
+REFER_SOURCE = "prospectflow/messaging/refer"
 CHUNK = 50  # messages marked `sending` together: the most a crash can send twice
 log = get_logger("prospectflow.messaging")
 MAILS = Counter("prospectflow_mails", "Mails by template and result: sent, failed_permanent, failed_temporary "
@@ -211,7 +214,9 @@ class Messaging:
                         # Prospects' mails carry an unsubscribe link; the recruiter's digest does not.
                         unsubscribe = (self.links.url(message["to"])
                                        if self.links is not None and to_prospect else None)
-                        context = {**message["context"], "unsubscribe_url": unsubscribe}
+                        refer = (self.links.refer_url(message["_id"])
+                                 if self.links is not None and to_prospect else None)
+                        context = {**message["context"], "unsubscribe_url": unsubscribe, "refer_url": refer}
                         rendered = self.templates.render_custom(message["custom"]["subject"], message["custom"]["text"],
                                                                 context) if message.get("custom") \
                             else self.templates.render(message["template"], context)
@@ -302,7 +307,8 @@ class Previews:
             first = recipients[0]
             contact = contacts[first["prospect_id"]]
             context = {**domain.context(contact, jobs[contact["job_id"]], note),
-                       "unsubscribe_url": self.links.url(contact["email"])}
+                       "unsubscribe_url": self.links.url(contact["email"]),
+                       "refer_url": self.links.refer_url(ids.derive("preview", first["prospect_id"]))}
             rendered = self.templates.render_custom(custom["subject"], custom["text"], context) if custom \
                 else self.templates.render(template, context)
             mail = {"to": first["email"], "to_name": first["name"], "subject": rendered.subject,
@@ -345,6 +351,62 @@ class Unsubscribes:
         event = new_event(event_id=ids.derive("unsubscribe", email), source=UNSUBSCRIBE_SOURCE,
                           type="prospect.opted_out", data=ProspectOptedOut(email=email, reason="unsubscribe link"))
         await self.publisher.publish([Outgoing(topics.OPT_OUTS, email, event)])
+
+
+class Referrals:
+    """The referral page a not-a-match mail links to (`/refer/{token}`): the person we wrote to
+    names someone for the same job, who becomes a prospect there (`inquiry.received`, board
+    `referral`, `referred_by` them), never mailed until the recruiter decides. A mail's link takes
+    at most `most` people; the same person twice is one."""
+
+    def __init__(self, store: MessagingStore, links: UnsubscribeLinks, publisher: Publishes, most: int = 5) -> None:
+        self.store = store
+        self.links = links
+        self.publisher = publisher
+        self.most = most
+
+    async def mail(self, token: str) -> dict[str, Any]:
+        """The mail a link was sent in, with its job, or Refused(404) (not a link of ours) /
+        Refused(410) (the job is closed)."""
+        message_id = self.links.message_id(token)
+        message = await self.store.message(message_id) if message_id else None
+        if message is None:
+            raise Refused(404, "This link is not valid. It may have been cut off: copy the whole link from the e-mail.")
+        job = (await self.store.by_ids("jobs", [message["job_id"]])).get(message["job_id"], {})
+        if job.get("open") is False:
+            raise Refused(410, f"The {message['context']['job']['title']} position is closed, so it takes no referrals.")
+        return message
+
+    async def refer(self, token: str, name: str, email: str, note: str | None) -> dict[str, Any]:
+        """Refer someone: the inquiry as published (its `prospect`), or Refused: the link (404,
+        410), what was typed (422, what is wrong), or all `most` referrals taken (429)."""
+        message = await self.mail(token)
+        referrer = message["context"]["prospect"]
+        job_id = message["job_id"]
+        try:
+            data = InquiryReceived.model_validate({
+                "job_id": job_id, "board": "referral", "prospect": {"name": name, "email": email},
+                "message": note or None, "inquired_at": datetime.now(timezone.utc),
+                "referred_by": {"person_id": ids.person_id(message["to"]), "prospect_id": message["prospect_id"],
+                                "name": referrer.get("name")}})
+        except ValidationError as exc:
+            wrong = exc.errors()[0]
+            where = {"prospect.name": "the name", "prospect.email": "the e-mail address", "message": "the note"}.get(
+                ".".join(str(x) for x in wrong["loc"]), "the form")
+            raise Refused(422, f"Please check {where}: {wrong['msg']}.") from None
+        referral_id = ids.derive("referral", message["_id"], data.prospect.email)
+        if await self.store.referral(referral_id) is None:
+            if not await self.store.count_referral(message["_id"], self.most):
+                raise Refused(429, f"This link has passed on {self.most} people already, which is all it takes. "
+                                   "Thank you!")
+            data = data.model_copy(update={"board_inquiry_id": referral_id})
+            event = new_event(event_id=ids.derive("referral-inquiry", referral_id), source=REFER_SOURCE,
+                              type="inquiry.received", data=data)
+            await self.publisher.publish([Outgoing(topics.INQUIRIES, data.prospect.email, event)])
+            await self.store.note_referral({"_id": referral_id, "message_id": message["_id"], "job_id": job_id,
+                                            "at": datetime.now(timezone.utc)})
+        return {"name": data.prospect.name, "job": message["context"]["job"],
+                "recruiter": message["context"].get("recruiter") or {}}
 
 
 class TemplateRefused(Refused):

@@ -14,16 +14,17 @@ from datetime import datetime
 from html import escape
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Request
+from fastapi import APIRouter, Form, HTTPException, Path, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from services.messaging.handlers import CustomTemplates, Previews, Unsubscribes
+from services.messaging.handlers import CustomTemplates, Previews, Referrals, Unsubscribes
 from services.messaging.inbound import Inbound
 from services.messaging.providers import WebhookRefused, check_webhook_auth, webhook_mail
 from services.messaging.settings import MessagingSettings
 from shared.contract import Note, ProspectIds, TemplateName
 from shared.http import BodyRefused, Recruiter, documented, provided, read_body
+from shared.refusals import Refused
 
 WEBHOOK_BODY_TIMEOUT_S = 30.0
 
@@ -104,11 +105,13 @@ button{{font:inherit;padding:.6rem 1.2rem;border:0;border-radius:6px;background:
 messages = APIRouter(tags=["messages"])
 templates = APIRouter(tags=["templates"])
 unsubscribe = APIRouter(tags=["unsubscribe"])
+refer = APIRouter(tags=["referrals"])
 inbound = APIRouter(tags=["inbound"])
-routers = [messages, templates, unsubscribe, inbound]
+routers = [messages, templates, unsubscribe, refer, inbound]
 
 PreviewsOf = Annotated[Previews, provided(Previews)]
 UnsubscribesOf = Annotated[Unsubscribes, provided(Unsubscribes)]
+ReferralsOf = Annotated[Referrals, provided(Referrals)]
 SendId = Annotated[str, Path(pattern=r"^[A-Za-z0-9._:-]{1,128}$")]
 Token = Annotated[str, Path(max_length=1_000)]
 
@@ -212,6 +215,57 @@ async def unsubscribe_now(token: Token, unsubscribes: UnsubscribesOf) -> HTMLRes
         return _page("This link is not valid", "<p>Nothing was changed.</p>", 404)
     await unsubscribes.unsubscribe(email)
     return _page("You are unsubscribed", f"<p>{escape(email)} will not receive messages about positions any more.</p>")
+
+
+REFER_CODES: dict[int | str, dict[str, Any]] = {
+    404: {"description": "not a link we sent (an HTML page says so)", "content": {"text/html": {}}},
+    410: {"description": "the position is closed", "content": {"text/html": {}}}}
+
+
+def _refer_form(job: dict[str, Any], referrer: str | None, *, name: str = "", email: str = "", note: str = "",
+                problem: str | None = None) -> str:
+    said = f'<p role="alert" style="color:#b91c1c">{escape(problem)}</p>' if problem else ""
+    return f"""<p>{escape(referrer or "You")}, thank you for thinking of someone for the <strong>{escape(job.get("title") or "")}</strong>
+position at {escape(job.get("company") or "")}{(" in " + escape(job["location"])) if job.get("location") else ""}.
+Tell us who they are: we will write to them only about this position, and only if it may fit.</p>{said}
+<form method="post" style="display:grid;gap:.4rem">
+<label for="name">Their name</label><input id="name" name="name" required maxlength="200" value="{escape(name)}" autocomplete="off">
+<label for="email">Their e-mail address</label><input id="email" name="email" type="email" required maxlength="320" value="{escape(email)}" autocomplete="off">
+<label for="note">Why they may fit (optional)</label><textarea id="note" name="note" maxlength="2000" rows="4">{escape(note)}</textarea>
+<p><button type="submit">Refer them</button></p></form>"""
+
+
+@refer.get("/refer/{token}", response_class=HTMLResponse, responses=REFER_CODES)
+async def refer_page(token: Token, referrals: ReferralsOf) -> HTMLResponse:
+    """A not-a-match mail's referral page: the job, and a form for a name, an e-mail and a note."""
+    try:
+        message = await referrals.mail(token)
+    except Refused as refused:
+        return _page("This link does not take referrals", f"<p>{escape(refused.detail)}</p>", refused.status)
+    return _page("Refer someone", _refer_form(message["context"]["job"], message["context"]["prospect"].get("first_name")))
+
+
+@refer.post("/refer/{token}", response_class=HTMLResponse, responses={
+    **REFER_CODES, 422: {"description": "the form is refused (the page says what to fix)", "content": {"text/html": {}}},
+    429: {"description": "the link's 5 referrals are taken", "content": {"text/html": {}}}})
+async def refer_someone(token: Token, referrals: ReferralsOf,
+                        name: Annotated[str, Form(max_length=1_000)] = "",
+                        email: Annotated[str, Form(max_length=1_000)] = "",
+                        note: Annotated[str, Form(max_length=10_000)] = "") -> HTMLResponse:
+    """The referred person becomes a prospect for the same job (board `referral`, `referred_by`
+    the person we wrote to); the same person again is one; at most 5 per link."""
+    try:
+        done = await referrals.refer(token, name, email, note.strip() or None)
+    except Refused as refused:
+        if refused.status == 422:
+            message = await referrals.mail(token)
+            return _page("Refer someone", _refer_form(message["context"]["job"],
+                                                      message["context"]["prospect"].get("first_name"), name=name,
+                                                      email=email, note=note, problem=refused.detail), 422)
+        return _page("This link does not take referrals", f"<p>{escape(refused.detail)}</p>", refused.status)
+    recruiter = done["recruiter"].get("name") or "the recruiter"
+    return _page("Thank you", f"<p>We passed {escape(done['name'])} on to {escape(recruiter)} for the "
+                              f"{escape(done['job'].get('title') or '')} position. Nobody else sees what you wrote.</p>")
 
 
 @inbound.post("/inbound/mail", responses={

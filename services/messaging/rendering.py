@@ -29,6 +29,7 @@ SAMPLE = {
     "recruiter": {"recruiter_id": "rec-7", "name": "Dana Smith", "email": "dana@acme.example"},
     "note": "Looking forward to hearing from you.",
     "unsubscribe_url": "https://prospectflow.example/unsubscribe/sample",
+    "refer_url": "https://prospectflow.example/refer/sample",
 }
 """The variables every template gets (documented in docs/messaging.md), with sample values."""
 

@@ -37,6 +37,8 @@ class MessagingStore:
         self.templates = db["templates"]  # recruiters' own templates (`custom:<_id>`)
         self._inbound_inserts = GroupInsert(self.inbound)
         self.bounced = db["bounced"]  # addresses that bounced permanently, by address
+        self.referrals = db["referrals"]  # people referred through a mail's link: `_id` (message, e-mail)
+        self.referral_counts = db["referral_counts"]  # referrals taken per mail (`_id` the message)
 
     def kept(self) -> list[Kept]:
         """What retention prunes: the outbox's records and markers, and inbound mails once done
@@ -86,6 +88,25 @@ class MessagingStore:
     async def delete_template(self, template_id: str, recruiter_id: str) -> bool:
         result = await self.templates.delete_one({"_id": template_id, "recruiter_id": recruiter_id})
         return result.deleted_count > 0
+
+    async def message(self, message_id: str) -> dict[str, Any] | None:
+        return await self.messages.find_one({"_id": message_id}, {"prospect_id": 1, "job_id": 1, "recruiter_id": 1,
+                                                                   "context": 1, "to": 1, "state": 1})
+
+    async def referral(self, referral_id: str) -> dict[str, Any] | None:
+        return await self.referrals.find_one({"_id": referral_id})
+
+    async def count_referral(self, message_id: str, most: int) -> bool:
+        """Take one of a mail's `most` referrals: False when they are all taken. The counter is
+        created by an insert (never an upsert) and taken by one conditional update, so
+        referrals posted at once cannot take more than `most` between them."""
+        await insert_new(self.referral_counts, [{"_id": message_id, "n": 0}])
+        taken = await self.referral_counts.find_one_and_update({"_id": message_id, "n": {"$lt": most}},
+                                                               {"$inc": {"n": 1}})
+        return taken is not None
+
+    async def note_referral(self, doc: dict[str, Any]) -> None:
+        await insert_new(self.referrals, [doc])
 
     async def first_of_sequence(self, enrollment_id: str) -> dict[str, Any] | None:
         """The first mail sent of an enrollment of a sequence (its subject and id), if any."""

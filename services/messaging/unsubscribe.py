@@ -1,7 +1,9 @@
-"""One-click unsubscribe links (RFC 8058): a signed, unguessable token per e-mail address.
+"""The public links every mail carries: one-click unsubscribe (RFC 8058), a signed, unguessable
+token per e-mail address; and (added) the referral page of a not-a-match mail, a token per message.
 
-The token is the address (base64url) and an HMAC-SHA256 of it under MESSAGING_UNSUBSCRIBE_SECRET,
-so the link needs no database lookup and cannot be made for another address without the secret.
+A token is the value (base64url) and an HMAC-SHA256 of it and its use under
+MESSAGING_UNSUBSCRIBE_SECRET, so a link needs no database lookup and cannot be made for another
+address or message (or one use's token taken for the other) without the secret.
 """
 
 from __future__ import annotations
@@ -25,24 +27,38 @@ class UnsubscribeLinks:
         self._key = secret.encode()
         self.public_url = public_url.rstrip("/")
 
-    def _mac(self, email: str) -> str:
-        return _b64(hmac.new(self._key, b"unsubscribe:" + email.encode(), hashlib.sha256).digest())
+    def _mac(self, value: str, use: bytes = b"unsubscribe:") -> str:
+        return _b64(hmac.new(self._key, use + value.encode(), hashlib.sha256).digest())
 
-    def token(self, email: str) -> str:
-        return f"{_b64(email.encode())}.{self._mac(email)}"
+    def token(self, email: str, use: bytes = b"unsubscribe:") -> str:
+        return f"{_b64(email.encode())}.{self._mac(email, use)}"
 
     def url(self, email: str) -> str:
         return f"{self.public_url}/unsubscribe/{self.token(email)}"
 
+    def refer_url(self, message_id: str) -> str:
+        """The referral page of one mail we sent (`/refer/{token}`)."""
+        return f"{self.public_url}/refer/{self.token(message_id, REFER)}"
+
     def email(self, token: str) -> str | None:
         """The address a token was made for, or None if it is not one of ours."""
+        return self._value(token, b"unsubscribe:")
+
+    def message_id(self, token: str) -> str | None:
+        """The message a referral token was made for, or None if it is not one of ours."""
+        return self._value(token, REFER)
+
+    def _value(self, token: str, use: bytes) -> str | None:
         encoded, _, mac = token.partition(".")
         if not encoded or not mac or len(token) > 1_000:
             return None
         try:
-            email = _unb64(encoded).decode()
+            value = _unb64(encoded).decode()
         except (binascii.Error, ValueError):
             return None
         # bytes: compare_digest raises TypeError for a str with non-ASCII characters (a 500, found
         # by Schemathesis with a generated token)
-        return email if hmac.compare_digest(mac.encode(), self._mac(email).encode()) else None
+        return value if hmac.compare_digest(mac.encode(), self._mac(value, use).encode()) else None
+
+
+REFER = b"refer:"

@@ -26,7 +26,7 @@ DESCRIPTION = (
 
 CONSUMES = topics.CONSUMED_BY["rating"]
 PRODUCES = {topics.ASSESSMENTS: ("prospect.rated", "prospect.follow_up_flag_changed"),
-            topics.COMMAND_RESULTS: ("command.completed",)}
+            topics.COMMAND_RESULTS: ("command.completed",), topics.INQUIRIES: ("inquiry.received",)}
 
 
 def create_app(settings: RatingSettings | None = None, client: AsyncMongoClient[dict[str, Any]] | None = None) -> FastStream:

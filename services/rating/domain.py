@@ -13,7 +13,8 @@ from pydantic import BaseModel
 from shared import ids, topics, views
 from shared.contract import (
     CommandCompleted, FlagFollowUp, FollowUpCause, FollowUpFlagChanged, JobClosed, JobOpened, MessageAutoReplied,
-    MessageBounced, MessageComplained, MessageFailed, MessageReplied, MessageSent, ProspectRated, ProspectRegistered, RateProspects, Rating, RejectionReason, new_event,
+    InquiryReceived, MessageBounced, MessageComplained, MessageFailed, MessageReplied, MessageSent, ProspectRated,
+    ProspectProfile, ProspectRegistered, RateProspects, Rating, RejectionReason, SuggestProspects, new_event,
 )
 from shared.messages import Outgoing, Received
 
@@ -139,6 +140,18 @@ def registration_fields(data: ProspectRegistered, job: dict[str, Any]) -> dict[s
             "last_inquired_at": inquired_at, "board": data.inquiry.board, **_resume(data)}
 
 
+def origin_fields(data: ProspectRegistered, jobs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Where an inquiry came from when it is not a board's: considered from another job
+    (`referred_from`, with that job's title) or referred by someone (`referred_by`, with their name)."""
+    fields: dict[str, Any] = {}
+    if data.inquiry.referred_from is not None:
+        came = data.inquiry.referred_from
+        fields["referred_from"] = {**came.model_dump(mode="json"), "job_title": jobs.get(came.job_id, {}).get("title")}
+    if data.inquiry.referred_by is not None:
+        fields["referred_by"] = data.inquiry.referred_by.model_dump(mode="json", exclude_none=True)
+    return fields
+
+
 def _resume(data: ProspectRegistered) -> dict[str, Any]:
     """The latest résumé a board sent with an inquiry (an inquiry without one keeps the last)."""
     resume = data.inquiry.resume
@@ -180,15 +193,16 @@ def _prospect(state: BoardState, r: Received[ProspectRegistered], outcome: Outco
     data = r.data
     inquired_at = data.inquiry.inquired_at
     profile = data.profile.model_dump(mode="json", exclude_none=True)
+    origin = origin_fields(data, state.jobs)
     outcome.note(data.prospect_id, "inquiry", inquired_at, board=data.inquiry.board,
                  board_inquiry_id=data.inquiry.board_inquiry_id, message=data.inquiry.message,
-                 **({"resume": data.inquiry.resume.filename} if data.inquiry.resume else {}))
+                 **({"resume": data.inquiry.resume.filename} if data.inquiry.resume else {}), **origin)
     entry = state.entries.get(data.prospect_id)
     if entry is None:
         job = state.jobs.get(data.job_id, {})
         entry = Entry(prospect_id=data.prospect_id, job_id=data.job_id, waiting_since=inquired_at,
                              recruiter_id=job.get("recruiter_id"), job_open=job.get("open"), profile=profile)
-        _set(state, outcome, entry, registration_fields(data, job))
+        _set(state, outcome, entry, {**registration_fields(data, job), **origin})
         return
     entry, cause = on_new_inquiry(replace(entry, profile=profile), inquired_at)
     fields: dict[str, Any] = {"profile": profile, "last_inquired_at": inquired_at, "board": data.inquiry.board,
@@ -304,11 +318,54 @@ def _flag(state: BoardState, r: Received[FlagFollowUp], outcome: Outcome) -> Non
     _command(state, r, outcome, command.recruiter_id, command.prospect_ids, change)
 
 
+def suggestion_refused(entry: Entry | None, recruiter_id: str, target_id: str,
+                       target: dict[str, Any] | None) -> RejectionReason | None:
+    """Why a prospect may not be considered for the job `target_id`, or None: the prospect must be
+    the recruiter's (a closed job of theirs too: the person may fit an open one), the target
+    the recruiter's and open, and another job than the prospect's."""
+    reason = check_access(entry, recruiter_id)
+    if reason is not None and reason is not RejectionReason.JOB_CLOSED:
+        return reason
+    if target is None or target.get("recruiter_id") != recruiter_id:
+        return RejectionReason.FORBIDDEN
+    if target.get("open") is False:
+        return RejectionReason.JOB_CLOSED
+    if entry is not None and entry.job_id == target_id:
+        return RejectionReason.SAME_JOB
+    return None
+
+
+def _suggest(state: BoardState, r: Received[SuggestProspects], outcome: Outcome) -> None:
+    """Each person an `inquiry.received` for the target job (board `internal`), with a
+    `board_inquiry_id` derived from (command, prospect): a repeat registers nobody twice."""
+    command = r.data
+    target = state.jobs.get(command.job_id)
+
+    def consider(entry: Entry) -> None:
+        profile = {k: v for k, v in entry.profile.items() if k in INQUIRY_PROFILE}
+        data = InquiryReceived.model_validate({
+            "job_id": command.job_id, "board": "internal",
+            "board_inquiry_id": ids.derive("suggest", r.event.id, entry.prospect_id),
+            "prospect": profile, "inquired_at": r.time,
+            "referred_from": {"job_id": entry.job_id, "prospect_id": entry.prospect_id}})
+        outcome.events.append(_event("inquiry.received", data, r.event.id, entry.prospect_id, topics.INQUIRIES,
+                                     what=f"suggest:{entry.prospect_id}"))
+        outcome.note(entry.prospect_id, "considered", r.time, job_id=command.job_id,
+                     job_title=(target or {}).get("title"))
+
+    _command(state, r, outcome, command.recruiter_id, command.prospect_ids, consider,
+             refused=lambda entry: suggestion_refused(entry, command.recruiter_id, command.job_id, target))
+
+
+INQUIRY_PROFILE = frozenset(ProspectProfile.model_fields)
+
+
 def _command(state: BoardState, r: Received, outcome: Outcome, recruiter_id: str, prospect_ids: list[str],
-             change: Callable[[Entry], None]) -> None:
+             change: Callable[[Entry], None], refused: Callable[[Entry | None], RejectionReason | None] | None = None) -> None:
     accepted, rejected = [], []
     for pid in dict.fromkeys(prospect_ids):  # each id once, in the order given
-        reason = check_access(state.entries.get(pid), recruiter_id)
+        entry = state.entries.get(pid)
+        reason = refused(entry) if refused is not None else check_access(entry, recruiter_id)
         if reason is not None:
             rejected.append({"prospect_id": pid, "reason": reason})
             continue
@@ -353,6 +410,6 @@ DECISIONS: dict[str, Callable[[BoardState, Received[Any], Outcome], None]] = {
     "message.sent": _message_sent, "message.failed": _message_failed,
     "message.replied": _message_replied, "message.auto_replied": _message_auto_replied,
     "message.bounced": _message_bounced, "message.complained": _message_complained,
-    "prospects.rate": _rate, "prospects.flag_follow_up": _flag,
+    "prospects.rate": _rate, "prospects.flag_follow_up": _flag, "prospects.suggest": _suggest,
 }
 """The dispatch table: input type -> decision. Types not listed change nothing."""

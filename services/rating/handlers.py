@@ -42,6 +42,9 @@ class RatingProjection:
                 prospect_ids.add(data.prospect_id)
             if getattr(data, "job_id", None):
                 job_ids.add(data.job_id)
+            came_from = getattr(getattr(data, "inquiry", None), "referred_from", None)
+            if came_from is not None:  # "from <job>": its title
+                job_ids.add(came_from.job_id)
         entries, jobs = await asyncio.gather(self.store.entries(prospect_ids), self.store.job_docs(job_ids))
         state = domain.BoardState(entries, jobs, self.flag_on_message_sent)
 
@@ -78,6 +81,10 @@ class Board:
 
     def __init__(self, views: BoardViews) -> None:
         self.views = views
+
+    async def jobs(self, recruiter_id: str) -> list[dict[str, Any]]:
+        return [{"job_id": d["_id"], "title": d.get("title"), "company": d.get("company"), "open": d.get("open") is True}
+                for d in await self.views.jobs_of(recruiter_id)]
 
     async def owns_job(self, recruiter_id: str, job_id: str) -> bool:
         return await self.views.job_owner(job_id) == recruiter_id

@@ -46,12 +46,24 @@ class Bounce(BaseModel):
     diagnostic: str = Field("", description="the receiving server's words")
 
 
+class ReferredFrom(BaseModel):
+    job_id: str
+    prospect_id: str
+    job_title: str | None = None
+
+
+class ReferredBy(BaseModel):
+    person_id: str
+    prospect_id: str
+    name: str | None = None
+
+
 class HistoryLine(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
     at: datetime
-    kind: str = Field(description="`inquiry`, `rated`, `flag`, `message`, `reply`, `auto_reply`, `bounce` or "
-                                  "`complaint`")
+    kind: str = Field(description="`inquiry`, `rated`, `flag`, `message`, `reply`, `auto_reply`, `bounce`, "
+                                  "`complaint` or `considered` (for another job: `job_id`, `job_title`)")
     board: str | None = None
     board_inquiry_id: str | None = None
     message: str | None = Field(None, description="the inquiry's message")
@@ -69,6 +81,10 @@ class HistoryLine(BaseModel):
     permanent: bool | None = None
     diagnostic: str | None = Field(None, description="a bounce's diagnostic")
     resume: str | None = Field(None, description="the file name of the résumé an inquiry came with")
+    referred_from: ReferredFrom | None = Field(None, description="an inquiry: considered from another job")
+    referred_by: ReferredBy | None = Field(None, description="an inquiry: referred by someone we wrote to")
+    job_id: str | None = Field(None, description="`considered`: the job they were considered for")
+    job_title: str | None = None
 
 
 class ResumeRef(BaseModel):
@@ -100,6 +116,8 @@ class Prospect(BaseModel):
     last_reply: LastReply | None = None
     bounced: Bounce | None = Field(None, description="the last bounce of a message to them")
     resume: ResumeRef | None = Field(None, description="the latest résumé a job board sent (added)")
+    referred_from: ReferredFrom | None = Field(None, description="considered for this job from another (board `internal`)")
+    referred_by: ReferredBy | None = Field(None, description="referred by someone we wrote to (board `referral`)")
 
 
 class Page(BaseModel):
@@ -119,6 +137,7 @@ def _prospect(doc: dict[str, Any]) -> Prospect:
         waiting_since=doc.get("waiting_since"), last_message=doc.get("last_message"),
         replied=doc.get("replied") is True and needs_follow_up(flagged=doc.get("flagged"), job_open=doc.get("job_open")),
         last_reply=doc.get("last_reply"), bounced=doc.get("bounced"), resume=doc.get("resume"),
+        referred_from=doc.get("referred_from"), referred_by=doc.get("referred_by"),
     )
 
 
@@ -152,6 +171,19 @@ async def prospects(
     except BadCursor as bad:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(bad)) from None
     return Page(view=view, items=[_prospect(d) for d in docs], next_cursor=next_cursor)
+
+
+class Job(BaseModel):
+    job_id: str
+    title: str | None = None
+    company: str | None = None
+    open: bool
+
+
+@router.get("/jobs", response_model=list[Job], responses=documented(401))
+async def jobs(recruiter_id: Recruiter, board: BoardOf) -> list[dict[str, Any]]:
+    """The recruiter's jobs (open and closed), by title: what a prospect may be considered for."""
+    return await board.jobs(recruiter_id)
 
 
 @router.get("/prospect-ids", responses=documented(401, 404))

@@ -71,6 +71,7 @@ class RatingStore:
         await self.board.create_index([("job_id", ASCENDING), ("waiting_since", ASCENDING), ("_id", ASCENDING)],
                                       name="view_job")
         await self.history.create_index([("prospect_id", ASCENDING), ("at", ASCENDING)], name="timeline")
+        await self.jobs.create_index([("recruiter_id", ASCENDING)], name="by_recruiter")  # GET /jobs
 
     async def entries(self, prospect_ids: Iterable[str]) -> dict[str, Entry]:
         return {d["_id"]: entry_from_document(d) for d in await find_by_ids(self.board, list(prospect_ids))}
@@ -102,6 +103,11 @@ class BoardViews:
 
     def __init__(self, store: RatingStore) -> None:
         self.store = store
+
+    async def jobs_of(self, recruiter_id: str) -> list[dict[str, Any]]:
+        """The recruiter's jobs, open or closed, by title."""
+        return await self.store.jobs.find({"recruiter_id": recruiter_id}, {"title": 1, "company": 1, "open": 1}).sort(
+            "title", 1).limit(1_000).to_list()
 
     async def job_owner(self, job_id: str) -> str | None:
         doc = await self.store.jobs.find_one({"_id": job_id}, {"recruiter_id": 1})

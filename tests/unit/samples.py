@@ -31,6 +31,7 @@ SAMPLE_DATA: dict[str, dict[str, Any]] = {
     "prospect.inquired_again": _PROSPECT,
     "prospects.rate": {"recruiter_id": "rec-7", "prospect_ids": ["p-1"], "rating": "shortlist"},
     "prospects.flag_follow_up": {"recruiter_id": "rec-7", "prospect_ids": ["p-1"], "flagged": True},
+    "prospects.suggest": {"recruiter_id": "rec-7", "prospect_ids": ["p-1"], "job_id": "job-43"},
     "messages.send": {"recruiter_id": "rec-7", "prospect_ids": ["p-1"], "template": "ask_to_apply"},
     "reminders.run": {"as_of": "2026-11-25T08:00:00Z"},
     "command.completed": {"command_id": "c-1", "command_type": "prospects.rate", "recruiter_id": "rec-7",

@@ -48,6 +48,11 @@ class FakeRating:
         self._check()
         return list(self.board)
 
+    async def jobs(self, token: str) -> list[dict[str, Any]]:
+        self._check()
+        return [{"job_id": "job-42", "title": "Backend Engineer", "open": True},
+                {"job_id": "job-43", "title": "Data Engineer", "open": True}]
+
     async def prospect(self, token: str, prospect_id: str) -> dict[str, Any]:
         self._check()
         if prospect_id not in self.board:

@@ -181,6 +181,10 @@ def test_cloudevents_refusals_say_which_event_and_why():
         boards.cloudevents("application/cloudevents-batch+json", {}, [event, bad])
     with pytest.raises(Refused, match="gateway's to set"):
         boards.cloudevents("application/cloudevents+json", {}, {**event, "data": {**event["data"], "resume": {}}})
+    for origin in ({"referred_by": {"person_id": "x", "prospect_id": "y", "name": "Dana"}},
+                   {"referred_from": {"job_id": "j", "prospect_id": "p"}}):  # a board may not label its own
+        with pytest.raises(Refused, match="is Prospectflow's to set"):
+            boards.cloudevents("application/cloudevents+json", {}, {**event, "data": {**event["data"], **origin}})
     with pytest.raises(Refused) as refused:
         boards.cloudevents("application/json", {}, event["data"])
     assert refused.value.status == 400 and "ce-* headers" in refused.value.reason

@@ -119,3 +119,60 @@ def test_event_ids_are_derived_from_the_cause():
     first = domain.decide(rate, state(p1=entry()))
     second = domain.decide(rate, state(p1=entry()))
     assert [e.event["id"] for e in first.events] == [e.event["id"] for e in second.events]
+
+
+def _board_with_jobs() -> domain.BoardState:
+    board = state(p1=entry(profile={"name": "Lee Park", "email": "lee@example.com"}, rating="not_a_fit"),
+                  p2=entry("p2", job_id="job-43", profile={"name": "Sam", "email": "sam@example.com"}),
+                  p3=entry("p3", recruiter_id="rec-8", profile={"name": "X", "email": "x@example.com"}),
+                  p4=entry("p4", job_open=False, profile={"name": "Old", "email": "old@example.com"}))
+    board.jobs.update({"job-43": {"recruiter_id": "rec-7", "open": True, "title": "Data Engineer"},
+                       "job-44": {"recruiter_id": "rec-8", "open": True}, "job-45": {"recruiter_id": "rec-7", "open": False}})
+    return board
+
+
+def test_suggest_considers_each_person_for_another_job_once_and_says_why_not():
+    """`prospects.suggest`: an `inquiry.received` for the target job (board `internal`, an id
+    derived from (command, prospect), the profile, `referred_from`), a line on the person's history;
+    refused: already on that job, another recruiter's prospect, unknown. A prospect of a closed
+    job of the recruiter's may be considered for an open one."""
+    board = _board_with_jobs()
+    suggest = received("prospects.suggest", {"recruiter_id": "rec-7", "prospect_ids": ["p1", "p2", "p3", "p4", "nobody"],
+                                             "job_id": "job-43"}, "rating-commands", event_id="cmd-1")
+    outcome = domain.decide(suggest, board)
+    assert types(outcome) == ["inquiry.received", "inquiry.received", "command.completed"]
+    first = outcome.events[0]
+    assert (first.topic, first.event["data"]["board"], first.event["data"]["job_id"]) == ("inquiries", "internal", "job-43")
+    assert first.event["data"]["prospect"] == {"name": "Lee Park", "email": "lee@example.com", "skills": []}
+    assert first.event["data"]["referred_from"] == {"job_id": "job-42", "prospect_id": "p1"}
+    again = domain.decide(suggest, _board_with_jobs())  # a redelivery: the same ids, which intake registers once
+    assert [e.event["id"] for e in again.events] == [e.event["id"] for e in outcome.events]
+    assert first.event["data"]["board_inquiry_id"] == again.events[0].event["data"]["board_inquiry_id"]
+    assert outcome.events[1].event["data"]["referred_from"]["prospect_id"] == "p4"  # from a closed job
+    result = outcome.events[-1].event["data"]
+    assert result["accepted"] == ["p1", "p4"]
+    assert result["rejected"] == [{"prospect_id": "p2", "reason": "same_job"}, {"prospect_id": "p3", "reason": "forbidden"},
+                                  {"prospect_id": "nobody", "reason": "unknown_prospect"}]
+    assert [(line["prospect_id"], line["kind"], line["job_title"]) for line in outcome.history] == [
+        ("p1", "considered", "Data Engineer"), ("p4", "considered", "Data Engineer")]
+
+
+def test_suggest_for_another_recruiters_job_or_a_closed_one_is_refused_for_everyone():
+    for job, reason in (("job-44", "forbidden"), ("job-45", "job_closed"), ("job-99", "forbidden")):
+        outcome = domain.decide(received("prospects.suggest", {"recruiter_id": "rec-7", "prospect_ids": ["p1"],
+                                                               "job_id": job}, "rating-commands"), _board_with_jobs())
+        assert types(outcome) == ["command.completed"]
+        assert outcome.events[0].event["data"]["rejected"] == [{"prospect_id": "p1", "reason": reason}]
+
+
+def test_a_person_considered_from_another_job_says_so_on_the_new_board_entry():
+    board = _board_with_jobs()
+    registered = received("prospect.registered", {
+        "prospect_id": "p9", "person_id": "person-9", "job_id": "job-43",
+        "profile": {"name": "Lee Park", "email": "lee@example.com"},
+        "inquiry": {"board": "internal", "inquired_at": "2026-11-25T09:30:00Z",
+                    "referred_from": {"job_id": "job-42", "prospect_id": "p1"}}}, "prospects")
+    outcome = domain.decide(registered, board)
+    [(pid, fields)] = outcome.board
+    assert (pid, fields["rating"], fields["referred_from"]["prospect_id"]) == ("p9", "unrated", "p1")
+    assert outcome.history[0]["referred_from"]["job_id"] == "job-42"

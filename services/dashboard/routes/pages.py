@@ -17,6 +17,7 @@ from shared.contract import ProspectViewed
 from services.dashboard import present
 from services.dashboard.clients import NotFound, SessionExpired, Unavailable
 from services.dashboard.errors import Problem
+from services.dashboard.routes.consider import open_jobs
 from services.dashboard.web import ID_PATTERN, Current, Dashboard, ProspectId, active_sequences, custom_templates, enrollments_of, is_htmx
 
 router = APIRouter()
@@ -66,13 +67,15 @@ async def prospects(
         raise Problem("No such job", "That job is not one of yours. Pick one from the Job filter.", 404) from None
     query = {k: v for k, v in {"view": view, "job": job}.items() if v}
     more = f"/prospects?{urlencode({**query, 'cursor': result['next_cursor']})}" if result.get("next_cursor") else None
-    offered, enrollments, own = await asyncio.gather(
+    offered, enrollments, own, jobs = await asyncio.gather(
         active_sequences(dashboard, session.token) if not cursor else asyncio.sleep(0, []),
         enrollments_of(dashboard, session.token, [i["prospect_id"] for i in result["items"]]),
-        custom_templates(dashboard, session.token) if not cursor else asyncio.sleep(0, {}))
+        custom_templates(dashboard, session.token) if not cursor else asyncio.sleep(0, {}),
+        open_jobs(dashboard, session.token) if not cursor else asyncio.sleep(0, []))
     context = {"view": view, "job": job, "items": result["items"], "more": more, "summary": None,
                "nav": "prospects", "count": 0, "sends": [], "counts_query": urlencode(query),
-               "sequences": offered, "enrollments": enrollments, "custom_templates": own}
+               "sequences": offered, "enrollments": enrollments, "custom_templates": own,
+               "other_jobs": [j for j in jobs if j["job_id"] != job]}
     if is_htmx(request) and cursor:
         return dashboard.fragment(request, "_more.html", **context)
     return dashboard.page(request, "prospects.html", session, **context)
@@ -104,9 +107,12 @@ async def one_prospect(request: Request, dashboard: Dashboard, session: Current,
                             viewed_at=datetime.now(timezone.utc))
     await dashboard.feed.publish(topics.PROSPECT_VIEWS, "prospect.viewed",
                                  ids.derive("prospect-viewed", session.recruiter_id, prospect_id), viewed, prospect_id)
-    enrolled = (await enrollments_of(dashboard, session.token, [prospect_id], every=True)).get("*", [])
+    enrolled, jobs = await asyncio.gather(enrollments_of(dashboard, session.token, [prospect_id], every=True),
+                                          open_jobs(dashboard, session.token))
+    enrolled = enrolled.get("*", [])
     return dashboard.page(request, "prospect.html", session, item=item, history=present.timeline(history, enrolled),
-                          nav="prospects", enrollment_history=enrolled, stop_key=uuid.uuid4().hex)
+                          nav="prospects", enrollment_history=enrolled, stop_key=uuid.uuid4().hex,
+                          other_jobs=[j for j in jobs if j["job_id"] != item["job_id"]], consider_key=uuid.uuid4().hex)
 
 
 @router.get("/prospects/{prospect_id}/resume")

@@ -32,10 +32,10 @@ from shared.contract import SendMessages
 from services.dashboard import present
 from services.dashboard.errors import Problem
 from services.dashboard.sessions import Session
-from services.dashboard.web import COMMAND_SIZE, ID_PATTERN, Checked, Current, Dashboard, Parts, custom_templates, is_htmx, picked
+from services.dashboard.web import (COMMAND_SIZE, ID_PATTERN, KEY_PATTERN, Checked, Current, Dashboard, Parts, custom_templates,
+                                    is_htmx, picked)
 
 router = APIRouter()
-KEY_PATTERN = r"^[0-9a-f]{32}$"
 SendKey = Annotated[str, PathParam(pattern=ID_PATTERN)]  # any send: the dashboard's keys, or a command id
 RESULTS_WAIT_S = 5.0  # how long Send waits for the commands' results before showing progress
 NOT_TAKEN_AFTER_S = 60.0  # a part messaging has not taken by then is said, with what to do
@@ -77,8 +77,10 @@ async def send_page(
     job: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
     key: Annotated[str | None, Query(pattern=KEY_PATTERN)] = None,
 ) -> Response:
-    if template.startswith("sequence:") or template == STOP_SEQUENCES:  # the same menu's sequence choices
+    if template.startswith(("sequence:", "consider:")) or template == STOP_SEQUENCES:  # the same menu's other choices
         query = [(k, v) for k, v in request.query_params.multi_items() if k not in ("template", "key")]
+        if template.startswith("consider:"):
+            return RedirectResponse(f"/consider?{urlencode([('target', template[9:]), *query])}", status_code=303)
         if template == STOP_SEQUENCES:
             return RedirectResponse(f"/sequences/stop?{urlencode(query)}", status_code=303)
         return RedirectResponse(f"/sequences/start?{urlencode([('sequence', template[9:]), *query])}", status_code=303)

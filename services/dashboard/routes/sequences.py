@@ -5,10 +5,7 @@ to make one) and starting a sequence for prospects picked on the Prospects page 
 from __future__ import annotations
 
 import asyncio
-import re
-import uuid
 from typing import Annotated, Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi import Path as PathParam
@@ -21,12 +18,11 @@ from shared.contract import EnrollInSequence, StopSequences
 from services.dashboard import present
 from services.dashboard.clients import NotFound, Refused
 from services.dashboard.errors import Problem
-from services.dashboard.web import (COMMAND_SIZE, ID_PATTERN, Checked, Current, Dashboard, Parts, custom_templates,
-                                    enrollments_of, picked)
+from services.dashboard.web import (COMMAND_SIZE, ID_PATTERN, KEY_PATTERN, Checked, Current, Dashboard, Parts,
+                                    custom_templates, enrollments_of, keyed, picked, selected)
 
 router = APIRouter()
 SequenceId = Annotated[str, PathParam(pattern=ID_PATTERN)]
-KEY_PATTERN = r"^[0-9a-f]{32}$"
 ENROLL_MAX = 10_000
 DAYS = {"mon": "Mon", "tue": "Tue", "wed": "Wed", "thu": "Thu", "fri": "Fri", "sat": "Sat", "sun": "Sun"}
 STEP_TEMPLATES = {**present.TEMPLATES, "follow_up": "Follow-up"}
@@ -201,25 +197,6 @@ async def _names(dashboard: Parts, token: str, prospect_ids: list[str]) -> dict[
     return dict(await asyncio.gather(*(one(p) for p in prospect_ids[:20])))
 
 
-def _keyed(request: Request, path: str) -> RedirectResponse:
-    """The page again with a key of its own in its address, kept by a reload or Back: the
-    button it offers does what it does once, however often it is clicked."""
-    query = [(k, v) for k, v in request.query_params.multi_items() if k != "key"] + [("key", uuid.uuid4().hex)]
-    return RedirectResponse(f"{path}?{urlencode(query)}", status_code=303)
-
-
-async def _selected(dashboard: Parts, session: Any, id: list[str] | None, all: str, view: str,
-                    job: str | None) -> tuple[list[str], str]:
-    """The prospects the Prospects page picked (ticked, or Select all of the view) and the way back to it."""
-    if all == "1":
-        prospect_ids = await dashboard.rating.ids(session.token, view, job or None)
-    else:
-        prospect_ids = list(dict.fromkeys(i for i in (id or []) if i and re.match(ID_PATTERN, i)))
-    if not prospect_ids:
-        raise Problem("No prospects selected", "Tick the prospects (or Select all), choose a sequence, then Go.", 400)
-    return prospect_ids, f"/prospects?{urlencode({k: v for k, v in {'view': view, 'job': job}.items() if v})}"
-
-
 @router.get("/sequences/start", response_class=HTMLResponse)
 async def start_page(
     request: Request, dashboard: Dashboard, session: Current,
@@ -231,13 +208,13 @@ async def start_page(
 ) -> Response:
     """Who will be enrolled and who will not (already in a sequence), before Start."""
     if key is None:
-        return _keyed(request, "/sequences/start")
+        return keyed(request, "/sequences/start")
     try:
         chosen = await _api(dashboard).sequence(session.token, sequence)
     except NotFound:
         raise Problem("No such sequence", "That sequence is not one of yours. Pick one on the Prospects page.",
                       404) from None
-    prospect_ids, back = await _selected(dashboard, session, id, all, view, job)
+    prospect_ids, back = await selected(dashboard, session, id, all, view, job)
     enrolled = await enrollments_of(dashboard, session.token, prospect_ids)
     busy = [pid for pid in prospect_ids if enrolled.get(pid, {}).get("state") in ACTIVE]
     return dashboard.page(request, "sequence_start.html", session, nav="prospects", sequence=chosen,
@@ -255,9 +232,9 @@ async def stop_page(
 ) -> Response:
     """Whose sequences will stop (those in one now), before Stop."""
     if key is None:
-        return _keyed(request, "/sequences/stop")
+        return keyed(request, "/sequences/stop")
     _api(dashboard)
-    prospect_ids, back = await _selected(dashboard, session, id, all, view, job)
+    prospect_ids, back = await selected(dashboard, session, id, all, view, job)
     enrolled = await enrollments_of(dashboard, session.token, prospect_ids)
     running = [pid for pid in prospect_ids if enrolled.get(pid, {}).get("state") in ACTIVE]
     return dashboard.page(request, "sequence_stop.html", session, nav="prospects", ids=running,
