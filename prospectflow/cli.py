@@ -317,6 +317,30 @@ async def flag(prospect_ids: tuple[str, ...], recruiter_id: str, off: bool, view
 
 
 @main.command()
+@click.argument("prospect_ids", nargs=-1, metavar="[PROSPECT_ID]...")
+@click.option("--to", "target", required=True, metavar="JOB_ID", help="the open job of yours to consider them for")
+@recruiter_option
+@view_option
+@job_option
+@wait_option
+@json_option
+@run
+async def suggest(prospect_ids: tuple[str, ...], target: str, recruiter_id: str, view: str | None, job_id: str | None,
+                  no_wait: bool, as_json: bool) -> None:
+    """Consider prospects (or a whole --view, e.g. not_a_fit) for another of your open jobs: each
+    becomes a prospect there, unrated, in its Needs follow-up (prospects.suggest)."""
+    ids = await _targets(recruiter_id, prospect_ids, view, job_id)
+    async with bus() as b:
+        with progress(len(ids), "considering") as bar:
+            outcome = await ops.command(b, "prospects.suggest", recruiter_id, ids, job_id=target, wait=not no_wait,
+                                        timeout_s=settings().timeout_s, progress=bar)
+    if no_wait:
+        click.echo(f"published {', '.join(outcome.command_ids)}")
+        return
+    _report(outcome, as_json, f"considered for {target}")
+
+
+@main.command()
 @click.argument("template", type=click.Choice([t.value for t in Template]))
 @click.argument("prospect_ids", nargs=-1, metavar="[PROSPECT_ID]...")
 @recruiter_option

@@ -773,3 +773,92 @@ async def test_a_recruiters_own_template_is_offered_and_sent(world: World):
     assert mail["Subject"] == "Still keen on Backend Engineer?"
     assert "shall we talk about Backend Engineer this week?" in mail.get_body(("plain",)).get_content()
     await page.close()
+
+
+async def test_not_a_match_is_not_the_end_another_job_and_a_referral(world: World):
+    """Not for this job → Select all → "Consider for: Data Engineer" → Go → Consider: both are in
+    Data Engineer's Needs follow-up, "from Backend Engineer". The not-a-match mail's link → the
+    referral form → the referred person in Needs follow-up, "referred by Jo Chen"; what they typed
+    never runs as script; a sixth referral and a forged link are refused."""
+    recruiter = f"rec-{uuid.uuid4().hex[:6]}"
+    job_a = await world.job(recruiter)
+    job_b = await world.job(recruiter, title="Data Engineer")
+    people = await world.inquiries(job_a, ["Jo Chen", "Maria Lopez"])
+    page = await world.page(recruiter)
+    scripts: list[str] = []
+    page.on("dialog", lambda dialog: (scripts.append(dialog.message), dialog.dismiss()))
+    await page.get_by_role("link", name="Prospects", exact=True).click()
+    for name in people:
+        await row(page, name).get_by_role("button", name="Not for this job").click()
+        await expect(row(page, name).get_by_role("button", name="Not for this job")).to_have_attribute("aria-pressed", "true")
+
+    await page.get_by_role("link", name="Not for this job").click()
+    await expect(page.get_by_role("checkbox")).to_have_count(2)
+    await page.get_by_role("button", name="Select all").click()
+    await page.get_by_label("Message template").select_option(label="Consider for: Data Engineer")
+    await page.get_by_role("button", name="Go").click()
+    await expect(page.get_by_role("heading", name="Will be considered (2)")).to_be_visible()
+    await page.get_by_role("button", name="Consider").click()
+    await expect(page.get_by_role("status")).to_contain_text("Considered: 2")
+    await page.get_by_role("link", name="See Data Engineer's Needs follow-up").click()
+    for _ in range(120):  # intake and rating register them: the page shows them once they have
+        if await row(page, "Maria Lopez").count():
+            break
+        await page.wait_for_timeout(250)
+        await page.reload()
+    for name in people:
+        await expect(row(page, name)).to_contain_text("from Backend Engineer")
+    await shot(page, "dashboard-considered.png")
+    status, on_b = http_get(f"{world.rating.http}/prospect-ids?view=all&job_id={job_b}",  # type: ignore[union-attr]
+                            mint(world.ns.jwt_secret, recruiter, ttl_s=600))
+    assert status == 200 and len(on_b["ids"]) == 2
+
+    # The not-a-match mail to Jo Chen carries a personal referral link.
+    await page.goto(f"{world.dashboard.http}/prospects?view=not_a_fit&job={job_a}")
+    await page.get_by_role("checkbox", name="Jo Chen").check()
+    await page.get_by_role("button", name="Go").click()
+    await page.get_by_role("button", name="Send").click()
+    [mail] = await wait_for_mails(world.ns.stack, people["Jo Chen"], 1)
+    text = mail.get_body(("plain",)).get_content()
+    link = next(word for word in text.split() if "/refer/" in word)
+    assert link in mail.get_body(("html",)).get_content()
+
+    referrer = await world.browser.new_page()
+    referrer.on("dialog", lambda dialog: (scripts.append(dialog.message), dialog.dismiss()))
+    await referrer.goto(link)
+    await expect(referrer.get_by_role("heading", name="Refer someone")).to_be_visible()
+    await expect(referrer.get_by_text("Backend Engineer")).to_be_visible()
+    await referrer.get_by_label("Their name").fill("Ana Ruiz")
+    await referrer.get_by_label("Their e-mail address").fill(f"ana.ruiz+{recruiter}@example.com")
+    await referrer.get_by_label("Why they may fit").fill("<script>alert('x')</script> Ana ran our Kafka cluster.")
+    await shot(referrer, "referral-page.png")
+    await referrer.get_by_role("button", name="Refer them").click()
+    await expect(referrer.get_by_role("heading", name="Thank you")).to_be_visible()
+    await expect(referrer.get_by_text("We passed Ana Ruiz on to Dana Smith")).to_be_visible()
+
+    await page.goto(f"{world.dashboard.http}/prospects?view=needs_follow_up&job={job_a}")
+    for _ in range(120):
+        if await row(page, "Ana Ruiz").count():
+            break
+        await page.wait_for_timeout(250)
+        await page.reload()
+    await expect(row(page, "Ana Ruiz")).to_contain_text("referred by Jo Chen")
+    await shot(page, "dashboard-referred.png")
+    await row(page, "Ana Ruiz").get_by_role("link", name="Ana Ruiz").click()
+    await expect(page.get_by_text("Referred by Jo Chen").first).to_be_visible()
+    await expect(page.get_by_text("<script>alert('x')</script> Ana ran our Kafka cluster.")).to_be_visible()
+    assert mails(world.ns.stack.maildir, "ana.ruiz") == []  # not written to until the recruiter decides
+
+    # Four more take the link's five; a sixth is refused, and a forged link is nothing.
+    async with httpx.AsyncClient() as http:
+        for n in range(4):
+            more = await http.post(link, data={"name": f"Friend {n}", "email": f"friend{n}+{recruiter}@example.com"})
+            assert more.status_code == 200, more.text
+        sixth = await http.post(link, data={"name": "One Too Many", "email": f"six+{recruiter}@example.com"})
+        assert sixth.status_code == 429 and "5 people already" in sixth.text
+        forged = link[:-4] + ("AAAA" if not link.endswith("AAAA") else "BBBB")
+        assert (await http.get(forged)).status_code == 404
+        assert (await http.post(forged, data={"name": "X", "email": "x@example.com"})).status_code == 404
+    assert scripts == []
+    await referrer.close()
+    await page.close()
