@@ -318,11 +318,28 @@ def _flag(state: BoardState, r: Received[FlagFollowUp], outcome: Outcome) -> Non
     _command(state, r, outcome, command.recruiter_id, command.prospect_ids, change)
 
 
-def suggestion_refused(entry: Entry | None, recruiter_id: str, target_id: str,
-                       target: dict[str, Any] | None) -> RejectionReason | None:
+def target_prospect_id(entry: Entry, target_id: str) -> str | None:
+    """The id the person would have on the target job (derived from it and their e-mail)."""
+    email = entry.profile.get("email")
+    return ids.prospect_id(target_id, str(email)) if email else None
+
+
+def targets_of(suggestions: list[Received], entries: dict[str, Entry]) -> set[str]:
+    """The ids the people of these `prospects.suggest` commands would have on their target jobs."""
+    found = set()
+    for r in suggestions:
+        command = r.of(SuggestProspects).data
+        for pid in command.prospect_ids:
+            if pid in entries and (there := target_prospect_id(entries[pid], command.job_id)):
+                found.add(there)
+    return found
+
+
+def suggestion_refused(entry: Entry | None, recruiter_id: str, target_id: str, target: dict[str, Any] | None,
+                       entries: dict[str, Entry]) -> RejectionReason | None:
     """Why a prospect may not be considered for the job `target_id`, or None: the prospect must be
     the recruiter's (a closed job of theirs too: the person may fit an open one), the target
-    the recruiter's and open, and another job than the prospect's."""
+    the recruiter's and open, and the person not on it already (as this prospect or another)."""
     reason = check_access(entry, recruiter_id)
     if reason is not None and reason is not RejectionReason.JOB_CLOSED:
         return reason
@@ -330,7 +347,7 @@ def suggestion_refused(entry: Entry | None, recruiter_id: str, target_id: str,
         return RejectionReason.FORBIDDEN
     if target.get("open") is False:
         return RejectionReason.JOB_CLOSED
-    if entry is not None and entry.job_id == target_id:
+    if entry is not None and (entry.job_id == target_id or target_prospect_id(entry, target_id) in entries):
         return RejectionReason.SAME_JOB
     return None
 
@@ -354,7 +371,7 @@ def _suggest(state: BoardState, r: Received[SuggestProspects], outcome: Outcome)
                      job_title=(target or {}).get("title"))
 
     _command(state, r, outcome, command.recruiter_id, command.prospect_ids, consider,
-             refused=lambda entry: suggestion_refused(entry, command.recruiter_id, command.job_id, target))
+             refused=lambda entry: suggestion_refused(entry, command.recruiter_id, command.job_id, target, state.entries))
 
 
 INQUIRY_PROFILE = frozenset(ProspectProfile.model_fields)

@@ -46,6 +46,11 @@ class RatingProjection:
             if came_from is not None:  # "from <job>": its title
                 job_ids.add(came_from.job_id)
         entries, jobs = await asyncio.gather(self.store.entries(prospect_ids), self.store.job_docs(job_ids))
+        # `prospects.suggest`: whether each person is on the target job already (their prospect
+        # there has an id derived from the job and their e-mail).
+        there = domain.targets_of([r for r in fresh if r.event.type == "prospects.suggest"], entries)
+        if there:
+            entries.update(await self.store.entries(there))
         state = domain.BoardState(entries, jobs, self.flag_on_message_sent)
 
         outcomes = [domain.decide(r, state).document() for r in fresh]

@@ -809,6 +809,12 @@ async def test_not_a_match_is_not_the_end_another_job_and_a_referral(world: Worl
     for name in people:
         await expect(row(page, name)).to_contain_text("from Backend Engineer")
     await shot(page, "dashboard-considered.png")
+    # From a prospect's page, for one: Maria is on Data Engineer already, so nothing changes.
+    await page.goto(f"{world.dashboard.http}/prospects/{ids.prospect_id(job_a, people['Maria Lopez'])}")
+    await page.get_by_label("Job", exact=True).select_option(label="Data Engineer")
+    await page.get_by_role("button", name="Consider", exact=True).click()
+    await expect(page.get_by_role("status")).to_contain_text("Considered: 0")
+    await expect(page.get_by_text("Maria Lopez: already on that job")).to_be_visible()
     status, on_b = http_get(f"{world.rating.http}/prospect-ids?view=all&job_id={job_b}",  # type: ignore[union-attr]
                             mint(world.ns.jwt_secret, recruiter, ttl_s=600))
     assert status == 200 and len(on_b["ids"]) == 2

@@ -61,11 +61,12 @@ async def test_people_not_a_fit_are_considered_for_another_job_once(ns: Namespac
     _, came = http_get(f"{rating.http}/prospects/{on_b[0]}/history", bearer)
     assert came[0]["kind"] == "inquiry" and came[0]["referred_from"]["prospect_id"] == on_a[0]
 
-    # The same command again (a redelivery) and a new one for the same people: still once on job B.
+    # A new command for the same people, sent twice (a redelivery): they are on job B already.
     again = suggest(on_a, "job-b")
     await kafka.send_event(ns.topic("rating-commands"), again, key=RECRUITER)
     await kafka.send_event(ns.topic("rating-commands"), again, key=RECRUITER)
-    await results_for(kafka, ns, {again["id"]})
+    answer = (await results_for(kafka, ns, {again["id"]}))[again["id"]]["data"]
+    assert answer["accepted"] == [] and {r["reason"] for r in answer["rejected"]} == {"same_job"}  # on job B already
     await kafka.caught_up(ns, "intake")
     await kafka.caught_up(ns, "rating")
     assert sorted(view("job-b", "all")) == sorted(on_b)

@@ -157,6 +157,18 @@ def test_suggest_considers_each_person_for_another_job_once_and_says_why_not():
         ("p1", "considered", "Data Engineer"), ("p4", "considered", "Data Engineer")]
 
 
+def test_a_person_already_on_the_target_job_as_another_prospect_is_same_job():
+    from shared import ids
+
+    board = _board_with_jobs()
+    there = ids.prospect_id("job-43", "lee@example.com")
+    board.entries[there] = entry(there, job_id="job-43", profile={"name": "Lee Park", "email": "lee@example.com"})
+    outcome = domain.decide(received("prospects.suggest", {"recruiter_id": "rec-7", "prospect_ids": ["p1"],
+                                                           "job_id": "job-43"}, "rating-commands"), board)
+    assert types(outcome) == ["command.completed"]
+    assert outcome.events[0].event["data"]["rejected"] == [{"prospect_id": "p1", "reason": "same_job"}]
+
+
 def test_suggest_for_another_recruiters_job_or_a_closed_one_is_refused_for_everyone():
     for job, reason in (("job-44", "forbidden"), ("job-45", "job_closed"), ("job-99", "forbidden")):
         outcome = domain.decide(received("prospects.suggest", {"recruiter_id": "rec-7", "prospect_ids": ["p1"],
