@@ -26,6 +26,7 @@ from prospectflow.bus import Bus
 from prospectflow.config import CliSettings
 from prospectflow.errors import CliError, Incomplete
 from prospectflow.mailbox import read_mails
+from shared import topics
 from shared.contract import InquiryReceived, JobOpened, Rating, Template
 
 T = TypeVar("T")
@@ -536,8 +537,6 @@ async def dlq_replay(topic: str, refs: tuple[str, ...], everything: bool, reason
 @run
 async def lag(as_json: bool) -> None:
     """How many records each service has not yet done, per topic (its consumer group's lag)."""
-    from shared import topics
-
     s = settings()
     rows = []
     async with bus() as b:
@@ -863,6 +862,45 @@ async def sequences_run(as_of: datetime | None) -> None:
     async with bus() as b:
         await ops.run_sequences(b, as_of=when, timeout_s=settings().timeout_s)
     click.echo(f"sequences evaluated as of {when.isoformat()}")
+
+
+@main.group()
+def privacy() -> None:
+    """Forget a person everywhere (GDPR Art. 17); see docs/privacy.md."""
+
+
+@privacy.command("erase")
+@click.argument("email")
+@click.option("--by", "requested_by", default=lambda: os.environ.get("USER", "operator"), show_default="$USER",
+              help="who asks (kept in the command, for the record)")
+@json_option
+@run
+async def privacy_erase(email: str, requested_by: str, as_json: bool) -> None:
+    """Erase everything every service holds about the person with this address, and wait until
+    each has answered what it removed. What stays: a keyed hash of the address where they opted
+    out or bounced, so they are never mailed again."""
+    async with bus() as b:
+        request_id, answers = await ops.erase_person(b, email=email, requested_by=requested_by,
+                                                     timeout_s=settings().timeout_s)
+    missing = [s for s in topics.HOLDS_PERSONAL_DATA if s not in answers]
+    if as_json:
+        click.echo(json.dumps({"request_id": request_id, "answers": answers, "missing": missing}, indent=2))
+    else:
+        click.echo(f"erasure {request_id}")
+        for service in topics.HOLDS_PERSONAL_DATA:
+            answer = answers.get(service)
+            if answer is None:
+                click.echo(f"  {service:<10} no answer yet")
+                continue
+            removed = ", ".join(f"{k} {v}" for k, v in sorted(answer["removed"].items())) or "nothing held"
+            click.echo(f"  {service:<10} {removed}")
+        gone_by = max((a["kafka_copies_gone_by"] for a in answers.values()), default=None)
+        if gone_by:
+            click.echo(f"copies still in Kafka are gone by {gone_by}")
+    if missing:
+        click.echo(f"not answered within {settings().timeout_s:.0f} s: {', '.join(missing)} (is it running? the "
+                   "request is published and is carried out when it runs)", err=True)
+        sys.exit(Incomplete.exit_code)
 
 
 @main.command()

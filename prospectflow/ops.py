@@ -17,7 +17,7 @@ from prospectflow.bus import Bus, as_event
 from prospectflow.errors import CliError
 from shared import topics
 from shared.contract import (
-    EVENT_TYPES, CloudEvent, EnrollInSequence, FlagFollowUp, InquiryReceived, JobClosed, RateProspects, RunReminders,
+    EVENT_TYPES, CloudEvent, EnrollInSequence, ErasePerson, FlagFollowUp, InquiryReceived, JobClosed, RateProspects, RunReminders,
     RunSequences, SendMessages, StopSequences, SuggestProspects, new_event,
 )
 from shared.messages import describe_validation_error
@@ -214,6 +214,30 @@ async def run_sequences(bus: Bus, *, as_of: datetime, timeout_s: float) -> None:
         await watch.close()
     raise CliError(f"no command.completed for sequences.run within {timeout_s:.0f} s: is the sequences service "
                    "running? (the command is published; it will be carried out when it runs)")
+
+
+# --- privacy -------------------------------------------------------------------------------------
+
+
+async def erase_person(bus: Bus, *, email: str, requested_by: str, reason: str = "request",
+                       timeout_s: float) -> tuple[str, dict[str, dict[str, Any]]]:
+    """`person.erase`, and each service's `person.erased` as it comes, until every service that
+    holds personal data has answered or `timeout_s` passed: (the command id, service -> answer)."""
+    topic, answers_topic = await bus.require(topics.PRIVACY_COMMANDS, topics.PRIVACY)
+    event = envelope("person.erase", _validate(ErasePerson, {"email": email, "requested_by": requested_by,
+                                                             "reason": reason}, "person.erase"))
+    answers: dict[str, dict[str, Any]] = {}
+    watch = await bus.watch(answers_topic)
+    try:
+        await bus.publish_many(topic, [(event["data"]["email"], event, None)])
+        async for answer in watch.events(timeout_s=timeout_s):
+            if answer.type == "person.erased" and answer.data.get("request_id") == event["id"]:
+                answers[answer.data["service"]] = answer.data
+                if set(topics.HOLDS_PERSONAL_DATA) <= set(answers):
+                    break
+    finally:
+        await watch.close()
+    return event["id"], answers
 
 
 # --- reminders -----------------------------------------------------------------------------------

@@ -497,6 +497,29 @@ class StopSequences(_Data):
     prospect_ids: ProspectIds
 
 
+class ErasePerson(_Data):
+    """Command `person.erase` on `privacy-commands` (added, section 8): forget a person everywhere.
+    `email` says who (the services that hold personal data find them by it); `person_id`, if
+    given, must be the one derived from it."""
+
+    email: Email
+    person_id: Identifier | None = None
+    requested_by: ShortText = Field(description="who asked: an operator, `retention`, …")
+    reason: Literal["request", "retention"] = "request"
+
+
+class PersonErased(_Data):
+    """Each service's answer to `person.erase` on `privacy` (added): what it removed, in counts
+    (no personal data), and by when the copies still in Kafka are gone."""
+
+    person_id: Identifier
+    request_id: str = Field(description="the `person.erase` command's id")
+    service: Identifier
+    erased_at: AwareDatetime
+    removed: dict[str, int] = Field(default_factory=dict, description="collection -> documents removed")
+    kafka_copies_gone_by: AwareDatetime = Field(description="the erasure's time plus the topics' retention")
+
+
 class RunSequences(_Data):
     """Command `sequences.run`: evaluate what is due as of `as_of` (operators and tests)."""
 
@@ -585,6 +608,8 @@ EVENT_TYPES: dict[str, type[_Data]] = {
     "sequence.resumed": SequenceResumed,
     "sequence.stopped": SequenceStopped,
     "sequence.completed": SequenceCompleted,
+    "person.erase": ErasePerson,
+    "person.erased": PersonErased,
 }
 """Every type of the contract and the model of its `data`."""
 

@@ -114,6 +114,7 @@ async def ensure_topics(settings: KafkaSettings, names: Iterable[str]) -> list[s
             topic_names.with_dead_letters(settings.topic(n) for n in names),
             partitions=settings.partitions,
             replication_factor=settings.replication_factor,
+            retention_days=settings.retention_days,
         )
     finally:
         await admin.close()

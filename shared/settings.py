@@ -30,6 +30,9 @@ class KafkaSettings(BaseSettings):
     create_topics: bool = Field(True, description="create missing topics at start")
     partitions: int = Field(6, ge=1, description="partitions of topics this service creates")
     replication_factor: int = Field(1, ge=1)
+    retention_days: float = Field(30.0, gt=0, description="how long the topics this service creates (the contract's "
+                                                           "and their dead letters) keep records: personal data "
+                                                           "in Kafka is gone this long after it was written")
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"

@@ -25,10 +25,13 @@ COMMAND_RESULTS = "command-results"
 PROSPECT_VIEWS = "prospect-views"
 SEQUENCE_COMMANDS = "sequence-commands"
 SEQUENCES = "sequences"
+PRIVACY_COMMANDS = "privacy-commands"
+PRIVACY = "privacy"
 
 ALL = (
     JOBS, INQUIRIES, OPT_OUTS, PROSPECTS, RATING_COMMANDS, ASSESSMENTS, MESSAGING_COMMANDS,
     MESSAGES, REMINDER_COMMANDS, REMINDERS, COMMAND_RESULTS, PROSPECT_VIEWS, SEQUENCE_COMMANDS, SEQUENCES,
+    PRIVACY_COMMANDS, PRIVACY,
 )
 """Every topic of the contract, without prefix."""
 
@@ -49,18 +52,24 @@ TYPES_BY_TOPIC: dict[str, frozenset[str]] = {
     SEQUENCE_COMMANDS: frozenset({"sequences.enroll", "sequences.stop", "sequences.run"}),
     SEQUENCES: frozenset({"sequence.enrolled", "sequence.paused", "sequence.resumed", "sequence.stopped",
                           "sequence.completed"}),
+    PRIVACY_COMMANDS: frozenset({"person.erase"}),
+    PRIVACY: frozenset({"person.erased"}),
 }
 """The event types each topic carries; anything else on it is dead-lettered."""
 
 CONSUMED_BY: dict[str, tuple[str, ...]] = {
-    "intake": (INQUIRIES, JOBS),
-    "rating": (RATING_COMMANDS, PROSPECTS, MESSAGES, JOBS),
-    "messaging": (MESSAGING_COMMANDS, PROSPECTS, JOBS, OPT_OUTS, REMINDERS),
-    "reminder": (PROSPECTS, ASSESSMENTS, JOBS, REMINDER_COMMANDS),
-    "webhooks": (REMINDERS, ASSESSMENTS, MESSAGES, PROSPECTS, COMMAND_RESULTS, PROSPECT_VIEWS, JOBS, SEQUENCES),
-    "sequences": (SEQUENCE_COMMANDS, PROSPECTS, JOBS, MESSAGES, OPT_OUTS, ASSESSMENTS, COMMAND_RESULTS),
+    "intake": (INQUIRIES, JOBS, PRIVACY_COMMANDS),
+    "rating": (RATING_COMMANDS, PROSPECTS, MESSAGES, JOBS, PRIVACY_COMMANDS),
+    "messaging": (MESSAGING_COMMANDS, PROSPECTS, JOBS, OPT_OUTS, REMINDERS, PRIVACY_COMMANDS),
+    "reminder": (PROSPECTS, ASSESSMENTS, JOBS, REMINDER_COMMANDS, PRIVACY_COMMANDS),
+    "webhooks": (REMINDERS, ASSESSMENTS, MESSAGES, PROSPECTS, COMMAND_RESULTS, PROSPECT_VIEWS, JOBS, SEQUENCES,
+                 PRIVACY_COMMANDS, PRIVACY),
+    "sequences": (SEQUENCE_COMMANDS, PROSPECTS, JOBS, MESSAGES, OPT_OUTS, ASSESSMENTS, COMMAND_RESULTS, PRIVACY_COMMANDS),
 }
 """What each service consumes (docs/contract.md, section 2), each in its own consumer group."""
+
+HOLDS_PERSONAL_DATA = ("intake", "rating", "messaging", "reminder", "webhooks", "sequences")
+"""The services that answer `person.erase` with a `person.erased` (docs/privacy.md)."""
 
 DLQ_REPLAYS = "dlq-replays"
 """Operations' own log of replayed dead letters (compacted; key `<dlq topic>:<partition>:<offset>`),
@@ -82,9 +91,11 @@ def with_dead_letters(names: Iterable[str]) -> list[str]:
 
 
 async def ensure_topics(
-    admin: AIOKafkaAdminClient, names: Iterable[str], *, partitions: int, replication_factor: int
+    admin: AIOKafkaAdminClient, names: Iterable[str], *, partitions: int, replication_factor: int,
+    retention_days: float | None = None,
 ) -> list[str]:
-    """Create the topics that do not exist yet; return the names created."""
+    """Create the topics that do not exist yet (with `retention.ms` when `retention_days` is
+    given: records carrying personal data are not kept longer); return the names created."""
     wanted = sorted(set(names))
     existing = set(await admin.list_topics())
     missing = [n for n in wanted if n not in existing]
@@ -92,7 +103,9 @@ async def ensure_topics(
         return []
     try:
         await admin.create_topics(
-            [NewTopic(n, num_partitions=partitions, replication_factor=replication_factor) for n in missing]
+            [NewTopic(n, num_partitions=partitions, replication_factor=replication_factor,
+                      topic_configs=({"retention.ms": str(int(retention_days * 86_400_000))} if retention_days else {}))
+             for n in missing]
         )
     except TopicAlreadyExistsError:
         pass  # another replica created them first

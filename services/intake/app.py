@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 from faststream import FastStream
 
-from shared import topics
+from shared import privacy, topics
 from shared.contract import documented_envelope
 from shared.db import mongo_client
-from shared.kafka import BatchConsumer, DeadLetters, Producer, Publisher, broker_factory, subscribe_batches
+from shared.kafka import (BatchConsumer, DeadLetters, Producer, Publisher, broker_factory, document_publications,
+                          subscribe_batches)
+from shared.privacy import guarded
 from shared.http import service_api
 from shared.service import ConfigurationError, service_app
 
@@ -46,8 +48,10 @@ def wire(settings: IntakeSettings) -> Wired:
     client = mongo_client(settings.mongodb, appname=f"prospectflow-{settings.service_name}")
     store = IntakeStore(client[settings.database])
 
+    apply, forgetting = guarded(settings.service_name, Intake(store, publisher), store, client[settings.database],
+                                publisher, settings.kafka.retention_days)
     consumer = BatchConsumer(
-        apply=Intake(store, publisher),
+        apply=apply,
         dead_letters=DeadLetters(producer, settings.service_name, settings.kafka.topic_prefix),
         settings=settings,
     )
@@ -63,11 +67,12 @@ def wire(settings: IntakeSettings) -> Wired:
             description="Prospects registered or inquiring again; key: prospect_id.",
             schema=documented_envelope(event_type),
         )
+    document_publications(broker, settings.kafka, privacy.PUBLISHES)
     app = service_app(
         broker=broker, producer=producer, client=client, settings=settings,
-        topics=[topics.INQUIRIES, topics.JOBS, topics.PROSPECTS],
+        topics=[*topics.CONSUMED_BY["intake"], topics.PROSPECTS, topics.PRIVACY],
         title="Prospectflow intake", description=DESCRIPTION,
-        prepare_database=store.ensure_indexes, kept=store.kept(),
+        prepare_database=store.ensure_indexes, kept=[*store.kept(), *forgetting],
     )
     return Wired(app=app, publisher=publisher, store=store)
 

@@ -52,6 +52,22 @@ class IntakeStore:
         self.resume_files = db["resumes.files"]
         self.resume_chunks = db["resumes.chunks"]
 
+    async def erase(self, person_id: str, email: str) -> tuple[dict[str, int], set[str]]:
+        """Forget a person: their inquiries, prospects, posted applications and résumé files. (Rare:
+        it reads without an index rather than slow down every inquiry with one.)"""
+        pids = {d["_id"] async for d in self.prospects.find({"person_id": person_id}, {"_id": 1})}
+        resumes = sorted({d["resume"]["resume_id"] async for d in self.inquiries.find(
+            {"person_id": person_id, "resume": {"$exists": True}}, {"resume": 1})})
+        removed = {
+            "inquiries": (await self.inquiries.delete_many({"person_id": person_id})).deleted_count,
+            "prospects": (await self.prospects.delete_many({"person_id": person_id})).deleted_count,
+            "posted": (await self.posted.delete_many({"prospect_id": {"$in": sorted(pids)}})).deleted_count,
+            "resume_jobs": (await self.resume_jobs.delete_many({"resume_id": {"$in": resumes}})).deleted_count,
+            "resumes.chunks": (await self.resume_chunks.delete_many({"files_id": {"$in": resumes}})).deleted_count,
+            "resumes.files": (await self.resume_files.delete_many({"_id": {"$in": resumes}})).deleted_count,
+        }
+        return removed, pids
+
     async def ensure_indexes(self) -> None:
         await self.inquiries.create_index([("board_key", ASCENDING)], unique=True, name="board_key_unique")
         await self.posted.create_index([("prospect_id", ASCENDING)], name="by_prospect")

@@ -9,10 +9,11 @@ from fastapi import FastAPI
 from faststream import FastStream
 from pymongo import AsyncMongoClient
 
-from shared import topics
+from shared import privacy, topics
 from shared.db import mongo_client
 from shared.kafka import BatchConsumer, document_publications, DeadLetters, Producer, Publisher, broker_factory, subscribe_batches
 from shared.http import service_api
+from shared.privacy import guarded
 from shared.service import ConfigurationError, service_app
 
 from services.messaging import http
@@ -35,7 +36,7 @@ CONSUMES = topics.CONSUMED_BY["messaging"]
 PRODUCES = {topics.MESSAGES: ("message.sent", "message.failed", "message.replied", "message.auto_replied",
                               "message.bounced", "message.complained"),
             topics.COMMAND_RESULTS: ("command.completed",),
-            topics.OPT_OUTS: ("prospect.opted_out",), topics.INQUIRIES: ("inquiry.received",)}
+            topics.OPT_OUTS: ("prospect.opted_out",), topics.INQUIRIES: ("inquiry.received",), **privacy.PUBLISHES}
 
 
 @dataclass
@@ -72,10 +73,13 @@ def wire(settings: MessagingSettings) -> Wired:
     mailer = Mailer(settings.smtp, settings.smtp_connections)
     publisher = Publisher(producer, settings.kafka)
     addresses = return_addresses(settings)
+    store.address_secret = settings.unsubscribe_secret.get_secret_value() if settings.unsubscribe_secret else None
+    apply, forgetting = guarded(settings.service_name, Messaging(
+        store, publisher, templates, mailer, sender=settings.smtp.sender, max_attempts=settings.smtp_max_attempts,
+        max_backoff_s=settings.retry_max_backoff_s, daily_digest=settings.daily_digest, links=links,
+        addresses=addresses), store, client[settings.database], publisher, settings.kafka.retention_days)
     consumer = BatchConsumer(
-        apply=Messaging(store, publisher, templates, mailer, sender=settings.smtp.sender,
-                        max_attempts=settings.smtp_max_attempts, max_backoff_s=settings.retry_max_backoff_s,
-                        daily_digest=settings.daily_digest, links=links, addresses=addresses),
+        apply=apply,
         dead_letters=DeadLetters(producer, settings.service_name, settings.kafka.topic_prefix),
         settings=settings,
     )
@@ -84,7 +88,7 @@ def wire(settings: MessagingSettings) -> Wired:
     document_publications(broker, settings.kafka, PRODUCES)
     app = service_app(broker=broker, producer=producer, client=client, settings=settings, topics=[*CONSUMES, *PRODUCES],
                       title="Prospectflow messaging", description=DESCRIPTION, prepare_database=store.ensure_indexes,
-                      kept=store.kept())
+                      kept=[*store.kept(), *forgetting])
     inbound = None
     if addresses is not None:
         inbound = Inbound(store, publisher, addresses, mailer, sender=settings.smtp.sender,

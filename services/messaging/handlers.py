@@ -48,8 +48,8 @@ async def send_lookups(store: MessagingStore, prospect_ids: set[str] | list[str]
     contacts = await store.by_ids("contacts", prospect_ids)
     jobs = await store.by_ids("jobs", {c["job_id"] for c in contacts.values()})
     emails = {c["email"] for c in contacts.values()}
-    suppressed = set(await store.by_ids("suppressions", emails))
-    bounced = set(await store.by_ids("bounced", emails)) if emails else set()
+    suppressed = await store.listed("suppressions", emails)
+    bounced = await store.listed("bounced", emails)
     return contacts, jobs, suppressed, bounced
 
 

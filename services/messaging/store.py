@@ -19,6 +19,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.db import GroupInsert, find_by_ids, insert_new, set_by_id, set_each, write_by_id
 from shared.outbox import Outbox
+from shared.privacy import address_key, candidate_prospects
 from shared.retention import Kept
 
 UNSENT = ("queued", "sending")
@@ -39,6 +40,42 @@ class MessagingStore:
         self.bounced = db["bounced"]  # addresses that bounced permanently, by address
         self.referrals = db["referrals"]  # people referred through a mail's link: `_id` (message, e-mail)
         self.referral_counts = db["referral_counts"]  # referrals taken per mail (`_id` the message)
+
+    address_secret: str | None = None  # keys what stays of an erased address (shared.privacy.address_key)
+
+    def _kept_key(self, email: str) -> str | None:
+        return address_key(self.address_secret, email) if self.address_secret else None
+
+    async def listed(self, collection: str, emails: Iterable[str]) -> set[str]:
+        """Which of these addresses are in `suppressions` or `bounced`: by address, or, for a
+        person erased since, by the keyed hash that stayed of it."""
+        emails = set(emails)
+        if not emails:
+            return set()
+        found = set(await self.by_ids(collection, emails))
+        keys = {k: e for e in emails - found if (k := self._kept_key(e))}
+        return found | {keys[k] for k in await self.by_ids(collection, keys)}
+
+    async def erase(self, person_id: str, email: str) -> tuple[dict[str, int], set[str]]:
+        """Forget a person: contact, messages (their text), mails that came back from them; their
+        suppression and bounce stay, keyed by a keyed hash of the address (never mailed again)."""
+        pids = await candidate_prospects(self.jobs, email)
+        pids |= {d["_id"] async for d in self.contacts.find({"email": email}, {"_id": 1})}
+        wanted = sorted(pids)
+        removed = {
+            "contacts": (await self.contacts.delete_many({"_id": {"$in": wanted}})).deleted_count,
+            "messages": (await self.messages.delete_many({"$or": [{"prospect_id": {"$in": wanted}},
+                                                                  {"to": email}]})).deleted_count,
+            "inbound": (await self.inbound.delete_many({"prospect_id": {"$in": wanted}})).deleted_count,
+        }
+        key = self._kept_key(email)
+        for name, collection in (("suppressions", self.suppressions), ("bounced", self.bounced)):
+            entry = await collection.find_one({"_id": email})
+            if entry is not None and key is not None:
+                await insert_new(collection, [{**{k: v for k, v in entry.items() if k in ("reason", "at", "status")},
+                                               "_id": key}])
+            removed[name] = (await collection.delete_many({"_id": email})).deleted_count
+        return removed, pids
 
     def kept(self) -> list[Kept]:
         """What retention prunes: the outbox's records and markers, and inbound mails once done

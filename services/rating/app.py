@@ -8,10 +8,11 @@ from fastapi import FastAPI
 from faststream import FastStream
 from pymongo import AsyncMongoClient
 
-from shared import topics
+from shared import privacy, topics
 from shared.db import mongo_client
 from shared.kafka import BatchConsumer, document_publications, DeadLetters, Producer, Publisher, broker_factory, subscribe_batches
 from shared.http import service_api
+from shared.privacy import guarded
 from shared.service import ConfigurationError, service_app
 
 from services.rating.handlers import Board, RatingProjection
@@ -26,7 +27,7 @@ DESCRIPTION = (
 
 CONSUMES = topics.CONSUMED_BY["rating"]
 PRODUCES = {topics.ASSESSMENTS: ("prospect.rated", "prospect.follow_up_flag_changed"),
-            topics.COMMAND_RESULTS: ("command.completed",), topics.INQUIRIES: ("inquiry.received",)}
+            topics.COMMAND_RESULTS: ("command.completed",), topics.INQUIRIES: ("inquiry.received",), **privacy.PUBLISHES}
 
 
 def create_app(settings: RatingSettings | None = None, client: AsyncMongoClient[dict[str, Any]] | None = None) -> FastStream:
@@ -36,9 +37,12 @@ def create_app(settings: RatingSettings | None = None, client: AsyncMongoClient[
     producer = Producer(settings.kafka, client_id=settings.service_name)
     client = client or mongo_client(settings.mongodb, appname=f"prospectflow-{settings.service_name}")
     store = RatingStore(client[settings.database])
+    publisher = Publisher(producer, settings.kafka)
+    apply, forgetting = guarded(settings.service_name, RatingProjection(
+        store, publisher, flag_on_message_sent=settings.flag_on_message_sent), store, client[settings.database],
+        publisher, settings.kafka.retention_days)
     consumer = BatchConsumer(
-        apply=RatingProjection(store, Publisher(producer, settings.kafka),
-                               flag_on_message_sent=settings.flag_on_message_sent),
+        apply=apply,
         dead_letters=DeadLetters(producer, settings.service_name, settings.kafka.topic_prefix),
         settings=settings,
     )
@@ -52,7 +56,7 @@ def create_app(settings: RatingSettings | None = None, client: AsyncMongoClient[
         broker=broker, producer=producer, client=client, settings=settings,
         topics=[*CONSUMES, *PRODUCES],
         title="Prospectflow rating", description=DESCRIPTION,
-        prepare_database=store.ensure_indexes, kept=store.kept(),
+        prepare_database=store.ensure_indexes, kept=[*store.kept(), *forgetting],
     )
 
 

@@ -9,7 +9,8 @@ from faststream import FastStream
 from shared import topics
 from shared.contract import documented_envelope
 from shared.db import mongo_client
-from shared.kafka import BatchConsumer, DeadLetters, Producer, Publisher, broker_factory, subscribe_batches
+from shared.kafka import BatchConsumer, DeadLetters, Producer, Publisher, broker_factory, document_publications, subscribe_batches
+from shared.privacy import PUBLISHES, guarded
 from shared.logs import get_logger
 from shared.http import service_api
 from shared.service import tick_every, service_app
@@ -32,15 +33,20 @@ def create_app(settings: ReminderSettings | None = None) -> FastStream:
     producer = Producer(settings.kafka, client_id=settings.service_name)
     client = mongo_client(settings.mongodb, appname=f"prospectflow-{settings.service_name}")
     store = ReminderStore(client[settings.database])
-    reminders = Reminders(store, Publisher(producer, settings.kafka))
-    consumer = BatchConsumer(apply=reminders, dead_letters=DeadLetters(producer, settings.service_name, settings.kafka.topic_prefix), settings=settings)
+    publisher = Publisher(producer, settings.kafka)
+    reminders = Reminders(store, publisher)
+    apply, forgetting = guarded(settings.service_name, reminders, store, client[settings.database], publisher,
+                                settings.kafka.retention_days)
+    consumer = BatchConsumer(apply=apply, dead_letters=DeadLetters(producer, settings.service_name, settings.kafka.topic_prefix), settings=settings)
     subscribe_batches(broker, settings, list(CONSUMES), consumer, title="reminder-inputs",
                       description="Prospects, assessments, jobs and reminders.run.")
     broker.publisher(settings.kafka.topic(topics.REMINDERS), title="reminders:follow_up.reminder_due",
                      schema=documented_envelope("follow_up.reminder_due"))
-    app = service_app(broker=broker, producer=producer, client=client, settings=settings, topics=[*CONSUMES, topics.REMINDERS],
+    document_publications(broker, settings.kafka, PUBLISHES)
+    app = service_app(broker=broker, producer=producer, client=client, settings=settings,
+                      topics=[*CONSUMES, topics.REMINDERS, topics.PRIVACY],
                       title="Prospectflow reminder", description=DESCRIPTION, prepare_database=store.ensure_indexes,
-                      kept=store.kept())
+                      kept=[*store.kept(), *forgetting])
     tick_every(app, settings.tick_s, reminders.evaluate, what="evaluate schedule", max_backoff_s=settings.retry_max_backoff_s)
 
     return app

@@ -7,10 +7,11 @@ from __future__ import annotations
 from fastapi import FastAPI
 from faststream import FastStream
 
-from shared import topics
+from shared import privacy, topics
 from shared.db import mongo_client
 from shared.http import service_api
 from shared.kafka import BatchConsumer, document_publications, DeadLetters, Producer, Publisher, broker_factory, subscribe_batches
+from shared.privacy import guarded
 from shared.service import tick_every, service_app
 
 from services.sequences import http
@@ -23,7 +24,8 @@ DESCRIPTION = ("Follow-up sequences that run by themselves: a first message, the
                "moment the person answers (or bounces, complains, opts out, is not a fit, or the job closes).")
 CONSUMES = topics.CONSUMED_BY["sequences"]
 PRODUCES = {topics.SEQUENCES: tuple(sorted(topics.TYPES_BY_TOPIC[topics.SEQUENCES])),
-            topics.MESSAGING_COMMANDS: ("messages.send",), topics.COMMAND_RESULTS: ("command.completed",)}
+            topics.MESSAGING_COMMANDS: ("messages.send",), topics.COMMAND_RESULTS: ("command.completed",),
+            **privacy.PUBLISHES}
 
 
 def wire(settings: SequencesSettings) -> tuple[FastStream, SequencesStore]:
@@ -31,16 +33,19 @@ def wire(settings: SequencesSettings) -> tuple[FastStream, SequencesStore]:
     producer = Producer(settings.kafka, client_id=settings.service_name)
     client = mongo_client(settings.mongodb, appname=f"prospectflow-{settings.service_name}")
     store = SequencesStore(client[settings.database])
-    sequences = Sequences(store, Publisher(producer, settings.kafka), out_of_office_days=settings.out_of_office_days,
+    publisher = Publisher(producer, settings.kafka)
+    sequences = Sequences(store, publisher, out_of_office_days=settings.out_of_office_days,
                           run_batch=settings.run_batch, republish_after_s=settings.republish_after_s)
-    consumer = BatchConsumer(apply=sequences, dead_letters=DeadLetters(producer, settings.service_name,
+    apply, forgetting = guarded(settings.service_name, sequences, store, client[settings.database], publisher,
+                                settings.kafka.retention_days)
+    consumer = BatchConsumer(apply=apply, dead_letters=DeadLetters(producer, settings.service_name,
                                                                        settings.kafka.topic_prefix), settings=settings)
     subscribe_batches(broker, settings, list(CONSUMES), consumer, title="sequences-inputs",
                       description="Sequence commands, prospects, jobs, messages, opt-outs, ratings and command results.")
     document_publications(broker, settings.kafka, PRODUCES)
     app = service_app(broker=broker, producer=producer, client=client, settings=settings,
                       topics=[*CONSUMES, *PRODUCES], title="Prospectflow sequences", description=DESCRIPTION,
-                      prepare_database=store.ensure_indexes, kept=store.kept())
+                      prepare_database=store.ensure_indexes, kept=[*store.kept(), *forgetting])
     tick_every(app, settings.tick_s, sequences.run, what="evaluate sequences", max_backoff_s=settings.retry_max_backoff_s)
 
     return app, store

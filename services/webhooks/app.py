@@ -12,7 +12,8 @@ from faststream import FastStream
 from shared import topics
 from shared.http import service_api
 from shared.db import mongo_client
-from shared.kafka import BatchConsumer, DeadLetters, Producer, broker_factory, subscribe_batches
+from shared.kafka import BatchConsumer, DeadLetters, Producer, Publisher, broker_factory, document_publications, subscribe_batches
+from shared.privacy import PUBLISHES, guarded
 from shared.service import ConfigurationError, service_app
 
 from services.webhooks import safety
@@ -64,7 +65,10 @@ def wire(settings: WebhooksSettings) -> Wired:
     deliverer = Deliverer(store, box, rules, schedule=list(settings.retry_schedule_s), timeout_s=settings.timeout_s,
                           disable_after=timedelta(days=settings.disable_after_days), concurrency=settings.concurrency,
                           poll_s=settings.poll_s, lease_s=settings.lease_s)
-    consumer = BatchConsumer(apply=Fanout(store, deliverer.wake),
+    publisher = Publisher(producer, settings.kafka)
+    apply, forgetting = guarded(settings.service_name, Fanout(store, deliverer.wake), store, client[settings.database],
+                                publisher, settings.kafka.retention_days)
+    consumer = BatchConsumer(apply=apply,
                              dead_letters=DeadLetters(producer, settings.service_name, settings.kafka.topic_prefix),
                              settings=settings)
     subscribe_batches(broker, settings, list(CONSUMES), consumer, title="webhooks-inputs",
@@ -77,8 +81,10 @@ def wire(settings: WebhooksSettings) -> Wired:
         await store.ensure_indexes()
         await endpoints.prepare(operators, dispositions, settings.linkedin_integration_context)
 
+    document_publications(broker, settings.kafka, PUBLISHES)
     app = service_app(broker=broker, producer=producer, client=client, settings=settings, topics=list(CONSUMES),
-                      title="Prospectflow webhooks", description=DESCRIPTION, prepare_database=prepare)
+                      title="Prospectflow webhooks", description=DESCRIPTION, prepare_database=prepare,
+                      kept=forgetting)
     app.after_startup(deliverer.start)
     app.on_shutdown(deliverer.stop)
     return Wired(app=app, endpoints=endpoints)

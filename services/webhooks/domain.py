@@ -13,7 +13,7 @@ from typing import Any
 from shared import topics
 
 DELIVERED_TOPICS = (topics.REMINDERS, topics.ASSESSMENTS, topics.MESSAGES, topics.PROSPECTS, topics.COMMAND_RESULTS,
-                    topics.PROSPECT_VIEWS, topics.SEQUENCES)
+                    topics.PROSPECT_VIEWS, topics.SEQUENCES, topics.PRIVACY)
 EVENT_TYPES = tuple(sorted(t for topic in DELIVERED_TOPICS for t in topics.TYPES_BY_TOPIC[topic]))
 """What an endpoint may subscribe to (or `*`, everything)."""
 
@@ -31,9 +31,11 @@ def wants(events: Sequence[str], event_type: str) -> bool:
     return "*" in events or event_type in events
 
 
-def reaches(endpoint_recruiter: str | None, event_recruiter: str | None) -> bool:
-    """A recruiter's endpoint gets that recruiter's events only; an operator's (no recruiter) gets all."""
-    return endpoint_recruiter is None or endpoint_recruiter == event_recruiter
+def reaches(endpoint_recruiter: str | None, event_recruiter: str | None, event_type: str = "") -> bool:
+    """A recruiter's endpoint gets that recruiter's events only; an operator's (no recruiter) gets
+    all; `person.erased` (no personal data) reaches every endpoint that takes it: recruiter apps
+    must forget the person too."""
+    return endpoint_recruiter is None or endpoint_recruiter == event_recruiter or event_type == "person.erased"
 
 
 class Outcome(StrEnum):

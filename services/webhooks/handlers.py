@@ -5,11 +5,11 @@ offsets are committed (so nothing consumed is lost if the process dies before de
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared import ids, topics
+from shared import ids, privacy, topics
 from shared.contract import JobOpened, ProspectRegistered
 from shared.refusals import Refused
 from shared.messages import Received
@@ -29,11 +29,11 @@ def body_of(r: Received) -> str:
 
 
 def delivery(delivery_id: str, endpoint_id: str, recruiter_id: str | None, event_id: str, event_type: str,
-             body: str, now: Any) -> dict[str, Any]:
-    """A new delivery, due now."""
+             body: str, now: Any, about: Iterable[str] = ()) -> dict[str, Any]:
+    """A new delivery, due now; `about`: the person and prospect ids its event names (erasure finds it by them)."""
     return {"_id": delivery_id, "endpoint_id": endpoint_id, "recruiter_id": recruiter_id, "event_id": event_id,
             "event_type": event_type, "body": body, "state": PENDING, "next_at": now, "created_at": now,
-            "attempts": [], "attempt_count": 0}
+            "attempts": [], "attempt_count": 0, "about": sorted(about)}
 
 
 class Fanout:
@@ -64,10 +64,12 @@ class Fanout:
         for r in events:
             data = r.data.model_dump(mode="json", by_alias=True)
             recruiter = domain.recruiter_of(r.topic, data, known)
+            people = privacy.about(data)
             for endpoint in endpoints:
-                if domain.reaches(endpoint.get("recruiter_id"), recruiter) and domain.wants(endpoint["events"], r.event.type):
+                if domain.reaches(endpoint.get("recruiter_id"), recruiter, r.event.type) and \
+                        domain.wants(endpoint["events"], r.event.type):
                     docs.append(delivery(ids.derive("delivery", endpoint["_id"], r.event.id), endpoint["_id"], recruiter,
-                                         r.event.id, r.event.type, body_of(r), now))
+                                         r.event.id, r.event.type, body_of(r), now, people))
         if docs and await self.store.add_deliveries(docs):
             self.wake()
 
@@ -93,7 +95,7 @@ class Fanout:
                 once = what if what == "viewed" else r.event.id
                 docs.append(delivery(ids.derive("disposition", board["_id"], once, prospect_id),
                                      board["_id"], getattr(r.data, "recruiter_id", None), r.event.id, f"disposition.{what}",
-                                     json.dumps(body, separators=(",", ":")), now))
+                                     json.dumps(body, separators=(",", ":")), now, {prospect_id}))
         return docs
 
 

@@ -9,6 +9,8 @@ at least once, with the same `webhook-id`, never silently gone.
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -17,6 +19,7 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.db import find_by_ids, insert_new, write_by_id
+from shared.privacy import candidate_prospects
 
 PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
 
@@ -32,8 +35,22 @@ class WebhooksStore:
         self.jobs = db["jobs"]
         self.applications = db["applications"]  # prospect → the board application it came from (dispositions)
 
+    async def erase(self, person_id: str, email: str) -> tuple[dict[str, int], set[str]]:
+        """Forget a person: the deliveries (and dispositions) of events about them, delivered or
+        pending, and the board applications they came from."""
+        pids = await candidate_prospects(self.jobs, email)
+        pids |= {d["_id"] async for d in self.applications.find({"_id": {"$in": sorted(pids)}}, {"_id": 1})}
+        about = sorted({person_id, *pids})
+        removed = {
+            "deliveries": (await self.deliveries.delete_many({"$or": [
+                {"about": {"$in": about}}, {"body": {"$regex": re.escape(email), "$options": "i"}}]})).deleted_count,
+            "applications": (await self.applications.delete_many({"_id": {"$in": sorted(pids)}})).deleted_count,
+        }
+        return removed, pids
+
     async def ensure_indexes(self) -> None:
         await self.endpoints.create_index([("recruiter_id", ASCENDING)], name="by_recruiter")
+        await self.deliveries.create_index([("about", ASCENDING)], name="by_person")  # erasure
         # The worker's query: pending and due, soonest first (partial: only pending ones are in it).
         await self.deliveries.create_index([("next_at", ASCENDING)], name="due",
                                            partialFilterExpression={"state": PENDING})

@@ -1,0 +1,155 @@
+"""Forgetting a person (docs/privacy.md, the contract's section 8): every service that holds
+personal data takes `person.erase` from `privacy-commands` in its own batch consumer, removes
+what it holds of the person (its `Eraser`), notes who was erased and when, and answers one
+`person.erased` on `privacy` with counts. Events about an erased person written before the
+erasure (still in Kafka, or on their way) are dropped when they arrive; a person who inquires
+anew afterwards is a new prospect.
+
+The notes (`erased`) name the person's pseudonymous ids (person and prospect ids), never the
+address, and expire with the service's retention: once Kafka's copies are gone (its topics keep
+records `KAFKA_RETENTION_DAYS`), nothing written before the erasure can arrive any more."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime, timedelta, timezone
+from typing import Any, Protocol
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from shared import ids, topics
+from shared.contract import ErasePerson, PersonErased, new_event
+from shared.db import find_by_ids, insert_new
+from shared.logs import get_logger
+from shared.messages import Outgoing, Publishes, Received
+from shared.retention import Kept
+
+log = get_logger("prospectflow.privacy")
+SOURCE = "prospectflow/{service}/privacy"
+
+
+class Eraser(Protocol):
+    async def erase(self, person_id: str, email: str) -> tuple[dict[str, int], set[str]]:
+        """Remove everything held of the person: (documents removed per collection, the
+        prospect ids they had here)."""
+        ...
+
+
+def address_key(secret: str, email: str) -> str:
+    """What stays of an address that must never be mailed again: a keyed hash, from which the
+    address cannot be read back without the secret."""
+    return "hmac:" + hmac.new(secret.encode(), b"address:" + email.strip().lower().encode(), hashlib.sha256).hexdigest()
+
+
+async def candidate_prospects(jobs: Any, email: str) -> set[str]:
+    """The ids the person would have on each job a service knows (a prospect id is derived from
+    the job and the address), for stores that key by prospect and keep no address."""
+    return {ids.prospect_id(d["_id"], email) async for d in jobs.find({}, {"_id": 1})}
+
+
+def about(data: Any) -> set[str]:
+    """The person and prospect ids an event's data names (its prospect, the person, an
+    address's person)."""
+    found: set[str] = set()
+    if not isinstance(data, dict):
+        return found
+    for key in ("prospect_id", "person_id"):
+        if isinstance(data.get(key), str):
+            found.add(data[key])
+    for holder in (data, data.get("prospect"), data.get("profile")):
+        if isinstance(holder, dict) and isinstance(holder.get("email"), str):
+            found.add(ids.person_id(holder["email"].strip().lower()))
+    return found
+
+
+class Forgotten:
+    """Who was erased here and when (`erased`: `_id` a person or prospect id, `at`)."""
+
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+        self.collection = db["erased"]
+
+    def kept(self) -> list[Kept]:
+        return [Kept(self.collection, "at")]
+
+    async def note(self, keys: Iterable[str], at: datetime) -> None:
+        keys = sorted(set(keys))
+        await insert_new(self.collection, [{"_id": k, "at": at} for k in keys])
+        await self.collection.update_many({"_id": {"$in": keys}}, {"$max": {"at": at}})  # erased again later
+
+    async def erased_at(self, keys: Iterable[str]) -> dict[str, datetime]:
+        return {d["_id"]: _aware(d["at"]) for d in await find_by_ids(self.collection, list(keys))}
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+
+
+class Privacy:
+    """Wraps a service's batch handler: `person.erase` first (each erased, answered), then the
+    rest without the events about people erased after those events were written."""
+
+    def __init__(self, service: str, eraser: Eraser, forgotten: Forgotten, publisher: Publishes, *,
+                 kafka_retention_days: float) -> None:
+        self.service = service
+        self.eraser = eraser
+        self.forgotten = forgotten
+        self.publisher = publisher
+        self.kafka_retention = timedelta(days=kafka_retention_days)
+
+    def wrap(self, apply: Callable[[list[Received]], Awaitable[None]]) -> Callable[[list[Received]], Awaitable[None]]:
+        async def with_privacy(batch: list[Received]) -> None:
+            for r in batch:
+                if r.event.type == "person.erase":
+                    await self.erase(r.of(ErasePerson))
+            rest = await self.without_erased([r for r in batch if r.topic != topics.PRIVACY_COMMANDS])
+            if rest:
+                await apply(rest)
+        return with_privacy
+
+    async def erase(self, r: Received[ErasePerson]) -> None:
+        command = r.data
+        email = command.email
+        person_id = ids.person_id(email)
+        removed, prospect_ids = await self.eraser.erase(person_id, email)
+        await self.forgotten.note({person_id, *prospect_ids}, r.time)
+        now = datetime.now(timezone.utc)
+        answer = PersonErased(person_id=person_id, request_id=r.event.id, service=self.service, erased_at=now,
+                              removed={k: v for k, v in removed.items() if v}, kafka_copies_gone_by=now + self.kafka_retention)
+        event = new_event(event_id=ids.derive("person-erased", r.event.id, self.service),
+                          source=SOURCE.format(service=self.service), type="person.erased", data=answer,
+                          correlationid=r.event.id)
+        await self.publisher.publish([Outgoing(topics.PRIVACY, person_id, event)])
+        log.info("erased a person", extra={"person_id": person_id, "removed": answer.removed, "reason": command.reason})
+
+    async def without_erased(self, batch: list[Received]) -> list[Received]:
+        """The batch without events about people erased after the event was written."""
+        named = {id(r): about(r.data.model_dump()) for r in batch}
+        wanted = set().union(*named.values()) if named else set()
+        if not wanted:
+            return batch
+        erased = await self.forgotten.erased_at(wanted)
+        if not erased:
+            return batch
+        kept = []
+        for r in batch:
+            if any(k in erased and r.time <= erased[k] for k in named[id(r)]):
+                log.info("dropped an event about an erased person", extra={"event_id": r.event.id, "type": r.event.type})
+                continue
+            kept.append(r)
+        return kept
+
+
+def guarded(service: str, apply: Callable[[list[Received]], Awaitable[None]], eraser: Eraser,
+            db: AsyncDatabase[dict[str, Any]], publisher: Publishes,
+            kafka_retention_days: float) -> tuple[Callable[[list[Received]], Awaitable[None]], list[Kept]]:
+    """A service's batch handler that also forgets people (`person.erase`), and what of it
+    retention prunes (the notes of who was erased)."""
+    forgotten = Forgotten(db)
+    privacy = Privacy(service, eraser, forgotten, publisher, kafka_retention_days=kafka_retention_days)
+    return privacy.wrap(apply), forgotten.kept()
+
+
+PUBLISHES = {topics.PRIVACY: ("person.erased",)}
+"""What every service that holds personal data adds to its AsyncAPI publications."""

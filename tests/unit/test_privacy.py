@@ -1,0 +1,84 @@
+"""Forgetting a person (shared.privacy) with a fake service on an in-memory database, in
+milliseconds: `person.erase` is answered once per service with counts and no personal data;
+events about the person written before the erasure are dropped when they arrive (an inquiry on
+its way, a redelivery), and one written after it (they inquire anew) is taken."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared import ids
+from shared.messages import Received, received
+from shared.privacy import Forgotten, Privacy, about, address_key
+from tests.fakes import MemoryDatabase, MemoryPublisher
+
+EMAIL = "lee.park@example.com"
+PID = ids.prospect_id("job-42", EMAIL)
+
+
+class Service:
+    """A service's handler and eraser: it keeps the prospects it is told of."""
+
+    def __init__(self) -> None:
+        self.held: dict[str, dict[str, Any]] = {}
+
+    async def __call__(self, batch: list[Received]) -> None:
+        for r in batch:
+            data = r.data.model_dump(mode="json")
+            self.held[data["prospect_id"]] = data
+
+    async def erase(self, person_id: str, email: str) -> tuple[dict[str, int], set[str]]:
+        gone = {pid for pid, d in self.held.items() if d["profile"]["email"] == email}
+        for pid in gone:
+            del self.held[pid]
+        return {"prospects": len(gone), "untouched": 0}, gone
+
+
+def registered(at: str, event_id: str) -> Received:
+    return received("prospects", {"specversion": "1.0", "id": event_id, "source": "tests", "type": "prospect.registered",
+                                  "time": at, "data": {
+                                      "prospect_id": PID, "person_id": ids.person_id(EMAIL), "job_id": "job-42",
+                                      "profile": {"name": "Lee Park", "email": EMAIL},
+                                      "inquiry": {"board": "b", "inquired_at": at}}})
+
+
+def erase(at: str, event_id: str = "erase-1") -> Received:
+    return received("privacy-commands", {"specversion": "1.0", "id": event_id, "source": "ops", "type": "person.erase",
+                                         "time": at, "data": {"email": EMAIL, "requested_by": "ops"}})
+
+
+def world() -> tuple[Service, Any, MemoryPublisher]:
+    service, publisher = Service(), MemoryPublisher()
+    privacy = Privacy("rating", service, Forgotten(MemoryDatabase()), publisher,  # type: ignore[arg-type]
+                      kafka_retention_days=30)
+    return service, privacy.wrap(service), publisher
+
+
+async def test_an_erasure_removes_the_person_and_answers_with_counts_only():
+    service, apply, publisher = world()
+    await apply([registered("2026-12-07T09:00:00Z", "r1")])
+    await apply([erase("2026-12-07T10:00:00Z")])
+    assert service.held == {}
+    [answer] = publisher.of_type("person.erased")
+    data = answer["data"]
+    assert (data["service"], data["person_id"], data["removed"]) == ("rating", ids.person_id(EMAIL), {"prospects": 1})
+    assert data["kafka_copies_gone_by"] > data["erased_at"]
+    assert EMAIL not in str(answer) and "Lee Park" not in str(answer)
+    assert answer["id"] == ids.derive("person-erased", "erase-1", "rating")  # a redelivery: the same answer
+
+
+async def test_events_written_before_the_erasure_are_dropped_and_a_new_inquiry_is_taken():
+    service, apply, _ = world()
+    # The erasure overtakes an inquiry on its way, and the batch holds both orders.
+    await apply([erase("2026-12-07T10:00:00Z"), registered("2026-12-07T09:59:00Z", "r-on-its-way")])
+    await apply([registered("2026-12-07T09:00:00Z", "r-redelivered")])
+    assert service.held == {}
+    await apply([registered("2026-12-08T09:00:00Z", "r-anew")])  # they inquire again, after
+    assert list(service.held) == [PID]
+
+
+def test_what_an_event_names_and_what_stays_of_an_address():
+    assert about({"prospect_id": "p", "profile": {"email": " Lee.Park@Example.com"}}) == {"p", ids.person_id(EMAIL)}
+    key = address_key("secret", EMAIL)
+    assert key.startswith("hmac:") and EMAIL not in key and key == address_key("secret", "LEE.PARK@example.com")
+    assert key != address_key("another secret", EMAIL)
