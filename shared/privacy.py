@@ -49,6 +49,18 @@ async def candidate_prospects(jobs: Any, email: str) -> set[str]:
     return {ids.prospect_id(d["_id"], email) async for d in jobs.find({}, {"_id": 1})}
 
 
+def scrubbed(value: Any, gone: set[str]) -> Any:
+    """`value` without the ids in `gone`: list items that are one of them, or name one as their
+    `prospect_id`, are left out (a command's outcome listing several people keeps the others)."""
+    if isinstance(value, dict):
+        return {k: scrubbed(v, gone) for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrubbed(v, gone) for v in value
+                if not (isinstance(v, str) and v in gone)
+                and not (isinstance(v, dict) and v.get("prospect_id") in gone)]
+    return value
+
+
 def about(data: Any) -> set[str]:
     """The person and prospect ids an event's data names (its prospect, the person, an
     address's person)."""

@@ -19,7 +19,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.db import GroupInsert, find_by_ids, insert_new, set_by_id, set_each, write_by_id
 from shared.outbox import Outbox
-from shared.privacy import address_key, candidate_prospects
+from shared.privacy import address_key, candidate_prospects, scrubbed
 from shared.retention import Kept
 
 UNSENT = ("queued", "sending")
@@ -67,6 +67,7 @@ class MessagingStore:
             "messages": (await self.messages.delete_many({"$or": [{"prospect_id": {"$in": wanted}},
                                                                   {"to": email}]})).deleted_count,
             "inbound": (await self.inbound.delete_many({"prospect_id": {"$in": wanted}})).deleted_count,
+            "outbox": await self._scrub_outbox(set(wanted)),
         }
         key = self._kept_key(email)
         for name, collection in (("suppressions", self.suppressions), ("bounced", self.bounced)):
@@ -76,6 +77,18 @@ class MessagingStore:
                                                "_id": key}])
             removed[name] = (await collection.delete_many({"_id": email})).deleted_count
         return removed, pids
+
+    async def _scrub_outbox(self, gone: set[str]) -> int:
+        """The outcomes of sends that named the person keep their other people (a redelivered
+        command still sends nobody twice) and lose the person."""
+        changed = 0
+        query = {"$or": [{"events.event.data.accepted": {"$in": sorted(gone)}},
+                         {"events.event.data.rejected.prospect_id": {"$in": sorted(gone)}},
+                         {"rejected.prospect_id": {"$in": sorted(gone)}}]}
+        async for record in self.outbox.records.find(query):
+            await self.outbox.records.replace_one({"_id": record["_id"]}, scrubbed(record, gone))
+            changed += 1
+        return changed
 
     def kept(self) -> list[Kept]:
         """What retention prunes: the outbox's records and markers, and inbound mails once done

@@ -41,9 +41,12 @@ class WebhooksStore:
         pids = await candidate_prospects(self.jobs, email)
         pids |= {d["_id"] async for d in self.applications.find({"_id": {"$in": sorted(pids)}}, {"_id": 1})}
         about = sorted({person_id, *pids})
+        # Older deliveries have no `about`: their bodies are searched (the address, or an id, in
+        # groups of 200 ids a pattern).
+        patterns = [re.escape(email)] + ["|".join(about[n:n + 200]) for n in range(0, len(about), 200)]
         removed = {
             "deliveries": (await self.deliveries.delete_many({"$or": [
-                {"about": {"$in": about}}, {"body": {"$regex": re.escape(email), "$options": "i"}}]})).deleted_count,
+                {"about": {"$in": about}}, *({"body": {"$regex": p, "$options": "i"}} for p in patterns)]})).deleted_count,
             "applications": (await self.applications.delete_many({"_id": {"$in": sorted(pids)}})).deleted_count,
         }
         return removed, pids

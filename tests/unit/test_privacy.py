@@ -82,3 +82,11 @@ def test_what_an_event_names_and_what_stays_of_an_address():
     key = address_key("secret", EMAIL)
     assert key.startswith("hmac:") and EMAIL not in key and key == address_key("secret", "LEE.PARK@example.com")
     assert key != address_key("another secret", EMAIL)
+
+
+def test_an_outcome_naming_several_people_keeps_the_others():
+    from shared.privacy import scrubbed
+
+    record = {"_id": "cmd-1", "events": [{"event": {"data": {"accepted": ["p1", "p2"],
+                                                             "rejected": [{"prospect_id": "p2", "reason": "x"}]}}}]}
+    assert scrubbed(record, {"p2"}) == {"_id": "cmd-1", "events": [{"event": {"data": {"accepted": ["p1"], "rejected": []}}}]}
