@@ -106,6 +106,8 @@ def run_services(config: StackConfig) -> int:
     env.setdefault("WEBHOOKS_ALLOW_LOOPBACK", "true")
     # Sequences (127.0.0.1:8085): recruiters' tokens as rating's.
     env.setdefault("SEQUENCES_JWT_SECRET", env["RATING_JWT_SECRET"])
+    # Reminder (127.0.0.1:8083): its privacy export takes an operator's token signed as rating's.
+    env.setdefault("REMINDER_JWT_SECRET", env["RATING_JWT_SECRET"])
     processes: dict[str, subprocess.Popen[str]] = {}
     lock = threading.Lock()
 

@@ -903,6 +903,29 @@ async def privacy_erase(email: str, requested_by: str, as_json: bool) -> None:
         sys.exit(Incomplete.exit_code)
 
 
+@privacy.command("export")
+@click.argument("email")
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="the folder for export.json and the résumé files (default: ./export-<person id>)")
+@click.option("--by", "requested_by", default=lambda: os.environ.get("USER", "operator"), show_default="$USER",
+              help="the operator (the token's subject)")
+@run
+async def privacy_export(email: str, out: Path | None, requested_by: str) -> None:
+    """Everything each service holds about the person with this address (GDPR Art. 15): one JSON
+    document and the résumé files beside it."""
+    from shared import ids
+
+    s = settings()
+    folder = out or Path(f"export-{ids.person_id(email.strip().lower())}")
+    document, problems = await ops.export_person(email.strip().lower(), s.service_urls(),
+                                                 s.operator_token(requested_by), folder, s.timeout_s)
+    click.echo(f"wrote {document}")
+    for service, problem in problems.items():
+        click.echo(f"  {service}: {problem}", err=True)
+    if problems:
+        sys.exit(Incomplete.exit_code)
+
+
 @main.command()
 @click.option("--pause", is_flag=True, help="wait for Enter between the steps")
 @run

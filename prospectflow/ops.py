@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 from prospectflow.api import RatingApi
 from prospectflow.bus import Bus, as_event
 from prospectflow.errors import CliError
-from shared import topics
+from shared import ids, topics
 from shared.contract import (
     EVENT_TYPES, CloudEvent, EnrollInSequence, ErasePerson, FlagFollowUp, InquiryReceived, JobClosed, RateProspects, RunReminders,
     RunSequences, SendMessages, StopSequences, SuggestProspects, new_event,
@@ -238,6 +238,43 @@ async def erase_person(bus: Bus, *, email: str, requested_by: str, reason: str =
     finally:
         await watch.close()
     return event["id"], answers
+
+
+async def export_person(email: str, urls: dict[str, str], token: str, out: Path,
+                        timeout_s: float) -> tuple[Path, dict[str, str]]:
+    """Everything each service holds of the person, from its `GET /v1/privacy/export`, in one
+    JSON document in `out`, with the résumé files beside it: (the document, service -> what
+    went wrong, for those that did not answer)."""
+    import httpx
+    from bson import json_util
+
+    headers = {"Authorization": f"Bearer {token}"}
+    held: dict[str, Any] = {}
+    problems: dict[str, str] = {}
+    out.mkdir(parents=True, exist_ok=True)
+    async with httpx.AsyncClient(timeout=timeout_s, headers=headers) as http:
+        for service, base in urls.items():
+            try:
+                answer = await http.get(f"{base.rstrip('/')}/v1/privacy/export", params={"email": email})
+            except httpx.HTTPError as exc:
+                problems[service] = f"{base} did not answer ({type(exc).__name__})"
+                continue
+            if answer.status_code != 200:
+                problems[service] = f"{base} answered {answer.status_code}: {answer.text[:200]}"
+                continue
+            held[service] = json_util.loads(answer.text)["held"]
+        files = held.get("intake", {}).get("resumes.files", [])
+        for n, file in enumerate(files, 1):
+            name = f"resume-{n}-{Path(str(file.get('filename') or 'resume')).name}"
+            answer = await http.get(f"{urls['intake'].rstrip('/')}/v1/privacy/resumes/{file['_id']}")
+            if answer.status_code == 200:
+                (out / name).write_bytes(answer.content)
+                file["exported_as"] = name
+    document = out / "export.json"
+    document.write_text(json_util.dumps({"email": email, "person_id": ids.person_id(email),
+                                         "exported_at": datetime.now(timezone.utc), "held": held,
+                                         "missing": problems}, indent=2, json_options=json_util.RELAXED_JSON_OPTIONS))
+    return document, problems
 
 
 # --- reminders -----------------------------------------------------------------------------------

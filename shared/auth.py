@@ -91,6 +91,14 @@ class TokenVerifier:
     def recruiter(self, token: str) -> str:
         return str(self.claims(token)["sub"])
 
+    def operator(self, token: str, scope: str) -> str | None:
+        """The `sub` of a valid token whose `scope` (space-separated, or a list) includes
+        `scope`; None for a valid token without it (a recruiter's). InvalidToken otherwise."""
+        claims = self.claims(token)
+        granted = claims.get("scope") or []
+        granted = granted.split() if isinstance(granted, str) else [str(g) for g in granted]
+        return str(claims["sub"]) if scope in granted else None
+
 
 def mint(secret: str, recruiter_id: str, *, ttl_s: float, audience: str = API_AUDIENCE, **claims: Any) -> str:
     """An HS256 token for `recruiter_id`, valid `ttl_s` seconds (what the local stack's tools and

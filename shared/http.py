@@ -13,17 +13,20 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, TypeVar, cast
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
+from bson import json_util
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from faststream import FastStream
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.requests import ClientDisconnect
 
 from shared import __version__
 from shared.auth import InvalidToken, TokenVerifier
+from shared.contract import Email
 from shared.logs import get_logger
+from shared.privacy import Exports
 from shared.refusals import Refused
 
 log = get_logger("prospectflow.http")
@@ -68,7 +71,9 @@ class Problem(BaseModel):
 
 _MEANINGS = {400: "the request names something this API never gave (a cursor)",
              401: "no bearer token, or one that is invalid or expired",
+             403: "a valid token without the scope this route needs (a recruiter's, for an operator's route)",
              404: "no such prospect or job among the recruiter's own",
+             422: "a parameter is not valid (the detail says which)",
              503: "not configured to check tokens"}
 
 
@@ -108,6 +113,47 @@ def recruiter(request: Request, credentials: Annotated[HTTPAuthorizationCredenti
 
 Recruiter = Annotated[str, Depends(recruiter)]
 """A route's recruiter: the `sub` of the request's valid bearer token."""
+
+
+def privacy_operator(request: Request,
+                     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]) -> str:
+    """An operator allowed to read what is held of a person: a valid bearer token whose `scope`
+    includes `privacy` (401 without a valid token, 403 for a recruiter's)."""
+    verifier: TokenVerifier | None = request.app.state.verifier
+    if verifier is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, request.app.state.unconfigured)
+    if credentials is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a bearer token is required",
+                            headers={"WWW-Authenticate": "Bearer"})
+    try:
+        operator = verifier.operator(credentials.credentials, "privacy")
+    except InvalidToken:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "the bearer token is invalid or expired",
+                            headers={"WWW-Authenticate": "Bearer"}) from None
+    if operator is None:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "a token whose scope includes `privacy` is required")
+    return operator
+
+
+PrivacyOperator = Annotated[str, Depends(privacy_operator)]
+EMAIL: TypeAdapter[str] = TypeAdapter(Email)
+
+privacy = APIRouter(tags=["privacy"])
+
+
+@privacy.get("/v1/privacy/export", responses={
+    200: {"description": "everything this service holds of the person, by place (JSON, MongoDB extended JSON "
+                         "for dates and bytes)", "content": {"application/json": {}}},
+    **documented(401, 403, 422, 503)})
+async def privacy_export(operator: PrivacyOperator, exports: Annotated[Exports, provided(Exports)],
+                         email: Annotated[str, Query(max_length=320, description="the person's address")]) -> Response:
+    """What this service holds of a person (GDPR Art. 15): `{service, person_id, held: {place: [documents]}}`."""
+    try:
+        address = EMAIL.validate_python(email)
+    except ValidationError:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "`email` is not a valid address") from None
+    return Response(json_util.dumps(await exports.of(address), json_options=json_util.RELAXED_JSON_OPTIONS),
+                    media_type="application/json")
 
 
 operations = APIRouter(tags=["operations"])

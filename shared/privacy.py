@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
@@ -30,11 +31,49 @@ log = get_logger("prospectflow.privacy")
 SOURCE = "prospectflow/{service}/privacy"
 
 
-class Eraser(Protocol):
-    async def erase(self, person_id: str, email: str) -> tuple[dict[str, int], set[str]]:
-        """Remove everything held of the person: (documents removed per collection, the
-        prospect ids they had here)."""
+@dataclass(frozen=True)
+class Held:
+    """Where a store holds something of a person: a collection and the query that finds it;
+    `export`: shown in the person's export; `delete`: removed on erasure (else the store's
+    `forget` changes it in place)."""
+
+    collection: Any
+    query: dict[str, Any]
+    export: bool = True
+    delete: bool = True
+
+
+class Holder(Protocol):
+    """A store that holds personal data."""
+
+    async def held(self, person_id: str, email: str) -> tuple[dict[str, Held], set[str]]:
+        """Where the person is (by a name per place), and the prospect ids they had here."""
         ...
+
+    async def forget(self, person_id: str, email: str, prospect_ids: set[str]) -> dict[str, int]:
+        """What erasure changes rather than removes (a keyed hash left of an address, a name
+        taken out of another's record): counts by place."""
+        ...
+
+
+Eraser = Holder
+
+
+async def erase(holder: Holder, person_id: str, email: str) -> tuple[dict[str, int], set[str]]:
+    """Remove everything `holder` holds of the person: (documents per place, their prospect ids)."""
+    places, prospect_ids = await holder.held(person_id, email)
+    removed = await holder.forget(person_id, email, prospect_ids)  # before: it may read what goes
+    for name, place in places.items():
+        if place.delete:
+            removed[name] = (await place.collection.delete_many(place.query)).deleted_count
+    return removed, prospect_ids
+
+
+async def export(holder: Holder, person_id: str, email: str, most: int = 10_000) -> dict[str, list[dict[str, Any]]]:
+    """Everything `holder` holds of the person, by place (at most `most` documents a place)."""
+    places, _ = await holder.held(person_id, email)
+    return {name: await place.collection.find(place.query).limit(most).to_list()
+            for name, place in places.items() if place.export}
 
 
 def address_key(secret: str, email: str) -> str:
@@ -124,7 +163,7 @@ class Privacy:
         command = r.data
         email = command.email
         person_id = ids.person_id(email)
-        removed, prospect_ids = await self.eraser.erase(person_id, email)
+        removed, prospect_ids = await erase(self.eraser, person_id, email)
         await self.forgotten.note({person_id, *prospect_ids}, r.time)
         now = datetime.now(timezone.utc)
         answer = PersonErased(person_id=person_id, request_id=r.event.id, service=self.service, erased_at=now,
@@ -165,3 +204,16 @@ def guarded(service: str, apply: Callable[[list[Received]], Awaitable[None]], er
 
 PUBLISHES = {topics.PRIVACY: ("person.erased",)}
 """What every service that holds personal data adds to its AsyncAPI publications."""
+
+
+class Exports:
+    """What a service shows of a person (`GET /v1/privacy/export`, an operator's token)."""
+
+    def __init__(self, service: str, holder: Holder) -> None:
+        self.service = service
+        self.holder = holder
+
+    async def of(self, email: str) -> dict[str, Any]:
+        person_id = ids.person_id(email)
+        return {"service": self.service, "person_id": person_id, "email": email,
+                "held": await export(self.holder, person_id, email)}

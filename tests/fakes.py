@@ -308,14 +308,21 @@ class MemoryCollection:
                 raise NotImplementedError(f"the fake database has no stage {list(stage)}")
         return MemoryCursor(copy.deepcopy(docs))
 
-    async def delete_many(self, query: dict[str, Any]) -> None:
-        for key in [k for k, d in self.docs.items() if matches(d, query)]:
+    async def delete_many(self, query: dict[str, Any]) -> Any:
+        gone = [k for k, d in self.docs.items() if matches(d, query)]
+        for key in gone:
             del self.docs[key]
+        return _Deleted(len(gone))
 
 
 @dataclass
 class _Result:
     matched_count: int
+
+
+@dataclass
+class _Deleted:
+    deleted_count: int
 
 
 class MemoryDatabase:

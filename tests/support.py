@@ -107,6 +107,8 @@ class Namespace(Named):
                      "WEBHOOKS_RETRY_SCHEDULE_S": "[0.3, 0.3, 0.3, 0.3]", "WEBHOOKS_POLL_S": "0.1", **extra}
         elif service == "sequences":
             extra = {"SEQUENCES_JWT_SECRET": self.jwt_secret, "SEQUENCES_TICK_S": "0", **extra}
+        elif service == "reminder":
+            extra = {"REMINDER_JWT_SECRET": self.jwt_secret, **extra}
         elif service == "intake":
             extra = {"INTAKE_JWT_SECRET": self.jwt_secret, "INTAKE_BOARD_SECRETS": json.dumps(self.board_secrets),
                      **extra}

@@ -12,7 +12,8 @@ from shared.contract import documented_envelope
 from shared.db import mongo_client
 from shared.kafka import (BatchConsumer, DeadLetters, Producer, Publisher, broker_factory, document_publications,
                           subscribe_batches)
-from shared.privacy import guarded
+from shared import http as shared_http
+from shared.privacy import Exports, guarded
 from shared.http import service_api
 from shared.service import ConfigurationError, service_app
 
@@ -90,6 +91,6 @@ def create_service(settings: IntakeSettings) -> FastAPI:
                       concurrency=settings.gateway_concurrency, publish_timeout_s=settings.publish_timeout_s,
                       body_timeout_s=settings.gateway_body_timeout_s)
     return service_api(
-        title="Prospectflow intake", description=DESCRIPTION, stream=wired.app, routers=[http.router],
-        provides={Gateway: gateway}, verifier=settings.token_verifier(),
+        title="Prospectflow intake", description=DESCRIPTION, stream=wired.app, routers=[http.router, shared_http.privacy],
+        provides={Gateway: gateway, Exports: Exports(settings.service_name, wired.store)}, verifier=settings.token_verifier(),
         unconfigured="résumé downloads are not configured: set INTAKE_JWT_SECRET or INTAKE_JWKS_URL")

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel
 
-from shared.http import BodyRefused, Recruiter, documented, provided, read_body
+from shared.http import BodyRefused, PrivacyOperator, Recruiter, documented, provided, read_body
 from shared.logs import get_logger
 
 from services.intake import boards, resumes, signatures
@@ -159,11 +159,13 @@ async def inquiries(request: Request, gateway: GatewayOf) -> Response:
     is the idempotency key. A batch is taken whole or not at all."""
     return await _board_request(gateway, "cloudevents", request)
 
+ResumeId = Annotated[str, Path(pattern=r"^[A-Za-z0-9._:-]{1,128}$")]
+
+
 @router.get("/v1/resumes/{resume_id}", tags=["résumés"], response_class=Response,
          responses={200: {"content": {t: {} for t in resumes.EXTENSIONS}, "description": "the file"},
                     **documented(401, 404, 503)})
-async def resume(resume_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9._:-]{1,128}$")],
-                 recruiter_id: Recruiter, gateway: GatewayOf) -> Response:
+async def resume(resume_id: ResumeId, recruiter_id: Recruiter, gateway: GatewayOf) -> Response:
     """A résumé, for the recruiter of a job it was sent to (anyone else: 404)."""
     try:
         file = await gateway.store.resume_for(resume_id, recruiter_id)
@@ -171,6 +173,25 @@ async def resume(resume_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9._:-]{1,128
         return _problem(503, "the database did not answer; retry", retry=True)
     if file is None:
         return _problem(404, "no such résumé among your prospects'")
+    return _file(file)
+
+
+@router.get("/v1/privacy/resumes/{resume_id}", tags=["privacy"], response_class=Response,
+         responses={200: {"content": {t: {} for t in resumes.EXTENSIONS}, "description": "the file"},
+                    **documented(401, 403, 404, 503)})
+async def resume_for_export(resume_id: ResumeId, operator: PrivacyOperator, gateway: GatewayOf) -> Response:
+    """A résumé named in a person's privacy export (`resumes.files`), for an operator's token
+    whose scope includes `privacy`."""
+    try:
+        file = await gateway.store.resume_file(resume_id)
+    except Exception:  # noqa: BLE001
+        return _problem(503, "the database did not answer; retry", retry=True)
+    if file is None:
+        return _problem(404, "no such résumé")
+    return _file(file)
+
+
+def _file(file: Any) -> Response:
     metadata = file.metadata or {}
 
     async def chunks() -> Any:

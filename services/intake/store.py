@@ -27,6 +27,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from services.intake.domain import Inquiry, Known
 from shared.db import bulk_write, find_by_ids, insert_new, write_by_id
 from shared.outbox import Published
+from shared.privacy import Held
 from shared.retention import Kept
 
 NOT_FOUND = (26, 27)  # NamespaceNotFound, IndexNotFound
@@ -52,21 +53,21 @@ class IntakeStore:
         self.resume_files = db["resumes.files"]
         self.resume_chunks = db["resumes.chunks"]
 
-    async def erase(self, person_id: str, email: str) -> tuple[dict[str, int], set[str]]:
-        """Forget a person: their inquiries, prospects, posted applications and résumé files. (Rare:
-        it reads without an index rather than slow down every inquiry with one.)"""
+    async def held(self, person_id: str, email: str) -> tuple[dict[str, Held], set[str]]:
+        """Where a person is: their inquiries, prospects, posted applications and résumé files.
+        (Rare: read without an index rather than slow down every inquiry with one.)"""
         pids = {d["_id"] async for d in self.prospects.find({"person_id": person_id}, {"_id": 1})}
         resumes = sorted({d["resume"]["resume_id"] async for d in self.inquiries.find(
             {"person_id": person_id, "resume": {"$exists": True}}, {"resume": 1})})
-        removed = {
-            "inquiries": (await self.inquiries.delete_many({"person_id": person_id})).deleted_count,
-            "prospects": (await self.prospects.delete_many({"person_id": person_id})).deleted_count,
-            "posted": (await self.posted.delete_many({"prospect_id": {"$in": sorted(pids)}})).deleted_count,
-            "resume_jobs": (await self.resume_jobs.delete_many({"resume_id": {"$in": resumes}})).deleted_count,
-            "resumes.chunks": (await self.resume_chunks.delete_many({"files_id": {"$in": resumes}})).deleted_count,
-            "resumes.files": (await self.resume_files.delete_many({"_id": {"$in": resumes}})).deleted_count,
-        }
-        return removed, pids
+        return {"inquiries": Held(self.inquiries, {"person_id": person_id}),
+                "prospects": Held(self.prospects, {"person_id": person_id}),
+                "posted": Held(self.posted, {"prospect_id": {"$in": sorted(pids)}}),
+                "resume_jobs": Held(self.resume_jobs, {"resume_id": {"$in": resumes}}),
+                "resumes.chunks": Held(self.resume_chunks, {"files_id": {"$in": resumes}}, export=False),
+                "resumes.files": Held(self.resume_files, {"_id": {"$in": resumes}})}, pids
+
+    async def forget(self, person_id: str, email: str, prospect_ids: set[str]) -> dict[str, int]:
+        return {}
 
     async def ensure_indexes(self) -> None:
         await self.inquiries.create_index([("board_key", ASCENDING)], unique=True, name="board_key_unique")
@@ -210,6 +211,13 @@ class IntakeStore:
         if not job_ids or await self.jobs.find_one({"_id": {"$in": job_ids}, "recruiter_id": recruiter_id},
                                                    {"_id": 1}) is None:
             return None
+        try:
+            return await self.resumes.open_download_stream(resume_id)
+        except NoFile:
+            return None
+
+    async def resume_file(self, resume_id: str) -> Any | None:
+        """The résumé's download stream, whoever it was sent to (an operator's privacy export); else None."""
         try:
             return await self.resumes.open_download_stream(resume_id)
         except NoFile:

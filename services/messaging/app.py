@@ -13,7 +13,8 @@ from shared import privacy, topics
 from shared.db import mongo_client
 from shared.kafka import BatchConsumer, document_publications, DeadLetters, Producer, Publisher, broker_factory, subscribe_batches
 from shared.http import service_api
-from shared.privacy import guarded
+from shared import http as shared_http
+from shared.privacy import Exports, guarded
 from shared.service import ConfigurationError, service_app
 
 from services.messaging import http
@@ -127,9 +128,10 @@ def create_service(settings: MessagingSettings) -> FastAPI:
     the Kafka side for its lifetime."""
     wired = wire(settings)
     return service_api(
-        title="Prospectflow messaging", stream=wired.app, routers=http.routers,
+        title="Prospectflow messaging", stream=wired.app, routers=[*http.routers, shared_http.privacy],
         description="Template preview for recruiter apps; one-click unsubscribe for prospects.",
         provides={Previews: Previews(wired.store, wired.templates, wired.links),
+                  Exports: Exports(settings.service_name, wired.store),
                   Unsubscribes: Unsubscribes(wired.store, wired.links, wired.publisher),
                   Referrals: Referrals(wired.store, wired.links, wired.publisher),
                   Inbound: wired.inbound, MessagingSettings: settings,

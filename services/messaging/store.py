@@ -19,7 +19,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.db import GroupInsert, find_by_ids, insert_new, set_by_id, set_each, write_by_id
 from shared.outbox import Outbox
-from shared.privacy import address_key, candidate_prospects, scrubbed
+from shared.privacy import Held, address_key, candidate_prospects, scrubbed
 from shared.retention import Kept
 
 UNSENT = ("queued", "sending")
@@ -56,27 +56,30 @@ class MessagingStore:
         keys = {k: e for e in emails - found if (k := self._kept_key(e))}
         return found | {keys[k] for k in await self.by_ids(collection, keys)}
 
-    async def erase(self, person_id: str, email: str) -> tuple[dict[str, int], set[str]]:
-        """Forget a person: contact, messages (their text), mails that came back from them; their
-        suppression and bounce stay, keyed by a keyed hash of the address (never mailed again)."""
+    async def held(self, person_id: str, email: str) -> tuple[dict[str, Held], set[str]]:
+        """Where a person is: contact, messages (their text), mails that came back from them, and
+        their suppression and bounce (which erasure keys by a keyed hash of the address)."""
         pids = await candidate_prospects(self.jobs, email)
         pids |= {d["_id"] async for d in self.contacts.find({"email": email}, {"_id": 1})}
         wanted = sorted(pids)
-        removed = {
-            "contacts": (await self.contacts.delete_many({"_id": {"$in": wanted}})).deleted_count,
-            "messages": (await self.messages.delete_many({"$or": [{"prospect_id": {"$in": wanted}},
-                                                                  {"to": email}]})).deleted_count,
-            "inbound": (await self.inbound.delete_many({"prospect_id": {"$in": wanted}})).deleted_count,
-            "outbox": await self._scrub_outbox(set(wanted)),
-        }
+        return {"contacts": Held(self.contacts, {"_id": {"$in": wanted}}),
+                "messages": Held(self.messages, {"$or": [{"prospect_id": {"$in": wanted}}, {"to": email}]}),
+                "inbound": Held(self.inbound, {"prospect_id": {"$in": wanted}}),
+                "suppressions": Held(self.suppressions, {"_id": email}, delete=False),
+                "bounced": Held(self.bounced, {"_id": email}, delete=False)}, pids
+
+    async def forget(self, person_id: str, email: str, prospect_ids: set[str]) -> dict[str, int]:
+        """The suppression and bounce stay, keyed by a keyed hash of the address (never mailed
+        again); the outcomes of sends keep their other people."""
+        changed = {"outbox": await self._scrub_outbox(prospect_ids)}
         key = self._kept_key(email)
         for name, collection in (("suppressions", self.suppressions), ("bounced", self.bounced)):
             entry = await collection.find_one({"_id": email})
             if entry is not None and key is not None:
                 await insert_new(collection, [{**{k: v for k, v in entry.items() if k in ("reason", "at", "status")},
                                                "_id": key}])
-            removed[name] = (await collection.delete_many({"_id": email})).deleted_count
-        return removed, pids
+            changed[name] = (await collection.delete_many({"_id": email})).deleted_count
+        return changed
 
     async def _scrub_outbox(self, gone: set[str]) -> int:
         """The outcomes of sends that named the person keep their other people (a redelivered

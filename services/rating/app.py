@@ -12,7 +12,8 @@ from shared import privacy, topics
 from shared.db import mongo_client
 from shared.kafka import BatchConsumer, document_publications, DeadLetters, Producer, Publisher, broker_factory, subscribe_batches
 from shared.http import service_api
-from shared.privacy import guarded
+from shared import http as shared_http
+from shared.privacy import Exports, guarded
 from shared.service import ConfigurationError, service_app
 
 from services.rating.handlers import Board, RatingProjection
@@ -67,7 +68,8 @@ def create_service(settings: RatingSettings) -> FastAPI:
         raise ConfigurationError("neither RATING_JWT_SECRET nor RATING_JWKS_URL is set; one of them checks the "
                                  "recruiters' API tokens (HS256 secret, or an identity provider's keys).")
     client = mongo_client(settings.mongodb, appname=f"prospectflow-{settings.service_name}")
+    store = RatingStore(client[settings.database])
     return service_api(
-        title="Prospectflow rating API", stream=create_app(settings, client), routers=[http.router],
+        title="Prospectflow rating API", stream=create_app(settings, client), routers=[http.router, shared_http.privacy],
         description="A recruiter's prospects by view: needs follow-up, shortlist, not a fit, all.",
-        provides={Board: Board(BoardViews(RatingStore(client[settings.database])))}, verifier=verifier)
+        provides={Board: Board(BoardViews(store)), Exports: Exports(settings.service_name, store)}, verifier=verifier)

@@ -20,7 +20,7 @@ from services.rating.domain import Entry
 from shared.contract import Rating
 from shared.db import bulk_write, find_by_ids, insert_new, set_by_id
 from shared.outbox import Outbox
-from shared.privacy import candidate_prospects
+from shared.privacy import Held, candidate_prospects
 from shared.retention import Kept
 from shared.views import NEEDS_FOLLOW_UP, VIEWS, view_counters, view_query
 
@@ -51,23 +51,24 @@ class RatingStore:
         """What retention prunes: the outbox's records and markers."""
         return self.outbox.kept()
 
-    async def erase(self, person_id: str, email: str) -> tuple[dict[str, int], set[str]]:
-        """Forget a person: their board entries, history, and the outbox records that carry them;
-        a referrer's name on those they referred."""
+    async def held(self, person_id: str, email: str) -> tuple[dict[str, Held], set[str]]:
+        """Where a person is: their board entries, history, and the outbox records that carry them."""
         pids = await candidate_prospects(self.jobs, email)
         pids |= {d["_id"] async for d in self.board.find({"profile.email": email}, {"_id": 1})}
         wanted = sorted(pids)
-        removed = {
-            "board": (await self.board.delete_many({"_id": {"$in": wanted}})).deleted_count,
-            "history": (await self.history.delete_many({"prospect_id": {"$in": wanted}})).deleted_count,
-            "outbox": (await self.outbox.records.delete_many({"$or": [
-                {"board.id": {"$in": wanted}}, {"history.prospect_id": {"$in": wanted}}]})).deleted_count,
+        return {"board": Held(self.board, {"_id": {"$in": wanted}}),
+                "history": Held(self.history, {"prospect_id": {"$in": wanted}}),
+                "outbox": Held(self.outbox.records, {"$or": [{"board.id": {"$in": wanted}},
+                                                             {"history.prospect_id": {"$in": wanted}}]}, export=False)}, pids
+
+    async def forget(self, person_id: str, email: str, prospect_ids: set[str]) -> dict[str, int]:
+        """A referrer's name leaves the records of those they referred."""
+        return {
             "board (referrer's name)": (await self.board.update_many(
                 {"referred_by.person_id": person_id}, {"$unset": {"referred_by.name": ""}})).modified_count,
             "history (referrer's name)": (await self.history.update_many(
                 {"referred_by.person_id": person_id}, {"$unset": {"referred_by.name": ""}})).modified_count,
         }
-        return removed, pids
 
     async def ensure_indexes(self) -> None:
         # One index per page query (shared.views.view_query), each ending in the page's order,

@@ -10,7 +10,8 @@ from shared import topics
 from shared.contract import documented_envelope
 from shared.db import mongo_client
 from shared.kafka import BatchConsumer, DeadLetters, Producer, Publisher, broker_factory, document_publications, subscribe_batches
-from shared.privacy import PUBLISHES, guarded
+from shared import http as shared_http
+from shared.privacy import PUBLISHES, Exports, guarded
 from shared.logs import get_logger
 from shared.http import service_api
 from shared.service import tick_every, service_app
@@ -28,7 +29,10 @@ log = get_logger("prospectflow.reminder")
 
 
 def create_app(settings: ReminderSettings | None = None) -> FastStream:
-    settings = settings or ReminderSettings()
+    return wire(settings or ReminderSettings())[0]
+
+
+def wire(settings: ReminderSettings) -> tuple[FastStream, ReminderStore]:
     broker = broker_factory(settings.kafka, client_id=settings.service_name, description=DESCRIPTION)
     producer = Producer(settings.kafka, client_id=settings.service_name)
     client = mongo_client(settings.mongodb, appname=f"prospectflow-{settings.service_name}")
@@ -48,10 +52,12 @@ def create_app(settings: ReminderSettings | None = None) -> FastStream:
                       title="Prospectflow reminder", description=DESCRIPTION, prepare_database=store.ensure_indexes,
                       kept=[*store.kept(), *forgetting])
     tick_every(app, settings.tick_s, reminders.evaluate, what="evaluate schedule", max_backoff_s=settings.retry_max_backoff_s)
-
-    return app
+    return app, store
 
 
 def create_service(settings: ReminderSettings) -> FastAPI:
     """The whole service: /health, /ready and /metrics, running the Kafka side for its lifetime."""
-    return service_api(title="Prospectflow reminder", description=DESCRIPTION, stream=create_app(settings))
+    app, store = wire(settings)
+    return service_api(title="Prospectflow reminder", description=DESCRIPTION, stream=app, routers=[shared_http.privacy],
+                       provides={Exports: Exports(settings.service_name, store)}, verifier=settings.token_verifier(),
+                       unconfigured="privacy exports are not configured: set REMINDER_JWT_SECRET or REMINDER_JWKS_URL")

@@ -1,10 +1,10 @@
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import ServiceSettings
+from shared.settings import RecruiterTokens, ServiceSettings
 
 
-class ReminderSettings(ServiceSettings):
+class ReminderSettings(RecruiterTokens, ServiceSettings):
     """Reminder's settings: `REMINDER_*` variables, plus the shared `KAFKA_*` and `MONGODB_*`."""
 
     model_config = SettingsConfigDict(env_prefix="REMINDER_", extra="ignore")

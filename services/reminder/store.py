@@ -15,7 +15,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from shared.db import bulk_write, find_by_ids, insert_new, write_by_id
 from services.reminder.domain import MOST_LISTED, Changes
 from shared.outbox import Published
-from shared.privacy import candidate_prospects
+from shared.privacy import Held, candidate_prospects
 from shared.retention import Kept
 from shared.views import WAITING_QUERY
 
@@ -31,16 +31,19 @@ class ReminderStore:
         self.reminders = db["reminders"]
         self.published = Published(db["published"])
 
-    async def erase(self, person_id: str, email: str) -> tuple[dict[str, int], set[str]]:
-        """Forget a person: their waiting records, and their line in the reminders kept."""
+    async def held(self, person_id: str, email: str) -> tuple[dict[str, Held], set[str]]:
+        """Where a person is: their waiting records, and the reminders that listed them."""
         pids = await candidate_prospects(self.jobs, email)
         wanted = sorted(pids)
-        return {
-            "prospects": (await self.prospects.delete_many({"_id": {"$in": wanted}})).deleted_count,
-            "reminders": (await self.reminders.update_many(
-                {"prospects.prospect_id": {"$in": wanted}},
-                {"$pull": {"prospects": {"prospect_id": {"$in": wanted}}}})).modified_count,
-        }, pids
+        return {"prospects": Held(self.prospects, {"_id": {"$in": wanted}}),
+                "reminders": Held(self.reminders, {"prospects.prospect_id": {"$in": wanted}}, delete=False)}, pids
+
+    async def forget(self, person_id: str, email: str, prospect_ids: set[str]) -> dict[str, int]:
+        """Their line leaves the reminders kept."""
+        wanted = sorted(prospect_ids)
+        return {"reminders": (await self.reminders.update_many(
+            {"prospects.prospect_id": {"$in": wanted}},
+            {"$pull": {"prospects": {"prospect_id": {"$in": wanted}}}})).modified_count}
 
     async def ensure_indexes(self) -> None:
         # Who is waiting: flag off, job open, per recruiter, oldest first.

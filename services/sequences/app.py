@@ -11,7 +11,8 @@ from shared import privacy, topics
 from shared.db import mongo_client
 from shared.http import service_api
 from shared.kafka import BatchConsumer, document_publications, DeadLetters, Producer, Publisher, broker_factory, subscribe_batches
-from shared.privacy import guarded
+from shared import http as shared_http
+from shared.privacy import Exports, guarded
 from shared.service import tick_every, service_app
 
 from services.sequences import http
@@ -59,6 +60,8 @@ def create_app(settings: SequencesSettings | None = None) -> FastStream:
 def create_service(settings: SequencesSettings) -> FastAPI:
     """The whole service: the sequences API, running the Kafka side for its lifetime."""
     app, store = wire(settings)
-    return service_api(title="Prospectflow sequences", description=DESCRIPTION, stream=app, routers=[http.router],
-                       provides={Definitions: Definitions(store)}, verifier=settings.token_verifier(),
+    return service_api(title="Prospectflow sequences", description=DESCRIPTION, stream=app,
+                       routers=[http.router, shared_http.privacy],
+                       provides={Definitions: Definitions(store), Exports: Exports(settings.service_name, store)},
+                       verifier=settings.token_verifier(),
                        unconfigured="set SEQUENCES_JWT_SECRET or SEQUENCES_JWKS_URL")

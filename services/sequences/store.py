@@ -12,7 +12,7 @@ from pymongo import ASCENDING, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.db import bulk_write, find_by_ids, insert_new, set_by_id
-from shared.privacy import candidate_prospects
+from shared.privacy import Held, candidate_prospects
 from shared.retention import Kept
 
 ACTIVE = ("running", "paused", "awaiting")
@@ -32,18 +32,19 @@ class SequencesStore:
     def kept(self) -> list[Kept]:
         return []  # definitions, enrollments and steps are the recruiter's record (a person's go on erasure)
 
-    async def erase(self, person_id: str, email: str) -> tuple[dict[str, int], set[str]]:
-        """Forget a person: what it knows of them, their enrollments and the steps sent them."""
+    async def held(self, person_id: str, email: str) -> tuple[dict[str, Held], set[str]]:
+        """Where a person is: what it knows of them, their enrollments and the steps sent them."""
         pids = await candidate_prospects(self.jobs, email)
         pids |= {d["_id"] async for d in self.prospects.find({"email": email}, {"_id": 1})}
         wanted = sorted(pids)
         enrollments = [d["_id"] async for d in self.enrollments.find({"prospect_id": {"$in": wanted}}, {"_id": 1})]
-        return {
-            "prospects": (await self.prospects.delete_many({"_id": {"$in": wanted}})).deleted_count,
-            "enrollments": (await self.enrollments.delete_many({"_id": {"$in": enrollments}})).deleted_count,
-            "running": (await self.running.delete_many({"_id": {"$in": wanted}})).deleted_count,
-            "steps": (await self.steps.delete_many({"enrollment_id": {"$in": enrollments}})).deleted_count,
-        }, pids
+        return {"prospects": Held(self.prospects, {"_id": {"$in": wanted}}),
+                "enrollments": Held(self.enrollments, {"_id": {"$in": enrollments}}),
+                "running": Held(self.running, {"_id": {"$in": wanted}}),
+                "steps": Held(self.steps, {"enrollment_id": {"$in": enrollments}})}, pids
+
+    async def forget(self, person_id: str, email: str, prospect_ids: set[str]) -> dict[str, int]:
+        return {}
 
     async def ensure_indexes(self) -> None:
         await self.enrollments.create_index([("state", ASCENDING), ("next_at", ASCENDING)], name="due")

@@ -13,7 +13,8 @@ from shared import topics
 from shared.http import service_api
 from shared.db import mongo_client
 from shared.kafka import BatchConsumer, DeadLetters, Producer, Publisher, broker_factory, document_publications, subscribe_batches
-from shared.privacy import PUBLISHES, guarded
+from shared import http as shared_http
+from shared.privacy import PUBLISHES, Exports, guarded
 from shared.service import ConfigurationError, service_app
 
 from services.webhooks import safety
@@ -33,6 +34,7 @@ CONSUMES = topics.CONSUMED_BY["webhooks"]
 class Wired:
     app: FastStream
     endpoints: Endpoints
+    store: WebhooksStore
 
 
 def secret_box(settings: WebhooksSettings) -> SecretBox:
@@ -87,14 +89,15 @@ def wire(settings: WebhooksSettings) -> Wired:
                       kept=forgetting)
     app.after_startup(deliverer.start)
     app.on_shutdown(deliverer.stop)
-    return Wired(app=app, endpoints=endpoints)
+    return Wired(app=app, endpoints=endpoints, store=store)
 
 
 def create_service(settings: WebhooksSettings) -> FastAPI:
     wired = wire(settings)
     return service_api(
-        title="Prospectflow webhooks", stream=wired.app, routers=[http.router],
+        title="Prospectflow webhooks", stream=wired.app, routers=[http.router, shared_http.privacy],
         description="Recruiter apps register HTTPS endpoints; Prospectflow's events are delivered to them "
                     "signed by Standard Webhooks, retried with backoff, and logged.",
-        provides={Endpoints: wired.endpoints}, verifier=settings.token_verifier(),
+        provides={Endpoints: wired.endpoints, Exports: Exports(settings.service_name, wired.store)},
+        verifier=settings.token_verifier(),
         unconfigured="set WEBHOOKS_JWT_SECRET or WEBHOOKS_JWKS_URL")

@@ -19,7 +19,7 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.db import find_by_ids, insert_new, write_by_id
-from shared.privacy import candidate_prospects
+from shared.privacy import Held, candidate_prospects
 
 PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
 
@@ -35,21 +35,20 @@ class WebhooksStore:
         self.jobs = db["jobs"]
         self.applications = db["applications"]  # prospect → the board application it came from (dispositions)
 
-    async def erase(self, person_id: str, email: str) -> tuple[dict[str, int], set[str]]:
-        """Forget a person: the deliveries (and dispositions) of events about them, delivered or
+    async def held(self, person_id: str, email: str) -> tuple[dict[str, Held], set[str]]:
+        """Where a person is: the deliveries (and dispositions) of events about them, delivered or
         pending, and the board applications they came from."""
         pids = await candidate_prospects(self.jobs, email)
-        pids |= {d["_id"] async for d in self.applications.find({"_id": {"$in": sorted(pids)}}, {"_id": 1})}
         about = sorted({person_id, *pids})
         # Older deliveries have no `about`: their bodies are searched (the address, or an id, in
         # groups of 200 ids a pattern).
         patterns = [re.escape(email)] + ["|".join(about[n:n + 200]) for n in range(0, len(about), 200)]
-        removed = {
-            "deliveries": (await self.deliveries.delete_many({"$or": [
-                {"about": {"$in": about}}, *({"body": {"$regex": p, "$options": "i"}} for p in patterns)]})).deleted_count,
-            "applications": (await self.applications.delete_many({"_id": {"$in": sorted(pids)}})).deleted_count,
-        }
-        return removed, pids
+        return {"deliveries": Held(self.deliveries, {"event_type": {"$ne": "person.erased"}, "$or": [
+                    {"about": {"$in": about}}, *({"body": {"$regex": p, "$options": "i"}} for p in patterns)]}),
+                "applications": Held(self.applications, {"_id": {"$in": sorted(pids)}})}, pids
+
+    async def forget(self, person_id: str, email: str, prospect_ids: set[str]) -> dict[str, int]:
+        return {}
 
     async def ensure_indexes(self) -> None:
         await self.endpoints.create_index([("recruiter_id", ASCENDING)], name="by_recruiter")

@@ -1,6 +1,6 @@
 """Forgetting a person on the real stack, every service that holds personal data running as a
 process: a person with a résumé (through the Indeed gateway), a message, a reply, a sequence
-and a webhook endpoint listening is erased with `prospectflow privacy erase`; every service
+and a webhook endpoint listening is exported whole with `prospectflow privacy export`, then erased with `prospectflow privacy erase`; every service
 answers; a scan of every database (GridFS included) finds nothing of them; the résumé and the
 prospect are 404, a send to the old id is `unknown_prospect`, the endpoint heard `person.erased`.
 An opted-out person erased and inquiring again is never mailed; an inquiry on its way when the
@@ -8,14 +8,17 @@ erasure is done leaves nothing."""
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
 from bson import json_util
 from pymongo import AsyncMongoClient
 
+from prospectflow.boards import load_sample
 from shared import ids, topics
 from tests.integration.test_gateway import Gateway, application, post
 from tests.integration.test_webhooks import Receiver
@@ -60,10 +63,11 @@ async def send(kafka: Kafka, ns: Namespace, template: str, prospect_ids: list[st
     return next(e["data"] for e in events(records) if e["data"]["command_id"] == command["id"])
 
 
-async def test_a_person_is_erased_everywhere_and_an_opted_out_one_stays_unmailable(ns: Namespace, kafka: Kafka):
+async def test_a_person_is_exported_whole_then_erased_everywhere_and_an_opted_out_one_stays_unmailable(
+        ns: Namespace, kafka: Kafka, tmp_path: Path):
     gw = Gateway(ns, kafka)
-    ns.start("messaging", SMTP_SENDER="jobs@acme.example")
-    ns.start("reminder", REMINDER_TICK_S="0")
+    messaging = ns.start("messaging", SMTP_SENDER="jobs@acme.example")
+    reminder = ns.start("reminder", REMINDER_TICK_S="0")
     sequences = ns.start("sequences")
     webhooks = ns.start("webhooks")
     receiver = Receiver()
@@ -106,12 +110,34 @@ async def test_a_person_is_erased_everywhere_and_an_opted_out_one_stays_unmailab
             await kafka.caught_up(ns, service)
         assert await everything_about(ns, [INES, "Ines Moreau"])  # she is there, in many places
 
+        # Her export, as the operator's tool gathers it: every service, the CV beside it.
+        urls = {"PROSPECTFLOW_INTAKE_URL": gw.intake.http, "PROSPECTFLOW_MESSAGING_URL": messaging.http,
+                "PROSPECTFLOW_REMINDER_URL": reminder.http, "PROSPECTFLOW_WEBHOOKS_URL": webhooks.http,
+                "PROSPECTFLOW_SEQUENCES_URL": sequences.http}
+        tool = cli(ns, gw.rating, **urls, **{f"{s.upper()}_GROUP_ID": f"{ns.name}-{s}" for s in topics.HOLDS_PERSONAL_DATA})
+        folder = tmp_path / "ines"
+        exported = tool("privacy", "export", INES, "--out", str(folder))
+        assert exported.returncode == 0, exported.stdout + exported.stderr
+        document = json.loads((folder / "export.json").read_text())
+        held = document["held"]
+        assert sorted(held) == sorted(topics.HOLDS_PERSONAL_DATA) and document["missing"] == {}
+        assert [i["profile"]["name"] for i in held["intake"]["inquiries"]] == ["Ines Moreau"]
+        assert any(h.get("text") == "Ines here, yes please." for h in held["rating"]["history"])
+        assert [m["to"] for m in held["messaging"]["messages"]] == [INES]
+        assert [e["prospect_id"] for e in held["sequences"]["enrollments"]] == [pid]
+        assert held["webhooks"]["deliveries"] and held["reminder"]["prospects"]
+        [cv] = held["intake"]["resumes.files"]
+        sample = base64.b64decode(load_sample("indeed")["applicant"]["resume"]["file"]["data"])
+        assert (folder / cv["exported_as"]).read_bytes() == sample
+        recruiters = httpx.get(f"{gw.rating.http}/v1/privacy/export", params={"email": INES}, headers={
+            "Authorization": f"Bearer {bearer}"})
+        assert recruiters.status_code == 403  # a recruiter's token reads no export
+
         # Omar opts out.
         await kafka.send_event(ns.topic("opt-outs"), cloud_event("prospect.opted_out", {"email": omar}), key=omar)
         await kafka.caught_up(ns, "messaging")
 
         # The operator erases both, as the tool does it.
-        tool = cli(ns, gw.rating, **{f"{s.upper()}_GROUP_ID": f"{ns.name}-{s}" for s in topics.HOLDS_PERSONAL_DATA})
         for person in (INES, omar):
             done = tool("privacy", "erase", person, "--json")
             assert done.returncode == 0, done.stdout + done.stderr

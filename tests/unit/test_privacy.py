@@ -9,7 +9,7 @@ from typing import Any
 
 from shared import ids
 from shared.messages import Received, received
-from shared.privacy import Forgotten, Privacy, about, address_key
+from shared.privacy import Forgotten, Held, Privacy, about, address_key
 from tests.fakes import MemoryDatabase, MemoryPublisher
 
 EMAIL = "lee.park@example.com"
@@ -17,21 +17,26 @@ PID = ids.prospect_id("job-42", EMAIL)
 
 
 class Service:
-    """A service's handler and eraser: it keeps the prospects it is told of."""
+    """A service's handler and holder: it keeps the prospects it is told of."""
 
     def __init__(self) -> None:
-        self.held: dict[str, dict[str, Any]] = {}
+        self.prospects = MemoryDatabase()["prospects"]
+
+    @property
+    def held_now(self) -> list[str]:
+        return list(self.prospects.docs)
 
     async def __call__(self, batch: list[Received]) -> None:
         for r in batch:
             data = r.data.model_dump(mode="json")
-            self.held[data["prospect_id"]] = data
+            await self.prospects.insert_one({"_id": data["prospect_id"], "email": data["profile"]["email"]})
 
-    async def erase(self, person_id: str, email: str) -> tuple[dict[str, int], set[str]]:
-        gone = {pid for pid, d in self.held.items() if d["profile"]["email"] == email}
-        for pid in gone:
-            del self.held[pid]
-        return {"prospects": len(gone), "untouched": 0}, gone
+    async def held(self, person_id: str, email: str) -> tuple[dict[str, Held], set[str]]:
+        pids = {d["_id"] async for d in self.prospects.find({"email": email})}
+        return {"prospects": Held(self.prospects, {"email": email})}, pids
+
+    async def forget(self, person_id: str, email: str, prospect_ids: set[str]) -> dict[str, int]:
+        return {"untouched": 0}
 
 
 def registered(at: str, event_id: str) -> Received:
@@ -58,7 +63,7 @@ async def test_an_erasure_removes_the_person_and_answers_with_counts_only():
     service, apply, publisher = world()
     await apply([registered("2026-12-07T09:00:00Z", "r1")])
     await apply([erase("2026-12-07T10:00:00Z")])
-    assert service.held == {}
+    assert service.held_now == []
     [answer] = publisher.of_type("person.erased")
     data = answer["data"]
     assert (data["service"], data["person_id"], data["removed"]) == ("rating", ids.person_id(EMAIL), {"prospects": 1})
@@ -72,9 +77,9 @@ async def test_events_written_before_the_erasure_are_dropped_and_a_new_inquiry_i
     # The erasure overtakes an inquiry on its way, and the batch holds both orders.
     await apply([erase("2026-12-07T10:00:00Z"), registered("2026-12-07T09:59:00Z", "r-on-its-way")])
     await apply([registered("2026-12-07T09:00:00Z", "r-redelivered")])
-    assert service.held == {}
+    assert service.held_now == []
     await apply([registered("2026-12-08T09:00:00Z", "r-anew")])  # they inquire again, after
-    assert list(service.held) == [PID]
+    assert service.held_now == [PID]
 
 
 def test_what_an_event_names_and_what_stays_of_an_address():
