@@ -506,6 +506,9 @@ class ErasePerson(_Data):
     person_id: Identifier | None = None
     requested_by: ShortText = Field(description="who asked: an operator, `retention`, …")
     reason: Literal["request", "retention"] = "request"
+    prospect_ids: Annotated[list[Identifier], Field(max_length=1_000)] | None = Field(
+        None, description="only these prospects of the person (retention: those of long-closed jobs); "
+                          "absent: the whole person")
 
 
 class PersonErased(_Data):

@@ -46,23 +46,28 @@ class Held:
 class Holder(Protocol):
     """A store that holds personal data."""
 
-    async def held(self, person_id: str, email: str) -> tuple[dict[str, Held], set[str]]:
-        """Where the person is (by a name per place), and the prospect ids they had here."""
+    async def held(self, person_id: str, email: str,
+                   only: frozenset[str] | None = None) -> tuple[dict[str, Held], set[str]]:
+        """Where the person is (by a name per place), and the prospect ids they had here; with
+        `only`, just what belongs to those prospects of theirs (what is the person's as a whole,
+        such as a suppression, stays)."""
         ...
 
-    async def forget(self, person_id: str, email: str, prospect_ids: set[str]) -> dict[str, int]:
+    async def forget(self, person_id: str, email: str, prospect_ids: set[str], whole: bool) -> dict[str, int]:
         """What erasure changes rather than removes (a keyed hash left of an address, a name
-        taken out of another's record): counts by place."""
+        taken out of another's record), when the whole person goes: counts by place."""
         ...
 
 
 Eraser = Holder
 
 
-async def erase(holder: Holder, person_id: str, email: str) -> tuple[dict[str, int], set[str]]:
-    """Remove everything `holder` holds of the person: (documents per place, their prospect ids)."""
-    places, prospect_ids = await holder.held(person_id, email)
-    removed = await holder.forget(person_id, email, prospect_ids)  # before: it may read what goes
+async def erase(holder: Holder, person_id: str, email: str,
+                only: frozenset[str] | None = None) -> tuple[dict[str, int], set[str]]:
+    """Remove everything `holder` holds of the person (or of `only` those prospects of theirs):
+    (documents per place, the prospect ids removed)."""
+    places, prospect_ids = await holder.held(person_id, email, only)
+    removed = await holder.forget(person_id, email, prospect_ids, only is None)  # before: it may read what goes
     for name, place in places.items():
         if place.delete:
             removed[name] = (await place.collection.delete_many(place.query)).deleted_count
@@ -163,8 +168,9 @@ class Privacy:
         command = r.data
         email = command.email
         person_id = ids.person_id(email)
-        removed, prospect_ids = await erase(self.eraser, person_id, email)
-        await self.forgotten.note({person_id, *prospect_ids}, r.time)
+        only = frozenset(command.prospect_ids) if command.prospect_ids is not None else None
+        removed, prospect_ids = await erase(self.eraser, person_id, email, only)
+        await self.forgotten.note({*prospect_ids, *(() if only is not None else (person_id,))}, r.time)
         now = datetime.now(timezone.utc)
         answer = PersonErased(person_id=person_id, request_id=r.event.id, service=self.service, erased_at=now,
                               removed={k: v for k, v in removed.items() if v}, kafka_copies_gone_by=now + self.kafka_retention)

@@ -53,20 +53,29 @@ class IntakeStore:
         self.resume_files = db["resumes.files"]
         self.resume_chunks = db["resumes.chunks"]
 
-    async def held(self, person_id: str, email: str) -> tuple[dict[str, Held], set[str]]:
+    async def held(self, person_id: str, email: str,
+                   only: frozenset[str] | None = None) -> tuple[dict[str, Held], set[str]]:
         """Where a person is: their inquiries, prospects, posted applications and résumé files.
         (Rare: read without an index rather than slow down every inquiry with one.)"""
         pids = {d["_id"] async for d in self.prospects.find({"person_id": person_id}, {"_id": 1})}
+        if only is not None:
+            pids &= only
+        with_resume = {"person_id": person_id, "resume": {"$exists": True}}
         resumes = sorted({d["resume"]["resume_id"] async for d in self.inquiries.find(
-            {"person_id": person_id, "resume": {"$exists": True}}, {"resume": 1})})
-        return {"inquiries": Held(self.inquiries, {"person_id": person_id}),
-                "prospects": Held(self.prospects, {"person_id": person_id}),
+            {**with_resume, **({"prospect_id": {"$in": sorted(pids)}} if only is not None else {})}, {"resume": 1})})
+        if only is not None:  # a file still sent with another of their inquiries stays
+            kept = {d["resume"]["resume_id"] async for d in self.inquiries.find(
+                {**with_resume, "prospect_id": {"$nin": sorted(pids)}}, {"resume": 1})}
+            resumes = [r for r in resumes if r not in kept]
+        mine = {"person_id": person_id} if only is None else {"prospect_id": {"$in": sorted(pids)}}
+        return {"inquiries": Held(self.inquiries, mine),
+                "prospects": Held(self.prospects, {"person_id": person_id} if only is None else {"_id": {"$in": sorted(pids)}}),
                 "posted": Held(self.posted, {"prospect_id": {"$in": sorted(pids)}}),
                 "resume_jobs": Held(self.resume_jobs, {"resume_id": {"$in": resumes}}),
                 "resumes.chunks": Held(self.resume_chunks, {"files_id": {"$in": resumes}}, export=False),
                 "resumes.files": Held(self.resume_files, {"_id": {"$in": resumes}})}, pids
 
-    async def forget(self, person_id: str, email: str, prospect_ids: set[str]) -> dict[str, int]:
+    async def forget(self, person_id: str, email: str, prospect_ids: set[str], whole: bool) -> dict[str, int]:
         return {}
 
     async def ensure_indexes(self) -> None:

@@ -56,22 +56,29 @@ class MessagingStore:
         keys = {k: e for e in emails - found if (k := self._kept_key(e))}
         return found | {keys[k] for k in await self.by_ids(collection, keys)}
 
-    async def held(self, person_id: str, email: str) -> tuple[dict[str, Held], set[str]]:
+    async def held(self, person_id: str, email: str,
+                   only: frozenset[str] | None = None) -> tuple[dict[str, Held], set[str]]:
         """Where a person is: contact, messages (their text), mails that came back from them, and
         their suppression and bounce (which erasure keys by a keyed hash of the address)."""
         pids = await candidate_prospects(self.jobs, email)
         pids |= {d["_id"] async for d in self.contacts.find({"email": email}, {"_id": 1})}
+        if only is not None:
+            pids &= only
         wanted = sorted(pids)
+        messages = {"$or": [{"prospect_id": {"$in": wanted}}, {"to": email}]} if only is None else \
+            {"prospect_id": {"$in": wanted}}
         return {"contacts": Held(self.contacts, {"_id": {"$in": wanted}}),
-                "messages": Held(self.messages, {"$or": [{"prospect_id": {"$in": wanted}}, {"to": email}]}),
+                "messages": Held(self.messages, messages),
                 "inbound": Held(self.inbound, {"prospect_id": {"$in": wanted}}),
                 "suppressions": Held(self.suppressions, {"_id": email}, delete=False),
                 "bounced": Held(self.bounced, {"_id": email}, delete=False)}, pids
 
-    async def forget(self, person_id: str, email: str, prospect_ids: set[str]) -> dict[str, int]:
+    async def forget(self, person_id: str, email: str, prospect_ids: set[str], whole: bool) -> dict[str, int]:
         """The suppression and bounce stay, keyed by a keyed hash of the address (never mailed
         again); the outcomes of sends keep their other people."""
         changed = {"outbox": await self._scrub_outbox(prospect_ids)}
+        if not whole:
+            return changed  # the person's suppression and bounce are theirs as a whole
         key = self._kept_key(email)
         for name, collection in (("suppressions", self.suppressions), ("bounced", self.bounced)):
             entry = await collection.find_one({"_id": email})

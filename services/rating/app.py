@@ -14,9 +14,9 @@ from shared.kafka import BatchConsumer, document_publications, DeadLetters, Prod
 from shared.http import service_api
 from shared import http as shared_http
 from shared.privacy import Exports, guarded
-from shared.service import ConfigurationError, service_app
+from shared.service import ConfigurationError, service_app, tick_every
 
-from services.rating.handlers import Board, RatingProjection
+from services.rating.handlers import Retention, Board, RatingProjection
 from services.rating.settings import RatingSettings
 from services.rating import http
 from services.rating.store import BoardViews, RatingStore
@@ -28,7 +28,8 @@ DESCRIPTION = (
 
 CONSUMES = topics.CONSUMED_BY["rating"]
 PRODUCES = {topics.ASSESSMENTS: ("prospect.rated", "prospect.follow_up_flag_changed"),
-            topics.COMMAND_RESULTS: ("command.completed",), topics.INQUIRIES: ("inquiry.received",), **privacy.PUBLISHES}
+            topics.COMMAND_RESULTS: ("command.completed",), topics.INQUIRIES: ("inquiry.received",),
+            topics.PRIVACY_COMMANDS: ("person.erase",), **privacy.PUBLISHES}
 
 
 def create_app(settings: RatingSettings | None = None, client: AsyncMongoClient[dict[str, Any]] | None = None) -> FastStream:
@@ -53,12 +54,15 @@ def create_app(settings: RatingSettings | None = None, client: AsyncMongoClient[
         description="Recruiter commands, prospects, messages and jobs."
     )
     document_publications(broker, settings.kafka, PRODUCES)
-    return service_app(
+    app = service_app(
         broker=broker, producer=producer, client=client, settings=settings,
         topics=[*CONSUMES, *PRODUCES],
         title="Prospectflow rating", description=DESCRIPTION,
         prepare_database=store.ensure_indexes, kept=[*store.kept(), *forgetting],
     )
+    tick_every(app, settings.retention_tick_s, Retention(store, publisher, days=settings.retention_closed_job_days),
+               what="erase the prospects of long-closed jobs", max_backoff_s=settings.retry_max_backoff_s)
+    return app
 
 
 def create_service(settings: RatingSettings) -> FastAPI:

@@ -168,7 +168,8 @@ def _job(state: BoardState, r: Received[JobOpened], outcome: Outcome) -> None:
     known = state.jobs.get(job.job_id, {})
     is_open = True if r.event.type == "job.opened" else known.get("open", True)
     doc = {"recruiter_id": job.recruiter.recruiter_id, "title": job.title, "company": job.company,
-           "open": is_open, "timezone": job.recruiter.timezone}
+           "open": is_open, "timezone": job.recruiter.timezone,
+           **({"closed_at": None} if r.event.type == "job.opened" else {})}
     state.jobs[job.job_id] = doc
     outcome.jobs.append((job.job_id, doc))
     _join(state, outcome, job.job_id, {"recruiter_id": job.recruiter.recruiter_id, "job_open": is_open, "job_title": job.title})
@@ -177,7 +178,7 @@ def _job(state: BoardState, r: Received[JobOpened], outcome: Outcome) -> None:
 def _job_closed(state: BoardState, r: Received[JobClosed], outcome: Outcome) -> None:
     data = r.data
     state.jobs.setdefault(data.job_id, {})["open"] = False
-    outcome.jobs.append((data.job_id, {"open": False}))
+    outcome.jobs.append((data.job_id, {"open": False, "closed_at": r.time}))  # retention counts from it
     _join(state, outcome, data.job_id, {"job_open": False})
 
 

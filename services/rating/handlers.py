@@ -7,9 +7,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from shared import ids, topics
+from shared.contract import ErasePerson, new_event
 from shared.messages import Outgoing, Publishes, Received
 
 from services.rating import domain
@@ -59,6 +61,32 @@ class RatingProjection:
         await self.store.apply(replay)
         await self.publisher.publish([e for doc in replay for e in _outgoing(doc)])
         await self.store.outbox.mark_published(doc["_id"] for doc in replay)
+
+
+class Retention:
+    """Prospects of jobs closed more than `days` ago are erased through `person.erase` (reason
+    `retention`): only those prospects when the person has others, else the whole person,
+    everywhere. The commands' ids are derived from what they erase, so replicas looking at once,
+    or again before the erasure is done, ask once."""
+
+    def __init__(self, store: RatingStore, publisher: Publishes, *, days: float, most: int = 1_000) -> None:
+        self.store = store
+        self.publisher = publisher
+        self.age = timedelta(days=days)
+        self.most = most
+
+    async def __call__(self, now: datetime) -> int:
+        people = await self.store.expired(now - self.age, self.most)
+        out = []
+        for email, person in sorted(people.items()):
+            expired = sorted(person["expired"])
+            only = None if not person["kept"] else expired
+            data = ErasePerson(email=email, requested_by="retention", reason="retention", prospect_ids=only)
+            event = new_event(event_id=ids.derive("retention", email, *expired), source="prospectflow/rating/retention",
+                              type="person.erase", data=data)
+            out.append(Outgoing(topics.PRIVACY_COMMANDS, email, event))
+        await self.publisher.publish(out)
+        return len(out)
 
 
 # --- the HTTP side's use cases ---------------------------------------------------------------------

@@ -51,18 +51,40 @@ class RatingStore:
         """What retention prunes: the outbox's records and markers."""
         return self.outbox.kept()
 
-    async def held(self, person_id: str, email: str) -> tuple[dict[str, Held], set[str]]:
+    async def expired(self, cutoff: datetime, most: int) -> dict[str, dict[str, Any]]:
+        """People with a prospect on a job closed before `cutoff`: by address, their prospects
+        `expired` (on such jobs) and `kept` (on others), for at most `most` people."""
+        old_jobs = [d["_id"] async for d in self.jobs.find({"open": False, "closed_at": {"$lte": cutoff}}, {"_id": 1})]
+        if not old_jobs:
+            return {}
+        people: dict[str, dict[str, Any]] = {}
+        async for d in self.board.find({"job_id": {"$in": old_jobs}}, {"profile.email": 1}).limit(most * 10):
+            email = (d.get("profile") or {}).get("email")
+            if email and (email in people or len(people) < most):
+                people.setdefault(email, {"expired": set(), "kept": set()})
+        expired_jobs = set(old_jobs)
+        async for d in self.board.find({"profile.email": {"$in": sorted(people)}}, {"job_id": 1, "profile.email": 1}):
+            person = people[d["profile"]["email"]]
+            person["expired" if d["job_id"] in expired_jobs else "kept"].add(d["_id"])
+        return people
+
+    async def held(self, person_id: str, email: str,
+                   only: frozenset[str] | None = None) -> tuple[dict[str, Held], set[str]]:
         """Where a person is: their board entries, history, and the outbox records that carry them."""
         pids = await candidate_prospects(self.jobs, email)
         pids |= {d["_id"] async for d in self.board.find({"profile.email": email}, {"_id": 1})}
+        if only is not None:
+            pids &= only
         wanted = sorted(pids)
         return {"board": Held(self.board, {"_id": {"$in": wanted}}),
                 "history": Held(self.history, {"prospect_id": {"$in": wanted}}),
                 "outbox": Held(self.outbox.records, {"$or": [{"board.id": {"$in": wanted}},
                                                              {"history.prospect_id": {"$in": wanted}}]}, export=False)}, pids
 
-    async def forget(self, person_id: str, email: str, prospect_ids: set[str]) -> dict[str, int]:
+    async def forget(self, person_id: str, email: str, prospect_ids: set[str], whole: bool) -> dict[str, int]:
         """A referrer's name leaves the records of those they referred."""
+        if not whole:
+            return {}
         return {
             "board (referrer's name)": (await self.board.update_many(
                 {"referred_by.person_id": person_id}, {"$unset": {"referred_by.name": ""}})).modified_count,

@@ -31,14 +31,17 @@ class ReminderStore:
         self.reminders = db["reminders"]
         self.published = Published(db["published"])
 
-    async def held(self, person_id: str, email: str) -> tuple[dict[str, Held], set[str]]:
+    async def held(self, person_id: str, email: str,
+                   only: frozenset[str] | None = None) -> tuple[dict[str, Held], set[str]]:
         """Where a person is: their waiting records, and the reminders that listed them."""
         pids = await candidate_prospects(self.jobs, email)
+        if only is not None:
+            pids &= only
         wanted = sorted(pids)
         return {"prospects": Held(self.prospects, {"_id": {"$in": wanted}}),
                 "reminders": Held(self.reminders, {"prospects.prospect_id": {"$in": wanted}}, delete=False)}, pids
 
-    async def forget(self, person_id: str, email: str, prospect_ids: set[str]) -> dict[str, int]:
+    async def forget(self, person_id: str, email: str, prospect_ids: set[str], whole: bool) -> dict[str, int]:
         """Their line leaves the reminders kept."""
         wanted = sorted(prospect_ids)
         return {"reminders": (await self.reminders.update_many(

@@ -32,10 +32,13 @@ class SequencesStore:
     def kept(self) -> list[Kept]:
         return []  # definitions, enrollments and steps are the recruiter's record (a person's go on erasure)
 
-    async def held(self, person_id: str, email: str) -> tuple[dict[str, Held], set[str]]:
+    async def held(self, person_id: str, email: str,
+                   only: frozenset[str] | None = None) -> tuple[dict[str, Held], set[str]]:
         """Where a person is: what it knows of them, their enrollments and the steps sent them."""
         pids = await candidate_prospects(self.jobs, email)
         pids |= {d["_id"] async for d in self.prospects.find({"email": email}, {"_id": 1})}
+        if only is not None:
+            pids &= only
         wanted = sorted(pids)
         enrollments = [d["_id"] async for d in self.enrollments.find({"prospect_id": {"$in": wanted}}, {"_id": 1})]
         return {"prospects": Held(self.prospects, {"_id": {"$in": wanted}}),
@@ -43,7 +46,7 @@ class SequencesStore:
                 "running": Held(self.running, {"_id": {"$in": wanted}}),
                 "steps": Held(self.steps, {"enrollment_id": {"$in": enrollments}})}, pids
 
-    async def forget(self, person_id: str, email: str, prospect_ids: set[str]) -> dict[str, int]:
+    async def forget(self, person_id: str, email: str, prospect_ids: set[str], whole: bool) -> dict[str, int]:
         return {}
 
     async def ensure_indexes(self) -> None:

@@ -35,19 +35,23 @@ class WebhooksStore:
         self.jobs = db["jobs"]
         self.applications = db["applications"]  # prospect → the board application it came from (dispositions)
 
-    async def held(self, person_id: str, email: str) -> tuple[dict[str, Held], set[str]]:
+    async def held(self, person_id: str, email: str,
+                   only: frozenset[str] | None = None) -> tuple[dict[str, Held], set[str]]:
         """Where a person is: the deliveries (and dispositions) of events about them, delivered or
         pending, and the board applications they came from."""
         pids = await candidate_prospects(self.jobs, email)
-        about = sorted({person_id, *pids})
+        if only is not None:
+            pids &= only
+        about = sorted({*pids, *((person_id,) if only is None else ())})
         # Older deliveries have no `about`: their bodies are searched (the address, or an id, in
         # groups of 200 ids a pattern).
-        patterns = [re.escape(email)] + ["|".join(about[n:n + 200]) for n in range(0, len(about), 200)]
+        patterns = ([re.escape(email)] if only is None else []) + \
+            ["|".join(about[n:n + 200]) for n in range(0, len(about), 200)]
         return {"deliveries": Held(self.deliveries, {"event_type": {"$ne": "person.erased"}, "$or": [
                     {"about": {"$in": about}}, *({"body": {"$regex": p, "$options": "i"}} for p in patterns)]}),
                 "applications": Held(self.applications, {"_id": {"$in": sorted(pids)}})}, pids
 
-    async def forget(self, person_id: str, email: str, prospect_ids: set[str]) -> dict[str, int]:
+    async def forget(self, person_id: str, email: str, prospect_ids: set[str], whole: bool) -> dict[str, int]:
         return {}
 
     async def ensure_indexes(self) -> None:

@@ -191,3 +191,40 @@ async def test_an_inquiry_on_its_way_when_the_erasure_is_done_leaves_nothing(ns:
     await kafka.caught_up(ns, "rating")
     assert await everything_about(ns, [email, "Late Larry"]) == []
     assert [e for e in events(await kafka.read_to_end(ns.topic("prospects"))) if email in json.dumps(e)] == []
+
+
+async def test_retention_erases_the_prospects_of_a_long_closed_job_and_keeps_the_others(ns: Namespace, kafka: Kafka):
+    """Job A closed long ago, job B open: X (only on A) is erased everywhere, Y (on both) loses
+    their A prospect and keeps B, Z (only on B) stays."""
+    ns.start("intake")
+    rating = ns.start("rating", RETENTION_CLOSED_JOB_DAYS="1", RATING_RETENTION_TICK_S="0.5")
+    rating.wait_for_log("Uvicorn running")
+    for job_id in ("job-a", "job-b"):
+        await kafka.send_event(ns.topic("jobs"), cloud_event("job.opened", {
+            "job_id": job_id, "title": job_id, "company": "Acme",
+            "recruiter": {"recruiter_id": RECRUITER, "name": "Dana", "email": "dana@acme.example"}}), key=job_id)
+    people = {"x": ["job-a"], "y": ["job-a", "job-b"], "z": ["job-b"]}
+    for who, jobs in people.items():
+        for job_id in jobs:
+            email = f"{who}-{ns.name}@example.com"
+            await kafka.send_event(ns.topic("inquiries"), cloud_event("inquiry.received", {
+                "job_id": job_id, "board": "acme-board", "prospect": {"name": who.upper(), "email": email}}), key=email)
+    bearer = token(ns.jwt_secret, RECRUITER)
+
+    def board() -> set[str]:
+        status, body = http_get(f"{rating.http}/prospects?view=all&limit=50", bearer)
+        return {f"{p['name']}:{p['job_id']}" for p in body["items"]} if status == 200 else set()
+
+    await eventually(lambda: len(board()) == 4, timeout_s=90)
+    # Job A closed three weeks ago (its event's time).
+    await kafka.send_event(ns.topic("jobs"), cloud_event("job.closed", {"job_id": "job-a"}, time="2026-11-16T09:00:00Z"),
+                           key="job-a")
+    await eventually(lambda: board() == {"Y:job-b", "Z:job-b"}, timeout_s=90)
+    commands = [e for e in events(await kafka.read_to_end(ns.topic("privacy-commands"))) if e["type"] == "person.erase"]
+    asked = {(e["data"]["email"].split("-")[0], tuple(e["data"].get("prospect_ids") or ())) for e in commands}
+    assert asked == {("x", ()), ("y", (ids.prospect_id("job-a", f"y-{ns.name}@example.com"),))}
+    assert all(e["data"]["reason"] == "retention" for e in commands)
+    await kafka.caught_up(ns, "intake")
+    left = await everything_about(ns, [f"x-{ns.name}@example.com", ids.prospect_id("job-a", f"y-{ns.name}@example.com")])
+    assert left == [], left
+    assert await everything_about(ns, [f"z-{ns.name}@example.com"])  # kept

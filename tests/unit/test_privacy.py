@@ -31,11 +31,12 @@ class Service:
             data = r.data.model_dump(mode="json")
             await self.prospects.insert_one({"_id": data["prospect_id"], "email": data["profile"]["email"]})
 
-    async def held(self, person_id: str, email: str) -> tuple[dict[str, Held], set[str]]:
+    async def held(self, person_id: str, email: str,
+                   only: frozenset[str] | None = None) -> tuple[dict[str, Held], set[str]]:
         pids = {d["_id"] async for d in self.prospects.find({"email": email})}
         return {"prospects": Held(self.prospects, {"email": email})}, pids
 
-    async def forget(self, person_id: str, email: str, prospect_ids: set[str]) -> dict[str, int]:
+    async def forget(self, person_id: str, email: str, prospect_ids: set[str], whole: bool) -> dict[str, int]:
         return {"untouched": 0}
 
 
