@@ -50,7 +50,7 @@ def test_job_opened_records_the_job_and_joins_its_prospects():
                               jobs={})
     outcome = rating.decide(received("job.opened", JOB, "jobs"), board)
     job_doc = {"recruiter_id": "rec-7", "title": "Backend Engineer", "company": "Acme", "open": True,
-               "timezone": "Europe/Berlin"}
+               "timezone": "Europe/Berlin", "closed_at": None}
     assert plain(outcome) == {"_id": "e1", "board": [], "jobs": [{"id": "job-42", "set": job_doc}],
                               "joins": [{"id": "job-42", "set": {"recruiter_id": "rec-7", "job_open": True,
                                                                  "job_title": "Backend Engineer"}}],
@@ -73,7 +73,9 @@ def test_job_updated_keeps_whether_the_job_is_open():
 def test_job_closed():
     board = rating.BoardState(entries={"p1": entry()}, jobs={"job-42": {"recruiter_id": "rec-7", "open": True}})
     outcome = rating.decide(received("job.closed", {"job_id": "job-42"}, "jobs"), board)
-    assert plain(outcome) == {"_id": "e1", "board": [], "jobs": [{"id": "job-42", "set": {"open": False}}],
+    closed_at = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)  # the event's time: retention counts from it
+    assert plain(outcome) == {"_id": "e1", "board": [], "jobs": [{"id": "job-42", "set": {"open": False,
+                                                                                         "closed_at": closed_at}}],
                               "joins": [{"id": "job-42", "set": {"job_open": False}}], "history": [], "events": []}
     assert board.jobs["job-42"] == {"recruiter_id": "rec-7", "open": False}
     assert board.entries["p1"].job_open is False and board.entries["p1"].recruiter_id == "rec-7"
