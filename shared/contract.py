@@ -182,6 +182,14 @@ class ReferredBy(_Data):
     name: Name | None = None
 
 
+class Consent(_Data):
+    """What the person agreed to when they inquired, as the board says it (added, section 8): kept
+    with the inquiry, shown to the recruiter and in the person's export."""
+
+    given_at: AwareDatetime
+    statement: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2_000)]
+
+
 class InquiryReceived(_Data):
     job_id: Identifier
     board: Identifier
@@ -196,6 +204,7 @@ class InquiryReceived(_Data):
                                                                          "job from another (added)")
     referred_by: ReferredBy | None = Field(default=None, description="board `referral`: referred by someone we "
                                                                      "wrote to (added)")
+    consent: Consent | None = Field(default=None, description="what the person agreed to, as the board says it (added)")
 
 
 class ProspectOptedOut(_Data):
@@ -214,6 +223,7 @@ class Inquiry(_Data):
     resume: Resume | None = None
     referred_from: ReferredFrom | None = None
     referred_by: ReferredBy | None = None
+    consent: Consent | None = None
 
 
 class ProspectRegistered(_Data):

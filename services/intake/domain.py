@@ -29,7 +29,7 @@ class Inquiry:
     message: str | None
     inquired_at: datetime
     resume: dict[str, Any] | None = None  # the contract's `resume`, carried on as it came
-    origin: dict[str, Any] | None = None  # `referred_from` / `referred_by`, carried on as they came
+    origin: dict[str, Any] | None = None  # `referred_from` / `referred_by` / `consent`, carried on as they came
 
     @property
     def board_key(self) -> str:
@@ -53,7 +53,7 @@ def inquiry_from_event(event_id: str, data: InquiryReceived, event_time: datetim
         message=data.message,
         inquired_at=data.inquired_at or event_time,
         resume=data.resume.model_dump(mode="json") if data.resume else None,
-        origin=data.model_dump(mode="json", include={"referred_from", "referred_by"}, exclude_none=True) or None,
+        origin=data.model_dump(mode="json", include={"referred_from", "referred_by", "consent"}, exclude_none=True) or None,
     )
 
 

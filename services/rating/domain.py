@@ -149,6 +149,8 @@ def origin_fields(data: ProspectRegistered, jobs: dict[str, dict[str, Any]]) -> 
         fields["referred_from"] = {**came.model_dump(mode="json"), "job_title": jobs.get(came.job_id, {}).get("title")}
     if data.inquiry.referred_by is not None:
         fields["referred_by"] = data.inquiry.referred_by.model_dump(mode="json", exclude_none=True)
+    if data.inquiry.consent is not None:
+        fields["consent"] = data.inquiry.consent.model_dump(mode="json")
     return fields
 
 
@@ -207,7 +209,7 @@ def _prospect(state: BoardState, r: Received[ProspectRegistered], outcome: Outco
         return
     entry, cause = on_new_inquiry(replace(entry, profile=profile), inquired_at)
     fields: dict[str, Any] = {"profile": profile, "last_inquired_at": inquired_at, "board": data.inquiry.board,
-                              **_resume(data)}
+                              **_resume(data), **({"consent": origin["consent"]} if "consent" in origin else {})}
     if cause is not None:
         fields.update(flagged=False, waiting_since=inquired_at)
         _flag_changed(outcome, entry, cause, None, inquired_at)

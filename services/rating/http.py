@@ -58,6 +58,11 @@ class ReferredBy(BaseModel):
     name: str | None = None
 
 
+class Consent(BaseModel):
+    given_at: datetime
+    statement: str
+
+
 class HistoryLine(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
@@ -83,6 +88,7 @@ class HistoryLine(BaseModel):
     resume: str | None = Field(None, description="the file name of the résumé an inquiry came with")
     referred_from: ReferredFrom | None = Field(None, description="an inquiry: considered from another job")
     referred_by: ReferredBy | None = Field(None, description="an inquiry: referred by someone we wrote to")
+    consent: Consent | None = Field(None, description="an inquiry: what the person agreed to, as the board says it")
     job_id: str | None = Field(None, description="`considered`: the job they were considered for")
     job_title: str | None = None
 
@@ -118,6 +124,7 @@ class Prospect(BaseModel):
     resume: ResumeRef | None = Field(None, description="the latest résumé a job board sent (added)")
     referred_from: ReferredFrom | None = Field(None, description="considered for this job from another (board `internal`)")
     referred_by: ReferredBy | None = Field(None, description="referred by someone we wrote to (board `referral`)")
+    consent: Consent | None = Field(None, description="what the person agreed to with their latest inquiry (added)")
 
 
 class Page(BaseModel):
@@ -137,7 +144,7 @@ def _prospect(doc: dict[str, Any]) -> Prospect:
         waiting_since=doc.get("waiting_since"), last_message=doc.get("last_message"),
         replied=doc.get("replied") is True and needs_follow_up(flagged=doc.get("flagged"), job_open=doc.get("job_open")),
         last_reply=doc.get("last_reply"), bounced=doc.get("bounced"), resume=doc.get("resume"),
-        referred_from=doc.get("referred_from"), referred_by=doc.get("referred_by"),
+        referred_from=doc.get("referred_from"), referred_by=doc.get("referred_by"), consent=doc.get("consent"),
     )
 
 

@@ -188,3 +188,16 @@ def test_a_person_considered_from_another_job_says_so_on_the_new_board_entry():
     [(pid, fields)] = outcome.board
     assert (pid, fields["rating"], fields["referred_from"]["prospect_id"]) == ("p9", "unrated", "p1")
     assert outcome.history[0]["referred_from"]["job_id"] == "job-42"
+
+
+def test_the_consent_a_board_sends_is_kept_on_the_entry_and_the_history_line():
+    registered = received("prospect.registered", {
+        "prospect_id": "p9", "person_id": "person-9", "job_id": "job-42",
+        "profile": {"name": "Lee Park", "email": "lee@example.com"},
+        "inquiry": {"board": "acme-board", "inquired_at": "2026-11-25T09:30:00Z",
+                    "consent": {"given_at": "2026-11-25T09:29:00Z", "statement": "I agree to be contacted about jobs."}}},
+        "prospects")
+    outcome = domain.decide(registered, state())
+    [(_, fields)] = outcome.board
+    assert fields["consent"]["statement"] == "I agree to be contacted about jobs."
+    assert outcome.history[0]["consent"]["given_at"] == "2026-11-25T09:29:00Z"
