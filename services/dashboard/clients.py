@@ -97,8 +97,19 @@ class RatingApi(Api):
     async def prospect(self, token: str, prospect_id: str) -> dict[str, Any]:
         return dict(await self.call("GET", f"/prospects/{segment(prospect_id)}", token))
 
-    async def history(self, token: str, prospect_id: str) -> list[dict[str, Any]]:
-        return list(await self.call("GET", f"/prospects/{segment(prospect_id)}/history", token))
+    async def history(self, token: str, prospect_id: str, most: int = 5_000) -> list[dict[str, Any]]:
+        """The prospect's timeline, oldest first, page after page (rating's `Next-Cursor`), up to
+        `most` lines."""
+        lines: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while len(lines) < most:
+            answer = await self.send("GET", f"/prospects/{segment(prospect_id)}/history", token,
+                                     params={"cursor": cursor} if cursor else None)
+            lines += answer.json()
+            cursor = answer.headers.get("Next-Cursor")
+            if not cursor:
+                break
+        return lines[:most]
 
     async def summary(self, token: str) -> dict[str, Any]:
         return dict(await self.call("GET", "/summary", token))

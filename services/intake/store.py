@@ -238,5 +238,7 @@ class IntakeStore:
         return AsyncGridFSBucket(self._db, bucket_name="resumes")
 
     def kept(self) -> list[Kept]:
-        """What retention prunes: the published markers (inquiries and prospects are the data)."""
-        return [self.published.kept()]
+        """What retention prunes: the published markers and the posted applications (Indeed's
+        duplicates are told apart within that time); inquiries and prospects are the data, which
+        erasure and the closed jobs' retention remove."""
+        return [self.published.kept(), Kept(self.posted, "at")]

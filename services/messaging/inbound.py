@@ -138,7 +138,7 @@ class Inbound:
         for d in docs:
             o = decided[d["_id"]]
             fields: dict[str, Any] = {"kind": o.kind, "message_id": o.message_id, "prospect_id": o.prospect_id,
-                                      "processed_at": now}
+                                      "processed_at": now, "done_at": now}  # retention counts from it, kept ones too
             if o.failed:
                 fields.update(state=FAILED, reason=o.failed)
                 log.warning("an inbound mail could not be read; kept with its error",
@@ -147,7 +147,7 @@ class Inbound:
                 fields.update(state=KEPT, reason=o.kept)
                 log.warning("inbound mail kept aside", extra={"inbound_id": d["_id"], "reason": o.kept})
             else:
-                fields.update(state=DONE, done_at=now)
+                fields.update(state=DONE)
                 if o.forward and self.forward:
                     # handed on apart from this path: the flag need not wait for an SMTP transaction
                     fields.update(to_forward=True, forward=o.forward)

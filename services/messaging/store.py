@@ -101,8 +101,9 @@ class MessagingStore:
         return changed
 
     def kept(self) -> list[Kept]:
-        """What retention prunes: the outbox's records and markers, and inbound mails once done
-        (those kept aside stay until an operator looks at them)."""
+        """What retention prunes: the outbox's records and markers, and inbound mails once
+        processed (`done_at`: handled, or kept aside or failed, which an operator has that long to
+        look at: raw mails are personal data)."""
         return [*self.outbox.kept(), Kept(self.inbound, "done_at")]
 
     async def ensure_indexes(self) -> None:

@@ -136,11 +136,25 @@ class Board:
     async def one(self, recruiter_id: str, prospect_id: str) -> dict[str, Any] | None:
         return await self.views.one(recruiter_id, prospect_id)
 
-    async def history(self, recruiter_id: str, prospect_id: str) -> list[dict[str, Any]] | None:
-        """The prospect's timeline, oldest first (None: not one of the recruiter's)."""
+    async def history(self, recruiter_id: str, prospect_id: str, limit: int = 1_000,
+                      cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None] | None:
+        """The prospect's timeline, oldest first, a page of `limit` lines and the cursor of the
+        next page (None at the end); None: not one of the recruiter's. Never cut silently."""
         if await self.views.one(recruiter_id, prospect_id) is None:
             return None
-        return await self.views.history(prospect_id)
+        start = None
+        if cursor is not None:
+            try:
+                at, order, last = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+                start = (datetime.fromisoformat(at), int(order), str(last))
+            except (ValueError, TypeError):
+                raise BadCursor("the cursor is not one this API gave") from None
+        lines = await self.views.history(prospect_id, limit + 1, start)
+        if len(lines) <= limit:
+            return lines, None
+        last_line = lines[limit - 1]
+        raw = json.dumps([last_line["at"].isoformat(), last_line.get("order", 0), last_line["_id"]])
+        return lines[:limit], base64.urlsafe_b64encode(raw.encode()).decode()
 
     async def summary(self, recruiter_id: str) -> dict[str, Any]:
         return await self.views.summary(recruiter_id)

@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.rating.handlers import BadCursor, Board
@@ -210,13 +210,24 @@ async def prospect(recruiter_id: Recruiter, board: BoardOf,
     return _prospect(doc)
 
 
-@router.get("/prospects/{prospect_id}/history", response_model=list[HistoryLine], responses=documented(401, 404))
-async def history(recruiter_id: Recruiter, board: BoardOf,
-                  prospect_id: Annotated[str, Path(max_length=128)]) -> list[HistoryLine]:
-    """The prospect's timeline, oldest first: inquiries, ratings, flag changes, messages."""
-    lines = await board.history(recruiter_id, prospect_id)
-    if lines is None:
+@router.get("/prospects/{prospect_id}/history", response_model=list[HistoryLine], responses={
+    200: {"description": "a page of the timeline; the header `Next-Cursor` names the next page when there is one",
+          "headers": {"Next-Cursor": {"description": "pass as `cursor` for the next page", "schema": {"type": "string"}}}},
+    **documented(400, 401, 404)})
+async def history(recruiter_id: Recruiter, board: BoardOf, response: Response,
+                  prospect_id: Annotated[str, Path(max_length=128)],
+                  limit: Annotated[int, Query(ge=1, le=1_000)] = 1_000, cursor: str | None = None) -> list[HistoryLine]:
+    """The prospect's timeline, oldest first: inquiries, ratings, flag changes, messages; a page
+    of `limit` lines, the next named by the `Next-Cursor` header (a long history is never cut)."""
+    try:
+        found = await board.history(recruiter_id, prospect_id, limit, cursor)
+    except BadCursor as bad:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(bad)) from None
+    if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such prospect among yours")
+    lines, next_cursor = found
+    if next_cursor is not None:
+        response.headers["Next-Cursor"] = next_cursor
     return [HistoryLine(**line) for line in lines]
 
 

@@ -160,12 +160,17 @@ class BoardViews:
         doc = await self.store.board.find_one({"_id": prospect_id})
         return doc if doc is not None and doc.get("recruiter_id") == recruiter_id else None
 
-    async def history(self, prospect_id: str) -> list[dict[str, Any]]:
-        """The prospect's timeline, oldest first."""
+    async def history(self, prospect_id: str, limit: int = 1_000,
+                      after: tuple[datetime, int, str] | None = None) -> list[dict[str, Any]]:
+        """The prospect's timeline, oldest first, `limit` lines after the line `after` (at, order, _id)."""
         # `order`: lines of one cause at the same instant (a message sent, the flag it set) as decided.
-        cursor = self.store.history.find({"prospect_id": prospect_id}).sort(
-            [("at", ASCENDING), ("order", ASCENDING), ("_id", ASCENDING)])
-        return [doc async for doc in cursor.limit(1_000)]
+        query: dict[str, Any] = {"prospect_id": prospect_id}
+        if after is not None:
+            at, order, last = after
+            query["$or"] = [{"at": {"$gt": at}}, {"at": at, "order": {"$gt": order}},
+                            {"at": at, "order": order, "_id": {"$gt": last}}]
+        cursor = self.store.history.find(query).sort([("at", ASCENDING), ("order", ASCENDING), ("_id", ASCENDING)])
+        return [doc async for doc in cursor.limit(limit)]
 
     async def page(self, recruiter_id: str, view: str, job_id: str | None, limit: int,
                    after: tuple[Any, str] | None) -> list[dict[str, Any]]:

@@ -86,7 +86,7 @@ def wire(settings: WebhooksSettings) -> Wired:
     document_publications(broker, settings.kafka, PUBLISHES)
     app = service_app(broker=broker, producer=producer, client=client, settings=settings, topics=list(CONSUMES),
                       title="Prospectflow webhooks", description=DESCRIPTION, prepare_database=prepare,
-                      kept=forgetting)
+                      kept=[*forgetting, *store.kept()])
     app.after_startup(deliverer.start)
     app.on_shutdown(deliverer.stop)
     return Wired(app=app, endpoints=endpoints, store=store)

@@ -20,6 +20,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.db import find_by_ids, insert_new, write_by_id
 from shared.privacy import Held, candidate_prospects
+from shared.retention import Kept
 
 PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
 
@@ -34,6 +35,10 @@ class WebhooksStore:
         self.deliveries = db["deliveries"]
         self.jobs = db["jobs"]
         self.applications = db["applications"]  # prospect → the board application it came from (dispositions)
+
+    def kept(self) -> list[Kept]:
+        """What retention prunes: deliveries (their bodies and attempts), `WEBHOOKS_RETENTION_DAYS` after they were made."""
+        return [Kept(self.deliveries, "created_at")]
 
     async def held(self, person_id: str, email: str,
                    only: frozenset[str] | None = None) -> tuple[dict[str, Held], set[str]]:

@@ -201,3 +201,27 @@ def test_the_consent_a_board_sends_is_kept_on_the_entry_and_the_history_line():
     [(_, fields)] = outcome.board
     assert fields["consent"]["statement"] == "I agree to be contacted about jobs."
     assert outcome.history[0]["consent"]["given_at"] == "2026-11-25T09:29:00Z"
+
+
+async def test_a_long_history_is_read_page_after_page_never_cut():
+    from services.rating.handlers import Board
+    from services.rating.store import BoardViews, RatingStore
+    from tests.fakes import MemoryDatabase
+
+    store = RatingStore(MemoryDatabase())  # type: ignore[arg-type]
+    await store.board.insert_one({"_id": "p1", "recruiter_id": "rec-7", "job_id": "job-42"})
+    lines = [{"_id": f"h{n:02d}", "prospect_id": "p1", "kind": "flag", "at": T0 if n < 3 else datetime(2026, 11, 21, tzinfo=timezone.utc),
+              "order": n % 2} for n in range(7)]
+    await store.history.insert_many(lines)
+    board = Board(BoardViews(store))
+    seen, cursor = [], None
+    while True:
+        found = await board.history("rec-7", "p1", limit=3, cursor=cursor)
+        assert found is not None
+        page, cursor = found
+        seen += [line["_id"] for line in page]
+        if cursor is None:
+            break
+    expected = [d["_id"] for d in sorted(lines, key=lambda d: (d["at"], d["order"], d["_id"]))]
+    assert seen == expected and len(seen) == 7
+    assert await board.history("rec-8", "p1") is None
