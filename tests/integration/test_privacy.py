@@ -228,3 +228,24 @@ async def test_retention_erases_the_prospects_of_a_long_closed_job_and_keeps_the
     left = await everything_about(ns, [f"x-{ns.name}@example.com", ids.prospect_id("job-a", f"y-{ns.name}@example.com")])
     assert left == [], left
     assert await everything_about(ns, [f"z-{ns.name}@example.com"])  # kept
+
+
+async def test_topics_and_their_dead_letters_are_made_with_the_retention(ns: Namespace, kafka: Kafka):
+    from aiokafka.admin import AIOKafkaAdminClient, ConfigResource, ConfigResourceType
+
+    from shared.kafka import ensure_topics
+    from shared.settings import KafkaSettings
+
+    settings = KafkaSettings(bootstrap_servers=ns.stack.kafka, topic_prefix=f"{ns.prefix}r7-", retention_days=7)
+    await ensure_topics(settings, ["inquiries"])
+    admin = AIOKafkaAdminClient(bootstrap_servers=ns.stack.kafka)
+    await admin.start()
+    try:
+        names = [settings.topic("inquiries"), settings.topic("inquiries") + ".dlq"]
+        described = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, n) for n in names])
+        retention = {resource[3]: entry[1] for response in described for resource in response.resources
+                     for entry in resource[4] if entry[0] == "retention.ms"}
+        assert retention == {name: str(7 * 86_400_000) for name in names}
+    finally:
+        await admin.delete_topics(names)
+        await admin.close()
