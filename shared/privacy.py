@@ -59,6 +59,14 @@ class Holder(Protocol):
         ...
 
 
+async def prepared(holder: Any, people: list[tuple[str, str]]) -> None:
+    """Let a store look up, in one query each, what it would otherwise look up person by person
+    (a batch of erasures; `people`: (person_id, email)). Optional."""
+    prepare = getattr(holder, "prepare", None)
+    if prepare is not None:
+        await prepare(people)
+
+
 Eraser = Holder
 
 
@@ -105,15 +113,22 @@ def scrubbed(value: Any, gone: set[str]) -> Any:
     return value
 
 
-def about(data: Any) -> set[str]:
-    """The person and prospect ids an event's data names (its prospect, the person, an
-    address's person)."""
+def about(data: Any, *, lists: bool = False) -> set[str]:
+    """The person and prospect ids an event's data is about (its prospect, the person, an
+    address's person); with `lists`, also those it names among others (a command's
+    `prospect_ids`, its result's `accepted` and `rejected`: what a delivery log must forget,
+    though such an event is not about one person and is never dropped for one)."""
     found: set[str] = set()
     if not isinstance(data, dict):
         return found
     for key in ("prospect_id", "person_id"):
         if isinstance(data.get(key), str):
             found.add(data[key])
+    if lists:
+        for key in ("prospect_ids", "accepted"):  # a command, and its result
+            found.update(v for v in data.get(key) or () if isinstance(v, str))
+        found.update(r["prospect_id"] for r in data.get("rejected") or () if isinstance(r, dict)
+                     and isinstance(r.get("prospect_id"), str))
     for holder in (data, data.get("prospect"), data.get("profile")):
         if isinstance(holder, dict) and isinstance(holder.get("email"), str):
             found.add(ids.person_id(holder["email"].strip().lower()))
@@ -156,9 +171,11 @@ class Privacy:
 
     def wrap(self, apply: Callable[[list[Received]], Awaitable[None]]) -> Callable[[list[Received]], Awaitable[None]]:
         async def with_privacy(batch: list[Received]) -> None:
-            for r in batch:
-                if r.event.type == "person.erase":
-                    await self.erase(r.of(ErasePerson))
+            erasures = [r.of(ErasePerson) for r in batch if r.event.type == "person.erase"]
+            if erasures:
+                await prepared(self.eraser, [(ids.person_id(r.data.email), r.data.email) for r in erasures])
+            for r in erasures:
+                await self.erase(r)
             rest = await self.without_erased([r for r in batch if r.topic != topics.PRIVACY_COMMANDS])
             if rest:
                 await apply(rest)

@@ -56,6 +56,15 @@ class MessagingStore:
         keys = {k: e for e in emails - found if (k := self._kept_key(e))}
         return found | {keys[k] for k in await self.by_ids(collection, keys)}
 
+    async def prepare(self, people: list[tuple[str, str]]) -> None:
+        """A batch of erasures: the messages to their addresses, found in one read."""
+        found: dict[str, list[str]] = {e: [] for _, e in people}
+        async for d in self.messages.find({"to": {"$in": sorted(found)}}, {"to": 1}):
+            found[d["to"]].append(d["_id"])
+        self._prepared = found
+
+    _prepared: dict[str, list[str]] = {}
+
     async def held(self, person_id: str, email: str,
                    only: frozenset[str] | None = None) -> tuple[dict[str, Held], set[str]]:
         """Where a person is: contact, messages (their text), mails that came back from them, and
@@ -65,8 +74,9 @@ class MessagingStore:
         if only is not None:
             pids &= only
         wanted = sorted(pids)
-        messages = {"$or": [{"prospect_id": {"$in": wanted}}, {"to": email}]} if only is None else \
-            {"prospect_id": {"$in": wanted}}
+        ready = self._prepared.pop(email, None)
+        messages = {"_id": {"$in": ready}} if ready is not None and only is None else \
+            {"$or": [{"prospect_id": {"$in": wanted}}, {"to": email}]} if only is None else {"prospect_id": {"$in": wanted}}
         return {"contacts": Held(self.contacts, {"_id": {"$in": wanted}}),
                 "messages": Held(self.messages, messages),
                 "inbound": Held(self.inbound, {"prospect_id": {"$in": wanted}}),

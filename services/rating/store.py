@@ -68,11 +68,22 @@ class RatingStore:
             person["expired" if d["job_id"] in expired_jobs else "kept"].add(d["_id"])
         return people
 
+    async def prepare(self, people: list[tuple[str, str]]) -> None:
+        """A batch of erasures: their board entries by address, found in one read."""
+        found: dict[str, set[str]] = {e: set() for _, e in people}
+        async for d in self.board.find({"profile.email": {"$in": sorted(found)}}, {"profile.email": 1}):
+            found[d["profile"]["email"]].add(d["_id"])
+        self._prepared = found
+
+    _prepared: dict[str, set[str]] = {}
+
     async def held(self, person_id: str, email: str,
                    only: frozenset[str] | None = None) -> tuple[dict[str, Held], set[str]]:
         """Where a person is: their board entries, history, and the outbox records that carry them."""
         pids = await candidate_prospects(self.jobs, email)
-        pids |= {d["_id"] async for d in self.board.find({"profile.email": email}, {"_id": 1})}
+        ready = self._prepared.pop(email, None)
+        pids |= ready if ready is not None else {d["_id"] async for d in self.board.find({"profile.email": email},
+                                                                                          {"_id": 1})}
         if only is not None:
             pids &= only
         wanted = sorted(pids)

@@ -64,7 +64,7 @@ class Fanout:
         for r in events:
             data = r.data.model_dump(mode="json", by_alias=True)
             recruiter = domain.recruiter_of(r.topic, data, known)
-            people = privacy.about(data)
+            people = privacy.about(data, lists=True)
             for endpoint in endpoints:
                 if domain.reaches(endpoint.get("recruiter_id"), recruiter, r.event.type) and \
                         domain.wants(endpoint["events"], r.event.type):

@@ -85,6 +85,9 @@ async def test_events_written_before_the_erasure_are_dropped_and_a_new_inquiry_i
 
 def test_what_an_event_names_and_what_stays_of_an_address():
     assert about({"prospect_id": "p", "profile": {"email": " Lee.Park@Example.com"}}) == {"p", ids.person_id(EMAIL)}
+    # A command naming several people is not about one: never dropped for one (it is answered).
+    command = {"recruiter_id": "rec-7", "prospect_ids": ["p1", "p2"], "accepted": ["p3"]}
+    assert about(command) == set() and about(command, lists=True) == {"p1", "p2", "p3"}
     key = address_key("secret", EMAIL)
     assert key.startswith("hmac:") and EMAIL not in key and key == address_key("secret", "LEE.PARK@example.com")
     assert key != address_key("another secret", EMAIL)
