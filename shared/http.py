@@ -95,9 +95,10 @@ def provided(cls: type[T]) -> Any:
 _BEARER = HTTPBearer(auto_error=False)
 
 
-def recruiter(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]) -> str:
-    """The recruiter (`sub`) of a valid bearer token, else 401 (503 when the service has no way
-    to check tokens, saying which settings give it one)."""
+def _checked(request: Request, credentials: HTTPAuthorizationCredentials | None,
+             check: Callable[[TokenVerifier, str], T]) -> T:
+    """`check(verifier, token)` of the request's bearer token: 401 without one or for an invalid
+    one, 503 when the service has no way to check tokens (saying which settings give it one)."""
     verifier: TokenVerifier | None = request.app.state.verifier
     if verifier is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, request.app.state.unconfigured)
@@ -105,10 +106,15 @@ def recruiter(request: Request, credentials: Annotated[HTTPAuthorizationCredenti
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a bearer token is required",
                             headers={"WWW-Authenticate": "Bearer"})
     try:
-        return verifier.recruiter(credentials.credentials)
+        return check(verifier, credentials.credentials)
     except InvalidToken:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "the bearer token is invalid or expired",
                             headers={"WWW-Authenticate": "Bearer"}) from None
+
+
+def recruiter(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]) -> str:
+    """The recruiter (`sub`) of a valid bearer token."""
+    return _checked(request, credentials, lambda verifier, token: verifier.recruiter(token))
 
 
 Recruiter = Annotated[str, Depends(recruiter)]
@@ -118,18 +124,8 @@ Recruiter = Annotated[str, Depends(recruiter)]
 def privacy_operator(request: Request,
                      credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]) -> str:
     """An operator allowed to read what is held of a person: a valid bearer token whose `scope`
-    includes `privacy` (401 without a valid token, 403 for a recruiter's)."""
-    verifier: TokenVerifier | None = request.app.state.verifier
-    if verifier is None:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, request.app.state.unconfigured)
-    if credentials is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a bearer token is required",
-                            headers={"WWW-Authenticate": "Bearer"})
-    try:
-        operator = verifier.operator(credentials.credentials, "privacy")
-    except InvalidToken:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "the bearer token is invalid or expired",
-                            headers={"WWW-Authenticate": "Bearer"}) from None
+    includes `privacy` (403 for a recruiter's)."""
+    operator = _checked(request, credentials, lambda verifier, token: verifier.operator(token, "privacy"))
     if operator is None:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "a token whose scope includes `privacy` is required")
     return operator

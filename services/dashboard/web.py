@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
+from shared import views
 from shared.auth import InvalidToken
 
 from services.dashboard import present
@@ -154,16 +155,38 @@ def keyed(request: Request, path: str) -> RedirectResponse:
     return RedirectResponse(f"{path}?{urlencode(query)}", status_code=303)
 
 
-async def selected(dashboard: Parts, session: Any, id: list[str] | None, all: str, view: str,
-                    job: str | None) -> tuple[list[str], str]:
-    """The prospects the Prospects page picked (ticked, or Select all of the view) and the way back to it."""
-    if all == "1":
-        prospect_ids = await dashboard.rating.ids(session.token, view, job or None)
-    else:
-        prospect_ids = list(dict.fromkeys(i for i in (id or []) if i and re.match(ID_PATTERN, i)))
-    if not prospect_ids:
-        raise Problem("No prospects selected", "Tick the prospects (or Select all), choose what to do, then Go.", 400)
-    return prospect_ids, f"/prospects?{urlencode({k: v for k, v in {'view': view, 'job': job}.items() if v})}"
+@dataclass(frozen=True)
+class Selection:
+    """What the Prospects page's Go picked, as a page that acts on it is addressed: the ticked
+    ids (`id`, repeated) or Select all (`all=1`) of a view (and job), and the page's key."""
+
+    id: list[str] | None
+    all: str
+    view: str
+    job: str | None
+    key: str | None
+
+    async def prospects(self, dashboard: Parts, session: Any) -> tuple[list[str], str]:
+        """The prospects picked (Select all: the whole view, asked of rating) and the way back to them."""
+        if self.all == "1":
+            prospect_ids = await dashboard.rating.ids(session.token, self.view, self.job or None)
+        else:
+            prospect_ids = list(dict.fromkeys(i for i in (self.id or []) if i and re.match(ID_PATTERN, i)))
+        if not prospect_ids:
+            raise Problem("No prospects selected", "Tick the prospects (or Select all), choose what to do, then Go.",
+                          400)
+        query = {k: v for k, v in {"view": self.view, "job": self.job}.items() if v}
+        return prospect_ids, f"/prospects?{urlencode(query)}"
+
+
+def selection(id: Annotated[list[str] | None, Query()] = None, all: str = "",
+              view: Annotated[str, Query(pattern=views.VIEW_PATTERN)] = "needs_follow_up",
+              job: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+              key: Annotated[str | None, Query(pattern=KEY_PATTERN)] = None) -> Selection:
+    return Selection(id, all, view, job, key)
+
+
+Picked = Annotated[Selection, Depends(selection)]
 
 
 # --- sequences, as the Prospects page shows them ------------------------------------------------------

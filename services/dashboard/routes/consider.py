@@ -11,13 +11,13 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from shared import ids as derived
-from shared import topics, views
+from shared import topics
 from shared.contract import SuggestProspects
 
 from services.dashboard.clients import NotFound, Refused, SessionExpired, Unavailable
 from services.dashboard.errors import Problem
-from services.dashboard.web import (COMMAND_SIZE, ID_PATTERN, KEY_PATTERN, Checked, Current, Dashboard, Parts, keyed,
-                                    picked, selected)
+from services.dashboard.web import (COMMAND_SIZE, ID_PATTERN, KEY_PATTERN, Checked, Current, Dashboard, Parts, Picked,
+                                    keyed, picked)
 
 router = APIRouter()
 MOST = 10_000
@@ -43,21 +43,15 @@ async def _target(dashboard: Parts, token: str, job_id: str) -> dict[str, Any]:
 
 
 @router.get("/consider", response_class=HTMLResponse)
-async def consider_page(
-    request: Request, dashboard: Dashboard, session: Current,
-    target: Annotated[str, Query(pattern=ID_PATTERN)],
-    id: Annotated[list[str] | None, Query()] = None, all: str = "",
-    view: Annotated[str, Query(pattern=views.VIEW_PATTERN)] = "needs_follow_up",
-    job: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
-    key: Annotated[str | None, Query(pattern=KEY_PATTERN)] = None,
-) -> Response:
+async def consider_page(request: Request, dashboard: Dashboard, session: Current, selection: Picked,
+                        target: Annotated[str, Query(pattern=ID_PATTERN)]) -> Response:
     """Who will be considered for the other job, before Consider."""
-    if key is None:
+    if selection.key is None:
         return keyed(request, "/consider")
     chosen = await _target(dashboard, session.token, target)
-    prospect_ids, back = await selected(dashboard, session, id, all, view, job)
+    prospect_ids, back = await selection.prospects(dashboard, session)
     return dashboard.page(request, "consider.html", session, nav="prospects", target=chosen, ids=prospect_ids,
-                          key=key, back=back)
+                          key=selection.key, back=back)
 
 
 @router.post("/consider", response_class=HTMLResponse)

@@ -5,21 +5,22 @@ to make one) and starting a sequence for prospects picked on the Prospects page 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from shared import ids as derived
-from shared import topics, views
+from shared import topics
 from shared.contract import EnrollInSequence, StopSequences
 
 from services.dashboard import present
 from services.dashboard.clients import NotFound, Refused
 from services.dashboard.errors import Problem
 from services.dashboard.web import (COMMAND_SIZE, ID_PATTERN, KEY_PATTERN, Checked, Current, Dashboard, Parts,
-                                    custom_templates, enrollments_of, keyed, picked, selected)
+                                    custom_templates, enrollments_of, keyed, picked, Picked)
 
 router = APIRouter()
 SequenceId = Annotated[str, PathParam(pattern=ID_PATTERN)]
@@ -64,10 +65,26 @@ DEFAULT_FORM: dict[str, Any] = {
               {"template": "follow_up", "delay_business_days": 2}, {"template": "", "delay_business_days": 2}]}
 
 
-def _definition(name: str, step_template: list[str], step_delay: list[str], start_hour: int, end_hour: int,
-                daily_cap: int, day: list[str] | None) -> tuple[dict[str, Any], list[dict[str, Any]], str | None]:
-    """The form as a definition (the steps filled in), the form's rows as typed (to show again),
-    and what is wrong with the form itself, if anything (the service judges the rest)."""
+@dataclass(frozen=True)
+class Typed:
+    """The sequence form as sent: the definition (the steps filled in), the rows as typed (to
+    show again), and what is wrong with the form itself, if anything (the service judges the rest)."""
+
+    definition: dict[str, Any]
+    rows: list[dict[str, Any]]
+    error: str | None
+
+    def form(self, **more: Any) -> dict[str, Any]:
+        return {**self.definition, "steps": self.rows, **more}
+
+
+def typed(step_template: Annotated[list[str], Form(max_length=10)],
+          step_delay: Annotated[list[str], Form(max_length=10)],
+          name: Annotated[str, Form(max_length=200)] = "",
+          start_hour: Annotated[int, Form(ge=0, le=23)] = 9, end_hour: Annotated[int, Form(ge=1, le=24)] = 17,
+          daily_cap: Annotated[int, Form(ge=1, le=100_000)] = 200,
+          day: Annotated[list[str] | None, Form(max_length=7)] = None) -> Typed:
+    """The sequence form of the create, edit and preview posts (one list of its fields)."""
     rows = [{"template": t, "delay_business_days": d} for t, d in zip(step_template, step_delay)]
     steps, error = [], None
     for row in rows:
@@ -80,7 +97,10 @@ def _definition(name: str, step_template: list[str], step_delay: list[str], star
     definition = {"name": name.strip(), "steps": steps, "daily_cap": daily_cap,
                   "window": {"start_hour": start_hour, "end_hour": end_hour,
                              "days": [d for d in (day or []) if d in DAYS]}}
-    return definition, rows, error
+    return Typed(definition, rows, error)
+
+
+SequenceForm = Annotated[Typed, Depends(typed)]
 
 
 @router.get("/sequences", response_class=HTMLResponse)
@@ -100,19 +120,13 @@ async def sequences_page(request: Request, dashboard: Dashboard, session: Curren
 
 @router.post("/sequences/{sequence_id}/version", response_class=HTMLResponse)
 async def change(request: Request, dashboard: Dashboard, session: Checked, sequence_id: SequenceId,
-                 name: Annotated[str, Form(max_length=200)],
-                 step_template: Annotated[list[str], Form(max_length=10)],
-                 step_delay: Annotated[list[str], Form(max_length=10)],
-                 start_hour: Annotated[int, Form(ge=0, le=23)] = 9, end_hour: Annotated[int, Form(ge=1, le=24)] = 17,
-                 daily_cap: Annotated[int, Form(ge=1, le=100_000)] = 200,
-                 day: Annotated[list[str] | None, Form(max_length=7)] = None) -> Response:
+                 sent: SequenceForm) -> Response:
     """A new version of the sequence: those enrolled go on with the version they started on."""
-    definition, rows, error = _definition(name, step_template, step_delay, start_hour, end_hour, daily_cap, day)
-    form = {**definition, "steps": rows, "sequence_id": sequence_id}
-    if error:
-        return await _page(request, dashboard, session, error=error, status_code=400, form=form)
+    form = sent.form(sequence_id=sequence_id)
+    if sent.error:
+        return await _page(request, dashboard, session, error=sent.error, status_code=400, form=form)
     try:
-        await _api(dashboard).new_version(session.token, sequence_id, definition)
+        await _api(dashboard).new_version(session.token, sequence_id, sent.definition)
     except NotFound:
         raise Problem("No such sequence", "That sequence is not one of yours.", 404) from None
     except Refused as refused:
@@ -122,19 +136,12 @@ async def change(request: Request, dashboard: Dashboard, session: Checked, seque
 
 
 @router.post("/sequences", response_class=HTMLResponse)
-async def create(request: Request, dashboard: Dashboard, session: Checked,
-                 name: Annotated[str, Form(max_length=200)],
-                 step_template: Annotated[list[str], Form(max_length=10)],
-                 step_delay: Annotated[list[str], Form(max_length=10)],
-                 start_hour: Annotated[int, Form(ge=0, le=23)] = 9, end_hour: Annotated[int, Form(ge=1, le=24)] = 17,
-                 daily_cap: Annotated[int, Form(ge=1, le=100_000)] = 200,
-                 day: Annotated[list[str] | None, Form(max_length=7)] = None) -> Response:
-    definition, rows, error = _definition(name, step_template, step_delay, start_hour, end_hour, daily_cap, day)
-    form = {**definition, "steps": rows}
-    if error:
-        return await _page(request, dashboard, session, error=error, status_code=400, form=form)
+async def create(request: Request, dashboard: Dashboard, session: Checked, sent: SequenceForm) -> Response:
+    form = sent.form()
+    if sent.error:
+        return await _page(request, dashboard, session, error=sent.error, status_code=400, form=form)
     try:
-        await _api(dashboard).create(session.token, definition)
+        await _api(dashboard).create(session.token, sent.definition)
     except Refused as refused:
         return await _page(request, dashboard, session, error=f"Not saved: {refused.detail}", status_code=400,
                            form=form)
@@ -142,22 +149,15 @@ async def create(request: Request, dashboard: Dashboard, session: Checked,
 
 
 @router.post("/sequences/preview", response_class=HTMLResponse)
-async def preview(request: Request, dashboard: Dashboard, session: Checked,
-                  step_template: Annotated[list[str], Form(max_length=10)],
-                  step_delay: Annotated[list[str], Form(max_length=10)],
+async def preview(request: Request, dashboard: Dashboard, session: Checked, sent: SequenceForm,
                   preview_with: Annotated[str, Form(pattern=ID_PATTERN)],
-                  name: Annotated[str, Form(max_length=200)] = "",
-                  start_hour: Annotated[int, Form(ge=0, le=23)] = 9, end_hour: Annotated[int, Form(ge=1, le=24)] = 17,
-                  daily_cap: Annotated[int, Form(ge=1, le=100_000)] = 200,
-                  day: Annotated[list[str] | None, Form(max_length=7)] = None,
                   sequence_id: Annotated[str | None, Form(pattern=ID_PATTERN)] = None) -> HTMLResponse:
     """Each step's mail as this prospect would get it (messaging renders it, as it would send
     it; a follow-up answers step 1's mail, so its subject is `Re:` step 1's). The form stays
     as it was typed; nothing is saved."""
-    definition, rows, error = _definition(name, step_template, step_delay, start_hour, end_hour, daily_cap, day)
-    form = {**definition, "steps": rows, "preview_with": preview_with, "sequence_id": sequence_id}
-    if error:
-        return await _page(request, dashboard, session, error=error, status_code=400, form=form)
+    definition, form = sent.definition, sent.form(preview_with=preview_with, sequence_id=sequence_id)
+    if sent.error:
+        return await _page(request, dashboard, session, error=sent.error, status_code=400, form=form)
     answers = await asyncio.gather(*(dashboard.messaging.preview(session.token, step["template"], [preview_with], None)
                                      for step in definition["steps"]), return_exceptions=True)
     previews: list[dict[str, Any]] = []
@@ -198,48 +198,36 @@ async def _names(dashboard: Parts, token: str, prospect_ids: list[str]) -> dict[
 
 
 @router.get("/sequences/start", response_class=HTMLResponse)
-async def start_page(
-    request: Request, dashboard: Dashboard, session: Current,
-    sequence: Annotated[str, Query(pattern=ID_PATTERN)],
-    id: Annotated[list[str] | None, Query()] = None, all: str = "",
-    view: Annotated[str, Query(pattern=views.VIEW_PATTERN)] = "needs_follow_up",
-    job: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
-    key: Annotated[str | None, Query(pattern=KEY_PATTERN)] = None,
-) -> Response:
+async def start_page(request: Request, dashboard: Dashboard, session: Current, selection: Picked,
+                     sequence: Annotated[str, Query(pattern=ID_PATTERN)]) -> Response:
     """Who will be enrolled and who will not (already in a sequence), before Start."""
-    if key is None:
+    if selection.key is None:
         return keyed(request, "/sequences/start")
     try:
         chosen = await _api(dashboard).sequence(session.token, sequence)
     except NotFound:
         raise Problem("No such sequence", "That sequence is not one of yours. Pick one on the Prospects page.",
                       404) from None
-    prospect_ids, back = await selected(dashboard, session, id, all, view, job)
+    prospect_ids, back = await selection.prospects(dashboard, session)
     enrolled = await enrollments_of(dashboard, session.token, prospect_ids)
     busy = [pid for pid in prospect_ids if enrolled.get(pid, {}).get("state") in ACTIVE]
     return dashboard.page(request, "sequence_start.html", session, nav="prospects", sequence=chosen,
                           ids=prospect_ids, busy=busy, busy_names=await _names(dashboard, session.token, busy),
-                          key=key, back=back, STEP_TEMPLATES=STEP_TEMPLATES)
+                          key=selection.key, back=back, STEP_TEMPLATES=STEP_TEMPLATES)
 
 
 @router.get("/sequences/stop", response_class=HTMLResponse)
-async def stop_page(
-    request: Request, dashboard: Dashboard, session: Current,
-    id: Annotated[list[str] | None, Query()] = None, all: str = "",
-    view: Annotated[str, Query(pattern=views.VIEW_PATTERN)] = "needs_follow_up",
-    job: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
-    key: Annotated[str | None, Query(pattern=KEY_PATTERN)] = None,
-) -> Response:
+async def stop_page(request: Request, dashboard: Dashboard, session: Current, selection: Picked) -> Response:
     """Whose sequences will stop (those in one now), before Stop."""
-    if key is None:
+    if selection.key is None:
         return keyed(request, "/sequences/stop")
     _api(dashboard)
-    prospect_ids, back = await selected(dashboard, session, id, all, view, job)
+    prospect_ids, back = await selection.prospects(dashboard, session)
     enrolled = await enrollments_of(dashboard, session.token, prospect_ids)
     running = [pid for pid in prospect_ids if enrolled.get(pid, {}).get("state") in ACTIVE]
     return dashboard.page(request, "sequence_stop.html", session, nav="prospects", ids=running,
                           idle=len(prospect_ids) - len(running), enrolled=enrolled,
-                          names=await _names(dashboard, session.token, running), key=key, back=back)
+                          names=await _names(dashboard, session.token, running), key=selection.key, back=back)
 
 
 @router.post("/sequences/stop", response_class=HTMLResponse)
