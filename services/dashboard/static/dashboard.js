@@ -91,6 +91,8 @@
       status.textContent = on ? "All " + count + " prospects in " + viewName + " are selected"
         : ticked ? ticked + " selected" : "";
     }
+    // The view's count arrives after the list (the counts fragment): say it once it is there.
+    document.addEventListener("htmx:afterSettle", show);
     button.addEventListener("click", function () {
       const on = input.value !== "1";
       input.value = on ? "1" : "";
