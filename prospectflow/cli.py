@@ -271,6 +271,22 @@ def _report(outcome: ops.Outcome, as_json: bool, verb: str) -> None:
         sys.exit(Incomplete.exit_code)
 
 
+async def _act(kind: str, recruiter_id: str, prospect_ids: tuple[str, ...], view: str | None, within: str | None,
+               no_wait: bool, as_json: bool, doing: str, done: str, **fields: Any) -> None:
+    """A rating command on prospects (or a whole --view) with a progress bar, then its report
+    (`done`: the verb of the report; `within`: the --job that narrows the view); with --no-wait,
+    only the ids published."""
+    ids = await _targets(recruiter_id, prospect_ids, view, within)
+    async with bus() as b:
+        with progress(len(ids), doing) as bar:
+            outcome = await ops.command(b, kind, recruiter_id, ids, wait=not no_wait, timeout_s=settings().timeout_s,
+                                        progress=bar, **fields)
+    if no_wait:
+        click.echo(f"published {', '.join(outcome.command_ids)}")
+        return
+    _report(outcome, as_json, done)
+
+
 @main.command()
 @click.argument("rating", type=click.Choice([r.value for r in Rating]))
 @click.argument("prospect_ids", nargs=-1, metavar="[PROSPECT_ID]...")
@@ -283,15 +299,8 @@ def _report(outcome: ops.Outcome, as_json: bool, verb: str) -> None:
 async def rate(rating: str, prospect_ids: tuple[str, ...], recruiter_id: str, view: str | None,
                job_id: str | None, no_wait: bool, as_json: bool) -> None:
     """Rate prospects: shortlist, not_a_fit, or unrated (undo)."""
-    ids = await _targets(recruiter_id, prospect_ids, view, job_id)
-    async with bus() as b:
-        with progress(len(ids), "rating") as bar:
-            outcome = await ops.command(b, "prospects.rate", recruiter_id, ids, rating=rating, wait=not no_wait,
-                                        timeout_s=settings().timeout_s, progress=bar)
-    if no_wait:
-        click.echo(f"published {', '.join(outcome.command_ids)}")
-        return
-    _report(outcome, as_json, "rated")
+    await _act("prospects.rate", recruiter_id, prospect_ids, view, job_id, no_wait, as_json, "rating", "rated",
+               rating=rating)
 
 
 @main.command()
@@ -306,15 +315,8 @@ async def rate(rating: str, prospect_ids: tuple[str, ...], recruiter_id: str, vi
 async def flag(prospect_ids: tuple[str, ...], recruiter_id: str, off: bool, view: str | None, job_id: str | None,
                no_wait: bool, as_json: bool) -> None:
     """Flag prospects as followed up (or clear the flag with --off)."""
-    ids = await _targets(recruiter_id, prospect_ids, view, job_id)
-    async with bus() as b:
-        with progress(len(ids), "flagging") as bar:
-            outcome = await ops.command(b, "prospects.flag_follow_up", recruiter_id, ids, flagged=not off,
-                                        wait=not no_wait, timeout_s=settings().timeout_s, progress=bar)
-    if no_wait:
-        click.echo(f"published {', '.join(outcome.command_ids)}")
-        return
-    _report(outcome, as_json, "flagged" if not off else "unflagged")
+    await _act("prospects.flag_follow_up", recruiter_id, prospect_ids, view, job_id, no_wait, as_json, "flagging",
+               "flagged" if not off else "unflagged", flagged=not off)
 
 
 @main.command()
@@ -330,15 +332,8 @@ async def suggest(prospect_ids: tuple[str, ...], target: str, recruiter_id: str,
                   no_wait: bool, as_json: bool) -> None:
     """Consider prospects (or a whole --view, e.g. not_a_fit) for another of your open jobs: each
     becomes a prospect there, unrated, in its Needs follow-up (prospects.suggest)."""
-    ids = await _targets(recruiter_id, prospect_ids, view, job_id)
-    async with bus() as b:
-        with progress(len(ids), "considering") as bar:
-            outcome = await ops.command(b, "prospects.suggest", recruiter_id, ids, job_id=target, wait=not no_wait,
-                                        timeout_s=settings().timeout_s, progress=bar)
-    if no_wait:
-        click.echo(f"published {', '.join(outcome.command_ids)}")
-        return
-    _report(outcome, as_json, f"considered for {target}")
+    await _act("prospects.suggest", recruiter_id, prospect_ids, view, job_id, no_wait, as_json, "considering",
+               f"considered for {target}", job_id=target)
 
 
 @main.command()
