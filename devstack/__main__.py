@@ -25,9 +25,9 @@ from devstack.stack import (
     ROOT, StackConfig, StackError, down, prometheus_ready, remove, start_prometheus, status, up,
 )
 
-SERVICES = ("intake", "rating", "messaging", "reminder", "webhooks", "sequences", "dashboard")
+SERVICES = ("intake", "rating", "messaging", "reminder", "webhooks", "sequences", "insights", "dashboard")
 HTTP_PORTS = {"intake": 8081, "rating": 8080, "messaging": 8082, "reminder": 8083, "webhooks": 8084, "sequences": 8085,
-              "dashboard": 8000}
+              "insights": 8086, "dashboard": 8000}
 DEMO_RECRUITER = "dana"
 
 
@@ -106,6 +106,8 @@ def run_services(config: StackConfig) -> int:
     env.setdefault("WEBHOOKS_ALLOW_LOOPBACK", "true")
     # Sequences (127.0.0.1:8085): recruiters' tokens as rating's.
     env.setdefault("SEQUENCES_JWT_SECRET", env["RATING_JWT_SECRET"])
+    # Insights (127.0.0.1:8086): recruiters' tokens as rating's; operators' with scope `insights`.
+    env.setdefault("INSIGHTS_JWT_SECRET", env["RATING_JWT_SECRET"])
     # Reminder (127.0.0.1:8083): its privacy export takes an operator's token signed as rating's.
     env.setdefault("REMINDER_JWT_SECRET", env["RATING_JWT_SECRET"])
     processes: dict[str, subprocess.Popen[str]] = {}

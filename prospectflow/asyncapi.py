@@ -22,7 +22,7 @@ from faststream.specification import AsyncAPI
 from shared import __version__
 
 CHECKED_IN = Path(__file__).resolve().parents[1] / "docs" / "asyncapi.json"
-SERVICES = ("intake", "rating", "messaging", "reminder", "webhooks", "sequences")
+SERVICES = ("intake", "rating", "messaging", "reminder", "webhooks", "sequences", "insights")
 DESCRIPTION = ("Every Kafka topic of Prospectflow and every message on it: CloudEvents 1.0 in structured JSON mode "
                "(`content-type: application/cloudevents+json`), the event `id` the idempotency key. Generated from "
                "the services' code; the prose is docs/contract.md.")

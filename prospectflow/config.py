@@ -32,6 +32,7 @@ class CliSettings(BaseSettings):
     intake_url: str = Field("http://127.0.0.1:8081", description="intake's job-board gateway")
     webhooks_url: str = Field("http://127.0.0.1:8084", description="the webhooks service's endpoints API")
     sequences_url: str = Field("http://127.0.0.1:8085", description="the sequences service's API")
+    insights_url: str = Field("http://127.0.0.1:8086", description="the insights service's API")
     messaging_url: str = Field("http://127.0.0.1:8082", description="the messaging service (privacy export)")
     reminder_url: str = Field("http://127.0.0.1:8083", description="the reminder service (privacy export)")
     privacy_token: SecretStr | None = Field(None, description="an operator's bearer token whose scope includes "
@@ -40,7 +41,8 @@ class CliSettings(BaseSettings):
     def service_urls(self) -> dict[str, str]:
         """Each service that holds personal data, and where its API answers."""
         return {"intake": self.intake_url, "rating": self.api_url, "messaging": self.messaging_url,
-                "reminder": self.reminder_url, "webhooks": self.webhooks_url, "sequences": self.sequences_url}
+                "reminder": self.reminder_url, "webhooks": self.webhooks_url, "sequences": self.sequences_url,
+                "insights": self.insights_url}
 
     def operator_token(self, operator: str) -> str:
         """PROSPECTFLOW_PRIVACY_TOKEN, else a five-minute token of `operator` with scope `privacy`,

@@ -11,6 +11,7 @@ import os
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar, cast
 
 from bson import json_util
@@ -132,6 +133,28 @@ def privacy_operator(request: Request,
 
 
 PrivacyOperator = Annotated[str, Depends(privacy_operator)]
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who calls a route that recruiters and operators both read: `sub`, and whether the token's
+    scope grants the route's operator scope (then they may read any recruiter's)."""
+
+    sub: str
+    operator: bool
+
+
+def recruiter_or_operator(scope: str) -> Callable[..., Caller]:
+    """A dependency: the caller of a valid bearer token, an operator when its `scope` includes
+    `scope`, else the recruiter `sub`."""
+
+    def caller(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]) -> Caller:
+        operator = _checked(request, credentials, lambda verifier, token: verifier.operator(token, scope))
+        if operator is not None:
+            return Caller(operator, True)
+        return Caller(_checked(request, credentials, lambda verifier, token: verifier.recruiter(token)), False)
+
+    return caller
 EMAIL: TypeAdapter[str] = TypeAdapter(Email)
 
 privacy = APIRouter(tags=["privacy"])

@@ -65,10 +65,11 @@ CONSUMED_BY: dict[str, tuple[str, ...]] = {
     "webhooks": (REMINDERS, ASSESSMENTS, MESSAGES, PROSPECTS, COMMAND_RESULTS, PROSPECT_VIEWS, JOBS, SEQUENCES,
                  PRIVACY_COMMANDS, PRIVACY),
     "sequences": (SEQUENCE_COMMANDS, PROSPECTS, JOBS, MESSAGES, OPT_OUTS, ASSESSMENTS, COMMAND_RESULTS, PRIVACY_COMMANDS),
+    "insights": (JOBS, PROSPECTS, ASSESSMENTS, MESSAGES, OPT_OUTS, PRIVACY_COMMANDS),
 }
 """What each service consumes (docs/contract.md, section 2), each in its own consumer group."""
 
-HOLDS_PERSONAL_DATA = ("intake", "rating", "messaging", "reminder", "webhooks", "sequences")
+HOLDS_PERSONAL_DATA = ("intake", "rating", "messaging", "reminder", "webhooks", "sequences", "insights")
 """The services that answer `person.erase` with a `person.erased` (docs/privacy.md)."""
 
 DLQ_REPLAYS = "dlq-replays"

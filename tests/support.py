@@ -109,6 +109,8 @@ class Namespace(Named):
             extra = {"SEQUENCES_JWT_SECRET": self.jwt_secret, "SEQUENCES_TICK_S": "0", **extra}
         elif service == "reminder":
             extra = {"REMINDER_JWT_SECRET": self.jwt_secret, **extra}
+        elif service == "insights":
+            extra = {"INSIGHTS_JWT_SECRET": self.jwt_secret, **extra}
         elif service == "intake":
             extra = {"INTAKE_JWT_SECRET": self.jwt_secret, "INTAKE_BOARD_SECRETS": json.dumps(self.board_secrets),
                      **extra}
@@ -300,7 +302,7 @@ class Kafka:
         async with Bus(KafkaSettings(bootstrap_servers=self.bootstrap)) as bus:
             return await bus.read(topic)
 
-    async def caught_up(self, ns: Named, service: str, *, timeout_s: float = 90) -> None:
+    async def caught_up(self, ns: Named, service: str, *, timeout_s: float = 90, group: str | None = None) -> None:
         """Wait until `service`'s consumer group (in this namespace) has committed everything now
         on the topics it consumes: it has done (written, published) all of it. A fact to wait
         on before saying that something did not happen."""
@@ -309,7 +311,7 @@ class Kafka:
         from shared.topics import CONSUMED_BY
 
         async with Bus(KafkaSettings(bootstrap_servers=self.bootstrap)) as bus:
-            await bus.caught_up(f"{ns.name}-{service}", [ns.topic(t) for t in CONSUMED_BY[service]],
+            await bus.caught_up(group or f"{ns.name}-{service}", [ns.topic(t) for t in CONSUMED_BY[service]],
                                 timeout_s=timeout_s, what=service)
 
     async def group_members(self, group_id: str, *, stable: bool = False) -> int:
