@@ -3,6 +3,8 @@ consumer that counts; `create_service` adds the API."""
 
 from __future__ import annotations
 
+import time
+
 from fastapi import FastAPI
 from faststream import FastStream
 
@@ -32,6 +34,10 @@ def wire(settings: InsightsSettings) -> tuple[FastStream, InsightsStore]:
     client = mongo_client(settings.mongodb, appname=f"prospectflow-{settings.service_name}")
     store = InsightsStore(client[settings.database])
     publisher = Publisher(producer, settings.kafka)
+    async def prepare() -> None:
+        await store.ensure_indexes()
+        await store.sweep(older_than=int(time.time() - settings.stale_s))
+
     apply, forgetting = guarded(settings.service_name, Insights(store, stale_s=settings.stale_s), store,
                                 client[settings.database], publisher, settings.kafka.retention_days)
     consumer = BatchConsumer(apply=apply, dead_letters=DeadLetters(producer, settings.service_name,
@@ -41,7 +47,7 @@ def wire(settings: InsightsSettings) -> tuple[FastStream, InsightsStore]:
     document_publications(broker, settings.kafka, PRODUCES)
     app = service_app(broker=broker, producer=producer, client=client, settings=settings,
                       topics=[*CONSUMES, *PRODUCES], title="Prospectflow insights", description=DESCRIPTION,
-                      prepare_database=store.ensure_indexes, kept=[*store.kept(), *forgetting])
+                      prepare_database=prepare, kept=[*store.kept(), *forgetting])
     return app, store
 
 

@@ -123,25 +123,32 @@ class Insights:
 
     async def _recover(self, docs: dict[str, dict[str, Any]]) -> None:
         """Finish what a failed attempt left pending (this process' own, or any older than
-        `stale_s`: its writer is gone); Busy while a live writer may still finish it."""
-        by_token: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for doc in docs.values():
-            if doc.get("pending"):
-                by_token[doc["pending"]["t"]].append(doc)
+        `stale_s`: its writer is gone); Busy while a live writer may still finish it. A batch is
+        finished whole (every prospect it left pending, not only those of this batch): its buckets
+        forget its token only once no prospect is pending under it."""
+        tokens = sorted({doc["pending"]["t"] for doc in docs.values() if doc.get("pending")})
         now = time.time()
-        for token, pending in sorted(by_token.items()):
+        for token in tokens:
             if token not in self.abandoned and now - int(token.split("-", 1)[0]) < self.stale_s:
-                raise Busy(f"{len(pending)} prospects are being counted by another writer (batch {token})")
+                raise Busy(f"prospects are being counted by another writer (batch {token})")
+            pending = await self.store.pending_of(token)
             total: dict[str, Paths] = {}
             for doc in pending:
                 domain.add_into(total, _nested(doc["pending"]["d"]))
-            await self.store.add(token, total)
-            await self.store.settle_buckets(token, total)
-            await self.store.settle_prospects(token, [d["_id"] for d in pending])
-            for doc in pending:
-                doc.pop("pending")
+            await self._apply(token, total, [d["_id"] for d in pending])
+            for doc in docs.values():
+                if (doc.get("pending") or {}).get("t") == token:
+                    doc.pop("pending")
             RECOVERED.inc()
             log.warning("finished counting a batch left part-way", extra={"token": token, "prospects": len(pending)})
+
+    async def _apply(self, token: str, total: dict[str, Paths], prospect_ids: Iterable[str]) -> None:
+        """Add a batch's difference to the buckets under its token, then settle the prospects,
+        then the buckets (in that order: a bucket that forgot the token while a prospect is still
+        pending under it would take the difference twice)."""
+        await self.store.add(token, total)
+        await self.store.settle_prospects(token, prospect_ids)
+        await self.store.settle_buckets(token, total)
 
     async def _count(self, token: str, wanted: set[str], facts: dict[str, dict[str, dict[str, Any]]],
                      who: dict[str, dict[str, str]], again: set[str]) -> set[str]:
@@ -188,9 +195,7 @@ class Insights:
         for pid, difference in differences.items():
             if pid not in lost:
                 domain.add_into(total, difference)
-        await self.store.add(token, total)
-        await self.store.settle_buckets(token, total)
-        await self.store.settle_prospects(token, set(differences) - lost)
+        await self._apply(token, total, set(differences) - lost)
         return lost
 
 

@@ -34,6 +34,7 @@ class InsightsStore:
     async def ensure_indexes(self) -> None:
         await self.prospects.create_index([("job_id", ASCENDING)], name="by_job")
         await self.prospects.create_index([("person_id", ASCENDING)], name="by_person")
+        await self.prospects.create_index([("pending.t", ASCENDING)], name="by_pending_batch", sparse=True)
         await self.buckets.create_index([("recruiter_id", ASCENDING), ("reading", ASCENDING), ("day", ASCENDING)],
                                         name="by_recruiter_day")
 
@@ -93,6 +94,10 @@ class InsightsStore:
                 lost |= {pid for pid, _, _ in updates} - ours
         return lost
 
+    async def pending_of(self, token: str) -> list[dict[str, Any]]:
+        """Every prospect whose difference under batch `token` is not settled yet."""
+        return [d async for d in self.prospects.find({"pending.t": token})]
+
     async def settle_prospects(self, token: str, prospect_ids: Iterable[str]) -> None:
         ids = sorted(set(prospect_ids))
         if ids:
@@ -119,6 +124,19 @@ class InsightsStore:
         ids = sorted(set(bucket_ids))
         if ids:
             await bulk_write(self.buckets, [UpdateMany({"_id": {"$in": ids}}, {"$unset": {f"a.{token}": ""}})])
+
+    async def sweep(self, older_than: int) -> int:
+        """Drop the batch marks that no prospect is pending any more (left by a process that died
+        between settling its prospects and its buckets) of batches begun before `older_than`
+        (epoch seconds); how many buckets were tidied."""
+        tidied = 0
+        async for bucket in self.buckets.find({"a": {"$ne": {}}}, {"a": 1}):
+            old = [t for t in bucket.get("a") or {} if int(t.split("-", 1)[0]) < older_than]
+            left = [t for t in old if await self.prospects.find_one({"pending.t": t}, {"_id": 1}) is None]
+            if left:
+                await self.buckets.update_one({"_id": bucket["_id"]}, {"$unset": {f"a.{t}": "" for t in left}})
+                tidied += 1
+        return tidied
 
     async def days(self, recruiter_id: str, reading: str, start: str, end: str,
                    projection: dict[str, Any]) -> list[dict[str, Any]]:

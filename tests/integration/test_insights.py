@@ -8,14 +8,22 @@ from __future__ import annotations
 
 import csv
 import io
+import time
+import uuid
+from datetime import date
 from typing import Any
 
 import httpx
+import pytest
+from pymongo import AsyncMongoClient
 
 from shared import ids
 from shared.auth import mint
+from shared.messages import received
 from services.insights.domain import csv_rows
-from tests.support import Kafka, Namespace, cloud_event, events, mongo_count, token
+from services.insights.handlers import Figures, Insights
+from services.insights.store import InsightsStore
+from tests.support import Kafka, Namespace, Stack, cloud_event, events, mongo_count, token
 
 REC, OTHER = "rec-7", "rec-8"
 SEQ = "seq-1"
@@ -222,3 +230,60 @@ async def test_known_figures_once_each_apart_by_recruiter_and_reading(ns: Namesp
     assert [e["data"]["removed"] for e in erased if e["data"]["service"] == "insights"][0]["prospects"] == 1
     assert await mongo_count(ns.stack, ns.database("insights"), "prospects", {"_id": s.pid("a")}) == 0
     assert figures(insights, BOTH, mine) == both
+
+
+class Crashing(InsightsStore):
+    """The real store, dying once part-way through counting a batch: after the prospects are
+    written and before the buckets take the difference (`before_add`), after the buckets did and
+    before the batch is settled (`before_settle`), or between settling the prospects and the
+    buckets (`before_buckets_settle`: only a mark in the buckets is left, swept at start)."""
+
+    def __init__(self, db: Any, at: str) -> None:
+        super().__init__(db)
+        self.at, self.armed = at, True
+
+    def _crash(self, where: str) -> None:
+        if self.armed and self.at == where:
+            self.armed = False
+            raise ConnectionResetError(f"the process died {where}")
+
+    async def add(self, token: str, increments: Any) -> None:
+        if increments:
+            self._crash("before_add")
+        await super().add(token, increments)
+        if increments:
+            self._crash("before_settle")
+
+    async def settle_prospects(self, token: str, prospect_ids: Any) -> None:
+        await super().settle_prospects(token, prospect_ids)
+        self._crash("before_buckets_settle")
+
+
+@pytest.mark.parametrize("at", ["before_add", "before_settle", "before_buckets_settle"])
+@pytest.mark.parametrize("restarted", [False, True])
+async def test_a_crash_part_way_counts_nothing_twice(stack: Stack, at: str, restarted: bool):
+    s = story(f"crash{uuid.uuid4().hex[:8]}")
+    batch = [received(topic, event) for topic, items in s.by_topic.items() for _, event in items]
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack.mongodb_uri, tz_aware=True)
+    name = f"insights-crash-{uuid.uuid4().hex[:8]}"
+    try:
+        store = Crashing(client[name], at)
+        await store.ensure_indexes()
+        counting = Insights(store)
+        with pytest.raises(ConnectionResetError):
+            await counting(batch)
+        # Redelivered: to the same process retrying, or to a new one once the batch is stale.
+        if restarted:
+            counting = Insights(store, stale_s=0.0)
+        await counting(batch[:7])
+        await counting(batch)
+        answer = await Figures(store).of(REC, start=date(2026, 11, 30), end=date(2026, 12, 13), reading="activity")
+        assert subset(answer, two_weeks_by_activity()) == two_weeks_by_activity()
+        assert await store.prospects.count_documents({"pending": {"$exists": True}}) == 0
+        marked = await store.buckets.count_documents({"a": {"$ne": {}}})
+        assert (marked > 0) == (at == "before_buckets_settle")
+        assert await store.sweep(older_than=int(time.time()) + 1) == marked
+        assert await store.buckets.count_documents({"a": {"$ne": {}}}) == 0
+    finally:
+        await client.drop_database(name)
+        await client.close()
