@@ -23,9 +23,9 @@ from shared.http import service_api
 from shared.telemetry import READY
 
 from services.dashboard import errors, problems
-from services.dashboard.clients import IntakeApi, MessagingApi, RatingApi, SequencesApi, WebhooksApi
+from services.dashboard.clients import InsightsApi, IntakeApi, MessagingApi, RatingApi, SequencesApi, WebhooksApi
 from services.dashboard.feed import Feed
-from services.dashboard.routes import actions, consider, integrations, live, pages, send, sequences, signin
+from services.dashboard.routes import actions, consider, insights, integrations, live, pages, send, sequences, signin
 from services.dashboard.sessions import Sessions, login_verifier
 from services.dashboard.store import DashboardStore
 from services.dashboard.settings import DashboardSettings
@@ -55,6 +55,7 @@ def make_parts(settings: DashboardSettings, *, feed: Feed | None = None) -> Part
         intake=IntakeApi(settings.intake_api_url, settings.api_timeout_s),
         webhooks=WebhooksApi(settings.webhooks_api_url, settings.api_timeout_s),
         sequences=SequencesApi(settings.sequences_api_url, settings.api_timeout_s),
+        insights=InsightsApi(settings.insights_api_url, settings.api_timeout_s),
     )
 
 
@@ -76,7 +77,7 @@ def create_service(settings: DashboardSettings, *, feed: Feed | None = None, par
             await made.feed.stop()
             await made.rating.close()
             await made.messaging.close()
-            for api in (made.intake, made.webhooks, made.sequences):
+            for api in (made.intake, made.webhooks, made.sequences, made.insights):
                 if api is not None:
                     await api.close()
 
@@ -85,7 +86,7 @@ def create_service(settings: DashboardSettings, *, feed: Feed | None = None, par
 
     app = service_api(title="Prospectflow Recruiter Dashboard", description=DESCRIPTION, lifespan=lifespan,
                       readiness=readiness, routers=[area.router for area in (signin, pages, actions, send, live,
-                                                                               integrations, sequences, consider)],
+                                                                               integrations, sequences, consider, insights)],
                       probes_in_schema=False, docs_url=None, redoc_url=None, responses=errors.RESPONSES)
     app.state.parts = made
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

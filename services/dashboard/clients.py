@@ -199,3 +199,22 @@ class SequencesApi(Api):
             for e in await self.call("GET", "/v1/enrollments", token, params=[("prospect_id", i) for i in chunk]):
                 latest[e["prospect_id"]] = e  # oldest first: the last one wins
         return latest
+
+
+class InsightsApi(Api):
+    """The insights service's API, with the recruiter's token (their own figures only)."""
+
+    def __init__(self, base_url: str, timeout_s: float) -> None:
+        super().__init__("the insights service", base_url, timeout_s, "DASHBOARD_INSIGHTS_API_URL")
+
+    @staticmethod
+    def _params(start: str, end: str, job_id: str | None, reading: str, format: str = "json") -> dict[str, str]:
+        return {"from": start, "to": end, "reading": reading, "format": format, **({"job_id": job_id} if job_id else {})}
+
+    async def figures(self, token: str, start: str, end: str, *, job_id: str | None = None,
+                      reading: str = "activity") -> dict[str, Any]:
+        return dict(await self.call("GET", "/v1/insights", token, params=self._params(start, end, job_id, reading)))
+
+    async def csv(self, token: str, start: str, end: str, *, job_id: str | None = None,
+                  reading: str = "activity") -> str:
+        return (await self.send("GET", "/v1/insights", token, params=self._params(start, end, job_id, reading, "csv"))).text

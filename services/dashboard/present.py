@@ -122,3 +122,22 @@ def filesize(value: Any) -> str:
     if size < 1_000_000:
         return f"{size / 1000:.0f} KB"
     return f"{size / 1_000_000:.1f} MB"
+
+
+def duration(seconds: Any) -> str:
+    """Seconds as people read them: '45 min', '5 h 30 min', '2 days 3 h'; '–' for none."""
+    if seconds is None:
+        return "–"
+    s = abs(int(seconds))
+    if s < 3600:
+        return f"{max(1, round(s / 60)) if s else 0} min"
+    if s < 86_400:
+        h, m = divmod(round(s / 60), 60)
+        return f"{h} h {m} min" if m else f"{h} h"
+    d, h = divmod(round(s / 3600), 24)
+    return (f"{d} day" if d == 1 else f"{d} days") + (f" {h} h" if h else "")
+
+
+def percent(rate: Any) -> str:
+    """A rate as a percentage: 0.333 → '33%'; '–' when there is none (nothing sent)."""
+    return "–" if rate is None else f"{100 * float(rate):.0f}%"

@@ -16,6 +16,7 @@ class DashboardSettings(ServiceSettings):
     intake_api_url: str = Field("http://127.0.0.1:8081", description="intake's résumé downloads")
     webhooks_api_url: str = Field("http://127.0.0.1:8084", description="the webhooks service (Integrations page)")
     sequences_api_url: str = Field("http://127.0.0.1:8085", description="the sequences service (Sequences page)")
+    insights_api_url: str = Field("http://127.0.0.1:8086", description="the insights service (Insights page, Home's figures)")
     jwt_secret: SecretStr | None = Field(None, description="HS256 secret shared with the identity provider and "
                                                            "rating (sign-in links and session tokens)")
     jwks_url: str | None = Field(None, description="an identity provider's JWKS URL (RS256/ES256 tokens)")

@@ -28,6 +28,14 @@ class MemoryStore:
     links: dict[str, datetime] = field(default_factory=dict)
     sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
     sends: dict[str, dict[str, Any]] = field(default_factory=dict)
+    waiting: dict[str, int] = field(default_factory=dict)
+
+    async def note_waiting(self, recruiter_id: str, day: str, n: int) -> None:
+        self.waiting[f"{recruiter_id}|{day}"] = n
+
+    async def waiting_on(self, recruiter_id: str, first: str, last: str) -> int | None:
+        days = sorted(k for k in self.waiting if f"{recruiter_id}|{first}" <= k <= f"{recruiter_id}|{last}")
+        return self.waiting[days[-1]] if days else None
 
     async def note_send(self, key: str, parts: int, total: int) -> None:
         self.sends.setdefault(key, {"parts": parts, "total": total})
@@ -61,15 +69,30 @@ class DashboardStore:
         self.sessions = db["sessions"]
         self.links = db["used_links"]
         self.sends = db["sends"]
+        self.waiting = db["waiting"]  # `_id` "<recruiter>|<day>": how many were waiting that day (Home's change)
 
     async def ensure_indexes(self) -> None:
-        for collection in (self.sessions, self.links, self.sends):
+        for collection in (self.sessions, self.links, self.sends, self.waiting):
             await collection.create_index("expires_at", expireAfterSeconds=0)
 
     async def note_send(self, key: str, parts: int, total: int) -> None:
         now = datetime.now(timezone.utc)
         await insert_new(self.sends, [{"_id": key, "parts": parts, "total": total, "at": now,
                                        "expires_at": now + timedelta(days=30)}])
+
+    async def note_waiting(self, recruiter_id: str, day: str, n: int) -> None:
+        """How many prospects were waiting on `day` (the last Home page shown that day says)."""
+        _id = f"{recruiter_id}|{day}"
+        result = await self.waiting.update_one({"_id": _id}, {"$set": {"n": n}})
+        if not result.matched_count:  # never an upsert: the local engine loses one of two concurrent ones
+            await insert_new(self.waiting, [{"_id": _id, "n": n,
+                                             "expires_at": datetime.now(timezone.utc) + timedelta(days=30)}])
+
+    async def waiting_on(self, recruiter_id: str, first: str, last: str) -> int | None:
+        """The latest count noted between the days `first` and `last`, if any."""
+        found = await self.waiting.find_one({"_id": {"$gte": f"{recruiter_id}|{first}", "$lte": f"{recruiter_id}|{last}"}},
+                                            sort=[("_id", -1)])
+        return int(found["n"]) if found else None
 
     async def send(self, key: str) -> dict[str, Any] | None:
         found: dict[str, Any] | None = await self.sends.find_one({"_id": key})

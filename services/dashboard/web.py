@@ -21,7 +21,8 @@ from shared.auth import InvalidToken
 
 from services.dashboard import present
 from services.dashboard.clients import (
-    IntakeApi, MessagingApi, NotFound, RatingApi, Refused, SequencesApi, SessionExpired, Unavailable, WebhooksApi,
+    InsightsApi, IntakeApi, MessagingApi, NotFound, RatingApi, Refused, SequencesApi, SessionExpired, Unavailable,
+    WebhooksApi,
 )
 from services.dashboard.errors import Forbidden, Problem, SignedOut
 from services.dashboard.feed import Feed
@@ -44,7 +45,8 @@ def make_templates() -> Jinja2Templates:
                                  REASONS=present.REASONS, CAUSES=present.CAUSES,
                                  AUTO_KINDS=present.AUTO_KINDS, STOP_REASONS=present.STOP_REASONS)
     templates.env.filters.update(waiting=present.waiting, ago=present.ago, when=present.when, number=present.number,
-                                 first_line=present.first_line, filesize=present.filesize)
+                                 first_line=present.first_line, filesize=present.filesize,
+                                 duration=present.duration, percent=present.percent)
     return templates
 
 
@@ -61,6 +63,7 @@ class Parts:
     intake: IntakeApi | None = None
     webhooks: WebhooksApi | None = None
     sequences: SequencesApi | None = None
+    insights: InsightsApi | None = None
     store: DashboardStore | MemoryStore = field(default_factory=MemoryStore)
 
     def page(self, request: Request, name: str, session: Session | None, status_code: int = 200,

@@ -6,6 +6,7 @@ sink, and on the topics."""
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -16,7 +17,10 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
+from pymongo import AsyncMongoClient
+
 from devstack.stack import CHROMIUM_FLAGS, chromium
+from services.dashboard.present import duration
 from shared import ids
 from shared.auth import login_link, mint
 from tests.support import Kafka, Namespace, ServiceProcess, Stack, answers, cloud_event, eventually, http_get, mails
@@ -37,6 +41,7 @@ class World:
     webhooks: ServiceProcess | None = None
     rating: ServiceProcess | None = None
     sequences: ServiceProcess | None = None
+    insights: ServiceProcess | None = None
     recruiters: dict[str, str] = field(default_factory=dict)  # job -> recruiter
     inquired: dict[str, int] = field(default_factory=dict)  # job -> people who inquired so far
 
@@ -99,17 +104,18 @@ async def world(stack: Stack) -> AsyncIterator[World]:
         rating = ns.start("rating")
         messaging = ns.start("messaging", SMTP_SENDER="jobs@acme.example")
         sequences = ns.start("sequences")
+        insights = ns.start("insights")
         rating.wait_for_log("Uvicorn running")
         messaging.wait_for_log("Uvicorn running")
         dashboard = ns.start("dashboard", DASHBOARD_RATING_API_URL=rating.http, DASHBOARD_MESSAGING_API_URL=messaging.http,
                              DASHBOARD_INTAKE_API_URL=intake.http, DASHBOARD_WEBHOOKS_API_URL=webhooks.http,
-                             DASHBOARD_SEQUENCES_API_URL=sequences.http,
+                             DASHBOARD_SEQUENCES_API_URL=sequences.http, DASHBOARD_INSIGHTS_API_URL=insights.http,
                              DASHBOARD_COMMAND_TIMEOUT_S="60")
         dashboard.wait_for_log("reading updates")
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(executable_path=chromium(), args=CHROMIUM_FLAGS)
             try:
-                yield World(ns, kafka, dashboard, messaging, browser, intake, webhooks, rating, sequences)
+                yield World(ns, kafka, dashboard, messaging, browser, intake, webhooks, rating, sequences, insights)
             finally:
                 await browser.close()
     finally:
@@ -123,7 +129,8 @@ async def shot(page: Page, name: str) -> None:
     import os
 
     if os.environ.get("PROSPECTFLOW_SCREENSHOTS"):
-        await page.screenshot(path=f"{os.environ['PROSPECTFLOW_SCREENSHOTS']}/{name}")
+        await page.screenshot(path=f"{os.environ['PROSPECTFLOW_SCREENSHOTS']}/{name}",
+                              full_page=bool(os.environ.get("PROSPECTFLOW_FULL_PAGE")))
 
 
 def row(page: Page, name: str) -> Any:
@@ -867,4 +874,88 @@ async def test_not_a_match_is_not_the_end_another_job_and_a_referral(world: Worl
         assert (await http.post(forged, data={"name": "X", "email": "x@example.com"})).status_code == 404
     assert scripts == []
     await referrer.close()
+    await page.close()
+
+
+async def test_insights_shows_the_apis_figures_and_home_this_weeks_with_the_change(world: World):
+    """A recruiter's week by clicks (four inquiries from two boards, two shortlisted and asked to
+    apply); the Insights page shows what the insights API answers, as charts and tables, and its
+    CSV is the API's; Home shows this week's figures against last week's."""
+    assert world.insights is not None
+    recruiter = f"rec-{uuid.uuid4().hex[:6]}"
+    job_id = await world.job(recruiter, title="Data Engineer")
+    await world.inquiries(job_id, ["Ana Lima", "Ben Ode", "Cy Moss", "Dee Park"])
+    page = await world.page(recruiter)
+    await page.get_by_role("link", name="Prospects", exact=True).click()
+    for name in ("Ana Lima", "Cy Moss"):
+        await row(page, name).get_by_role("button", name="Shortlist").click()
+        await expect(row(page, name).get_by_role("button", name="Shortlist")).to_have_attribute("aria-pressed", "true")
+    await page.get_by_role("link", name="Shortlist").click()
+    await expect(page.get_by_role("checkbox")).to_have_count(2)
+    await page.get_by_role("button", name="Select all").click()
+    await page.get_by_label("Message template").select_option(label="Ask to apply")
+    await page.get_by_role("button", name="Go").click()
+    await page.get_by_role("button", name="Send").click()
+    await expect(page.locator(".results").get_by_text("sent", exact=True)).to_have_count(2, timeout=60_000)
+
+    token = mint(world.ns.jwt_secret, recruiter, ttl_s=600)
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    week = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 6 * 86_400))
+    url = f"{world.insights.http}/v1/insights?from={week}&to={today}"
+
+    def counted() -> dict[str, Any] | None:
+        status, body = http_get(url, token)
+        return body if status == 200 and body["contacted"] == 2 and body["shortlisted"] == 2 else None
+    api = await eventually(lambda: answers(counted), timeout_s=60, interval_s=0.3)
+    assert (api["inquiries"], api["prospects"], api["rated"], api["replied"]) == (4, 4, 2, 0)
+
+    # Last week 5 were waiting (as Home saw it then); now 2 are (the two asked to apply are flagged).
+    database = AsyncMongoClient(world.ns.stack.mongodb_uri)
+    last_week = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 7 * 86_400))
+    await database[world.ns.database("dashboard")]["waiting"].insert_one({"_id": f"{recruiter}|{last_week}", "n": 5})
+    await database.close()
+
+    await page.get_by_role("link", name="Insights").click()
+    await expect(page.get_by_role("heading", name="Insights", exact=True)).to_be_visible()
+    median = api["time_to_first_contact_s"]["median"]
+    assert 4 * 3600 < median < 6 * 3600  # they inquired about 5 hours ago
+    await expect(page.locator("#fig-ttfc")).to_have_text(duration(median))
+    await expect(page.locator("#fig-reply-rate")).to_have_text("0%")
+    await expect(page.locator("#fig-inquiries")).to_have_text("4")
+    funnel = page.locator("#funnel tr")
+    await expect(funnel).to_have_text([f"{label}{api[name]}" for name, label in (
+        ("inquiries", "Inquired"), ("rated", "Rated"), ("shortlisted", "Shortlisted"), ("contacted", "Contacted"),
+        ("replied", "Replied"))])
+    boards = page.locator("#table-boards tbody tr")
+    await expect(boards).to_have_count(len(api["by_board"]))
+    for board, figures in api["by_board"].items():
+        await expect(boards.filter(has_text=board)).to_contain_text(
+            f"{figures['inquiries']}\t{figures['contacted']}\t{figures['replied']}", use_inner_text=True)
+    assert api["by_template"] == {"ask_to_apply": {"sent": 2, "replied": 0, "reply_rate": 0.0}}
+    await expect(page.get_by_role("row", name="Ask to apply")).to_contain_text("2\t0\t0%", use_inner_text=True)
+    for chart in ("chart-ttfc", "chart-templates", "chart-boards"):  # drawn by the charting library
+        await expect(page.locator(f"#{chart}")).to_have_attribute("style", re.compile("height"))
+    await shot(page, "dashboard-insights.png")
+
+    async with page.expect_download() as download:
+        await page.get_by_role("link", name="Download CSV").click()
+    path = await (await download.value).path()
+    status, _ = http_get(url, token)
+    with httpx.Client() as client:
+        expected = client.get(url + "&format=csv", headers={"Authorization": f"Bearer {token}"}).text
+    assert status == 200 and open(path, encoding="utf-8").read() == expected
+
+    # One job, by cohort: the same people (they all inquired this week).
+    await page.get_by_label("Job").select_option(label="Data Engineer")
+    await page.get_by_label("the people who inquired in it").check()
+    await page.get_by_role("button", name="Show").click()
+    await expect(page).to_have_url(re.compile(f"job={job_id}.*reading=cohort"))
+    await expect(page.locator("#fig-inquiries")).to_have_text("4")
+
+    await page.get_by_role("link", name="Home").click()
+    await expect(page.locator("#week-ttfc")).to_contain_text(duration(median))
+    await expect(page.locator("#week-reply-rate")).to_contain_text("0%")
+    await expect(page.locator("#week-waiting")).to_contain_text("2")
+    await expect(page.locator("#week-waiting")).to_contain_text("▼ 3 fewer than last week (better)")
+    await shot(page, "dashboard-home-week.png")
     await page.close()

@@ -18,6 +18,7 @@ from services.dashboard import present
 from services.dashboard.clients import NotFound, SessionExpired, Unavailable
 from services.dashboard.errors import Problem
 from services.dashboard.routes.consider import open_jobs
+from services.dashboard.routes.insights import headline
 from services.dashboard.web import ID_PATTERN, Current, Dashboard, ProspectId, active_sequences, custom_templates, enrollments_of, is_htmx
 
 router = APIRouter()
@@ -29,8 +30,9 @@ async def home(request: Request, dashboard: Dashboard, session: Current) -> HTML
     summary = await dashboard.rating.summary(session.token)
     jobs = [j for j in summary["jobs"] if j["open"]]
     jobs.sort(key=lambda j: (j.get("oldest_waiting_since") is None, j.get("oldest_waiting_since") or ""))
+    week = await headline(dashboard, session.token, session.recruiter_id, int(summary["views"]["needs_follow_up"]))
     name = "_home_summary.html" if is_htmx(request) else "home.html"
-    return dashboard.page(request, name, session, summary=summary, jobs=jobs, nav="home")
+    return dashboard.page(request, name, session, summary=summary, jobs=jobs, week=week, nav="home")
 
 
 async def sends_to_show(dashboard: Dashboard, token: str) -> list[dict[str, Any]]:
