@@ -3,7 +3,6 @@ consumer that counts; `create_service` adds the API."""
 
 from __future__ import annotations
 
-import time
 
 from fastapi import FastAPI
 from faststream import FastStream
@@ -14,7 +13,7 @@ from shared.db import mongo_client
 from shared.http import service_api
 from shared.kafka import BatchConsumer, DeadLetters, Producer, Publisher, broker_factory, document_publications, subscribe_batches
 from shared.privacy import Exports, guarded
-from shared.service import service_app
+from shared.service import service_app, tick_every
 
 from services.insights import http
 from services.insights.handlers import Figures, Insights
@@ -34,11 +33,8 @@ def wire(settings: InsightsSettings) -> tuple[FastStream, InsightsStore]:
     client = mongo_client(settings.mongodb, appname=f"prospectflow-{settings.service_name}")
     store = InsightsStore(client[settings.database])
     publisher = Publisher(producer, settings.kafka)
-    async def prepare() -> None:
-        await store.ensure_indexes()
-        await store.sweep(older_than=int(time.time() - settings.stale_s))
-
-    apply, forgetting = guarded(settings.service_name, Insights(store, stale_s=settings.stale_s), store,
+    counting = Insights(store, stale_s=settings.stale_s)
+    apply, forgetting = guarded(settings.service_name, counting, store,
                                 client[settings.database], publisher, settings.kafka.retention_days)
     consumer = BatchConsumer(apply=apply, dead_letters=DeadLetters(producer, settings.service_name,
                                                                    settings.kafka.topic_prefix), settings=settings)
@@ -47,7 +43,9 @@ def wire(settings: InsightsSettings) -> tuple[FastStream, InsightsStore]:
     document_publications(broker, settings.kafka, PRODUCES)
     app = service_app(broker=broker, producer=producer, client=client, settings=settings,
                       topics=[*CONSUMES, *PRODUCES], title="Prospectflow insights", description=DESCRIPTION,
-                      prepare_database=prepare, kept=[*store.kept(), *forgetting])
+                      prepare_database=store.ensure_indexes, kept=[*store.kept(), *forgetting])
+    tick_every(app, settings.sweep_s, counting.sweep, what="sweep counted batches",
+               max_backoff_s=settings.retry_max_backoff_s)
     return app, store
 
 

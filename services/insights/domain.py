@@ -97,7 +97,7 @@ def contribution(facts: Mapping[str, Mapping[str, Any]], job: Job | None,
         if board is not None:
             count(first, f"board.{board}.contacted")
         if inquiries:
-            count(first, f"ttfc.{max(0, int((first - inquiries[0][0]).total_seconds()))}")
+            count(first, f"ttfc.{ttfc_bucket(int((first - inquiries[0][0]).total_seconds()))}")
     seen_templates: set[str] = set()
     seen_steps: set[str] = set()
     for at, fact in sent:
@@ -148,6 +148,15 @@ def contribution(facts: Mapping[str, Mapping[str, Any]], job: Job | None,
         if cohort is not None:
             out[("cohort", cohort)][path] += n
     return {k: dict(v) for k, v in out.items()}
+
+
+def ttfc_bucket(seconds: int) -> int:
+    """A time to first contact as kept (the start of its step, so the histogram stays small):
+    to the minute under 2 h, to 10 minutes under a day, to the hour under 14 days, then to the
+    day. A percentile read back is the step it falls in."""
+    s = max(0, seconds)
+    step = 60 if s < 7_200 else 600 if s < 86_400 else 3_600 if s < 14 * 86_400 else 86_400
+    return s - s % step
 
 
 def bucket_id(reading: str, day: str, recruiter_id: str) -> str:

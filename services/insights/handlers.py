@@ -4,15 +4,18 @@ difference they make to the day buckets (exactly once), and the figures of a per
 How a batch counts once: each prospect's facts are kept by event id (a fact seen again is not
 new), and the prospect's write also records the batch's token and the difference it will add
 (`pending`). The buckets then take the difference under that token (a bucket takes a token
-once), and the token and the pending differences are cleared. If the process dies in between,
-the redelivered events find their prospects' pending difference: it is applied again under its
-own token, which adds nothing to the buckets that had it already."""
+once), and the batch is noted done. If the process dies in between, the redelivered events (or
+the sweep, for prospects not seen again) find their prospects' pending difference of a batch
+not done: the batch is applied again, whole, under its own token, which adds nothing to the
+buckets that had it already. A done batch's pending differences and bucket marks are only
+clutter: the next write of the prospect or bucket, or the sweep, clears them."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Iterable
 from datetime import date
 from typing import Any
@@ -103,8 +106,14 @@ class Insights:
         self.stale_s = stale_s
         self.attempts = attempts
         self.abandoned: set[str] = set()  # tokens of this process' attempts that failed part-way
+        self.finished: deque[str] = deque(maxlen=4)  # this process' last done batches: their marks go next time
+        self.one_at_a_time = asyncio.Lock()  # a batch and the sweep never interleave in one process
 
     async def __call__(self, batch: list[Received]) -> None:
+        async with self.one_at_a_time:
+            await self._batch(batch)
+
+    async def _batch(self, batch: list[Received]) -> None:
         jobs, facts, who, opt_outs = facts_of(batch)
         moved = await self.store.save_jobs(jobs)
         opted = await self.store.add_opt_outs(opt_outs)
@@ -121,34 +130,63 @@ class Insights:
                 return
         raise Busy(f"{len(wanted)} prospects were written by another replica at each of {self.attempts} attempts")
 
+    def _stale(self, token: str, now: float) -> bool:
+        return token in self.abandoned or now - int(token.split("-", 1)[0]) >= self.stale_s
+
     async def _recover(self, docs: dict[str, dict[str, Any]]) -> None:
         """Finish what a failed attempt left pending (this process' own, or any older than
         `stale_s`: its writer is gone); Busy while a live writer may still finish it. A batch is
-        finished whole (every prospect it left pending, not only those of this batch): its buckets
-        forget its token only once no prospect is pending under it."""
-        tokens = sorted({doc["pending"]["t"] for doc in docs.values() if doc.get("pending")})
+        finished whole (every prospect it left pending, not only those of this batch)."""
+        tokens = {doc["pending"]["t"] for doc in docs.values() if doc.get("pending")}
+        done = await self.store.done(tokens)
         now = time.time()
-        for token in tokens:
-            if token not in self.abandoned and now - int(token.split("-", 1)[0]) < self.stale_s:
+        for token in sorted(tokens - done):
+            if not self._stale(token, now):
                 raise Busy(f"prospects are being counted by another writer (batch {token})")
-            pending = await self.store.pending_of(token)
-            total: dict[str, Paths] = {}
-            for doc in pending:
-                domain.add_into(total, _nested(doc["pending"]["d"]))
-            await self._apply(token, total, [d["_id"] for d in pending])
-            for doc in docs.values():
-                if (doc.get("pending") or {}).get("t") == token:
-                    doc.pop("pending")
-            RECOVERED.inc()
-            log.warning("finished counting a batch left part-way", extra={"token": token, "prospects": len(pending)})
+            await self._finish(token)
+        for doc in docs.values():
+            if doc.get("pending"):
+                doc.pop("pending")  # done now: this batch's write replaces or clears it
 
-    async def _apply(self, token: str, total: dict[str, Paths], prospect_ids: Iterable[str]) -> None:
-        """Add a batch's difference to the buckets under its token, then settle the prospects,
-        then the buckets (in that order: a bucket that forgot the token while a prospect is still
-        pending under it would take the difference twice)."""
-        await self.store.add(token, total)
-        await self.store.settle_prospects(token, prospect_ids)
-        await self.store.settle_buckets(token, total)
+    async def _finish(self, token: str) -> None:
+        pending = await self.store.pending_of(token)
+        total: dict[str, Paths] = {}
+        for doc in pending:
+            domain.add_into(total, _nested(doc["pending"]["d"]))
+        await self._apply(token, total)
+        RECOVERED.inc()
+        log.warning("finished counting a batch left part-way", extra={"token": token, "prospects": len(pending)})
+
+    async def _apply(self, token: str, total: dict[str, Paths]) -> None:
+        """Add a batch's difference to the buckets under its token, then note the batch done
+        (from then on its pending differences and marks are clutter, cleared lazily)."""
+        if not total:
+            return  # nothing pending under it anywhere
+        await self.store.add(token, total, clear=list(self.finished))
+        await self.store.mark_done(token)
+        self.finished.append(token)
+
+    async def sweep(self, _now: Any = None) -> None:
+        """Tidy and finish: clear the pending differences and bucket marks of done batches, and
+        finish the batches left part-way whose prospects no batch has met since (`stale_s`)."""
+        async with self.one_at_a_time:
+            await self._sweep()
+
+    async def _sweep(self) -> None:
+        tokens = set(await self.store.pending_tokens())
+        done = await self.store.done(tokens)
+        now = time.time()
+        for token in sorted(tokens - done):
+            if self._stale(token, now):
+                await self._finish(token)
+                done.add(token)
+        await self.store.clear_pending(done)
+        marked = await self.store.marked_buckets()
+        done_marks = await self.store.done({t for _, marks in marked for t in marks})
+        await self.store.clear_marks({b: [t for t in marks if t in done_marks] for b, marks in marked})
+        # A done batch no prospect or bucket refers to any more is forgotten (old enough that no
+        # writer of its time is still at work).
+        await self.store.forget_batches({t for t in done | done_marks if now - int(t.split("-", 1)[0]) > 3_600})
 
     async def _count(self, token: str, wanted: set[str], facts: dict[str, dict[str, dict[str, Any]]],
                      who: dict[str, dict[str, str]], again: set[str]) -> set[str]:
@@ -187,7 +225,10 @@ class Insights:
             if doc is None:
                 new.append({"_id": pid, "events": adding, **fields})
             else:
-                updates.append((pid, doc.get("w"), {"$set": {**{f"events.{k}": f for k, f in adding.items()}, **fields}}))
+                update: dict[str, Any] = {"$set": {**{f"events.{k}": f for k, f in adding.items()}, **fields}}
+                if not difference:
+                    update["$unset"] = {"pending": ""}  # a done batch's, if any
+                updates.append((pid, doc.get("w"), update))
             for fact in adding.values():
                 FACTS.labels(fact["k"]).inc()
         lost = await self.store.write_prospects(token, new, updates)
@@ -195,7 +236,7 @@ class Insights:
         for pid, difference in differences.items():
             if pid not in lost:
                 domain.add_into(total, difference)
-        await self._apply(token, total, set(differences) - lost)
+        await self._apply(token, total)
         return lost
 
 

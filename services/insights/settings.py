@@ -14,3 +14,5 @@ class InsightsSettings(RecruiterTokens, ServiceSettings):
                                                             "cheaper by the batch)")
     stale_s: float = Field(60.0, gt=0, description="a batch left counted part-way this long ago is finished by "
                                                    "the next one that meets its prospects (its writer is gone)")
+    sweep_s: float = Field(300.0, ge=0, description="how often each replica clears what done batches left and "
+                                                    "finishes those left part-way that no batch met since (0: never)")

@@ -4,14 +4,17 @@ prospect and what it last added to the counters, people's opt-outs, and the day 
 A bucket is one (reading, local day, recruiter) document of counters (`f.*`, and per job
 `j.<job>.*`; the recruiter `*` adds up everyone). Counters change only by `$inc` under a batch
 token: a bucket takes a token once (`a.<token>`), so a batch applied again after a crash adds
-nothing twice; the token is removed once the batch is settled."""
+nothing twice. Once the buckets have it, the batch is noted done (`batches`); the marks and the
+prospects' pending differences of done batches are cleared later (lazily by the next batches,
+and by the sweep), which costs no write per prospect or bucket per batch."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timezone
 from typing import Any
 
-from pymongo import ASCENDING, UpdateMany, UpdateOne
+from pymongo import ASCENDING, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.db import bulk_write, find_by_ids, insert_new, write_by_id
@@ -27,6 +30,7 @@ class InsightsStore:
         self.prospects = db["prospects"]  # `_id` prospect_id: facts by event id, contribution, pending batch
         self.people = db["people"]  # `_id` person_id: opt-outs by event id
         self.buckets = db["buckets"]
+        self.batches = db["batches"]  # `_id` batch token: the batches whose difference is in the buckets
 
     def kept(self) -> list[Kept]:
         return []  # counters are the recruiter's record; a person's facts go on erasure
@@ -98,16 +102,34 @@ class InsightsStore:
         """Every prospect whose difference under batch `token` is not settled yet."""
         return [d async for d in self.prospects.find({"pending.t": token})]
 
-    async def settle_prospects(self, token: str, prospect_ids: Iterable[str]) -> None:
-        ids = sorted(set(prospect_ids))
-        if ids:
-            await self.prospects.update_many({"_id": {"$in": ids}, "pending.t": token}, {"$unset": {"pending": ""}})
+    async def pending_tokens(self) -> list[str]:
+        """The batches some prospect still has a difference pending under."""
+        return sorted(t for t in await self.prospects.distinct("pending.t") if isinstance(t, str))
+
+    async def clear_pending(self, tokens: Iterable[str]) -> None:
+        wanted = sorted(set(tokens))
+        if wanted:
+            await self.prospects.update_many({"pending.t": {"$in": wanted}}, {"$unset": {"pending": ""}})
+
+    # --- batches -------------------------------------------------------------------------------------
+
+    async def mark_done(self, token: str) -> None:
+        await insert_new(self.batches, [{"_id": token, "at": datetime.now(timezone.utc)}])
+
+    async def done(self, tokens: Iterable[str]) -> set[str]:
+        return {d["_id"] for d in await find_by_ids(self.batches, tokens, {"_id": 1})}
+
+    async def forget_batches(self, tokens: Iterable[str]) -> None:
+        wanted = sorted(set(tokens))
+        if wanted:
+            await self.batches.delete_many({"_id": {"$in": wanted}})
 
     # --- buckets -------------------------------------------------------------------------------------
 
-    async def add(self, token: str, increments: Mapping[str, Paths]) -> None:
+    async def add(self, token: str, increments: Mapping[str, Paths], clear: Iterable[str] = ()) -> None:
         """Add `increments` (bucket id → counter path → amount) under `token`: a bucket that has
-        the token already (the batch was applied before a crash) is left as it is."""
+        the token already (the batch was applied before a crash) is left as it is. The marks of
+        the `clear` batches (done ones) go in the same writes."""
         if not increments:
             return
         docs = []
@@ -115,28 +137,20 @@ class InsightsStore:
             reading, day, recruiter_id = bucket.split("|", 2)
             docs.append({"_id": bucket, "reading": reading, "day": day, "recruiter_id": recruiter_id, "a": {}})
         await insert_new(self.buckets, docs)  # never an upsert: concurrent upserts of one new _id lose one
+        unset = {f"a.{t}": "" for t in clear if t != token}
         await bulk_write(self.buckets, [
             UpdateOne({"_id": bucket, f"a.{token}": {"$exists": False}},
-                      {"$inc": {p: n for p, n in paths.items() if n}, "$set": {f"a.{token}": 1}})
+                      {"$inc": {p: n for p, n in paths.items() if n}, "$set": {f"a.{token}": 1},
+                       **({"$unset": unset} if unset else {})})
             for bucket, paths in sorted(increments.items())], ordered=False)
 
-    async def settle_buckets(self, token: str, bucket_ids: Iterable[str]) -> None:
-        ids = sorted(set(bucket_ids))
-        if ids:
-            await bulk_write(self.buckets, [UpdateMany({"_id": {"$in": ids}}, {"$unset": {f"a.{token}": ""}})])
+    async def marked_buckets(self) -> list[tuple[str, list[str]]]:
+        """(bucket id, the batches marked in it) of every bucket with a mark."""
+        return [(d["_id"], list(d.get("a") or {})) async for d in self.buckets.find({"a": {"$ne": {}}}, {"a": 1})]
 
-    async def sweep(self, older_than: int) -> int:
-        """Drop the batch marks that no prospect is pending any more (left by a process that died
-        between settling its prospects and its buckets) of batches begun before `older_than`
-        (epoch seconds); how many buckets were tidied."""
-        tidied = 0
-        async for bucket in self.buckets.find({"a": {"$ne": {}}}, {"a": 1}):
-            old = [t for t in bucket.get("a") or {} if int(t.split("-", 1)[0]) < older_than]
-            left = [t for t in old if await self.prospects.find_one({"pending.t": t}, {"_id": 1}) is None]
-            if left:
-                await self.buckets.update_one({"_id": bucket["_id"]}, {"$unset": {f"a.{t}": "" for t in left}})
-                tidied += 1
-        return tidied
+    async def clear_marks(self, marks: Mapping[str, Iterable[str]]) -> None:
+        await bulk_write(self.buckets, [UpdateOne({"_id": b}, {"$unset": {f"a.{t}": "" for t in tokens}})
+                                        for b, tokens in sorted(marks.items()) if tokens], ordered=False)
 
     async def days(self, recruiter_id: str, reading: str, start: str, end: str,
                    projection: dict[str, Any]) -> list[dict[str, Any]]:

@@ -135,3 +135,12 @@ def test_nearest_rank_percentiles() -> None:
 def test_a_name_is_one_path_segment_and_comes_back_the_same(name: str) -> None:
     assert "." not in key(name) and "$" not in key(name)
     assert unkey(key(name)) == name
+
+
+def test_time_to_first_contact_is_kept_in_steps_that_grow_with_it() -> None:
+    from services.insights.domain import ttfc_bucket
+
+    assert [ttfc_bucket(s) for s in (-5, 59, 5_430, 7_199)] == [0, 0, 5_400, 7_140]  # the minute under 2 h
+    assert [ttfc_bucket(s) for s in (7_200, 17_999, 86_399)] == [7_200, 17_400, 85_800]  # 10 minutes under a day
+    assert [ttfc_bucket(s) for s in (86_400, 90_000 + 1_799)] == [86_400, 90_000]  # the hour under 14 days
+    assert ttfc_bucket(20 * 86_400 + 5) == 20 * 86_400  # then the day
