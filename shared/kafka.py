@@ -461,6 +461,8 @@ def subscribe_batches(
         batch=True,
         max_records=settings.batch_max_records,
         batch_timeout_ms=settings.batch_timeout_ms,
+        fetch_max_bytes=settings.fetch_max_bytes,
+        max_partition_fetch_bytes=settings.max_partition_fetch_bytes,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.MANUAL,
         listener=offsets,

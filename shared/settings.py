@@ -75,6 +75,10 @@ class ServiceSettings(BaseSettings):
     group_id: str = Field("", description="Kafka consumer group; default prospectflow-<service>")
     batch_max_records: int = Field(500, ge=1, description="most records handled in one batch")
     batch_timeout_ms: int = Field(100, ge=0, description="longest wait to fill a batch")
+    fetch_max_bytes: int = Field(16 << 20, ge=1 << 16, description="most bytes one fetch from Kafka brings (what a "
+                                                                 "backlog can hold in memory at once)")
+    max_partition_fetch_bytes: int = Field(256 << 10, ge=1 << 14, description="most bytes one fetch brings of one "
+                                                                            "partition")
     retry_max_backoff_s: float = Field(5.0, gt=0, description="cap of the backoff on outages")
     log_level: str = "INFO"
     http_host: str = Field("127.0.0.1", description="where /health, /ready and /metrics (and any API) listen")
