@@ -98,20 +98,19 @@ def contribution(facts: Mapping[str, Mapping[str, Any]], job: Job | None,
             count(first, f"board.{board}.contacted")
         if inquiries:
             count(first, f"ttfc.{ttfc_bucket(int((first - inquiries[0][0]).total_seconds()))}")
-    seen_templates: set[str] = set()
-    seen_steps: set[str] = set()
-    for at, fact in sent:
-        template = key(fact["template"])
-        if template not in seen_templates:
-            seen_templates.add(template)
-            count(at, f"template.{template}.sent")
-        step = fact.get("step")
-        if step and key(step) not in seen_steps:
-            seen_steps.add(key(step))
-            count(at, f"step.{key(step)}.sent")
+    def once(at: datetime, message: Mapping[str, Any], what: str, seen: set[str]) -> None:
+        """Count the message's template and step (if any) for `what`, each once per prospect."""
+        for group, name in (("template", message["template"]), ("step", message.get("step"))):
+            path = f"{group}.{key(name)}.{what}" if name else None
+            if path and path not in seen:
+                seen.add(path)
+                count(at, path)
 
-    replied_templates: set[str] = set()
-    replied_steps: set[str] = set()
+    sent_seen: set[str] = set()
+    for at, fact in sent:
+        once(at, fact, "sent", sent_seen)
+
+    replied_seen: set[str] = set()
     replied = False
     for at, _ in by_kind["replied"]:
         answered = [m for t, m in sent if t <= at and at - t <= REPLY_WINDOW]
@@ -123,14 +122,7 @@ def contribution(facts: Mapping[str, Mapping[str, Any]], job: Job | None,
             count(at, "replied")
             if board is not None:
                 count(at, f"board.{board}.replied")
-        template = key(last["template"])
-        if template not in replied_templates:
-            replied_templates.add(template)
-            count(at, f"template.{template}.replied")
-        step = last.get("step")
-        if step and key(step) not in replied_steps:
-            replied_steps.add(key(step))
-            count(at, f"step.{key(step)}.replied")
+        once(at, last, "replied", replied_seen)
 
     permanent = [at for at, fact in by_kind["bounced"] if fact.get("permanent", True)]
     if permanent:
