@@ -27,10 +27,12 @@ class Running:
         self.intake = self.ns.start("intake")
         self.webhooks = self.ns.start("webhooks")
         self.sequences = self.ns.start("sequences")
+        self.insights = self.ns.start("insights")
         self.dashboard = self.ns.start("dashboard", DASHBOARD_RATING_API_URL=self.rating.http,
                                        DASHBOARD_MESSAGING_API_URL=self.messaging.http,
                                        DASHBOARD_WEBHOOKS_API_URL=self.webhooks.http, DASHBOARD_INTAKE_API_URL=self.intake.http,
-                                       DASHBOARD_SEQUENCES_API_URL=self.sequences.http)
+                                       DASHBOARD_SEQUENCES_API_URL=self.sequences.http,
+                                       DASHBOARD_INSIGHTS_API_URL=self.insights.http)
         self.session = ""
         self.token = token(self.ns.jwt_secret, "rec-7")
         self.forged = token(self.ns.jwt_secret + "-not-ours", "rec-7")
@@ -197,3 +199,8 @@ def test_dashboard_matches_its_schema(running: Running) -> None:
     # /events streams for as long as the page is open: not something to fire requests at.
     _every_operation(running, running.dashboard.http, _check_page, skip=("/events",))
     assert {"dashboard GET /prospects", "dashboard POST /send", "dashboard GET /prospects/{prospect_id}"} <= set(running.tried)
+
+
+def test_insights_api_matches_its_schema(running: Running) -> None:
+    _every_operation(running, running.insights.http)
+    assert "GET /v1/insights" in running.tried

@@ -70,6 +70,7 @@ async def test_a_person_is_exported_whole_then_erased_everywhere_and_an_opted_ou
     reminder = ns.start("reminder", REMINDER_TICK_S="0")
     sequences = ns.start("sequences")
     webhooks = ns.start("webhooks")
+    insights = ns.start("insights")
     receiver = Receiver()
     try:
         await gw.open("job-42")
@@ -113,7 +114,7 @@ async def test_a_person_is_exported_whole_then_erased_everywhere_and_an_opted_ou
         # Her export, as the operator's tool gathers it: every service, the CV beside it.
         urls = {"PROSPECTFLOW_INTAKE_URL": gw.intake.http, "PROSPECTFLOW_MESSAGING_URL": messaging.http,
                 "PROSPECTFLOW_REMINDER_URL": reminder.http, "PROSPECTFLOW_WEBHOOKS_URL": webhooks.http,
-                "PROSPECTFLOW_SEQUENCES_URL": sequences.http}
+                "PROSPECTFLOW_SEQUENCES_URL": sequences.http, "PROSPECTFLOW_INSIGHTS_URL": insights.http}
         tool = cli(ns, gw.rating, **urls, **{f"{s.upper()}_GROUP_ID": f"{ns.name}-{s}" for s in topics.HOLDS_PERSONAL_DATA})
         folder = tmp_path / "ines"
         exported = tool("privacy", "export", INES, "--out", str(folder))
@@ -126,6 +127,7 @@ async def test_a_person_is_exported_whole_then_erased_everywhere_and_an_opted_ou
         assert [m["to"] for m in held["messaging"]["messages"]] == [INES]
         assert [e["prospect_id"] for e in held["sequences"]["enrollments"]] == [pid]
         assert held["webhooks"]["deliveries"] and held["reminder"]["prospects"]
+        assert [p["_id"] for p in held["insights"]["prospects"]] == [pid]  # the facts counted of her
         [cv] = held["intake"]["resumes.files"]
         sample = base64.b64decode(load_sample("indeed")["applicant"]["resume"]["file"]["data"])
         assert (folder / cv["exported_as"]).read_bytes() == sample

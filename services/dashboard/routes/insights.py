@@ -41,7 +41,7 @@ def _day(text: str | None, default: date, name: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise Problem("Not a date", f"`{name}` must be a date like 2026-12-01.", 422) from None
+        raise Problem("Not a date", f"`{name}` must be a date like 2026-12-01.", 400) from None
 
 
 def weeks(start: date, end: date) -> list[tuple[date, date]]:
@@ -101,7 +101,7 @@ async def insights_page(
     last = _day(end, today(), "to")
     first = _day(start, last - timedelta(days=6), "from")
     if first > last:
-        raise Problem("The period is backwards", "`from` must not be after `to`.", 422)
+        raise Problem("The period is backwards", "`from` must not be after `to`.", 400)
     job = job or None
     asked = [(first, last), *weeks(first, last)]
     try:
@@ -110,7 +110,7 @@ async def insights_page(
     except NotFound:
         raise Problem("No such job", "That job is not one of yours.", 404) from None
     except Refused as exc:
-        raise Problem("Not a period insights can show", exc.detail, 422) from None
+        raise Problem("Not a period insights can show", exc.detail, 400) from None
     answer, by_week = answers[0], list(zip(asked[1:], answers[1:]))
     jobs, names = await asyncio.gather(open_jobs(dashboard, session.token), sequence_names(dashboard, session.token))
     steps = {step_label(k, names): v for k, v in answer["by_step"].items()}
@@ -121,7 +121,8 @@ async def insights_page(
                                                    for name, label in FUNNEL])
 
 
-@router.get("/insights.csv")
+@router.get("/insights.csv", response_class=Response,
+            responses={200: {"content": {"text/csv": {}}, "description": "the figures as CSV rows (section, key, figure, value)"}})
 async def insights_csv(
     dashboard: Dashboard, session: Current,
     start: Annotated[str, Query(alias="from", pattern=DATE)],
@@ -134,7 +135,7 @@ async def insights_csv(
     except NotFound:
         raise Problem("No such job", "That job is not one of yours.", 404) from None
     except Refused as exc:
-        raise Problem("Not a period insights can show", exc.detail, 422) from None
+        raise Problem("Not a period insights can show", exc.detail, 400) from None
     name = f"insights-{start}-{end}{'-' + job if job else ''}-{reading}.csv"
     return Response(text, media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
