@@ -5,6 +5,7 @@ matches its documented status codes, content type and schema; a forged token is 
 from __future__ import annotations
 
 import asyncio
+from datetime import date
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,6 +14,7 @@ import schemathesis
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 from hypothesis import HealthCheck, given, settings
 
+from services.insights.handlers import MOST_DAYS
 from tests.integration.test_rating import job_opened, prospect_event
 from tests.support import Kafka, Namespace, Stack, answers, http_get, token, until
 
@@ -201,6 +203,29 @@ def test_dashboard_matches_its_schema(running: Running) -> None:
     assert {"dashboard GET /prospects", "dashboard POST /send", "dashboard GET /prospects/{prospect_id}"} <= set(running.tried)
 
 
+def _beyond_the_rule(case: Any) -> bool:
+    """A generated period that ends before it starts or spans more than ten years."""
+    try:
+        start, end = date.fromisoformat(case.query["from"]), date.fromisoformat(case.query["to"])
+    except (KeyError, TypeError, ValueError):
+        return False
+    return end < start or (end - start).days > MOST_DAYS
+
+
+def _check_insights(case: Any, running: Running, base: str) -> None:
+    """The insights API: generated requests with a valid token (no 5xx, documented answers; a
+    period must end after it starts and span at most ten years, refused 422 with why, which no
+    schema says) and a forged one (401, or 422 for a malformed request)."""
+    key = f"{case.method} {case.path}"
+    valid = case.call(base_url=base, headers={"Authorization": f"Bearer {running.token}"})
+    assert valid.status_code < 500, (key, valid.status_code, valid.text[:300])
+    case.validate_response(valid, excluded_checks=[positive_data_acceptance] if _beyond_the_rule(case) else None)
+    running.tried[key] = running.tried.get(key, 0) + 1
+    if case.path.startswith("/v1/"):
+        forged = case.call(base_url=base, headers={"Authorization": f"Bearer {running.forged}"})
+        assert forged.status_code in (401, 422), (key, forged.status_code)
+
+
 def test_insights_api_matches_its_schema(running: Running) -> None:
-    _every_operation(running, running.insights.http)
+    _every_operation(running, running.insights.http, _check_insights)
     assert "GET /v1/insights" in running.tried
