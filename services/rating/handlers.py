@@ -32,12 +32,11 @@ class RatingProjection:
         unique: dict[str, Received] = {}
         for received in batch:
             unique.setdefault(received.event.id, received)
-        done, pending = await self.store.outbox.state(list(unique))
-        fresh = [r for i, r in unique.items() if i not in done and i not in pending]
-
+        # What the batch touches is read in one wave with the outbox's state: the entries of
+        # events already done are read for nothing, a round trip is saved for every batch.
         prospect_ids: set[str] = set()
         job_ids: set[str] = set()
-        for r in fresh:
+        for r in unique.values():
             data: Any = r.data
             prospect_ids.update(getattr(data, "prospect_ids", None) or [])
             if getattr(data, "prospect_id", None):
@@ -47,7 +46,9 @@ class RatingProjection:
             came_from = getattr(getattr(data, "inquiry", None), "referred_from", None)
             if came_from is not None:  # "from <job>": its title
                 job_ids.add(came_from.job_id)
-        entries, jobs = await asyncio.gather(self.store.entries(prospect_ids), self.store.job_docs(job_ids))
+        (done, pending), entries, jobs = await asyncio.gather(
+            self.store.outbox.state(list(unique)), self.store.entries(prospect_ids), self.store.job_docs(job_ids))
+        fresh = [r for i, r in unique.items() if i not in done and i not in pending]
         # `prospects.suggest`: whether each person is on the target job already (their prospect
         # there has an id derived from the job and their e-mail).
         there = domain.targets_of([r for r in fresh if r.event.type == "prospects.suggest"], entries)
