@@ -151,17 +151,30 @@ def memory_mb(pid: int) -> tuple[float, float]:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time a process and its children (living and ended) have used so far
+    (Linux /proc): PostgreSQL's work, DocumentDB's included, is done in its backends."""
+    def own(p: int) -> list[str]:
+        return Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+
+    fields = own(pid)
+    ticks = sum(int(fields[i]) for i in (11, 12, 13, 14))  # utime, stime, cutime, cstime
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                child = own(int(entry.name))
+            except OSError:
+                continue
+            if int(child[1]) == pid:  # its parent
+                ticks += sum(int(child[i]) for i in (11, 12, 13, 14))
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def stack_pids() -> dict[str, int]:
-    """The local stack's processes (Kafka, FerretDB), when devstack started them."""
+    """The local stack's processes (Kafka, FerretDB, PostgreSQL), when devstack started them."""
     path = StackConfig().state_dir / "state.json"
     try:
         state = json.loads(path.read_text())
-        return {name: state[name]["pid"] for name in ("kafka", "ferretdb") if name in state}
+        return {name: state[name]["pid"] for name in ("kafka", "ferretdb", "postgres") if name in state}
     except (OSError, ValueError, KeyError):
         return {}
 
