@@ -74,7 +74,7 @@ class ServiceSettings(BaseSettings):
     database: str = Field("", description="the service's MongoDB database; default its name")
     group_id: str = Field("", description="Kafka consumer group; default prospectflow-<service>")
     batch_max_records: int = Field(500, ge=1, description="most records handled in one batch")
-    batch_timeout_ms: int = Field(100, ge=0, description="longest wait to fill a batch")
+    batch_timeout_ms: int = Field(100, ge=0, description="longest wait of one poll for a first record (a batch is what has come by then)")
     fetch_max_bytes: int = Field(16 << 20, ge=1 << 16, description="most bytes one fetch from Kafka brings (what a "
                                                                  "backlog can hold in memory at once)")
     max_partition_fetch_bytes: int = Field(256 << 10, ge=1 << 14, description="most bytes one fetch brings of one "
