@@ -1,7 +1,7 @@
 """The end-to-end latency of bench/RESULTS.md (2026-12-07) as a picture (docs/bench-latency.png):
 p50 and p99 from an inquiry published to the prospect visible in rating's API, against the rate,
-for the code before and after issue 33's first changes (medians of 3 runs each, the honest
-harness for both), and a page of 50 against the recruiter's size. Needs matplotlib; the figures
+for the code before and after issue 33's first changes (medians of 1-3 runs, the honest harness
+for both), and a page of 50 against the recruiter's size. Needs matplotlib; the figures
 are typed in from the runs."""
 
 from pathlib import Path
@@ -11,9 +11,11 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-RATES = [5, 100, 500, 1000]
-BEFORE = {"p50": [93, 69, 143, None], "p99": [223, 98, 266, None]}
-AFTER = {"p50": [29, 84, 127, 786], "p99": [56, 142, 227, 1598]}
+RATES = [5, 100, 500]
+# before: 5/s and 100/s from 3 runs at 15:10, 500/s from 2 runs at 16:47 (beside the after runs:
+# the machine was slower then, and 500/s is where it shows); after: the final code (no uvloop)
+BEFORE = {"p50": [93, 69, 252], "p99": [223, 98, 1014]}
+AFTER = {"p50": [45, 84, 251], "p99": [71, 128, 1031]}
 PAGE_MS = {1_000: 9.7, 10_000: 31.2, 100_000: 157.8}  # first page of needs follow-up, PyMongo
 
 
