@@ -32,6 +32,7 @@ from shared import topics as topic_names
 from shared.contract import CLOUDEVENTS_CONTENT_TYPE, documented_envelope
 from shared.messages import BadMessage, Outgoing, Received, encode_event, received
 from shared.logs import get_logger
+from shared.outbox import Trailing
 from shared.retry import InfrastructureError, retry_forever
 from shared.settings import KafkaSettings, ServiceSettings
 from shared import telemetry
@@ -455,9 +456,11 @@ def subscribe_batches(
         if not records:
             return
         started = time.perf_counter()
+        trailing = Trailing()
         async with offsets.in_flight:
             try:
-                await consumer(records)
+                with trailing:
+                    await consumer(records)
             except BaseException:
                 consumer_now = offsets.consumer
                 assert consumer_now is not None  # a batch came from it
@@ -465,7 +468,7 @@ def subscribe_batches(
                     consumer_now.seek(partition, offset)
                 raise
             offsets.done(records)
-        await offsets.commit()
+        await asyncio.gather(offsets.commit(), trailing.land())  # both before the next batch
         telemetry.BATCH_SECONDS.observe(time.perf_counter() - started)
 
     # The annotation only documents the payload (AsyncAPI): every type the topics carry, each as

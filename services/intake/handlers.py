@@ -17,6 +17,7 @@ from shared.contract import InquiryReceived, JobClosed, JobOpened, ProspectRegis
 from shared.kafka import NotPublished, Publisher
 from shared.logs import get_logger
 from shared.messages import Outgoing, Publishes, Received
+from shared.outbox import mark_after
 
 from services.intake import domain, resumes, signatures
 from services.intake.boards import Application, Refused
@@ -81,7 +82,7 @@ class RegisterInquiries:
             self._event(inquiry, known[inquiry.prospect_id].registered_by, per_event[inquiry.event_id])
             for inquiry in to_emit
         ])
-        await self.store.mark_published(i.event_id for i in to_emit)
+        await mark_after(self.store.mark_published([i.event_id for i in to_emit]))
 
     @staticmethod
     def _event(inquiry: domain.Inquiry, registered_by: str, profile: dict[str, Any]) -> Outgoing:

@@ -13,6 +13,7 @@ from typing import Any
 from shared import ids, topics
 from shared.contract import ErasePerson, new_event
 from shared.messages import Outgoing, Publishes, Received
+from shared.outbox import mark_after
 
 from services.rating import domain
 from services.rating.store import BoardViews, RatingStore
@@ -61,7 +62,7 @@ class RatingProjection:
         replay = [pending[i] for i in unique if i in pending] + outcomes
         await self.store.apply(replay)
         await self.publisher.publish([e for doc in replay for e in _outgoing(doc)])
-        await self.store.outbox.mark_published(doc["_id"] for doc in replay)
+        await mark_after(self.store.outbox.mark_published([doc["_id"] for doc in replay]))
 
 
 class Retention:
