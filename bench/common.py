@@ -108,10 +108,7 @@ async def timestamp_span(bootstrap: str, topic: str) -> float:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
-        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        if not tps:
-            await consumer._client.force_metadata_update()  # noqa: SLF001
-            tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        tps = await partitions_of(consumer, topic)
         consumer.assign(tps)
         ends = await consumer.end_offsets(tps)
         await consumer.seek_to_beginning(*tps)
@@ -126,9 +123,23 @@ async def timestamp_span(bootstrap: str, topic: str) -> float:
                     last = r.timestamp if last is None else max(last, r.timestamp)
                 if records and records[-1].offset >= left[tp] - 1:
                     del left[tp]
-        return ((last or 0) - (first or 0)) / 1000
+        if first is None or last is None or last == first:
+            raise RuntimeError(f"{topic}: no span of records to time (read from {len(tps)} partitions)")
+        return (last - first) / 1000
     finally:
         await consumer.stop()
+
+
+async def partitions_of(consumer: AIOKafkaConsumer, topic: str, timeout_s: float = 30) -> list[TopicPartition]:
+    """The topic's partitions, once the consumer's metadata knows them (a topic created a moment
+    ago may take a few metadata updates to appear)."""
+    deadline = time.monotonic() + timeout_s
+    while not (found := consumer.partitions_for_topic(topic)):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{topic}: no partitions known after {timeout_s:.0f} s")
+        await consumer._client.force_metadata_update()  # noqa: SLF001
+        await asyncio.sleep(0.1)
+    return [TopicPartition(topic, p) for p in sorted(found)]
 
 
 def wait_for_log(log: Path, text: str, timeout_s: float = 60) -> float:

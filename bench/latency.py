@@ -23,7 +23,7 @@ import uuid
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from bench.common import (BenchNamespace, cpu_seconds, memory_mb, percentile, produce, stack_pids, summary,
+from bench.common import (BenchNamespace, cpu_seconds, memory_mb, partitions_of, percentile, produce, stack_pids, summary,
                           wait_for_log)
 from devstack.stack import ROOT
 from shared import ids
@@ -95,10 +95,7 @@ class Watch:
     async def start(self) -> None:
         await self.consumer.start()
         await self.admin.start()
-        tps = [TopicPartition(self.topic, p) for p in self.consumer.partitions_for_topic(self.topic) or ()]
-        if not tps:
-            await self.consumer._client.force_metadata_update()  # noqa: SLF001
-            tps = [TopicPartition(self.topic, p) for p in self.consumer.partitions_for_topic(self.topic) or ()]
+        tps = await partitions_of(self.consumer, self.topic)
         self.consumer.assign(tps)
         await self.consumer.seek_to_end(*tps)
         self.coordinator = await self.admin.find_coordinator(self.group)

@@ -210,3 +210,32 @@ def test_intake_redeliveries_in_a_batch_do_not_change_what_it_emits(data: st.Dat
         with_repeats.insert(data.draw(st.integers(after, len(with_repeats))), batch[original])
     assert domain.unique_by_event_id(with_repeats) == batch
     assert domain.snapshots(domain.unique_by_event_id(with_repeats), {}) == domain.snapshots(batch, {})
+
+
+ADDRESSES = st.one_of(
+    st.emails().map(str),
+    st.from_regex(r"[ A-Za-z0-9.+_@-]{0,12}@[A-Za-z0-9.-]{0,12}", fullmatch=True),
+    st.text(max_size=40),
+)
+
+
+@FUZZ
+@given(st.lists(ADDRESSES, min_size=1, max_size=5))
+def test_a_remembered_address_check_decides_as_email_validator_does(addresses: list[str]) -> None:
+    """Consumers remember the addresses that passed (email-validator is a fifth of their CPU):
+    asked again, in any order, the answer is email-validator's, valid or not."""
+    from pydantic import TypeAdapter, ValidationError
+    from pydantic.networks import EmailStr
+
+    from shared.contract import Email
+
+    remembered, plain = TypeAdapter(Email), TypeAdapter(EmailStr)
+
+    def outcome(adapter: TypeAdapter[Any], value: str) -> str:
+        try:
+            return "ok " + str(adapter.validate_python(value.strip())).lower()
+        except ValidationError as refused:
+            return "refused " + refused.errors()[0]["msg"]
+
+    for value in addresses + addresses[::-1]:  # each asked at least twice
+        assert outcome(remembered, value) == outcome(plain, value)
