@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
+from pydantic import BaseModel
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared import ids, topics
@@ -135,6 +136,18 @@ def about(data: Any, *, lists: bool = False) -> set[str]:
     return found
 
 
+def _shallow(data: Any) -> Any:
+    """What `about` reads of an event's data (its fields, and those of its `prospect` and
+    `profile`), without dumping the whole model: every event of every batch is asked."""
+    if not isinstance(data, BaseModel):
+        return data
+    fields = dict(data)
+    for holder in ("prospect", "profile"):
+        if isinstance(fields.get(holder), BaseModel):
+            fields[holder] = dict(fields[holder])
+    return fields
+
+
 class Forgotten:
     """Who was erased here and when (`erased`: `_id` a person or prospect id, `at`)."""
 
@@ -199,7 +212,7 @@ class Privacy:
 
     async def without_erased(self, batch: list[Received]) -> list[Received]:
         """The batch without events about people erased after the event was written."""
-        named = {id(r): about(r.data.model_dump()) for r in batch}
+        named = {id(r): about(_shallow(r.data)) for r in batch}
         wanted = set().union(*named.values()) if named else set()
         if not wanted:
             return batch
