@@ -1,4 +1,4 @@
-"""`python -m bench [intake latency messaging reminder views mail dashboard pipeline send replies gateway webhooks sequences privacy insights] [options]`: benchmarks on the
+"""`python -m bench [intake latency messaging reminder views mail dashboard pipeline send replies gateway webhooks sequences privacy insights soak cold] [options]`: benchmarks on the
 local stack, each against a baseline measured in the same run. With no names, all of them run
 and the results are written to bench/RESULTS.md (--no-write to only print)."""
 
@@ -11,12 +11,12 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench import (dashboard, gateway, insights, intake, latency, mail, messaging, pipeline, privacy, reminder, replies,
-                   send, sequences, views, webhooks)
+from bench import (cold, dashboard, gateway, insights, intake, latency, mail, messaging, pipeline, privacy, reminder,
+                   replies, send, sequences, soak, views, webhooks)
 from bench.common import machine, stack_addresses
 
 ALL = ["intake", "latency", "messaging", "reminder", "views", "mail", "dashboard", "pipeline", "send", "replies",
-       "gateway", "webhooks", "sequences", "privacy", "insights"]
+       "gateway", "webhooks", "sequences", "privacy", "insights", "soak", "cold"]
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 
@@ -44,6 +44,8 @@ def main() -> None:
     parser.add_argument("--erase", type=int, default=1_000, help="people erased in the privacy benchmark")
     parser.add_argument("--erase-over", type=int, default=100_000, help="prospects each service holds in it")
     parser.add_argument("--events", type=int, default=1_000_000, help="events of the insights benchmark")
+    parser.add_argument("--soak-rate", type=int, default=200, help="inquiries/s of the soak")
+    parser.add_argument("--soak-seconds", type=float, default=600, help="length of the soak")
     parser.add_argument("--large", action="store_true", help="reminder: also 1,000,000 waiting prospects (slow to seed)")
     parser.add_argument("--no-write", action="store_true", help=f"do not write {RESULTS.name}")
     args = parser.parse_args()
@@ -95,6 +97,10 @@ def main() -> None:
         report(asyncio.run(privacy.main(addresses, args.erase_over, args.erase)))
     if "insights" in which:
         report(asyncio.run(insights.main(addresses, args.events, 100)))
+    if "soak" in which:
+        report(asyncio.run(soak.main(addresses, args.soak_rate, args.soak_seconds)))
+    if "cold" in which:
+        report(asyncio.run(cold.main(addresses, args.runs)))
     if memory:
         lines = ["memory, MB RSS (idle: after start; peak: the process's high-water mark during the benchmark):"]
         for key, values in memory.items():

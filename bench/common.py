@@ -205,8 +205,9 @@ def percentile(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
 
-def summary(values: list[float]) -> str:
-    return f"median {statistics.median(values):,.0f} (min {min(values):,.0f}, max {max(values):,.0f})"
+def summary(values: list[float], digits: int = 0) -> str:
+    return (f"median {statistics.median(values):,.{digits}f} (min {min(values):,.{digits}f}, "
+            f"max {max(values):,.{digits}f})")
 
 
 def machine() -> str:
