@@ -33,6 +33,8 @@ def main() -> None:
     parser.add_argument("--prospects", type=int, default=100_000, help="board size for the views benchmark")
     parser.add_argument("--recruiters", type=int, default=10)
     parser.add_argument("--burst", type=int, default=20_000, help="inquiries (and ratings) of the pipeline burst")
+    parser.add_argument("--burst-sizes", type=int, nargs="+", default=None,
+                        help="pipeline: one burst of each size instead (the growth curve)")
     parser.add_argument("--board", type=int, default=10_000, help="the recruiter's board for the dashboard benchmark")
     parser.add_argument("--send-count", type=int, default=10_000, help="prospects of the dashboard's send benchmark")
     parser.add_argument("--replies", type=int, default=5_000, help="replies of the inbound burst")
@@ -82,7 +84,8 @@ def main() -> None:
     if "dashboard" in which:
         report(asyncio.run(dashboard.main(addresses, args.board)))
     if "pipeline" in which:
-        report(asyncio.run(pipeline.main(addresses, args.burst)))
+        report(asyncio.run(pipeline.curve(addresses, args.burst_sizes) if args.burst_sizes
+                           else pipeline.main(addresses, args.burst)))
     if "send" in which:
         report(asyncio.run(send.main(addresses, args.send_count)))
     if "replies" in which:

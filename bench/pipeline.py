@@ -49,24 +49,35 @@ async def absorbed(bus: Bus, ns: BenchNamespace, since: float, stages: list[tupl
     return done
 
 
-async def one_burst(addresses: dict[str, str], count: int) -> tuple[dict[str, float], dict[str, float]]:
-    ns = BenchNamespace(addresses)
+async def start(ns: BenchNamespace, **extra: str) -> dict[str, subprocess.Popen[bytes]]:
+    """The pipeline's services on a fresh namespace (its topics made), their logs in
+    .devstack/bench-logs."""
     await ns.create_topics()
-    bootstrap = addresses["KAFKA_BOOTSTRAP_SERVERS"]
     logs = ROOT / ".devstack" / "bench-logs"
     secret = secrets.token_urlsafe(32)
-    processes = {s: ns.start_service(s, logs / f"{ns.name}-{s}.log", REMINDER_TICK_S="0", RATING_JWT_SECRET=secret,
-                                     RATING_HTTP_PORT=str(free_port())) for s in SERVICES}
+    return {s: ns.start_service(s, logs / f"{ns.name}-{s}.log", RATING_JWT_SECRET=secret,
+                                RATING_HTTP_PORT=str(free_port()), **extra) for s in SERVICES}
+
+
+async def open_jobs(bus: Bus, ns: BenchNamespace, processes: dict[str, subprocess.Popen[bytes]]) -> list[tuple[str, str]]:
+    """JOBS jobs of JOBS / 2 recruiters opened, and every service caught up on them: (job, recruiter)."""
+    recruiters = [f"rec-{n}" for n in range(JOBS // 2)]
+    jobs = [(f"job-{n}", recruiters[n % len(recruiters)]) for n in range(JOBS)]
+    await produce(ns.addresses["KAFKA_BOOTSTRAP_SERVERS"], ns.topic(topics.JOBS), [(job_id, cloud_event("job.opened", {
+        "job_id": job_id, "title": "Backend Engineer", "company": "Acme", "apply_url": "https://acme.example/a",
+        "recruiter": {"recruiter_id": rec, "name": "Dana", "email": f"{rec}@acme.example"}}))
+        for job_id, rec in jobs])
+    await absorbed(bus, ns, time.monotonic(), [SERVICES], timeout_s=120, processes=processes)
+    return jobs
+
+
+async def one_burst(addresses: dict[str, str], count: int) -> tuple[dict[str, float], dict[str, float]]:
+    ns = BenchNamespace(addresses)
+    bootstrap = addresses["KAFKA_BOOTSTRAP_SERVERS"]
+    processes = await start(ns, REMINDER_TICK_S="0")
     try:
         async with Bus(KafkaSettings(bootstrap_servers=bootstrap)) as bus:
-            recruiters = [f"rec-{n}" for n in range(JOBS // 2)]
-            jobs = [(f"job-{n}", recruiters[n % len(recruiters)]) for n in range(JOBS)]
-            await produce(bootstrap, ns.topic(topics.JOBS), [(job_id, cloud_event("job.opened", {
-                "job_id": job_id, "title": "Backend Engineer", "company": "Acme", "apply_url": "https://acme.example/a",
-                "recruiter": {"recruiter_id": rec, "name": "Dana", "email": f"{rec}@acme.example"}}))
-                for job_id, rec in jobs])
-            # all services running and caught up on the jobs before the burst
-            await absorbed(bus, ns, time.monotonic(), [SERVICES], timeout_s=120, processes=processes)
+            jobs = await open_jobs(bus, ns, processes)  # all services caught up on the jobs before the burst
             tag = uuid.uuid4().hex[:6]
             inquiries = []
             for n in range(count):
@@ -94,6 +105,21 @@ async def one_burst(addresses: dict[str, str], count: int) -> tuple[dict[str, fl
 
 def _row(what: str, times: dict[str, float]) -> str:
     return f"  {what}: " + ", ".join(f"{s} {t:.1f} s" for s, t in sorted(times.items(), key=lambda kv: SERVICES.index(kv[0])))
+
+
+async def curve(addresses: dict[str, str], sizes: list[int]) -> list[str]:
+    """One burst of each size (inquiries, then as many rate commands), each in a fresh namespace:
+    how the time to lag 0 grows with the work (linear: the same time per inquiry at every size)."""
+    lines = ["pipeline, bursts of growing size; seconds from the last publish until every service's lag is 0, "
+             "and per 1,000:"]
+    for size in sizes:
+        inquiries, ratings = await one_burst(addresses, size)
+        slowest_i, slowest_r = max(inquiries.values()), max(ratings.values())
+        line = (f"  {size:,}: inquiries {slowest_i:.1f} s ({slowest_i / size * 1000:.2f} s per 1,000), "
+                f"then rate commands {slowest_r:.1f} s ({slowest_r / size * 1000:.2f} s per 1,000)")
+        print(line, flush=True)
+        lines.append(line)
+    return lines
 
 
 async def main(addresses: dict[str, str], count: int = 20_000) -> list[str]:

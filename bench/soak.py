@@ -12,20 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 import time
 import uuid
 from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
 
-from bench.common import BenchNamespace, cpu_seconds, produce, stack_pids
-from bench.pipeline import JOBS, SERVICES, absorbed
+from bench.common import BenchNamespace, cpu_seconds, stack_pids
+from bench.pipeline import JOBS, absorbed, open_jobs, start
 from devstack.stack import ROOT
 from prospectflow.bus import Bus
 from shared import ids, topics
 from shared.settings import KafkaSettings
-from tests.support import cloud_event, free_port
+from tests.support import cloud_event
 
 SAMPLE_S = 10.0
 WARM_UP_S = 120.0
@@ -70,21 +69,12 @@ def memory(pids: dict[str, int]) -> dict[str, float]:
 
 async def main(addresses: dict[str, str], rate: int = 200, seconds: float = 600) -> list[str]:
     ns = BenchNamespace(addresses)
-    await ns.create_topics()
     bootstrap = addresses["KAFKA_BOOTSTRAP_SERVERS"]
     logs = ROOT / ".devstack" / "bench-logs"
-    secret = secrets.token_urlsafe(32)
-    processes = {s: ns.start_service(s, logs / f"{ns.name}-{s}.log", RATING_JWT_SECRET=secret,
-                                     RATING_HTTP_PORT=str(free_port())) for s in SERVICES}
+    processes = await start(ns)
     try:
         async with Bus(KafkaSettings(bootstrap_servers=bootstrap)) as bus:
-            recruiters = [f"rec-{n}" for n in range(JOBS // 2)]
-            jobs = [(f"job-{n}", recruiters[n % len(recruiters)]) for n in range(JOBS)]
-            await produce(bootstrap, ns.topic(topics.JOBS), [(job_id, cloud_event("job.opened", {
-                "job_id": job_id, "title": "Backend Engineer", "company": "Acme", "apply_url": "https://acme.example/a",
-                "recruiter": {"recruiter_id": rec, "name": "Dana", "email": f"{rec}@acme.example"}}))
-                for job_id, rec in jobs])
-            await absorbed(bus, ns, time.monotonic(), [SERVICES], timeout_s=120, processes=processes)
+            jobs = await open_jobs(bus, ns, processes)
             pids = {**{s: p.pid for s, p in processes.items()}, **stack_pids()}
             producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5)
             await producer.start()
