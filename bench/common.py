@@ -151,32 +151,53 @@ def wait_for_log(log: Path, text: str, timeout_s: float = 60) -> float:
     raise TimeoutError(f"{log} never said {text!r}")
 
 
-def memory_mb(pid: int) -> tuple[float, float]:
-    """(current RSS, peak RSS) of a process in MB, from /proc (Linux)."""
-    fields = {}
+def proc_status(pid: int, keys: tuple[str, ...]) -> dict[str, float]:
+    """The `keys` of /proc/<pid>/status that are sizes (kB), in MB (Linux)."""
+    found = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            fields[key] = int(value.split()[0]) / 1024
+        if key in keys:
+            found[key] = int(value.split()[0]) / 1024
+    return found
+
+
+def _stat(pid: int) -> list[str]:
+    """/proc/<pid>/stat's fields after the command name (index 1 is the parent, 11-14 CPU ticks)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def children(pid: int) -> list[int]:
+    """The living children of a process (Linux /proc)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int(_stat(int(entry.name))[1])
+            except OSError:
+                continue
+            if parent == pid:
+                out.append(int(entry.name))
+    return out
+
+
+def memory_mb(pid: int) -> tuple[float, float]:
+    """(current RSS, peak RSS) of a process in MB, from /proc (Linux)."""
+    fields = proc_status(pid, ("VmRSS", "VmHWM"))
     return fields["VmRSS"], fields["VmHWM"]
 
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time a process and its children (living and ended) have used so far
     (Linux /proc): PostgreSQL's work, DocumentDB's included, is done in its backends."""
-    def own(p: int) -> list[str]:
-        return Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+    def ticks_of(fields: list[str]) -> int:
+        return sum(int(fields[i]) for i in (11, 12, 13, 14))  # utime, stime, cutime, cstime
 
-    fields = own(pid)
-    ticks = sum(int(fields[i]) for i in (11, 12, 13, 14))  # utime, stime, cutime, cstime
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                child = own(int(entry.name))
-            except OSError:
-                continue
-            if int(child[1]) == pid:  # its parent
-                ticks += sum(int(child[i]) for i in (11, 12, 13, 14))
+    ticks = ticks_of(_stat(pid))
+    for child in children(pid):
+        try:
+            ticks += ticks_of(_stat(child))
+        except OSError:  # it ended in between: its time is in the parent's cutime now
+            continue
     return ticks / os.sysconf("SC_CLK_TCK")
 
 

@@ -14,11 +14,10 @@ import asyncio
 import json
 import time
 import uuid
-from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
 
-from bench.common import BenchNamespace, cpu_seconds, stack_pids
+from bench.common import BenchNamespace, children, cpu_seconds, proc_status, stack_pids
 from bench.pipeline import JOBS, absorbed, open_jobs, start
 from devstack.stack import ROOT
 from prospectflow.bus import Bus
@@ -31,37 +30,15 @@ WARM_UP_S = 120.0
 SAMPLES = ROOT / ".devstack" / "bench-soak.json"
 
 
-def _status(pid: int, keys: tuple[str, ...]) -> dict[str, float]:
-    found = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in keys:
-            found[key] = int(value.split()[0]) / 1024
-    return found
-
-
-def _children(pid: int) -> list[int]:
-    out = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parent = int(Path(f"/proc/{entry.name}/stat").read_text().rsplit(")", 1)[1].split()[1])
-            except OSError:
-                continue
-            if parent == pid:
-                out.append(int(entry.name))
-    return out
-
-
 def memory(pids: dict[str, int]) -> dict[str, float]:
     """MB: VmRSS of each process; PostgreSQL's private memory over the postmaster and its backends."""
     out = {}
     for name, pid in pids.items():
         try:
             if name == "postgres":
-                out[name] = sum(_status(p, ("RssAnon",)).get("RssAnon", 0.0) for p in [pid, *_children(pid)])
+                out[name] = sum(proc_status(p, ("RssAnon",)).get("RssAnon", 0.0) for p in [pid, *children(pid)])
             else:
-                out[name] = _status(pid, ("VmRSS",))["VmRSS"]
+                out[name] = proc_status(pid, ("VmRSS",))["VmRSS"]
         except OSError:
             continue
     return out
