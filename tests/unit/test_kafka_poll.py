@@ -11,7 +11,8 @@ import pytest
 from aiokafka import ConsumerRecord, TopicPartition
 from faststream.kafka.subscriber.usecase import BatchSubscriber
 
-import shared.kafka  # noqa: F401  # installs the poll
+import shared.kafka  # installs the poll
+from shared.kafka import Gathering
 
 
 class Quiet:
@@ -46,3 +47,59 @@ async def test_an_empty_poll_is_not_followed_by_a_sleep(monkeypatch: pytest.Monk
     assert record.offset == 7
     assert consumer.polls == [(100, 500), (100, 500)]  # each poll waits for records itself
     assert slept == []
+
+
+class Steady:
+    """A consumer under steady traffic: every poll finds `per_poll` records."""
+
+    def __init__(self, per_poll: int = 1) -> None:
+        self.polls: list[tuple[int, int | None]] = []
+        self.per_poll = per_poll
+        self.offset = 0
+
+    async def getmany(self, *, timeout_ms: int, max_records: int | None) -> dict[TopicPartition, list[Any]]:
+        self.polls.append((timeout_ms, max_records))
+        count = self.per_poll if max_records is None else min(self.per_poll, max_records)
+        records = [ConsumerRecord("t", 0, self.offset + i, 0, 0, b"k", b"v", None, 1, 1, []) for i in range(count)]
+        self.offset += count
+        return {TopicPartition("t", 0): records}
+
+
+def gathering(polling: Polling, linger_ms: int = 10) -> Gathering:
+    shared.kafka._GATHERING[polling] = found = Gathering(linger_ms / 1000, steady_s=0.05)  # type: ignore[index]
+    return found
+
+
+async def test_under_steady_traffic_a_small_batch_waits_for_more() -> None:
+    polling, consumer = Polling(), Steady()
+    gathering(polling)
+    first = await BatchSubscriber.get_msg(polling, consumer)  # type: ignore[arg-type]
+    second = await BatchSubscriber.get_msg(polling, consumer)  # type: ignore[arg-type]
+    assert len(first) == 1  # the first record after a quiet spell is handled at once
+    assert [r.offset for r in second] == [1, 2]  # the next one came moments later: it gathered
+    assert consumer.polls == [(100, 500), (100, 500), (0, 499)]  # the gathering poll takes what has come
+
+
+async def test_after_a_quiet_spell_a_batch_does_not_wait() -> None:
+    polling, consumer = Polling(), Steady()
+    found = gathering(polling)
+    await BatchSubscriber.get_msg(polling, consumer)  # type: ignore[arg-type]
+    found.last -= 0.06  # the previous batch came longer ago than `steady_s`
+    batch = await BatchSubscriber.get_msg(polling, consumer)  # type: ignore[arg-type]
+    assert len(batch) == 1
+    assert consumer.polls == [(100, 500), (100, 500)]
+
+
+async def test_a_full_batch_does_not_wait() -> None:
+    polling, consumer = Polling(), Steady(per_poll=500)  # a backlog
+    gathering(polling)
+    for _ in range(3):
+        assert len(await BatchSubscriber.get_msg(polling, consumer)) == 500  # type: ignore[arg-type]
+    assert consumer.polls == [(100, 500)] * 3
+
+
+async def test_without_a_linger_nothing_waits() -> None:
+    polling, consumer = Polling(), Steady()  # batch_linger_ms 0 registers nothing
+    for _ in range(3):
+        assert len(await BatchSubscriber.get_msg(polling, consumer)) == 1  # type: ignore[arg-type]
+    assert consumer.polls == [(100, 500)] * 3
