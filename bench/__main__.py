@@ -40,6 +40,8 @@ def main() -> None:
     parser.add_argument("--replies", type=int, default=5_000, help="replies of the inbound burst")
     parser.add_argument("--posts", type=int, default=2_000, help="board posts of the gateway benchmark (a quarter "
                                                                  "of them with résumés)")
+    parser.add_argument("--gateway-clients", type=int, nargs="+", help="the gateway against its concurrency: these "
+                        "numbers of clients, --posts without résumés each (written for docs/bench_gateway_plot.py)")
     parser.add_argument("--deliveries", type=int, default=5_000, help="events of the webhooks benchmark")
     parser.add_argument("--enrolled", type=int, default=10_000, help="enrollments due in the sequences benchmark")
     parser.add_argument("--waiting", type=int, default=90_000, help="enrollments not yet due beside them")
@@ -91,7 +93,10 @@ def main() -> None:
     if "replies" in which:
         report(asyncio.run(replies.main(addresses, args.replies, args.runs)))
     if "gateway" in which:
-        report(asyncio.run(gateway.main(addresses, args.posts, args.runs)))
+        if args.gateway_clients:
+            report(asyncio.run(gateway.curve(addresses, args.posts, args.runs, args.gateway_clients)))
+        else:
+            report(asyncio.run(gateway.main(addresses, args.posts, args.runs)))
     if "webhooks" in which:
         report(asyncio.run(webhooks.main(addresses, args.deliveries, args.runs)))
     if "sequences" in which:

@@ -56,8 +56,9 @@ def applications(count: int, tag: str, resume_bytes: int) -> list[dict[str, Any]
     return out
 
 
-async def post_all(url: str, bodies: list[tuple[bytes, dict[str, str]]]) -> tuple[list[float], float, int]:
-    """Every body posted by CLIENTS clients; the seconds to each 200, the wall time, the non-200s."""
+async def post_all(url: str, bodies: list[tuple[bytes, dict[str, str]]],
+                   clients: int = CLIENTS) -> tuple[list[float], float, int]:
+    """Every body posted by `clients` concurrent clients; the seconds to each 200, the wall time, the non-200s."""
     queue = list(reversed(bodies))
     took: list[float] = []
     failed = 0
@@ -74,8 +75,8 @@ async def post_all(url: str, bodies: list[tuple[bytes, dict[str, str]]]) -> tupl
                 failed += 1
 
     began = time.perf_counter()
-    async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=CLIENTS)) as http:
-        await asyncio.gather(*(client(http) for _ in range(CLIENTS)))
+    async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=clients)) as http:
+        await asyncio.gather(*(client(http) for _ in range(clients)))
     return took, time.perf_counter() - began, failed
 
 
@@ -113,7 +114,7 @@ async def produce_all(bootstrap: str, topic: str, events: list[tuple[str, dict[s
     return took, time.perf_counter() - began
 
 
-async def one(addresses: dict[str, str], count: int, resume_bytes: int) -> dict[str, float]:
+async def one(addresses: dict[str, str], count: int, resume_bytes: int, clients: int = CLIENTS) -> dict[str, float]:
     ns = BenchNamespace(addresses)
     await ns.create_topics()
     log = ROOT / ".devstack" / "bench-logs" / f"{ns.name}-intake.log"
@@ -138,7 +139,7 @@ async def one(addresses: dict[str, str], count: int, resume_bytes: int) -> dict[
         for payload in payloads:
             body = json.dumps(payload).encode()
             bodies.append((body, {"Content-Type": "application/json", **signatures.sign_headers("indeed", SECRET, body)}))
-        took, wall, failed = await post_all(url, bodies)
+        took, wall, failed = await post_all(url, bodies, clients)
 
         # The honest baseline: the least endpoint doing the same (bench/gateway_baseline.py), on
         # the same server stack, while intake's consumer registers its events as it did the gateway's.
@@ -153,7 +154,7 @@ async def one(addresses: dict[str, str], count: int, resume_bytes: int) -> dict[
                 body = json.dumps(payload).encode()
                 others.append((body, {"Content-Type": "application/json", **signatures.sign_headers("indeed", SECRET, body)}))
             least_took, least_wall, least_failed = await post_all(
-                f"http://127.0.0.1:{baseline_port}/v1/boards/indeed/applications", others)
+                f"http://127.0.0.1:{baseline_port}/v1/boards/indeed/applications", others, clients)
         finally:
             baseline.terminate()
             baseline.wait(timeout=30)
@@ -197,4 +198,27 @@ async def main(addresses: dict[str, str], count: int = 2_000, runs: int = 3) -> 
                   f"    Kafka alone, the same events by aiokafka: {med(results, 'base_per_s'):,.0f} events/s, "
                   f"p50 {med(results, 'base_p50_ms'):,.1f} ms, p99 {med(results, 'base_p99_ms'):,.1f} ms; "
                   f"gateway / Kafka alone = {med(results, 'per_s') / med(results, 'base_per_s'):.2f}"]
+    return lines
+
+
+CURVE = ROOT / ".devstack" / "bench-gateway-curve.json"
+
+
+async def curve(addresses: dict[str, str], count: int, runs: int, levels: list[int]) -> list[str]:
+    """The gateway against its concurrency: at each number of clients, posts without résumés to
+    the gateway and to the least endpoint doing its work (medians of `runs`); written to CURVE for
+    docs/bench_gateway_plot.py."""
+    points = []
+    for clients in levels:
+        results = [await one(addresses, count, 0, clients) for _ in range(runs)]
+        points.append({"clients": clients, **{key: statistics.median(r[key] for r in results) for key in results[0]}})
+    CURVE.parent.mkdir(parents=True, exist_ok=True)
+    CURVE.write_text(json.dumps({"count": count, "runs": runs, "points": points}))
+    lines = [f"gateway against its concurrency: {count:,} signed Indeed posts without résumés at each number of "
+             f"clients, the gateway and the least endpoint doing its work ({runs} runs, medians)"]
+    for p in points:
+        lines.append(f"  {p['clients']:>3} clients: gateway {p['per_s']:,.0f}/s, p50 {p['p50_ms']:,.1f} ms, p99 "
+                     f"{p['p99_ms']:,.1f} ms; least endpoint {p['least_per_s']:,.0f}/s, p50 {p['least_p50_ms']:,.1f} ms, "
+                     f"p99 {p['least_p99_ms']:,.1f} ms; ratio {p['per_s'] / p['least_per_s']:.2f}; not 200: "
+                     f"{p['failed'] + p['least_failed']:.0f}")
     return lines
