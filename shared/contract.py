@@ -7,6 +7,7 @@ the consumer turns into a dead letter.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from functools import lru_cache
 from enum import StrEnum
@@ -22,6 +23,7 @@ from pydantic import (
     Field,
     StringConstraints,
 )
+from email_validator import SPECIAL_USE_DOMAIN_NAMES
 from pydantic.networks import validate_email as pydantic_validate_email
 
 CLOUDEVENTS_CONTENT_TYPE = "application/cloudevents+json"
@@ -59,12 +61,42 @@ def normalise_email(value: str) -> str:
     return value.strip().lower()
 
 
+# The plainest addresses: dot-separated atoms of ASCII letters, digits, "_", "+" and "-" before
+# the @; host names of letters, digits and inner hyphens under an alphabetic top-level domain.
+# Unambiguous (atoms and labels are separated by dots, a label is at most 63), so linear in the
+# length, which is checked first.
+_PLAIN_ADDRESS = re.compile(
+    r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
+)
+_SPECIAL_USE = tuple(SPECIAL_USE_DOMAIN_NAMES)
+
+
+def _plain_address(value: str) -> str | None:
+    """`value` lower-cased when it is among the plainest addresses, which email-validator accepts
+    without exception (property-tested against it): at most 254 characters, 64 before the @, 253
+    after, no "--" after it (no Punycode, none of the reserved "ab--" labels), under no
+    special-use name ("localhost", "invalid", ...). None: email-validator decides. Most
+    addresses are plain, and deciding them here costs a regular expression where
+    email-validator's general path (Unicode, IDNA) was a sixth of intake's CPU in a burst."""
+    if len(value) > 254 or not _PLAIN_ADDRESS.fullmatch(value):
+        return None
+    local, _, domain = value.partition("@")
+    domain = domain.lower()
+    if len(local) > 64 or len(domain) > 253 or "--" in domain:
+        return None
+    if any(domain == name or domain.endswith("." + name) for name in _SPECIAL_USE):
+        return None
+    return value.lower()
+
+
 @lru_cache(maxsize=16_384)
 def _valid_email(value: str) -> str:
     """`EmailStr`'s check (email-validator), remembered for the addresses that passed: it is a
     fifth of a consumer's CPU, and one process sees each address several times (the inquiry,
-    the event it causes, the person's next inquiry). An address that fails is checked again."""
-    return pydantic_validate_email(value)[1]
+    the event it causes, the person's next inquiry). An address that fails is checked again.
+    A plain address is decided without email-validator (`_plain_address`); the result is
+    lower-cased either way after (`normalise_email`)."""
+    return _plain_address(value) or pydantic_validate_email(value)[1]
 
 
 class _RememberedEmail(EmailStr):

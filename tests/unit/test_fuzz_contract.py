@@ -242,6 +242,55 @@ def test_a_remembered_address_check_decides_as_email_validator_does(addresses: l
         assert outcome(remembered, value) == outcome(plain, value)
 
 
+def _near_plain() -> st.SearchStrategy[str]:
+    """Addresses at the edges of the plain kind (shared.contract._plain_address): atoms and labels
+    near their limits, hyphens where they may and may not be, Punycode, special-use names,
+    numeric and one-letter top-level domains, upper case."""
+    from email_validator import SPECIAL_USE_DOMAIN_NAMES
+
+    def run(alphabet: str, sizes: list[int]) -> st.SearchStrategy[str]:
+        return st.integers(1, 3).flatmap(lambda _: st.sampled_from(sizes)).flatmap(
+            lambda n: st.text(alphabet, min_size=n, max_size=n))
+
+    atom = st.one_of(run("aZ09_+-", [1, 2, 5, 63, 64, 65]), st.sampled_from(["", "é", "a!b", '"q"', "a b"]))
+    label = st.one_of(run("aZ09-", [1, 2, 4, 62, 63, 64]), st.sampled_from(["xn--bcher-kva", "ab--c", "a-b", "-a", "a-"]))
+    top = st.one_of(st.sampled_from([*SPECIAL_USE_DOMAIN_NAMES, "com", "IO", "c", "c0m", "123", "co"]),
+                    run("aZ", [2, 63, 64]))
+    return st.builds(lambda local, labels, tld: f"{local}@{'.'.join([*labels, tld])}",
+                     st.lists(atom, min_size=1, max_size=3).map(".".join),
+                     st.lists(label, min_size=0, max_size=4), top)
+
+
+@FUZZ
+@given(st.lists(st.one_of(_near_plain(), ADDRESSES), min_size=1, max_size=5))
+def test_a_plain_address_is_accepted_only_as_email_validator_accepts_it(addresses: list[str]) -> None:
+    """The plain addresses are decided without email-validator: whatever is decided so is what
+    email-validator would say (valid, the same address in lower case); anything else is asked."""
+    from pydantic_core import PydanticCustomError
+    from pydantic.networks import validate_email
+
+    from shared.contract import _plain_address
+
+    for value in addresses:
+        decided = _plain_address(value)
+        if decided is not None:
+            try:
+                expected = validate_email(value)[1]
+            except PydanticCustomError as refused:
+                raise AssertionError(f"{value!r} taken as plain, but email-validator refuses it: {refused}") from None
+            assert decided == expected.lower()
+
+
+def test_common_addresses_are_plain() -> None:
+    from shared.contract import _plain_address
+
+    for value in ("lee.park+jobs@Example.co.uk", "s1-x_y@mail.example.com", "A@B.IO"):
+        assert _plain_address(value) == value.lower()
+    for value in ("a@xn--bcher-kva.ch", "a@host.localhost", "a@b.c", "a..b@x.com", "\"a\"@x.com", "a@1.123",
+                  "a" * 65 + "@x.com", "é@x.com", "a" * 64 + "@" + "b" * 63 + "." + "c" * 63 + "." + "d" * 63 + ".com"):
+        assert _plain_address(value) is None  # asked of email-validator
+
+
 @FUZZ
 @given(st.lists(st.text(max_size=30), min_size=1, max_size=4))
 def test_derived_ids_are_the_uuid5_of_their_parts(parts: list[str]) -> None:
