@@ -114,7 +114,9 @@ async def timestamp_span(bootstrap: str, topic: str) -> float:
         await consumer.seek_to_beginning(*tps)
         first, last, left = None, None, {tp: end for tp, end in ends.items() if end > 0}
         quiet = 0  # polls that brought nothing: the end of what was written (a partition's last
-        while left and quiet < 3:  # offset can stay short of its end, which hung this loop twice)
+        # offset can stay short of its end, which hung this loop twice); 10, not 3: on a loaded
+        # machine (a chaos run beside it) 3 s passed before the first fetch came back
+        while left and quiet < 10:
             fetched = await consumer.getmany(*left, timeout_ms=1000)
             quiet = 0 if any(fetched.values()) else quiet + 1
             for tp, records in fetched.items():
