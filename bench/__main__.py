@@ -41,7 +41,7 @@ def main() -> None:
     parser.add_argument("--posts", type=int, default=2_000, help="board posts of the gateway benchmark (a quarter "
                                                                  "of them with résumés)")
     parser.add_argument("--gateway-clients", type=int, nargs="+", help="the gateway against its concurrency: these "
-                        "numbers of clients, --posts without résumés each (written for docs/bench_gateway_plot.py)")
+                        "numbers of clients, --posts without résumés each (written for docs/bench_gateway_curve_plot.py)")
     parser.add_argument("--deliveries", type=int, default=5_000, help="events of the webhooks benchmark")
     parser.add_argument("--enrolled", type=int, default=10_000, help="enrollments due in the sequences benchmark")
     parser.add_argument("--waiting", type=int, default=90_000, help="enrollments not yet due beside them")

@@ -212,7 +212,7 @@ CURVE = ROOT / ".devstack" / "bench-gateway-curve.json"
 async def curve(addresses: dict[str, str], count: int, runs: int, levels: list[int]) -> list[str]:
     """The gateway against its concurrency: at each number of clients, posts without résumés to
     the gateway and to the least endpoint doing its work (medians of `runs`); written to CURVE for
-    docs/bench_gateway_plot.py."""
+    docs/bench_gateway_curve_plot.py."""
     points = []
     for clients in levels:
         results = [await one(addresses, count, 0, clients) for _ in range(runs)]

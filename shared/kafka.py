@@ -430,7 +430,7 @@ class Gathering:
     way), for `linger_s`. A first record after a quiet spell is handled at once; a backlog fills
     its batches without waiting. What it buys: every batch pays its round trips (the database's,
     the publish, the commit) whatever its size, and at a steady 100-500/s batches of one or two
-    records make those round trips most of the pipeline's CPU."""
+    records make those round trips most of the pipeline's CPU. Registered only with a linger > 0."""
 
     linger_s: float
     steady_s: float
@@ -439,7 +439,7 @@ class Gathering:
     def should_wait(self, count: int, max_records: int | None, now: float) -> bool:
         steady = now - self.last < self.steady_s
         self.last = now
-        return self.linger_s > 0 and steady and (max_records is None or count < max_records)
+        return steady and (max_records is None or count < max_records)
 
 
 _GATHERING: weakref.WeakKeyDictionary[BatchSubscriber, Gathering] = weakref.WeakKeyDictionary()
