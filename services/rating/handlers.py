@@ -118,8 +118,8 @@ class Board:
         self.views = views
 
     async def jobs(self, recruiter_id: str) -> list[dict[str, Any]]:
-        return [{"job_id": d["_id"], "title": d.get("title"), "company": d.get("company"), "open": d.get("open") is True}
-                for d in await self.views.jobs_of(recruiter_id)]
+        return [{"job_id": d["_id"], "title": d.get("title"), "company": d.get("company"), "open": d.get("open") is True,
+                 "timezone": d.get("timezone") or "UTC"} for d in await self.views.jobs_of(recruiter_id)]
 
     async def owns_job(self, recruiter_id: str, job_id: str) -> bool:
         return await self.views.job_owner(job_id) == recruiter_id

@@ -185,6 +185,7 @@ class Job(BaseModel):
     title: str | None = None
     company: str | None = None
     open: bool
+    timezone: str = Field("UTC", description="the recruiter's IANA time zone for this job: their days (insights, reminders) are read in it")
 
 
 @router.get("/jobs", response_model=list[Job], responses=documented(401))

@@ -159,7 +159,7 @@ class BoardViews:
 
     async def jobs_of(self, recruiter_id: str) -> list[dict[str, Any]]:
         """The recruiter's jobs, open or closed, by title."""
-        return await self.store.jobs.find({"recruiter_id": recruiter_id}, {"title": 1, "company": 1, "open": 1}).sort(
+        return await self.store.jobs.find({"recruiter_id": recruiter_id}, {"title": 1, "company": 1, "open": 1, "timezone": 1}).sort(
             "title", 1).limit(1_000).to_list()
 
     async def job_owner(self, job_id: str) -> str | None:

@@ -11,7 +11,9 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -899,9 +901,8 @@ async def test_insights_shows_the_apis_figures_and_home_this_weeks_with_the_chan
     await expect(page.locator(".results").get_by_text("sent", exact=True)).to_have_count(2, timeout=60_000)
 
     token = mint(world.ns.jwt_secret, recruiter, ttl_s=600)
-    today = time.strftime("%Y-%m-%d", time.gmtime())
-    week = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 6 * 86_400))
-    url = f"{world.insights.http}/v1/insights?from={week}&to={today}"
+    today = datetime.now(timezone.utc).astimezone(ZoneInfo(BERLIN)).date()  # the recruiter's days, not UTC's
+    url = f"{world.insights.http}/v1/insights?from={today - timedelta(days=6)}&to={today}"
 
     def counted() -> dict[str, Any] | None:
         status, body = http_get(url, token)
@@ -911,7 +912,7 @@ async def test_insights_shows_the_apis_figures_and_home_this_weeks_with_the_chan
 
     # Last week 5 were waiting (as Home saw it then); now 2 are (the two asked to apply are flagged).
     database = AsyncMongoClient(world.ns.stack.mongodb_uri)
-    last_week = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 7 * 86_400))
+    last_week = today - timedelta(days=7)
     await database[world.ns.database("dashboard")]["waiting"].insert_one({"_id": f"{recruiter}|{last_week}", "n": 5})
     await database.close()
 

@@ -330,3 +330,17 @@ def test_an_id_is_one_path_segment_never_a_path():
     for dots in (".", ".."):
         with pytest.raises(NotFound):
             segment(dots)
+
+
+def test_the_insights_week_ends_on_the_recruiters_own_date():
+    """Insights counts a job's days in its recruiter's time zone: at 23:30 UTC a recruiter in
+    Berlin is already in tomorrow, and "this week" must end there (it ended on UTC's date, and a
+    contact made after midnight in Berlin fell outside Home's week for an hour)."""
+    from datetime import date, datetime, timezone
+
+    from services.dashboard.routes.insights import today
+    late = datetime(2026, 12, 7, 23, 30, tzinfo=timezone.utc)
+    berlin = {"job_id": "job-1", "open": True, "timezone": "Europe/Berlin"}
+    assert today([berlin], late) == date(2026, 12, 8)
+    assert today([berlin, {**berlin, "timezone": "America/New_York"}, berlin], late) == date(2026, 12, 8)
+    assert today([], late) == today([{**berlin, "timezone": "Mars/Olympus"}], late) == date(2026, 12, 7)

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import math
-from datetime import date, datetime, timedelta, timezone
+from collections import Counter
+from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -31,8 +33,16 @@ def _api(dashboard: Parts) -> InsightsApi:
     return dashboard.insights
 
 
-def today() -> date:
-    return datetime.now(timezone.utc).date()
+def today(jobs: list[dict[str, Any]], now: datetime | None = None) -> date:
+    """The recruiter's today: insights counts a job's days in its recruiter's time zone, so "this
+    week" ends on the local date of the zone most of their (open) jobs give; UTC without any."""
+    zones = Counter(str(j.get("timezone") or "UTC") for j in jobs)
+    zone: tzinfo
+    try:
+        zone = ZoneInfo(zones.most_common(1)[0][0]) if zones else timezone.utc
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = timezone.utc
+    return (now or datetime.now(timezone.utc)).astimezone(zone).date()
 
 
 def _day(text: str | None, default: date, name: str) -> date:
@@ -98,7 +108,8 @@ async def insights_page(
     reading: Annotated[str, Query(pattern="^(activity|cohort)$")] = "activity",
 ) -> HTMLResponse:
     api = _api(dashboard)
-    last = _day(end, today(), "to")
+    jobs = await open_jobs(dashboard, session.token)
+    last = _day(end, today(jobs), "to")
     first = _day(start, last - timedelta(days=6), "from")
     if first > last:
         raise Problem("The period is backwards", "`from` must not be after `to`.", 400)
@@ -112,7 +123,7 @@ async def insights_page(
     except Refused as exc:
         raise Problem("Not a period insights can show", exc.detail, 400) from None
     answer, by_week = answers[0], list(zip(asked[1:], answers[1:]))
-    jobs, names = await asyncio.gather(open_jobs(dashboard, session.token), sequence_names(dashboard, session.token))
+    names = await sequence_names(dashboard, session.token)
     steps = {step_label(k, names): v for k, v in answer["by_step"].items()}
     funnel_top = max(answer["inquiries"], 1)
     return dashboard.page(request, "insights.html", session, nav="insights", answer=answer, first=first, last=last,
@@ -150,7 +161,7 @@ async def headline(dashboard: Parts, token: str, recruiter_id: str, waiting: int
     never holds Home up (no insights service, or one not answering: no figures)."""
     if dashboard.insights is None:
         return None
-    day = today()
+    day = today(await open_jobs(dashboard, token))
     await dashboard.store.note_waiting(recruiter_id, day.isoformat(), waiting)
     try:
         this, before, waiting_before = await asyncio.gather(
