@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import logging
 import ssl
 import time
@@ -30,7 +29,7 @@ from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLS
 
 from shared import topics as topic_names
 from shared.contract import CLOUDEVENTS_CONTENT_TYPE, documented_envelope
-from shared.messages import BadMessage, Outgoing, Received, encode_event, received
+from shared.messages import BadMessage, Outgoing, Received, decode_json, encode_event, received
 from shared.logs import get_logger
 from shared.outbox import Trailing
 from shared.retry import InfrastructureError, retry_forever
@@ -236,7 +235,7 @@ def parse_record(record: ConsumerRecord, *, topic_prefix: str) -> Received:
     if record.value is None:
         raise BadMessage("not_json", "the message has no value")
     try:
-        raw = json.loads(record.value)
+        raw = decode_json(record.value)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadMessage("not_json", f"the value is not JSON: {type(exc).__name__}") from None
     except RecursionError:  # found by fuzzing: "[[[[..." a hundred thousand deep stopped the partition

@@ -10,7 +10,6 @@ with Retry-After: the board sends again, with the same application id, hence the
 which intake registers once.
 """
 
-import json
 import time
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -21,6 +20,7 @@ from pydantic import BaseModel
 
 from shared.http import BodyRefused, PrivacyOperator, Recruiter, documented, provided, read_body
 from shared.logs import get_logger
+from shared.messages import decode_json
 
 from services.intake import boards, resumes, signatures
 from services.intake.boards import Refused
@@ -51,9 +51,11 @@ BOARD_CODES: dict[int | str, dict[str, Any]] = {
 
 def _json(body: bytes) -> Any:
     try:
-        return json.loads(body)
+        return decode_json(body)
     except (ValueError, UnicodeDecodeError):
         raise Refused(400, "the body is not JSON") from None
+    except RecursionError:  # "[[[[..." within the size limit: a 500 before
+        raise Refused(400, "the body is nested too deeply to be JSON we read") from None
 
 
 def _problem(status: int, detail: str, *, retry: bool = False) -> JSONResponse:

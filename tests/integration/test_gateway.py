@@ -207,6 +207,8 @@ async def test_unknown_and_closed_jobs_bad_payloads_and_disguised_files(ns: Name
     answer = post(gw.intake, "indeed", missing)
     assert (answer.status_code, answer.json()["detail"]) == (400, "`applicant.email` is required")
     assert post(gw.intake, "indeed", None, body=b"{not json").status_code == 400
+    deep = post(gw.intake, "indeed", None, body=b"[" * 100_000 + b"]" * 100_000)  # signed, 200 KB: a 500 once
+    assert (deep.status_code, deep.json()["detail"]) == (400, "the body is nested too deeply to be JSON we read")
 
     disguised = application("indeed")
     disguised["applicant"]["resume"]["file"] = {"contentType": "application/pdf", "fileName": "cv.pdf",
