@@ -242,7 +242,7 @@ def parse_record(record: ConsumerRecord, *, topic_prefix: str) -> Received:
         raise BadMessage("not_json", "the value is nested too deeply to parse") from None
     if not isinstance(raw, dict):
         raise BadMessage("not_cloudevent", "the value is not a JSON object")
-    return dataclasses.replace(received(topic, raw, timestamp_ms=record.timestamp), record=record)
+    return received(topic, raw, timestamp_ms=record.timestamp, record=record)
 
 
 class DeadLetters:

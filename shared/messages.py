@@ -61,7 +61,8 @@ class Received(Generic[D]):
         return cast("Received[M]", self)
 
 
-def received(topic: str, event: dict[str, Any], *, timestamp_ms: int = 0) -> Received:
+def received(topic: str, event: dict[str, Any], *, timestamp_ms: int = 0,
+             record: ConsumerRecord | None = None) -> Received:
     """An event as a consumer of `topic` receives it, validated envelope first, then data (raises
     BadMessage as a consumer would dead-letter it)."""
     try:
@@ -74,7 +75,7 @@ def received(topic: str, event: dict[str, Any], *, timestamp_ms: int = 0) -> Rec
         data = EVENT_TYPES[envelope.type].model_validate(envelope.data)
     except ValidationError as exc:
         raise BadMessage("invalid_data", describe_validation_error(exc)) from None
-    return Received(record=None, topic=topic, event=envelope, data=data, timestamp_ms=timestamp_ms)
+    return Received(record=record, topic=topic, event=envelope, data=data, timestamp_ms=timestamp_ms)
 
 
 def describe_validation_error(exc: ValidationError) -> str:

@@ -138,14 +138,20 @@ def about(data: Any, *, lists: bool = False) -> set[str]:
 
 def _shallow(data: Any) -> Any:
     """What `about` reads of an event's data (its fields, and those of its `prospect` and
-    `profile`), without dumping the whole model: every event of every batch is asked."""
+    `profile`), from the models' own attribute dicts: every event of every batch is asked, and
+    `dict(model)` (pydantic's iterator) cost 5-10 us an event, more than the rest of the guard."""
     if not isinstance(data, BaseModel):
         return data
-    fields = dict(data)
-    for holder in ("prospect", "profile"):
-        if isinstance(fields.get(holder), BaseModel):
-            fields[holder] = dict(fields[holder])
-    return fields
+    fields = _fields(data)
+    nested = {holder: _fields(fields[holder]) for holder in ("prospect", "profile")
+              if isinstance(fields.get(holder), BaseModel)}
+    return {**fields, **nested} if nested else fields
+
+
+def _fields(model: BaseModel) -> dict[str, Any]:
+    """A model's fields, and its extra ones if it keeps them (read, never changed)."""
+    extra = model.__pydantic_extra__
+    return {**model.__dict__, **extra} if extra else model.__dict__
 
 
 class Forgotten:

@@ -99,3 +99,20 @@ def test_an_outcome_naming_several_people_keeps_the_others():
     record = {"_id": "cmd-1", "events": [{"event": {"data": {"accepted": ["p1", "p2"],
                                                              "rejected": [{"prospect_id": "p2", "reason": "x"}]}}}]}
     assert scrubbed(record, {"p2"}) == {"_id": "cmd-1", "events": [{"event": {"data": {"accepted": ["p1"], "rejected": []}}}]}
+
+
+def test_the_guard_reads_the_same_people_from_every_event_as_from_its_whole_data():
+    """The guard reads an event's people from the model's own fields (fast); they must be those
+    its whole data names, for every event type the contract has (an erased person's event that
+    named them only in a nested profile would otherwise get through)."""
+    from shared.contract import EVENT_TYPES
+    from shared.privacy import _shallow
+    from tests.unit.samples import SAMPLE_DATA
+
+    named_someone = 0
+    for event_type, model in EVENT_TYPES.items():
+        data = model.model_validate(SAMPLE_DATA[event_type])
+        whole = about(data.model_dump(mode="python"))
+        assert about(_shallow(data)) == whole, event_type
+        named_someone += bool(whole)
+    assert named_someone >= 10  # the samples do name people: the comparison is not of empty sets
