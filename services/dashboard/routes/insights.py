@@ -108,7 +108,7 @@ async def insights_page(
     reading: Annotated[str, Query(pattern="^(activity|cohort)$")] = "activity",
 ) -> HTMLResponse:
     api = _api(dashboard)
-    jobs = await open_jobs(dashboard, session.token)
+    jobs, names = await asyncio.gather(open_jobs(dashboard, session.token), sequence_names(dashboard, session.token))
     last = _day(end, today(jobs), "to")
     first = _day(start, last - timedelta(days=6), "from")
     if first > last:
@@ -123,7 +123,6 @@ async def insights_page(
     except Refused as exc:
         raise Problem("Not a period insights can show", exc.detail, 400) from None
     answer, by_week = answers[0], list(zip(asked[1:], answers[1:]))
-    names = await sequence_names(dashboard, session.token)
     steps = {step_label(k, names): v for k, v in answer["by_step"].items()}
     funnel_top = max(answer["inquiries"], 1)
     return dashboard.page(request, "insights.html", session, nav="insights", answer=answer, first=first, last=last,
@@ -156,12 +155,13 @@ def _change(now: float | None, before: float | None) -> float | None:
     return None if now is None or before is None else round(now - before, 3)
 
 
-async def headline(dashboard: Parts, token: str, recruiter_id: str, waiting: int) -> dict[str, Any] | None:
+async def headline(dashboard: Parts, token: str, recruiter_id: str, waiting: int,
+                   jobs: list[dict[str, Any]]) -> dict[str, Any] | None:
     """This week's time to first contact, reply rate and people waiting, each with last week's;
     never holds Home up (no insights service, or one not answering: no figures)."""
     if dashboard.insights is None:
         return None
-    day = today(await open_jobs(dashboard, token))
+    day = today(jobs)
     await dashboard.store.note_waiting(recruiter_id, day.isoformat(), waiting)
     try:
         this, before, waiting_before = await asyncio.gather(

@@ -27,10 +27,12 @@ FINISHED_SHOWN = timedelta(minutes=15)  # a finished send stays on the Prospects
 
 @router.get("/", response_class=HTMLResponse)
 async def home(request: Request, dashboard: Dashboard, session: Current) -> HTMLResponse:
-    summary = await dashboard.rating.summary(session.token)
+    # The jobs' time zones (the recruiter's "this week") come with rating's job list, read beside the summary.
+    summary, zones_of = await asyncio.gather(dashboard.rating.summary(session.token), open_jobs(dashboard, session.token))
     jobs = [j for j in summary["jobs"] if j["open"]]
     jobs.sort(key=lambda j: (j.get("oldest_waiting_since") is None, j.get("oldest_waiting_since") or ""))
-    week = await headline(dashboard, session.token, session.recruiter_id, int(summary["views"]["needs_follow_up"]))
+    week = await headline(dashboard, session.token, session.recruiter_id, int(summary["views"]["needs_follow_up"]),
+                          zones_of)
     name = "_home_summary.html" if is_htmx(request) else "home.html"
     return dashboard.page(request, name, session, summary=summary, jobs=jobs, week=week, nav="home")
 
