@@ -124,7 +124,7 @@ class Watch:
             began = time.perf_counter()
             committed = await self.admin.list_consumer_group_offsets(self.group, self.coordinator)
             now = time.perf_counter()
-            for tp, waiting in self.at.items():
+            for tp, waiting in list(self.at.items()):  # read() may add a partition while we await
                 upto = committed.get(tp)
                 if upto is None:
                     continue

@@ -75,7 +75,7 @@ class ServiceSettings(BaseSettings):
     group_id: str = Field("", description="Kafka consumer group; default prospectflow-<service>")
     batch_max_records: int = Field(500, ge=1, description="most records handled in one batch")
     batch_timeout_ms: int = Field(100, ge=0, description="longest wait of one poll for a first record (a batch is what has come by then)")
-    batch_linger_ms: int = Field(10, ge=0, le=1000, description="under steady traffic, how long a small batch waits "
+    batch_linger_ms: int = Field(5, ge=0, le=1000, description="under steady traffic, how long a small batch waits "
                                  "for more before it is handled (0: never)")
     batch_steady_ms: int = Field(50, ge=1, le=10_000, description="traffic is steady when the previous batch came "
                                  "less than this before")

@@ -50,7 +50,7 @@ EVENTS_CONSUMED = Counter(
 EVENTS_PUBLISHED = Counter(
     "prospectflow_events_published", "Events acknowledged by Kafka.", ["topic", "type"])
 BATCH_SECONDS = Histogram(
-    "prospectflow_batch_seconds", "One batch, from receipt to the commit of its offsets.",
+    "prospectflow_batch_seconds", "One batch, from receipt until its offset commit is sent.",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300))
 EVENT_AGE_SECONDS = Histogram(
     "prospectflow_event_age_seconds", "Now minus the event's `time` when its batch is done (then committed).",
