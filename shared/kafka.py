@@ -375,6 +375,9 @@ class ConsumerState(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafk
 
     async def commit(self) -> None:
         pending, self._pending = self._pending, {}
+        await self._commit(pending)
+
+    async def _commit(self, pending: dict[TopicPartition, int]) -> None:
         if not pending:
             return
         try:
@@ -393,7 +396,8 @@ class ConsumerState(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafk
         if self.stopping:
             await self.commit()
         else:
-            self._committing = asyncio.ensure_future(self.commit())
+            pending, self._pending = self._pending, {}  # what is done now, not when the task runs
+            self._committing = asyncio.ensure_future(self._commit(pending))
 
     async def settled(self) -> None:
         """Wait for the commit in flight, if any."""
@@ -487,6 +491,7 @@ async def _next_batch(self: BatchSubscriber, consumer: Any) -> tuple[ConsumerRec
 
 BatchSubscriber.get_msg = _next_batch  # type: ignore[method-assign]  # see _next_batch
 
+STOP_COMMIT_S = 10.0
 _STATE_OF: weakref.WeakKeyDictionary[BatchSubscriber, ConsumerState] = weakref.WeakKeyDictionary()
 _faststream_stop = BatchSubscriber.stop
 
@@ -494,11 +499,15 @@ _faststream_stop = BatchSubscriber.stop
 async def _stop_settled(self: BatchSubscriber) -> None:
     """FastStream's stop (no new batch; the batch in hand finished, for up to its graceful
     timeout; the consumer closed), with the last batch's offsets committed before the consumer
-    closes: the commit in flight is waited for, and a batch still in hand commits before it ends."""
+    closes: the commit in flight is waited for (as long as a request to Kafka may take; a stop
+    never hangs on it), and a batch still in hand commits before it ends."""
     state = _STATE_OF.get(self)
     if state is not None:
         state.stopping = True
-        await state.settled()
+        try:
+            await asyncio.wait_for(state.settled(), timeout=STOP_COMMIT_S)
+        except TimeoutError:
+            log.warning("the last offset commit did not finish before the stop; its batch may be re-delivered")
     await _faststream_stop(self)
 
 

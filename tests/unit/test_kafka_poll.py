@@ -4,6 +4,7 @@ by a sleep (FastStream slept `batch_timeout_ms` after each empty poll: up to 100
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import anyio
@@ -12,7 +13,7 @@ from aiokafka import ConsumerRecord, TopicPartition
 from faststream.kafka.subscriber.usecase import BatchSubscriber
 
 import shared.kafka  # installs the poll
-from shared.kafka import Gathering
+from shared.kafka import ConsumerState, Gathering
 
 
 class Quiet:
@@ -103,3 +104,65 @@ async def test_without_a_linger_nothing_waits() -> None:
     for _ in range(3):
         assert len(await BatchSubscriber.get_msg(polling, consumer)) == 1  # type: ignore[arg-type]
     assert consumer.polls == [(100, 500)] * 3
+
+
+class Committing:
+    """An aiokafka consumer whose commits are answered when the test says so."""
+
+    def __init__(self) -> None:
+        self.answer = asyncio.Event()
+        self.committed: list[dict[TopicPartition, int]] = []
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        await self.answer.wait()
+        self.committed.append(dict(offsets))
+
+
+class Subscribed:
+    def __init__(self, consumer: Committing) -> None:
+        self.consumer = consumer
+
+
+def record(offset: int) -> ConsumerRecord:
+    return ConsumerRecord("t", 0, offset, 0, 0, b"k", b"v", None, 1, 1, [])
+
+
+async def stopping(monkeypatch: pytest.MonkeyPatch, consumer: Committing) -> tuple[ConsumerState, Subscribed, list[str]]:
+    events: list[str] = []
+
+    async def faststream_stop(self: Any) -> None:
+        events.append(f"consumer closed after {len(consumer.committed)} commit(s)")
+    monkeypatch.setattr(shared.kafka, "_faststream_stop", faststream_stop)
+    state, subscriber = ConsumerState("g", ""), Subscribed(consumer)
+    state.subscriber = subscriber
+    shared.kafka._STATE_OF[subscriber] = state  # type: ignore[index]
+    return state, subscriber, events
+
+
+async def test_commits_go_on_behind_the_next_batch_in_order_and_a_stop_waits_for_the_last(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    consumer = Committing()
+    state, subscriber, events = await stopping(monkeypatch, consumer)
+    state.done([record(4)])
+    await state.commit_behind()  # returns before Kafka answers: the next batch goes on
+    state.done([record(9)])
+    assert consumer.committed == []
+    stop = asyncio.ensure_future(shared.kafka._stop_settled(subscriber))  # type: ignore[arg-type]
+    await asyncio.sleep(0.01)
+    assert events == []  # the consumer is not closed under the commit in flight
+    consumer.answer.set()
+    await stop
+    assert events == ["consumer closed after 1 commit(s)"]
+    assert consumer.committed == [{TopicPartition("t", 0): 5}]
+    await state.commit_behind()  # a batch still in hand at the stop commits before it ends
+    assert consumer.committed[-1] == {TopicPartition("t", 0): 10}
+
+
+async def test_a_stop_does_not_hang_on_a_commit_kafka_never_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shared.kafka, "STOP_COMMIT_S", 0.05)
+    consumer = Committing()
+    state, subscriber, events = await stopping(monkeypatch, consumer)
+    state.done([record(4)])
+    await state.commit_behind()
+    await asyncio.wait_for(shared.kafka._stop_settled(subscriber), timeout=5)  # type: ignore[arg-type]
+    assert events == ["consumer closed after 0 commit(s)"]
