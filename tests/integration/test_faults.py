@@ -18,7 +18,7 @@ from shared.settings import KafkaSettings, ServiceSettings
 from tests.integration.test_messaging import job, outcomes, send, setup
 from tests.integration.test_rating import RECRUITER, lee_on_board_and_mailed, on_board, prospect_event
 from tests.support import (
-    Kafka, Namespace, cloud_event, eventually, events, headers, http_text, mails, metric,
+    Kafka, Namespace, ServiceProcess, cloud_event, eventually, events, headers, http_text, mails, metric,
 )
 
 
@@ -137,18 +137,24 @@ async def test_kafka_going_away_mid_batch_loses_and_duplicates_nothing(ns: Names
     assert "kafka answers again" in intake.log()
 
 
+async def intake_busy_with(ns: Namespace, kafka: Kafka, total: int) -> ServiceProcess:
+    """Intake, with batches of 50, started and then given `total` inquiries of distinct people."""
+    intake = ns.start("intake", INTAKE_BATCH_MAX_RECORDS="50")
+    await eventually(lambda: "ready" in intake.log(), timeout_s=60)
+    await kafka.send_many(ns.topic("inquiries"), [
+        (f"r{n}@example.com", cloud_event("inquiry.received", {
+            "job_id": "job-42", "board": "acme-board", "prospect": {"name": f"P {n}", "email": f"r{n}@example.com"}}))
+        for n in range(total)])
+    return intake
+
+
 async def test_a_replica_joining_mid_batch_redelivers_nothing(ns: Namespace, kafka: Kafka):
     """Intake works through 20,000 inquiries in batches of 50; a second replica joins meanwhile
     (the first hears of it by its heartbeat, within 3 s, so the first must still be busy then).
     The rebalance waits for the batch in hand and commits it, so no inquiry is processed twice:
     every prospect event is published exactly once (not just once per id)."""
     total = 20_000
-    first = ns.start("intake", INTAKE_BATCH_MAX_RECORDS="50")
-    await eventually(lambda: "ready" in first.log(), timeout_s=60)
-    await kafka.send_many(ns.topic("inquiries"), [
-        (f"r{n}@example.com", cloud_event("inquiry.received", {
-            "job_id": "job-42", "board": "acme-board", "prospect": {"name": f"P {n}", "email": f"r{n}@example.com"}}))
-        for n in range(total)])
+    first = await intake_busy_with(ns, kafka, total)
 
     async def started() -> bool:
         return metric(http_text(f"{first.http}/metrics")[1], "prospectflow_batch_seconds_count") >= 1
@@ -170,12 +176,7 @@ async def test_a_replica_stopped_mid_stream_commits_all_it_did_and_its_successor
     group committed is exactly what intake published, and a replica started afterwards takes
     only the rest: nothing is processed twice."""
     total = 8000
-    first = ns.start("intake", INTAKE_BATCH_MAX_RECORDS="50")
-    await eventually(lambda: "ready" in first.log(), timeout_s=60)
-    await kafka.send_many(ns.topic("inquiries"), [
-        (f"s{n}@example.com", cloud_event("inquiry.received", {
-            "job_id": "job-42", "board": "acme-board", "prospect": {"name": f"P {n}", "email": f"s{n}@example.com"}}))
-        for n in range(total)])
+    first = await intake_busy_with(ns, kafka, total)
 
     async def midway() -> bool:
         return metric(http_text(f"{first.http}/metrics")[1], "prospectflow_events_published_total", topic="prospects") >= 200
