@@ -393,11 +393,11 @@ class ConsumerState(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafk
         """Commit what is done while the next batch is handled: after the commit in flight, if
         any, so commits land in order; at once while the consumer is stopping."""
         await self.settled()
+        pending, self._pending = self._pending, {}  # what is done now, not when the task runs
         if self.stopping:
-            await self.commit()
+            await self._commit(pending)
         else:
-            pending, self._pending = self._pending, {}  # what is done now, not when the task runs
-            self._committing = asyncio.ensure_future(self._commit(pending))
+            self._committing = asyncio.create_task(self._commit(pending))
 
     async def settled(self) -> None:
         """Wait for the commit in flight, if any."""

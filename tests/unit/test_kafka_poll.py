@@ -147,9 +147,16 @@ async def test_commits_go_on_behind_the_next_batch_in_order_and_a_stop_waits_for
     await state.commit_behind()  # returns before Kafka answers: the next batch goes on
     state.done([record(9)])
     assert consumer.committed == []
+    waiting = asyncio.Event()  # the stop has come to the commit in flight
+    settled = state.settled
+
+    async def seen_settling() -> None:
+        waiting.set()
+        await settled()
+    monkeypatch.setattr(state, "settled", seen_settling)
     stop = asyncio.ensure_future(shared.kafka._stop_settled(subscriber))  # type: ignore[arg-type]
-    await asyncio.sleep(0.01)
-    assert events == []  # the consumer is not closed under the commit in flight
+    await asyncio.wait_for(waiting.wait(), timeout=5)
+    assert events == [] and not stop.done()  # the consumer is not closed under the commit in flight
     consumer.answer.set()
     await stop
     assert events == ["consumer closed after 1 commit(s)"]
